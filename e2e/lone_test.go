@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+type status struct {
+	AppliedIndex      uint64 `json:"applied_index"`
+	LastSnapshotIndex uint64 `json:"last_snapshot_index"`
+	StateHash         string `json:"state_hash"`
+	Module            string `json:"module"`
+	Mode              string `json:"mode"`
+	PID               int    `json:"pid"`
+}
+
+func getStatus(t testing.TB, base string) status {
+	t.Helper()
+	code, b := do(t, "GET", base+"/ftvs/status", nil)
+	if code != 200 {
+		t.Fatalf("status: %d %s", code, b)
+	}
+	var st status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("status: %v: %s", err, b)
+	}
+	return st
+}
+
+// 1 000 answered PUTs, SIGKILL, restart: all 1 000 are readable with their values, and
+// `ftvs inspect` of the stopped data dir agrees with what the running server reported.
+func TestLoneCoServerSurvivesSIGKILL(t *testing.T) {
+	data := t.TempDir()
+	p := startCoServer(t, "--data", data, "--snapshot-threshold", "300", "--snapshot-interval", "1s")
+	const n, clients = 1000, 8
+	value := func(i int) []byte { return fmt.Appendf(nil, "value-%d-%x", i, i*7919) }
+	put := func(from, to int) {
+		var wg sync.WaitGroup
+		errs := make(chan error, to-from)
+		for c := range clients {
+			wg.Go(func() {
+				for i := from + c; i < to; i += clients {
+					code, body := do(t, "PUT", fmt.Sprintf("%s/kv/key%04d", p.URL, i), value(i))
+					if code != 204 {
+						errs <- fmt.Errorf("PUT key%04d: %d %s", i, code, body)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	// Most writes, then a snapshot, then the rest: the restart restores the snapshot
+	// and replays the log after it.
+	put(0, 900)
+	deadline := time.Now().Add(60 * time.Second)
+	for getStatus(t, p.URL).LastSnapshotIndex == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot within 60s with --snapshot-threshold 300 --snapshot-interval 1s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	put(900, n)
+	before := getStatus(t, p.URL)
+	if before.AppliedIndex <= before.LastSnapshotIndex {
+		t.Fatalf("want entries after the snapshot: %+v", before)
+	}
+	p.kill()
+
+	code, out, stderr := ftvs(t, "inspect", "--data", data, "--json")
+	if code != 0 {
+		t.Fatalf("inspect after SIGKILL: exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		AppliedIndex      uint64 `json:"applied_index"`
+		LastSnapshotIndex uint64 `json:"last_snapshot_index"`
+		StateHash         string `json:"state_hash"`
+		Module            string `json:"module"`
+		MemoryBytes       uint64 `json:"memory_bytes"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("inspect --json: %v\n%s", err, out)
+	}
+	if rep.AppliedIndex < before.AppliedIndex || rep.Module != "kv" || rep.LastSnapshotIndex == 0 || rep.MemoryBytes == 0 {
+		t.Fatalf("inspect = %+v, running server said %+v", rep, before)
+	}
+	if rep.AppliedIndex == before.AppliedIndex && rep.StateHash != before.StateHash {
+		t.Fatalf("inspect state hash %s != running server's %s at index %d", rep.StateHash, before.StateHash, before.AppliedIndex)
+	}
+
+	p = startCoServer(t, "--data", data)
+	for i := range n {
+		code, body := do(t, "GET", fmt.Sprintf("%s/kv/key%04d", p.URL, i), nil)
+		if code != 200 || string(body) != string(value(i)) {
+			t.Fatalf("after restart GET key%04d = %d %q, want %q", i, code, body, value(i))
+		}
+	}
+	after := getStatus(t, p.URL)
+	if after.AppliedIndex < before.AppliedIndex {
+		t.Fatalf("applied index went back from %d to %d", before.AppliedIndex, after.AppliedIndex)
+	}
+	p.stop()
+}
+
+// Bad input at start: each is refused with a message naming the problem, and the data dir
+// is left as it was.
+func TestLoneCoServerRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	notWasm := filepath.Join(dir, "notwasm.wasm")
+	os.WriteFile(notWasm, []byte("#!/bin/sh\necho hello\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		want []string
+		code int
+	}{
+		{"not wasm", []string{"coserver", "--simplex", "--data", filepath.Join(dir, "d1"), "--http", "127.0.0.1:0", "--guest", notWasm}, []string{"not a WebAssembly module"}, 1},
+		{"missing guest file", []string{"coserver", "--simplex", "--data", filepath.Join(dir, "d2"), "--http", "127.0.0.1:0", "--guest", filepath.Join(dir, "nope.wasm")}, []string{"--guest", "no such file"}, 2},
+		{"no data dir", []string{"coserver", "--simplex"}, []string{"--data DIR is required"}, 2},
+		{"no simplex", []string{"coserver", "--data", filepath.Join(dir, "d3")}, []string{"--simplex"}, 2},
+		{"bad flag", []string{"coserver", "--simplex", "--data", filepath.Join(dir, "d4"), "--frobnicate"}, []string{"flag provided but not defined: -frobnicate"}, 2},
+		{"bad memory limit", []string{"coserver", "--simplex", "--data", filepath.Join(dir, "d5"), "--memory-limit", "0"}, []string{"--memory-limit 0"}, 2},
+		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := ftvs(t, tc.args...)
+			if code != tc.code || !contains(stderr, tc.want...) {
+				t.Fatalf("exit %d (want %d), stderr:\n%s\nwant it to mention %q", code, tc.code, stderr, tc.want)
+			}
+		})
+	}
+	// The refused module left no virtual server behind: inspect finds none.
+	code, out, stderr := ftvs(t, "inspect", "--data", filepath.Join(dir, "d1"))
+	if code != 0 || !contains(out, "no-module") {
+		t.Fatalf("inspect after a refused module: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// inspect refuses a data dir that a running CoServer holds; --guest with another module
+// than the one the data dir runs is refused.
+func TestDataDirProtection(t *testing.T) {
+	data := t.TempDir()
+	p := startCoServer(t, "--data", data)
+	code, _, stderr := ftvs(t, "inspect", "--data", data)
+	if code != 1 || !contains(stderr, "in use", fmt.Sprint(p.cmd.Process.Pid)) {
+		t.Fatalf("inspect of a running data dir: exit %d: %s", code, stderr)
+	}
+	p.stop()
+}

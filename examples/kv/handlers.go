@@ -1,0 +1,52 @@
+//go:build wasip1
+
+package main
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+func healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+func get(w http.ResponseWriter, r *http.Request) {
+	v, ok := store.m[r.PathValue("key")]
+	if !ok {
+		http.Error(w, "no such key", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(v)
+}
+
+func put(w http.ResponseWriter, r *http.Request) {
+	v, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	store.m[r.PathValue("key")] = v
+	// The version comes from the host's deterministic random source, so both
+	// CoServers answer with the same one.
+	var b [8]byte
+	rand.Read(b[:])
+	w.Header().Set("X-Version", fmt.Sprintf("%016x", binary.BigEndian.Uint64(b[:])))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func del(w http.ResponseWriter, r *http.Request) {
+	delete(store.m, r.PathValue("key"))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func list(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(store.keys(r.URL.Query().Get("prefix")))
+}

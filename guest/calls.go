@@ -1,0 +1,98 @@
+package guest
+
+import (
+	"bytes"
+	"time"
+)
+
+// Result frame status bytes (see ABI.md).
+const (
+	frameOK          = 0
+	frameError       = 1
+	frameUnsupported = 2
+)
+
+// abortFlag, set in ftvs_handle's packed result, asks the host to undo the
+// entry while still sending the response (see ABI.md).
+const abortFlag = 1 << 31
+
+// smallInputBytes is the size of the input buffer kept between calls;
+// larger inputs get a buffer of their own that is dropped afterwards.
+const smallInputBytes = 64 << 10
+
+// The buffers shared with the host. Package-level so that the garbage
+// collector keeps them while the host reads or writes them.
+var (
+	smallInput = make([]byte, smallInputBytes)
+	input      []byte // the buffer returned by the last ftvs_alloc
+	output     []byte // the last response or result frame
+)
+
+// alloc returns a buffer of size bytes for the host to write the next input
+// to. It stays reachable until the next alloc.
+func alloc(size int) []byte {
+	if size <= smallInputBytes {
+		input = smallInput[:size:size]
+	} else {
+		input = make([]byte, size)
+	}
+	return input
+}
+
+// handle serves one request message and keeps the response reachable.
+// aborted reports a handler panic: the host must undo the entry.
+func handle(request []byte) (resp []byte, aborted bool) {
+	output, aborted = serve(handler, request)
+	return output, aborted
+}
+
+// tick runs the tick function, if any, at the current virtual time.
+func tick() {
+	f := tickFunc
+	if f == nil {
+		return
+	}
+	now := time.Now()
+	run("in tick", func() { f(now) })
+}
+
+// exportState returns a result frame holding the exported state.
+func exportState() []byte {
+	f := exportFunc
+	if f == nil {
+		return setOutput(frameUnsupported, nil)
+	}
+	var state []byte
+	var err error
+	if msg, ok := run("exporting state", func() { state, err = f() }); !ok {
+		return setOutput(frameError, []byte("panic exporting state: "+msg))
+	}
+	if err != nil {
+		return setOutput(frameError, []byte(err.Error()))
+	}
+	return setOutput(frameOK, state)
+}
+
+// importState loads state and returns a result frame. The import function
+// gets its own copy of state, so it may keep it.
+func importState(state []byte) []byte {
+	f := importFunc
+	if f == nil {
+		return setOutput(frameUnsupported, nil)
+	}
+	state = bytes.Clone(state)
+	var err error
+	if msg, ok := run("importing state", func() { err = f(state) }); !ok {
+		return setOutput(frameError, []byte("panic importing state: "+msg))
+	}
+	if err != nil {
+		return setOutput(frameError, []byte(err.Error()))
+	}
+	return setOutput(frameOK, nil)
+}
+
+func setOutput(status byte, data []byte) []byte {
+	output = append(make([]byte, 0, 1+len(data)), status)
+	output = append(output, data...)
+	return output
+}

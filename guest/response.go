@@ -1,0 +1,140 @@
+package guest
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// responseWriter collects a handler's response in memory.
+type responseWriter struct {
+	header http.Header // what the handler sees and edits
+	sent   http.Header // snapshot taken at WriteHeader, as net/http does
+	code   int         // 0 until WriteHeader
+	body   bytes.Buffer
+}
+
+var (
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ http.Flusher        = (*responseWriter)(nil)
+)
+
+func newResponseWriter() *responseWriter {
+	return &responseWriter{header: make(http.Header)}
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+// WriteHeader records the status code. Informational (1xx) codes are
+// ignored: the guest sends exactly one, final response. Like net/http it
+// panics on codes outside 100-999.
+func (w *responseWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if w.code != 0 || code < 200 {
+		return
+	}
+	w.code = code
+	w.sent = w.header.Clone()
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !bodyAllowed(w.code) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	return w.body.Write(p)
+}
+
+// Flush sends nothing (the response leaves the guest when the handler
+// returns) but, like net/http, commits the status and headers.
+func (w *responseWriter) Flush() {
+	if w.code == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func bodyAllowed(code int) bool {
+	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
+}
+
+// Headers the SDK computes itself; a handler's values are dropped.
+var framingHeaders = map[string]bool{
+	"Content-Length":    true,
+	"Transfer-Encoding": true,
+	"Trailer":           true,
+	"Connection":        true,
+}
+
+// encode serializes the response deterministically: status line, headers
+// sorted by name (values of one name in the order they were added),
+// Content-Length, blank line, body. Content-Length always equals the number
+// of body bytes that follow; it is omitted when the status has no body and
+// for HEAD, where the body is dropped.
+func (w *responseWriter) encode(head bool) []byte {
+	if w.code == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	body := w.body.Bytes()
+	if head || !bodyAllowed(w.code) {
+		body = nil
+	}
+	var b bytes.Buffer
+	b.Grow(256 + len(body))
+	text := http.StatusText(w.code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(w.code)
+	}
+	fmt.Fprintf(&b, "HTTP/1.1 %03d %s\r\n", w.code, text)
+	for _, k := range slices.Sorted(maps.Keys(w.sent)) {
+		if framingHeaders[http.CanonicalHeaderKey(k)] || !validFieldName(k) ||
+			strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		for _, v := range w.sent[k] {
+			b.WriteString(k)
+			b.WriteString(": ")
+			b.WriteString(cleanValue(v))
+			b.WriteString("\r\n")
+		}
+	}
+	if !head && bodyAllowed(w.code) {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	return b.Bytes()
+}
+
+// validFieldName reports whether k is an RFC 9110 token.
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanValue makes v safe to put on one header line, as net/http does:
+// line breaks become spaces, surrounding blanks are dropped.
+func cleanValue(v string) string {
+	v = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == 0 {
+			return ' '
+		}
+		return r
+	}, v)
+	return strings.Trim(v, " \t")
+}

@@ -1,0 +1,35 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/vserver"
+)
+
+// writeError maps every error the gateway can meet to one HTTP answer. It is the only
+// place that decides status codes.
+func (g *gateway) writeError(w http.ResponseWriter, err error) {
+	var trap *vm.TrapError
+	switch {
+	case errors.As(err, &trap):
+		problem(w, http.StatusInternalServerError, "virtual server: %v; the request was undone and the virtual server reset to its state before it", err)
+	case errors.Is(err, vm.ErrRequestTooLarge):
+		problem(w, http.StatusRequestEntityTooLarge, "%v", err)
+	case errors.Is(err, vserver.ErrNoModule):
+		w.Header().Set("Retry-After", "1")
+		problem(w, http.StatusServiceUnavailable, "%v: it is starting; retry shortly", err)
+	case errors.Is(err, vserver.ErrReplicaFailed):
+		w.Header().Set("Retry-After", "1")
+		problem(w, http.StatusServiceUnavailable, "%v", err)
+	case errors.Is(err, ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		problem(w, http.StatusServiceUnavailable, "%v; retry shortly", err)
+	case errors.Is(err, ErrUncertain):
+		problem(w, http.StatusServiceUnavailable, "%v: the request may or may not have been applied; check before retrying", err)
+	default:
+		g.log.Error("request failed", "err", err)
+		problem(w, http.StatusInternalServerError, "%v", err)
+	}
+}

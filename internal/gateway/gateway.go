@@ -1,0 +1,168 @@
+// Package gateway serves the virtual server over HTTP: it turns a client request into a
+// log entry, waits until the entry is committed and applied, and answers with the
+// guest's response. It also serves the member's /ftvs/ endpoints.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/vserver"
+)
+
+// ErrUnavailable means the entry could not be committed now (no leader, no quorum,
+// shutting down). The client may retry; nothing was applied.
+var ErrUnavailable = errors.New("virtual server unavailable")
+
+// ErrUncertain means the entry was handed to the log but its fate is unknown (e.g. the
+// leader lost leadership while waiting). The client must check before retrying a
+// non-idempotent request.
+var ErrUncertain = errors.New("outcome unknown")
+
+// Cluster is what the gateway needs from the member it runs on.
+type Cluster interface {
+	// Propose appends e to the replicated log and returns the result of applying it,
+	// once committed. Errors wrap ErrUnavailable or ErrUncertain.
+	Propose(ctx context.Context, e entry.Entry) (vserver.Result, error)
+	// Status describes this member; withHash asks for the state hash (costly).
+	Status(withHash bool) Status
+}
+
+// Status is one member's view, served at /ftvs/status.
+type Status struct {
+	Member            string `json:"member"`
+	Role              string `json:"role"`
+	Leader            string `json:"leader,omitempty"`
+	Mode              string `json:"mode"`
+	PID               int    `json:"pid"`
+	Version           string `json:"version"`
+	Gateway           string `json:"gateway,omitempty"`
+	AppliedIndex      uint64 `json:"applied_index"`
+	LastLogIndex      uint64 `json:"last_log_index"`
+	LastSnapshotIndex uint64 `json:"last_snapshot_index"`
+	StateHash         string `json:"state_hash,omitempty"`
+	Module            string `json:"module,omitempty"`
+	ModuleSHA256      string `json:"module_sha256,omitempty"`
+	MemoryBytes       uint64 `json:"memory_bytes"`
+	Resets            uint64 `json:"resets"`
+	VirtualServer     string `json:"virtual_server"` // running, no-module, failed
+	Failure           string `json:"failure,omitempty"`
+}
+
+// Config configures the gateway handler.
+type Config struct {
+	Cluster         Cluster
+	MaxRequestBytes int
+	// ProposeTimeout bounds the wait for a commit; past it the client gets 503.
+	ProposeTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+type gateway struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns the HTTP handler of the virtual server and the /ftvs/ endpoints.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Cluster == nil {
+		return nil, errors.New("gateway: Config.Cluster is required")
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		return nil, fmt.Errorf("gateway: max request bytes %d must be positive", cfg.MaxRequestBytes)
+	}
+	if cfg.ProposeTimeout <= 0 {
+		cfg.ProposeTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &gateway{cfg: cfg, log: cfg.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ftvs/health", g.health)
+	mux.HandleFunc("GET /ftvs/status", g.status)
+	mux.HandleFunc("/ftvs/", func(w http.ResponseWriter, r *http.Request) {
+		problem(w, http.StatusNotFound, "no such ftvs endpoint %s %s: try GET /ftvs/health or GET /ftvs/status", r.Method, r.URL.Path)
+	})
+	mux.HandleFunc("/", g.serveGuest)
+	return mux, nil
+}
+
+func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(g.cfg.MaxRequestBytes)))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			problem(w, http.StatusRequestEntityTooLarge, "request body exceeds %d bytes: send less, or raise max_request_bytes on every CoServer", g.cfg.MaxRequestBytes)
+			return
+		}
+		problem(w, http.StatusBadRequest, "read request body: %v", err)
+		return
+	}
+	msg := EncodeRequest(r, body)
+	if len(msg) > g.cfg.MaxRequestBytes {
+		problem(w, http.StatusRequestEntityTooLarge, "request of %d bytes (headers and body) exceeds %d bytes: send less, or raise max_request_bytes", len(msg), g.cfg.MaxRequestBytes)
+		return
+	}
+	e := entry.Entry{Kind: entry.KindRequest, Payload: msg}
+	rand.Read(e.Seed[:])
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.ProposeTimeout)
+	defer cancel()
+	res, err := g.cfg.Cluster.Propose(ctx, e)
+	if err != nil {
+		g.writeError(w, err)
+		return
+	}
+	w.Header().Set("X-Ftvs-Index", strconv.FormatUint(res.Index, 10))
+	if errors.Is(res.Err, vm.ErrAborted) && res.Response != nil {
+		// The guest answered (e.g. 500 after a handler panic) and its effects were undone.
+		w.Header().Set("X-Ftvs-Reset", "entry undone")
+	} else if res.Err != nil {
+		g.writeError(w, fmt.Errorf("entry %d: %w", res.Index, res.Err))
+		return
+	}
+	if err := writeGuestResponse(w, res.Response); err != nil {
+		g.log.Warn("guest returned a malformed response", "index", res.Index, "err", err)
+		problem(w, http.StatusBadGateway, "entry %d: the guest returned a malformed HTTP response: %v", res.Index, err)
+	}
+}
+
+func (g *gateway) health(w http.ResponseWriter, r *http.Request) {
+	st := g.cfg.Cluster.Status(false)
+	code := http.StatusOK
+	if st.VirtualServer != "running" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, st)
+}
+
+func (g *gateway) status(w http.ResponseWriter, r *http.Request) {
+	withHash := r.URL.Query().Get("hash") != "0"
+	writeJSON(w, http.StatusOK, g.cfg.Cluster.Status(withHash))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// problem writes a plain-text error a person can act on.
+func problem(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, format+"\n", args...)
+}

@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/vserver"
+)
+
+// fakeCluster answers Propose with a canned result and records what it got.
+type fakeCluster struct {
+	res     vserver.Result
+	err     error
+	got     []entry.Entry
+	running bool
+}
+
+func (f *fakeCluster) Propose(ctx context.Context, e entry.Entry) (vserver.Result, error) {
+	f.got = append(f.got, e)
+	return f.res, f.err
+}
+
+func (f *fakeCluster) Status(bool) Status {
+	st := Status{Member: "coserver1", VirtualServer: "no-module"}
+	if f.running {
+		st.VirtualServer = "running"
+	}
+	return st
+}
+
+func serve(t *testing.T, c *fakeCluster, method, target, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	h, err := New(Config{Cluster: c, MaxRequestBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(method, target, strings.NewReader(body)))
+	return w
+}
+
+func TestGatewayAnswers(t *testing.T) {
+	guestOK := []byte("HTTP/1.1 201 Created\r\nX-Thing: 1\r\nContent-Length: 2\r\n\r\nhi")
+	tests := []struct {
+		name       string
+		cluster    *fakeCluster
+		method     string
+		target     string
+		body       string
+		wantCode   int
+		wantBody   string
+		wantHeader [2]string
+		proposed   bool
+	}{
+		{"guest answer", &fakeCluster{res: vserver.Result{Index: 7, Response: guestOK}}, "PUT", "/kv/a", "v", 201, "hi", [2]string{"X-Ftvs-Index", "7"}, true},
+		{"body too large", &fakeCluster{}, "PUT", "/kv/a", strings.Repeat("x", 2000), 413, "exceeds 1000 bytes", [2]string{}, false},
+		{"no quorum", &fakeCluster{err: ErrUnavailable}, "GET", "/kv/a", "", 503, "unavailable", [2]string{"Retry-After", "1"}, true},
+		{"uncertain", &fakeCluster{err: ErrUncertain}, "GET", "/kv/a", "", 503, "may or may not", [2]string{}, true},
+		{"trap", &fakeCluster{res: vserver.Result{Index: 3, Err: &vm.TrapError{Reason: "out of fuel"}}}, "GET", "/loop", "", 500, "out of fuel; the request was undone", [2]string{}, true},
+		{"aborted", &fakeCluster{res: vserver.Result{Index: 3, Err: vm.ErrAborted, Response: []byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nboom!")}}, "GET", "/panic", "", 500, "boom!", [2]string{"X-Ftvs-Reset", "entry undone"}, true},
+		{"no module", &fakeCluster{res: vserver.Result{Index: 3, Err: vserver.ErrNoModule}}, "GET", "/", "", 503, "starting", [2]string{"Retry-After", "1"}, true},
+		{"malformed guest response", &fakeCluster{res: vserver.Result{Index: 3, Response: []byte("garbage")}}, "GET", "/", "", 502, "malformed HTTP response", [2]string{}, true},
+		{"unknown ftvs endpoint", &fakeCluster{}, "GET", "/ftvs/nope", "", 404, "no such ftvs endpoint", [2]string{}, false},
+		{"health not running", &fakeCluster{}, "GET", "/ftvs/health", "", 503, `"virtual_server": "no-module"`, [2]string{}, false},
+		{"health running", &fakeCluster{running: true}, "GET", "/ftvs/health", "", 200, `"virtual_server": "running"`, [2]string{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := serve(t, tc.cluster, tc.method, tc.target, tc.body)
+			body, _ := io.ReadAll(w.Body)
+			if w.Code != tc.wantCode || !strings.Contains(string(body), tc.wantBody) {
+				t.Fatalf("got %d %q, want %d containing %q", w.Code, body, tc.wantCode, tc.wantBody)
+			}
+			if k := tc.wantHeader[0]; k != "" && w.Header().Get(k) != tc.wantHeader[1] {
+				t.Fatalf("header %s = %q, want %q", k, w.Header().Get(k), tc.wantHeader[1])
+			}
+			if (len(tc.cluster.got) > 0) != tc.proposed {
+				t.Fatalf("proposed = %v, want %v", len(tc.cluster.got) > 0, tc.proposed)
+			}
+		})
+	}
+}
+
+func TestEncodeRequestIsCanonical(t *testing.T) {
+	r := httptest.NewRequest("POST", "http://vs.example/kv/a?x=1", nil)
+	r.Header.Set("Zeta", "z")
+	r.Header.Set("Alpha", "a")
+	r.Header.Set("Connection", "keep-alive")
+	r.Header.Set("Transfer-Encoding", "chunked")
+	got := string(EncodeRequest(r, []byte("body")))
+	want := "POST /kv/a?x=1 HTTP/1.1\r\nHost: vs.example\r\nAlpha: a\r\nZeta: z\r\nContent-Length: 4\r\n\r\nbody"
+	if got != want {
+		t.Fatalf("EncodeRequest:\n%q\nwant\n%q", got, want)
+	}
+	// The seed is fresh per request and the kind is a request.
+	c := &fakeCluster{res: vserver.Result{Response: []byte("HTTP/1.1 204 No Content\r\n\r\n")}}
+	serve(t, c, "GET", "/", "")
+	serve(t, c, "GET", "/", "")
+	if c.got[0].Kind != entry.KindRequest || c.got[0].Seed == c.got[1].Seed {
+		t.Fatal("each request needs its own seed")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := New(Config{MaxRequestBytes: 1}); err == nil {
+		t.Fatal("no cluster accepted")
+	}
+	if _, err := New(Config{Cluster: &fakeCluster{}}); err == nil {
+		t.Fatal("zero max request bytes accepted")
+	}
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"))
+	f.Add([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 999 x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		code, _, _, err := DecodeResponse(msg)
+		if err == nil && (code < 100 || code > 999) {
+			t.Fatalf("accepted status %d", code)
+		}
+		w := httptest.NewRecorder()
+		if err := writeGuestResponse(w, msg); err == nil && w.Code != code {
+			t.Fatalf("wrote %d, decoded %d", w.Code, code)
+		}
+	})
+}

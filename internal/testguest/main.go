@@ -1,0 +1,99 @@
+//go:build wasip1
+
+// Command testguest is the guest the host's tests run: each endpoint
+// exercises one behaviour of the host (traps, budgets, clocks, random,
+// output, memory). Measured under wazero v1.12.0 with Go 1.26:
+//
+//	endpoint        outcome
+//	GET /panic      500 from the SDK, abort flag set (state reset), no trap
+//	GET /nil        same: Go checks nil on wasm, so this is a recoverable panic
+//	GET /trap       trap: "wasm error: out of bounds memory access"
+//	GET /exit       trap: proc_exit(3) (wazero sys.ExitError, exit code 3)
+//	GET /fatal      trap: Go fatal error (unlock of unlocked mutex), printed to
+//	                stderr, then "wasm error: unreachable" (runtime.abort)
+//	GET /oom?mb=N   N beyond the memory cap: Go "fatal error: out of memory",
+//	                then "wasm error: unreachable"
+//	GET /recurse    trap: out of fuel, else (after ~20 s) wazero "stack overflow"
+//	GET /loop       never returns: only the host's fuel budget ends it
+//
+// The others answer normally: /echo (any method), POST /count, GET /ticks,
+// POST /grow?mb=N, GET /sleep?ms=N, /time, /rand, /print, /map. The tick
+// counts ticks; the exported state is the counter, 8 bytes big-endian.
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/ftvs/ftvs/guest"
+)
+
+var (
+	counter  uint64
+	ticks    uint64
+	lastTick time.Time
+	retained [][]byte // memory kept by /oom and /grow
+	ordered  = make(map[int]int, 100)
+)
+
+func init() {
+	for i := range 100 {
+		ordered[i] = i * i
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/echo", echo)
+	mux.HandleFunc("POST /count", count)
+	mux.HandleFunc("GET /ticks", getTicks)
+	mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic("testguest: /panic") })
+	mux.HandleFunc("GET /nil", nilDeref)
+	mux.HandleFunc("GET /trap", trap)
+	mux.HandleFunc("GET /exit", exit)
+	mux.HandleFunc("GET /fatal", fatal)
+	mux.HandleFunc("GET /loop", loop)
+	mux.HandleFunc("GET /recurse", recurse)
+	mux.HandleFunc("GET /oom", oom)
+	mux.HandleFunc("POST /grow", grow)
+	mux.HandleFunc("GET /sleep", sleep)
+	mux.HandleFunc("GET /time", now)
+	mux.HandleFunc("GET /rand", random)
+	mux.HandleFunc("GET /print", printLines)
+	mux.HandleFunc("GET /map", mapOrder)
+	guest.Handle(mux)
+	guest.HandleTick(func(now time.Time) { ticks++; lastTick = now })
+	guest.HandleState(exportCounter, importCounter)
+}
+
+func main() {}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	io.Copy(w, r.Body)
+}
+
+func count(w http.ResponseWriter, r *http.Request) {
+	counter++
+	fmt.Fprintln(w, counter)
+}
+
+func getTicks(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "%d %d\n", ticks, lastTick.UnixNano())
+}
+
+// The state is the counter, 8 bytes big-endian.
+func exportCounter() ([]byte, error) {
+	return binary.BigEndian.AppendUint64(nil, counter), nil
+}
+
+func importCounter(b []byte) error {
+	if len(b) != 8 {
+		return errors.New("testguest: state must be 8 bytes")
+	}
+	counter = binary.BigEndian.Uint64(b)
+	return nil
+}

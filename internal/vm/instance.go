@@ -1,0 +1,228 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// abortFlag in a packed (ptr<<32 | len) result says the guest aborted the entry.
+const abortFlag = 1 << 31
+
+// maxResponseBytes bounds what the host copies out of a guest for one call.
+const maxResponseBytes = 64 << 20
+
+// Instance is one running copy of a module. It is not safe for concurrent use: the
+// virtual server calls it from one goroutine, one entry at a time.
+type Instance struct {
+	mod     *Module
+	am      api.Module
+	mem     api.Memory
+	fuel    api.MutableGlobal
+	globals []api.Global // in the order of mod.info.Globals
+	fns     map[string]api.Function
+	clock   vclock
+	rand    entropy
+	out     *guestOutput
+	dead    bool
+}
+
+// Module returns the module this instance runs.
+func (in *Instance) Module() *Module { return in.mod }
+
+// MemoryBytes is the current size of the guest's linear memory.
+func (in *Instance) MemoryBytes() uint64 { return uint64(in.mem.Size()) }
+
+// ClockNanos is the guest's virtual clock.
+func (in *Instance) ClockNanos() int64 { return in.clock.now }
+
+// Dead reports whether the instance trapped and must be replaced.
+func (in *Instance) Dead() bool { return in.dead }
+
+// Close releases the instance.
+func (in *Instance) Close(ctx context.Context) error { return in.am.Close(ctx) }
+
+// instantiate makes a fresh instance without running any start function.
+func (m *Module) instantiate(ctx context.Context) (*Instance, error) {
+	in := &Instance{mod: m, fns: map[string]api.Function{}}
+	in.out = newGuestOutput(m.engine.cfg.Logger, m.Name)
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithStdout(in.out.stream("stdout")).
+		WithStderr(in.out.stream("stderr")).
+		WithWalltime(in.clock.walltime, clockResolution).
+		WithNanotime(in.clock.nanotime, clockResolution).
+		WithNanosleep(in.clock.sleep).
+		WithOsyield(func() {}).
+		WithRandSource(&in.rand)
+	in.rand.reseed([32]byte{})
+	am, err := m.engine.runtime.InstantiateModule(ctx, m.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate %s: %w", m.Name, err)
+	}
+	in.am = am
+	in.mem = am.Memory()
+	if in.mem == nil {
+		am.Close(ctx)
+		return nil, fmt.Errorf("instantiate %s: no memory export", m.Name)
+	}
+	fuel, ok := am.ExportedGlobal(m.info.FuelExport).(api.MutableGlobal)
+	if !ok {
+		am.Close(ctx)
+		return nil, fmt.Errorf("instantiate %s: fuel global %q missing", m.Name, m.info.FuelExport)
+	}
+	in.fuel = fuel
+	for _, g := range m.info.Globals {
+		gl := am.ExportedGlobal(g.Export)
+		if gl == nil {
+			am.Close(ctx)
+			return nil, fmt.Errorf("instantiate %s: global %d not exported as %q", m.Name, g.Index, g.Export)
+		}
+		in.globals = append(in.globals, gl)
+	}
+	for _, ex := range abiExports {
+		if fn := am.ExportedFunction(ex.name); fn != nil {
+			in.fns[ex.name] = fn
+		}
+	}
+	return in, nil
+}
+
+// Start makes a fresh instance and runs the guest's _initialize. The seed feeds the
+// guest's random source during initialization (Go seeds its map hashing from it) and
+// must be the same on every replica; clockNanos is the clock's starting point.
+func (m *Module) Start(ctx context.Context, seed [32]byte, clockNanos int64) (*Instance, error) {
+	in, err := m.instantiate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in.clock.enter(clockNanos)
+	in.rand.reseed(seed)
+	in.out.begin(0)
+	if _, err := in.call(ctx, "_initialize", m.engine.cfg.FuelForInit); err != nil {
+		in.Close(ctx)
+		return nil, fmt.Errorf("initialize %s: %w", m.Name, err)
+	}
+	return in, nil
+}
+
+// Handle runs one request entry: the request bytes go to ftvs_handle with the clock at
+// least entryNanos and randomness from seed. It returns the guest's HTTP/1.1 response and
+// the fuel the entry used. On a *TrapError the instance is dead. On ErrAborted the
+// response is valid and the caller must undo the entry (reset the state).
+func (in *Instance) Handle(ctx context.Context, index uint64, entryNanos int64, seed [32]byte, req []byte) (resp []byte, fuelUsed int64, err error) {
+	if len(req) > in.mod.engine.cfg.MaxRequestBytes {
+		return nil, 0, fmt.Errorf("%w: %d bytes, limit %d (raise max_request_bytes)", ErrRequestTooLarge, len(req), in.mod.engine.cfg.MaxRequestBytes)
+	}
+	budget := in.mod.engine.cfg.FuelPerEntry
+	in.enter(index, entryNanos, seed)
+	res, err := in.call(ctx, "ftvs_alloc", budget, uint64(len(req)))
+	if err != nil {
+		return nil, 0, err
+	}
+	ptr := uint32(res[0])
+	if !in.mem.Write(ptr, req) {
+		return nil, 0, in.fail(fmt.Sprintf("ftvs_alloc returned %#x, which cannot hold %d bytes in guest memory", ptr, len(req)))
+	}
+	left := in.fuelLeft()
+	res, err = in.call(ctx, "ftvs_handle", left, uint64(ptr), uint64(len(req)))
+	if err != nil {
+		return nil, 0, err
+	}
+	aborted := res[0]&abortFlag != 0
+	out, err := in.readPacked(res[0]&^abortFlag, "ftvs_handle")
+	if err != nil {
+		return nil, 0, err
+	}
+	if aborted {
+		return out, budget - in.fuelLeft(), ErrAborted
+	}
+	return out, budget - in.fuelLeft(), nil
+}
+
+// Tick runs the optional ftvs_tick export for a timer entry. Without the export it does
+// nothing.
+func (in *Instance) Tick(ctx context.Context, index uint64, entryNanos int64, seed [32]byte) error {
+	if in.fns["ftvs_tick"] == nil {
+		return nil
+	}
+	in.enter(index, entryNanos, seed)
+	_, err := in.call(ctx, "ftvs_tick", in.mod.engine.cfg.FuelPerEntry)
+	return err
+}
+
+func (in *Instance) enter(index uint64, entryNanos int64, seed [32]byte) {
+	in.clock.enter(entryNanos)
+	in.rand.reseed(seed)
+	in.out.begin(index)
+}
+
+func (in *Instance) fuelLeft() int64 { return int64(in.fuel.Get()) }
+
+// readPacked copies the (ptr<<32 | len) region a guest export returned.
+func (in *Instance) readPacked(packed uint64, fn string) ([]byte, error) {
+	ptr, n := uint32(packed>>32), uint32(packed)
+	if n > maxResponseBytes {
+		return nil, in.fail(fmt.Sprintf("%s returned %d bytes, more than the %d byte limit", fn, n, maxResponseBytes))
+	}
+	b, ok := in.mem.Read(ptr, n)
+	if !ok {
+		return nil, in.fail(fmt.Sprintf("%s returned region %#x+%d outside guest memory", fn, ptr, n))
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// fail marks the instance dead for an ABI violation found by the host: the entry may
+// have changed guest state, so it is treated exactly like a trap.
+func (in *Instance) fail(reason string) error {
+	in.dead = true
+	return &TrapError{Reason: reason}
+}
+
+// call runs one export with a fuel budget and classifies failures.
+func (in *Instance) call(ctx context.Context, name string, budget int64, args ...uint64) ([]uint64, error) {
+	if in.dead {
+		return nil, ErrDead
+	}
+	fn := in.fns[name]
+	if fn == nil {
+		return nil, fmt.Errorf("%w: export %s missing", ErrBadModule, name)
+	}
+	in.fuel.Set(uint64(budget))
+	cctx, cancel := context.WithTimeout(ctx, in.mod.engine.cfg.Watchdog)
+	res, err := fn.Call(cctx, args...)
+	cancel()
+	if err == nil {
+		return res, nil
+	}
+	in.dead = true
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: %w", name, ctx.Err())
+	}
+	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%s after %s: %w", name, in.mod.engine.cfg.Watchdog, ErrWatchdog)
+	}
+	if in.fuelLeft() < 0 {
+		return nil, &TrapError{OutOfFuel: true, Reason: fmt.Sprintf("out of fuel in %s (budget %d units)", name, in.mod.engine.cfg.FuelPerEntry)}
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		reason := fmt.Sprintf("guest exited with code %d in %s", exit.ExitCode(), name)
+		if last := in.out.lastStderr(); last != "" {
+			reason += ": " + last
+		}
+		return nil, &TrapError{Exited: true, ExitCode: exit.ExitCode(), Reason: reason}
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	reason := fmt.Sprintf("%s in %s", msg, name)
+	if last := in.out.lastStderr(); last != "" {
+		reason += " (guest said: " + last + ")"
+	}
+	return nil, &TrapError{Reason: reason}
+}

@@ -1,0 +1,203 @@
+package vserver
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
+)
+
+// Snapshot is the virtual server at one applied index: the module and its full state.
+// State is nil when no module had been installed at Index.
+type Snapshot struct {
+	Index      uint64
+	ModuleName string
+	Module     []byte
+	State      *vm.State
+}
+
+// ErrCorrupt means a snapshot file failed its checks. Nothing was restored from it.
+var ErrCorrupt = errors.New("snapshot is corrupted")
+
+// The file format (version 1), all integers big endian:
+//
+//	"FTVSSNAP" | u32 version | u64 index | u8 name length | name | u32 module length | module
+//	u8 has-state; if 1:
+//	  [32]module sha256 | i64 clock | u32 global count | per global: u32 index, u8 type, u8 mutable, u64 value
+//	  u64 memory bytes | page bitmap (1 bit per 64 KiB page, set = stored) | stored pages | [32]state hash
+//	[32] sha256 of everything before it
+//
+// All-zero pages are not stored. The trailing checksum covers the whole file; the state
+// hash is recomputed on read, so a file that decodes is exactly what was written.
+const (
+	snapMagic         = "FTVSSNAP"
+	snapVersion       = 1
+	maxSnapModule     = 64 << 20
+	maxSnapGlobals    = 1 << 16
+	snapPageSize      = 65536
+	maxSnapshotMemory = 4 << 30
+)
+
+// WriteTo writes the snapshot in the file format above.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	h := sha256.New()
+	out := io.MultiWriter(bw, h)
+	e := &encoder{w: out}
+	e.bytes([]byte(snapMagic))
+	e.u32(snapVersion)
+	e.u64(s.Index)
+	if len(s.ModuleName) > maxModuleNameBytes {
+		return 0, fmt.Errorf("snapshot: module name of %d bytes", len(s.ModuleName))
+	}
+	e.u8(uint8(len(s.ModuleName)))
+	e.bytes([]byte(s.ModuleName))
+	e.u32(uint32(len(s.Module)))
+	e.bytes(s.Module)
+	if s.State == nil {
+		e.u8(0)
+	} else {
+		e.u8(1)
+		st := s.State
+		e.bytes(st.ModuleSHA[:])
+		e.u64(uint64(st.ClockNanos))
+		e.u32(uint32(len(st.Globals)))
+		for _, g := range st.Globals {
+			e.u32(g.Index)
+			e.u8(uint8(g.Type))
+			e.bool(g.Mutable)
+			e.u64(g.Value)
+		}
+		e.u64(uint64(len(st.Memory)))
+		pages := len(st.Memory) / snapPageSize
+		bitmap := make([]byte, (pages+7)/8)
+		for p := range pages {
+			if !allZero(st.Memory[p*snapPageSize : (p+1)*snapPageSize]) {
+				bitmap[p/8] |= 1 << (p % 8)
+			}
+		}
+		e.bytes(bitmap)
+		for p := range pages {
+			if bitmap[p/8]&(1<<(p%8)) != 0 {
+				e.bytes(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
+			}
+		}
+		sum := st.Hash()
+		e.bytes(sum[:])
+	}
+	if e.err != nil {
+		return cw.n, fmt.Errorf("write snapshot: %w", e.err)
+	}
+	if _, err := bw.Write(h.Sum(nil)); err != nil {
+		return cw.n, fmt.Errorf("write snapshot: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return cw.n, fmt.Errorf("write snapshot: %w", err)
+	}
+	return cw.n, nil
+}
+
+// ReadSnapshot decodes and verifies a snapshot. maxMemory bounds the guest memory it
+// accepts (the engine's memory limit). Every failure wraps ErrCorrupt.
+func ReadSnapshot(r io.Reader, maxMemory uint64) (*Snapshot, error) {
+	d := &decoder{r: bufio.NewReaderSize(r, 1<<20), h: sha256.New()}
+	s, err := decodeSnapshot(d, maxMemory)
+	if err == nil {
+		want := d.h.Sum(nil)
+		var got [32]byte
+		if _, err = io.ReadFull(d.r, got[:]); err != nil {
+			err = fmt.Errorf("file checksum missing (truncated file): %w", err)
+		} else if !bytes.Equal(got[:], want) {
+			err = errors.New("file checksum mismatch: the file was changed after it was written")
+		} else if _, perr := d.r.ReadByte(); perr != io.EOF {
+			err = errors.New("trailing bytes after the checksum")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w (delete it; the CoServer then replays its log or syncs from its peer)", ErrCorrupt, err)
+	}
+	return s, nil
+}
+
+func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
+	if magic := d.bytes(len(snapMagic)); d.err == nil && string(magic) != snapMagic {
+		return nil, errors.New("not an ftvs snapshot (bad magic)")
+	}
+	if v := d.u32(); d.err == nil && v != snapVersion {
+		return nil, fmt.Errorf("snapshot format version %d, this build reads version %d", v, snapVersion)
+	}
+	s := &Snapshot{Index: d.u64()}
+	s.ModuleName = string(d.bytes(int(d.u8())))
+	n := d.u32()
+	if d.err == nil && n > maxSnapModule {
+		return nil, fmt.Errorf("module of %d bytes exceeds %d", n, maxSnapModule)
+	}
+	s.Module = d.bytes(int(n))
+	switch has := d.u8(); {
+	case d.err != nil:
+		return nil, d.err
+	case has == 0:
+		return s, d.err
+	case has != 1:
+		return nil, fmt.Errorf("bad state flag %d", has)
+	}
+	st := &vm.State{}
+	copy(st.ModuleSHA[:], d.bytes(32))
+	st.ClockNanos = int64(d.u64())
+	ng := d.u32()
+	if d.err == nil && ng > maxSnapGlobals {
+		return nil, fmt.Errorf("%d globals exceeds %d", ng, maxSnapGlobals)
+	}
+	for i := uint32(0); i < ng && d.err == nil; i++ {
+		g := vm.Global{Index: d.u32(), Type: wasm.ValType(d.u8())}
+		switch m := d.u8(); m {
+		case 0, 1:
+			g.Mutable = m == 1
+		default:
+			return nil, fmt.Errorf("global %d: bad mutability flag %d", g.Index, m)
+		}
+		g.Value = d.u64()
+		st.Globals = append(st.Globals, g)
+	}
+	memBytes := d.u64()
+	if d.err != nil {
+		return nil, d.err
+	}
+	if memBytes%snapPageSize != 0 || memBytes > maxSnapshotMemory || memBytes > maxMemory {
+		return nil, fmt.Errorf("guest memory of %d bytes: must be whole 64 KiB pages and at most the memory limit (%d bytes)", memBytes, maxMemory)
+	}
+	pages := int(memBytes / snapPageSize)
+	bitmap := d.bytes((pages + 7) / 8)
+	if d.err != nil {
+		return nil, d.err
+	}
+	st.Memory = make([]byte, memBytes)
+	for p := range pages {
+		if bitmap[p/8]&(1<<(p%8)) != 0 {
+			d.read(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
+		}
+	}
+	var sum [32]byte
+	copy(sum[:], d.bytes(32))
+	if d.err != nil {
+		return nil, d.err
+	}
+	if st.Hash() != sum {
+		return nil, errors.New("state hash mismatch: the guest state in the file is not the state that was saved")
+	}
+	if st.ModuleSHA != sha256.Sum256(s.Module) {
+		return nil, errors.New("module in the file does not match the state's module identity")
+	}
+	s.State = st
+	return s, nil
+}
+
+var zeroPage [snapPageSize]byte
+
+func allZero(b []byte) bool { return bytes.Equal(b, zeroPage[:len(b)]) }

@@ -1,0 +1,139 @@
+package vserver_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/vserver"
+	"github.com/ftvs/ftvs/internal/wasm"
+)
+
+// smallSnapshot is a hand-made state (no guest needed) with zero and non-zero pages.
+func smallSnapshot() *vserver.Snapshot {
+	module := []byte("\x00asm\x01\x00\x00\x00")
+	st := &vm.State{ClockNanos: 123456789, Memory: make([]byte, 3*65536),
+		Globals: []vm.Global{{Index: 0, Type: wasm.I32, Mutable: true, Value: 7}, {Index: 1, Type: wasm.I64, Value: 1 << 40}}}
+	st.ModuleSHA = sha(module)
+	st.Memory[10] = 1
+	st.Memory[2*65536+5] = 0xff
+	return &vserver.Snapshot{Index: 99, ModuleName: "tiny", Module: module, State: st}
+}
+
+func encode(t testing.TB, s *vserver.Snapshot) []byte {
+	var buf bytes.Buffer
+	if _, err := s.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	for name, snap := range map[string]*vserver.Snapshot{
+		"state":    smallSnapshot(),
+		"no state": {Index: 5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := encode(t, snap)
+			got, err := vserver.ReadSnapshot(bytes.NewReader(b), 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Index != snap.Index || got.ModuleName != snap.ModuleName || !bytes.Equal(got.Module, snap.Module) {
+				t.Fatalf("header differs: %+v", got)
+			}
+			if (got.State == nil) != (snap.State == nil) || got.State != nil && got.State.Hash() != snap.State.Hash() {
+				t.Fatal("state differs after round trip")
+			}
+		})
+	}
+}
+
+func TestSnapshotZeroPagesAreNotStored(t *testing.T) {
+	snap := smallSnapshot()
+	snap.State.Memory = append(snap.State.Memory, make([]byte, 100*65536)...)
+	if n := len(encode(t, snap)); n > 3*65536 {
+		t.Fatalf("snapshot of 2 non-zero pages and 101 zero pages takes %d bytes", n)
+	}
+}
+
+// Every single-byte corruption and every truncation is refused with ErrCorrupt.
+func TestSnapshotCorruption(t *testing.T) {
+	good := encode(t, smallSnapshot())
+	for i := 0; i < len(good); i += 97 {
+		bad := bytes.Clone(good)
+		bad[i] ^= 0x40
+		if _, err := vserver.ReadSnapshot(bytes.NewReader(bad), 1<<30); !errors.Is(err, vserver.ErrCorrupt) {
+			t.Fatalf("flipped byte %d: err = %v, want ErrCorrupt", i, err)
+		}
+	}
+	for _, n := range []int{0, 5, 20, len(good) / 2, len(good) - 1} {
+		if _, err := vserver.ReadSnapshot(bytes.NewReader(good[:n]), 1<<30); !errors.Is(err, vserver.ErrCorrupt) {
+			t.Fatalf("truncated to %d: err = %v, want ErrCorrupt", n, err)
+		}
+	}
+	if _, err := vserver.ReadSnapshot(bytes.NewReader(append(bytes.Clone(good), 0)), 1<<30); !errors.Is(err, vserver.ErrCorrupt) {
+		t.Fatalf("trailing byte: err = %v", err)
+	}
+	// Over the memory limit: refused before allocating.
+	if _, err := vserver.ReadSnapshot(bytes.NewReader(good), 65536); !errors.Is(err, vserver.ErrCorrupt) {
+		t.Fatalf("over the memory limit: err = %v", err)
+	}
+}
+
+// A corrupted snapshot leaves a running server untouched.
+func TestCorruptSnapshotChangesNothing(t *testing.T) {
+	s := newServer(t, vm.Config{})
+	good := encode(t, smallSnapshot())
+	good[len(good)/2] ^= 1
+	if _, err := vserver.ReadSnapshot(bytes.NewReader(good), 1<<30); err == nil {
+		t.Fatal("corrupt snapshot accepted")
+	}
+	if s.Applied() != 0 || s.Module() != nil {
+		t.Fatal("state changed")
+	}
+	// A snapshot whose module does not load is refused by Restore and changes nothing.
+	if err := s.Restore(context.Background(), smallSnapshot()); !errors.Is(err, vm.ErrBadModule) {
+		t.Fatalf("restore with a bad module: %v", err)
+	}
+	if s.Applied() != 0 || s.Module() != nil {
+		t.Fatal("a refused restore changed the state")
+	}
+}
+
+func FuzzReadSnapshot(f *testing.F) {
+	f.Add(encode(f, smallSnapshot()))
+	f.Add(encode(f, &vserver.Snapshot{Index: 1}))
+	f.Add([]byte("FTVSSNAP"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := vserver.ReadSnapshot(bytes.NewReader(b), 64<<20)
+		if err != nil {
+			if !errors.Is(err, vserver.ErrCorrupt) {
+				t.Fatalf("error without ErrCorrupt: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(encode(t, s), b) {
+			t.Fatal("a snapshot that decodes must re-encode to the same bytes")
+		}
+	})
+}
+
+func FuzzModulePayload(f *testing.F) {
+	p, _ := vserver.EncodeModulePayload("kv", []byte("\x00asm"))
+	f.Add(p)
+	f.Add([]byte{})
+	f.Add([]byte{5, 'a'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		name, bin, err := vserver.DecodeModulePayload(b)
+		if err != nil {
+			return
+		}
+		back, err := vserver.EncodeModulePayload(name, bin)
+		if err != nil || !bytes.Equal(back, b) {
+			t.Fatalf("payload does not round-trip: %v", err)
+		}
+	})
+}

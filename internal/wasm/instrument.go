@@ -1,0 +1,219 @@
+package wasm
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// FuelExportName is the export name of the fuel global that Instrument adds.
+const FuelExportName = "ftvs_fuel"
+
+// GlobalExportPrefix prefixes the export name Instrument gives each global
+// that the module does not export already: ftvs_g<index>, index in decimal.
+const GlobalExportPrefix = "ftvs_g"
+
+// ErrReservedExport means the module already exports a name that Instrument
+// must add (it is probably instrumented already).
+var ErrReservedExport = errors.New("export name reserved for ftvs instrumentation (module already instrumented?)")
+
+// Instrumented is the result of Instrument.
+type Instrumented struct {
+	Binary     []byte  // the rewritten module
+	Module     *Module // Parse of the ORIGINAL binary
+	FuelExport string  // name of the exported fuel global (FuelExportName)
+	// Globals is every global of the original module, in index order, with
+	// the export name under which the rewritten module exports it.
+	Globals []GlobalExport
+}
+
+// GlobalExport names the export of one global of the original module.
+type GlobalExport struct {
+	Index   uint32
+	Export  string
+	Type    ValType
+	Mutable bool
+}
+
+// Instrument parses b and returns a rewritten module that
+//   - defines a mutable i64 fuel global, initialised to 0, after all
+//     existing globals, exported as FuelExportName;
+//   - exports every global not exported yet as GlobalExportPrefix<index>;
+//   - decrements the fuel global by one at every function entry and loop
+//     header, trapping with unreachable when it becomes negative;
+//   - drops custom sections named .debug_*, whose code offsets would be
+//     stale, and a malformed "name" section (see nameSectionOK).
+//
+// See DESIGN.md for why this bounds execution.
+func Instrument(b []byte) (*Instrumented, error) {
+	p, err := parse(b, true)
+	if err != nil {
+		return nil, err
+	}
+	m := p.mod
+	fuel := uint32(len(m.Globals))
+	extra, globals, err := plannedExports(p)
+	if err != nil {
+		return nil, err
+	}
+	seq := fuelSequence(fuel)
+
+	nLoops := 0
+	for _, bd := range p.bodies {
+		nLoops += len(bd.loops)
+	}
+	out := make([]byte, 0, len(b)+(len(p.bodies)+nLoops)*(len(seq)+1)+len(extra)*16+64)
+	out = append(out, b[:8]...)
+	pendingGlobal, pendingExport := true, true
+	// flush writes the new global and export sections if they belong before
+	// a section of the given rank and the module has none of its own.
+	flush := func(rank int) {
+		if pendingGlobal && rank > sectionRank[secGlobal] {
+			out = appendSection(out, secGlobal, appendFuelGlobal(appendULEB(nil, 1)))
+			pendingGlobal = false
+		}
+		if pendingExport && rank > sectionRank[secExport] {
+			out = appendSection(out, secExport, appendExports(appendULEB(nil, uint64(len(extra))), extra))
+			pendingExport = false
+		}
+	}
+	for _, s := range p.sections {
+		if s.id != secCustom {
+			flush(sectionRank[s.id])
+		}
+		switch s.id {
+		case secCustom:
+			r := newReaderAt(b, s)
+			name, _ := r.name()
+			if strings.HasPrefix(name, ".debug_") || (name == "name" && !nameSectionOK(b[r.pos:s.end])) {
+				continue
+			}
+			out = append(out, b[s.start:s.end]...)
+		case secGlobal:
+			n, rest := vecRest(b, s)
+			payload := appendULEB(make([]byte, 0, len(rest)+16), uint64(n)+1)
+			payload = appendFuelGlobal(append(payload, rest...))
+			out = appendSection(out, secGlobal, payload)
+			pendingGlobal = false
+		case secExport:
+			n, rest := vecRest(b, s)
+			payload := appendULEB(make([]byte, 0, len(rest)+len(extra)*16), uint64(n)+uint64(len(extra)))
+			payload = appendExports(append(payload, rest...), extra)
+			out = appendSection(out, secExport, payload)
+			pendingExport = false
+		case secCode:
+			out = appendCode(out, b, p.bodies, seq)
+		default:
+			out = append(out, b[s.start:s.end]...)
+		}
+	}
+	flush(len(sectionRank) + 1)
+	return &Instrumented{Binary: out, Module: m, FuelExport: FuelExportName, Globals: globals}, nil
+}
+
+// plannedExports returns the exports to add (ftvs_g<i> for unexported
+// globals, then the fuel global) and the export name of every global.
+func plannedExports(p *parser) ([]Export, []GlobalExport, error) {
+	m := p.mod
+	names := make(map[string]bool, len(m.Exports))
+	first := make(map[uint32]string)
+	for _, e := range m.Exports {
+		names[e.Name] = true
+		if _, ok := first[e.Index]; e.Kind == KindGlobal && !ok {
+			first[e.Index] = e.Name
+		}
+	}
+	reserved := func(name string) error {
+		off := 0
+		for _, s := range p.sections {
+			if s.id == secExport {
+				off = s.payload
+			}
+		}
+		return &Error{Section: "export", Func: -1, Offset: off, Msg: "the module already exports " + strconv.Quote(name) + ": " + ErrReservedExport.Error(), Err: ErrReservedExport}
+	}
+	if names[FuelExportName] {
+		return nil, nil, reserved(FuelExportName)
+	}
+	var extra []Export
+	globals := make([]GlobalExport, len(m.Globals))
+	for i, g := range m.Globals {
+		name, ok := first[g.Index]
+		if !ok {
+			name = GlobalExportPrefix + strconv.FormatUint(uint64(g.Index), 10)
+			if names[name] {
+				return nil, nil, reserved(name)
+			}
+			extra = append(extra, Export{Name: name, Kind: KindGlobal, Index: g.Index})
+		}
+		globals[i] = GlobalExport{Index: g.Index, Export: name, Type: g.Type, Mutable: g.Mutable}
+	}
+	extra = append(extra, Export{Name: FuelExportName, Kind: KindGlobal, Index: uint32(len(m.Globals))})
+	return extra, globals, nil
+}
+
+// fuelSequence is the code injected at function entries and loop headers:
+//
+//	global.get F; i64.const 1; i64.sub; global.set F
+//	global.get F; i64.const 0; i64.lt_s; if unreachable end
+func fuelSequence(f uint32) []byte {
+	s := append([]byte{0x23}, appendULEB(nil, uint64(f))...)
+	s = append(s, 0x42, 0x01, 0x7D, 0x24)
+	s = appendULEB(s, uint64(f))
+	s = append(s, 0x23)
+	s = appendULEB(s, uint64(f))
+	return append(s, 0x42, 0x00, 0x53, opIf, 0x40, 0x00, opEnd)
+}
+
+// appendFuelGlobal appends the global (mut i64) initialised by i64.const 0.
+func appendFuelGlobal(b []byte) []byte {
+	return append(b, byte(I64), 0x01, 0x42, 0x00, opEnd)
+}
+
+func appendExports(b []byte, es []Export) []byte {
+	for _, e := range es {
+		b = appendName(b, e.Name)
+		b = append(b, byte(e.Kind))
+		b = appendULEB(b, uint64(e.Index))
+	}
+	return b
+}
+
+// appendCode appends a code section whose bodies have seq injected after
+// the local declarations and after every loop's block type.
+func appendCode(out, b []byte, bodies []body, seq []byte) []byte {
+	size := func(bd body) int { return bd.end - bd.start + (1+len(bd.loops))*len(seq) }
+	total := len(appendULEB(nil, uint64(len(bodies))))
+	for _, bd := range bodies {
+		n := size(bd)
+		total += len(appendULEB(nil, uint64(n))) + n
+	}
+	out = append(out, secCode)
+	out = appendULEB(out, uint64(total))
+	out = appendULEB(out, uint64(len(bodies)))
+	for _, bd := range bodies {
+		out = appendULEB(out, uint64(size(bd)))
+		out = append(out, b[bd.start:bd.localsEnd]...)
+		out = append(out, seq...)
+		prev := bd.localsEnd
+		for _, l := range bd.loops {
+			out = append(out, b[prev:l]...)
+			out = append(out, seq...)
+			prev = l
+		}
+		out = append(out, b[prev:bd.end]...)
+	}
+	return out
+}
+
+func newReaderAt(b []byte, s section) *reader {
+	return &reader{b: b, pos: s.payload, end: s.end, fn: -1}
+}
+
+// vecRest returns the count of an already-validated vector section and the
+// bytes of its items.
+func vecRest(b []byte, s section) (uint32, []byte) {
+	r := newReaderAt(b, s)
+	n, _ := r.u32()
+	return n, b[r.pos:s.end]
+}
