@@ -1,0 +1,73 @@
+package vm_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/vm"
+)
+
+// grown returns an instance whose guest memory is at least mib MiB (the test guest
+// retains that much, touching every page, so the pages are not zero).
+func grown(b *testing.B, mib int) *vm.Instance {
+	bin := guesttest.Build(b, testGuest)
+	in := start(b, newEngine(b, vm.Config{MemoryLimitBytes: 1 << 30}), bin, 1)
+	mustCall(b, in, 1, "POST", fmt.Sprintf("/grow?mb=%d", mib*9/10), "")
+	return in
+}
+
+// BenchmarkSnapshot copies the complete state (memory and globals).
+func BenchmarkSnapshot(b *testing.B) {
+	for _, mib := range []int{64, 512} {
+		b.Run(fmt.Sprintf("%dMiB", mib), func(b *testing.B) {
+			in := grown(b, mib)
+			b.ReportMetric(float64(in.MemoryBytes())/(1<<20), "MiB")
+			b.ResetTimer()
+			for range b.N {
+				if _, err := in.Snapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRestore makes a fresh instance holding a snapshot.
+func BenchmarkRestore(b *testing.B) {
+	for _, mib := range []int{64, 512} {
+		b.Run(fmt.Sprintf("%dMiB", mib), func(b *testing.B) {
+			in := grown(b, mib)
+			st, err := in.Snapshot()
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportMetric(float64(len(st.Memory))/(1<<20), "MiB")
+			b.ResetTimer()
+			for range b.N {
+				r, err := in.Module().Restore(ctx, st)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.Close(ctx)
+			}
+		})
+	}
+}
+
+// BenchmarkStateHash hashes the state in place.
+func BenchmarkStateHash(b *testing.B) {
+	for _, mib := range []int{64, 512} {
+		b.Run(fmt.Sprintf("%dMiB", mib), func(b *testing.B) {
+			in := grown(b, mib)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := in.StateHash(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
