@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +29,7 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultSnapshotThreshold = 8192
-	DefaultSnapshotInterval  = 30 * time.Second
+	DefaultSnapshotInterval  = 5 * time.Second
 	DefaultTrailingLogs      = 10240
 	DefaultProposeTimeout    = 10 * time.Second
 	startTimeout             = 60 * time.Second
@@ -183,6 +185,12 @@ func (c *CoServer) startRaft() error {
 	}
 	r, err := raft.NewRaft(rc, c.fsm, wal, wal, snaps, trans)
 	if err != nil {
+		if problems := unreadableSnapshots(snaps); len(problems) > 0 {
+			return fmt.Errorf("start raft: no snapshot in %s could be restored (%s). Nothing was changed. "+
+				"The log before the snapshots is compacted, so this data dir cannot rebuild the state alone: "+
+				"restore the data dir from a backup, or (in a pair) move it aside and let the CoServer sync from its peer",
+				filepath.Join(c.dir.raftDir(), "snapshots"), strings.Join(problems, "; "))
+		}
 		return fmt.Errorf("start raft: %w", err)
 	}
 	c.raft = r
@@ -371,4 +379,23 @@ func (c *CoServer) Close() error {
 		errs = append(errs, c.dir.close())
 	}
 	return errors.Join(errs...)
+}
+
+// unreadableSnapshots opens every snapshot (raft checks its CRC) and describes the ones
+// that fail. Used only to explain a failed start.
+func unreadableSnapshots(snaps *raft.FileSnapshotStore) []string {
+	metas, err := snaps.List()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	for _, m := range metas {
+		_, rc, err := snaps.Open(m.ID)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", m.ID, err))
+			continue
+		}
+		rc.Close()
+	}
+	return problems
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -195,19 +196,16 @@ func (in *Instance) call(ctx context.Context, name string, budget int64, args ..
 		return nil, fmt.Errorf("%w: export %s missing", ErrBadModule, name)
 	}
 	in.fuel.Set(uint64(budget))
-	cctx, cancel := context.WithTimeout(ctx, in.mod.engine.cfg.Watchdog)
-	res, err := fn.Call(cctx, args...)
-	cancel()
+	start := time.Now()
+	res, err := fn.Call(ctx, args...)
+	if took := time.Since(start); took > in.mod.engine.cfg.Watchdog {
+		in.dead = true
+		return nil, fmt.Errorf("%s took %s, watchdog %s: %w", name, took.Round(time.Millisecond), in.mod.engine.cfg.Watchdog, ErrWatchdog)
+	}
 	if err == nil {
 		return res, nil
 	}
 	in.dead = true
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("%s: %w", name, ctx.Err())
-	}
-	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%s after %s: %w", name, in.mod.engine.cfg.Watchdog, ErrWatchdog)
-	}
 	if in.fuelLeft() < 0 {
 		return nil, &TrapError{OutOfFuel: true, Reason: fmt.Sprintf("out of fuel in %s (budget %d units)", name, in.mod.engine.cfg.FuelPerEntry)}
 	}

@@ -264,3 +264,16 @@ func TestSnapshotRestoreContinues(t *testing.T) {
 		t.Fatal("state hash differs after restore and the same entries")
 	}
 }
+
+// A call that exceeds the wall-clock watchdog fails this replica (ErrWatchdog), never
+// yields a result.
+func TestWatchdogFailsReplica(t *testing.T) {
+	bin := guesttest.Build(t, testGuest)
+	m, err := newEngine(t, vm.Config{Watchdog: time.Nanosecond}).Load(context.Background(), "testguest", bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(context.Background(), [32]byte{}, 0); !errors.Is(err, vm.ErrWatchdog) {
+		t.Fatalf("err = %v, want ErrWatchdog", err)
+	}
+}

@@ -21,7 +21,7 @@ func BenchmarkApplyKVPut(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			bin := guesttest.Build(b, kvGuest)
-			s := newServer(b, vm.Config{Interpreter: interp})
+			s := newServerRedo(b, vm.Config{Interpreter: interp}, 0) // production defaults
 			install(b, s, "kv", bin)
 			value := bytes.Repeat([]byte("v"), 256)
 			ctx := context.Background()

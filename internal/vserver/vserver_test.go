@@ -26,7 +26,13 @@ const (
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
 
+// newServer makes a server with a short redo list, so tests exercise checkpoints.
 func newServer(t testing.TB, cfg vm.Config) *vserver.Server {
+	t.Helper()
+	return newServerRedo(t, cfg, 300)
+}
+
+func newServerRedo(t testing.TB, cfg vm.Config, maxRedo int) *vserver.Server {
 	t.Helper()
 	ctx := context.Background()
 	if cfg.CacheDir == "" {
@@ -37,7 +43,7 @@ func newServer(t testing.TB, cfg vm.Config) *vserver.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(ctx) })
-	s, err := vserver.New(vserver.Config{Engine: e, MaxRedoEntries: 300})
+	s, err := vserver.New(vserver.Config{Engine: e, MaxRedoEntries: maxRedo})
 	if err != nil {
 		t.Fatal(err)
 	}
