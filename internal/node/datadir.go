@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // dataDir is a member's directory, held with an exclusive lock while in use:
@@ -56,3 +60,26 @@ func (d *dataDir) raftDir() string { return filepath.Join(d.path, "raft") }
 func (d *dataDir) walDir() string  { return filepath.Join(d.path, "raft", "wal") }
 
 func (d *dataDir) close() error { return d.lock.Close() }
+
+// logStore is the raft log and stable store of a data dir. raft-wal does not close its
+// metadata database on Close, so this type owns it: closing releases every file and
+// lock, and the data dir can be opened again in the same process.
+type logStore struct {
+	*raftwal.WAL
+	meta *metadb.BoltMetaDB
+}
+
+func openLogStore(dir string, logger hclog.Logger) (*logStore, error) {
+	meta := &metadb.BoltMetaDB{}
+	wal, err := raftwal.Open(dir, raftwal.WithMetaStore(meta), raftwal.WithLogger(logger))
+	if err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("open raft log in %s: %w", dir, err)
+	}
+	return &logStore{WAL: wal, meta: meta}, nil
+}
+
+// Close closes the log and its metadata database.
+func (l *logStore) Close() error {
+	return errors.Join(l.WAL.Close(), l.meta.Close())
+}

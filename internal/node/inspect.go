@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftwal "github.com/hashicorp/raft-wal"
 
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -41,9 +41,9 @@ func Inspect(ctx context.Context, dir string, vmc vm.Config) (*Report, error) {
 	rep := &Report{DataDir: dir}
 	quiet := slog.New(slog.DiscardHandler)
 	vmc.Logger = quiet
-	wal, err := raftwal.Open(d.walDir())
+	wal, err := openLogStore(d.walDir(), hclog.NewNullLogger())
 	if err != nil {
-		return nil, fmt.Errorf("open raft log in %s: %w", d.walDir(), err)
+		return nil, err
 	}
 	defer wal.Close()
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(d.raftDir(), 2, nil)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftwal "github.com/hashicorp/raft-wal"
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/gateway"
@@ -96,7 +95,7 @@ type CoServer struct {
 	engine *vm.Engine
 	fsm    *fsm
 	raft   *raft.Raft
-	wal    *raftwal.WAL
+	wal    *logStore
 	snaps  *raft.FileSnapshotStore
 	ln     net.Listener
 	srv    *http.Server
@@ -148,9 +147,9 @@ func Start(ctx context.Context, cfg Config) (_ *CoServer, err error) {
 
 func (c *CoServer) startRaft() error {
 	rlog := logbridge.New(c.log, "raft")
-	wal, err := raftwal.Open(c.dir.walDir(), raftwal.WithLogger(rlog.Named("wal")))
+	wal, err := openLogStore(c.dir.walDir(), rlog.Named("wal"))
 	if err != nil {
-		return fmt.Errorf("open raft log in %s: %w", c.dir.walDir(), err)
+		return err
 	}
 	c.wal = wal
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.dir.raftDir(), 2, rlog.Named("snapshots"))
