@@ -26,6 +26,8 @@ func (g *gateway) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 		problem(w, http.StatusServiceUnavailable, "%v; retry shortly", err)
+	case errors.Is(err, ErrWrongMember):
+		problem(w, http.StatusMisdirectedRequest, "%v", err)
 	case errors.Is(err, ErrUncertain):
 		problem(w, http.StatusServiceUnavailable, "%v: the request may or may not have been applied; check before retrying", err)
 	default:

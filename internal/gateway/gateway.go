@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -29,34 +30,16 @@ var ErrUnavailable = errors.New("virtual server unavailable")
 // non-idempotent request.
 var ErrUncertain = errors.New("outcome unknown")
 
+// ErrWrongMember means this member does not serve the virtual server (the witness).
+var ErrWrongMember = errors.New("wrong member")
+
 // Cluster is what the gateway needs from the member it runs on.
 type Cluster interface {
 	// Propose appends e to the replicated log and returns the result of applying it,
 	// once committed. Errors wrap ErrUnavailable or ErrUncertain.
 	Propose(ctx context.Context, e entry.Entry) (vserver.Result, error)
 	// Status describes this member; withHash asks for the state hash (costly).
-	Status(withHash bool) Status
-}
-
-// Status is one member's view, served at /ftvs/status.
-type Status struct {
-	Member            string `json:"member"`
-	Role              string `json:"role"`
-	Leader            string `json:"leader,omitempty"`
-	Mode              string `json:"mode"`
-	PID               int    `json:"pid"`
-	Version           string `json:"version"`
-	Gateway           string `json:"gateway,omitempty"`
-	AppliedIndex      uint64 `json:"applied_index"`
-	LastLogIndex      uint64 `json:"last_log_index"`
-	LastSnapshotIndex uint64 `json:"last_snapshot_index"`
-	StateHash         string `json:"state_hash,omitempty"`
-	Module            string `json:"module,omitempty"`
-	ModuleSHA256      string `json:"module_sha256,omitempty"`
-	MemoryBytes       uint64 `json:"memory_bytes"`
-	Resets            uint64 `json:"resets"`
-	VirtualServer     string `json:"virtual_server"` // running, no-module, failed
-	Failure           string `json:"failure,omitempty"`
+	Status(withHash bool) cluster.Status
 }
 
 // Config configures the gateway handler.
@@ -66,6 +49,8 @@ type Config struct {
 	// ProposeTimeout bounds the wait for a commit; past it the client gets 503.
 	ProposeTimeout time.Duration
 	Logger         *slog.Logger
+	// Extra are more member endpoints (pattern -> handler), e.g. the internal API.
+	Extra map[string]http.Handler
 }
 
 type gateway struct {
@@ -91,6 +76,9 @@ func New(cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ftvs/health", g.health)
 	mux.HandleFunc("GET /ftvs/status", g.status)
+	for pattern, h := range cfg.Extra {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("/ftvs/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "no such ftvs endpoint %s %s: try GET /ftvs/health or GET /ftvs/status", r.Method, r.URL.Path)
 	})
@@ -140,7 +128,9 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 func (g *gateway) health(w http.ResponseWriter, r *http.Request) {
 	st := g.cfg.Cluster.Status(false)
 	code := http.StatusOK
-	if st.VirtualServer != "running" {
+	if st.Kind == "witness" && st.Role != "shutdown" {
+		code = http.StatusOK // the witness is healthy when it is up: it runs no guest
+	} else if st.VirtualServer != "running" {
 		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, st)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -25,8 +26,8 @@ func (f *fakeCluster) Propose(ctx context.Context, e entry.Entry) (vserver.Resul
 	return f.res, f.err
 }
 
-func (f *fakeCluster) Status(bool) Status {
-	st := Status{Member: "coserver1", VirtualServer: "no-module"}
+func (f *fakeCluster) Status(bool) cluster.Status {
+	st := cluster.Status{Member: "coserver1", VirtualServer: "no-module"}
 	if f.running {
 		st.VirtualServer = "running"
 	}

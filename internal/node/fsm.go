@@ -1,11 +1,14 @@
 package node
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -24,6 +27,57 @@ type fsm struct {
 	vs       *vserver.Server
 	lastTime int64
 	failed   bool
+
+	waitMu  sync.Mutex
+	waiters map[[entry.SeedSize]byte]chan vserver.Result // by entry seed: who waits for which entry
+
+	restore progress // snapshot install in progress, for status
+}
+
+// progress is a snapshot restore as seen from status readers.
+type progress struct {
+	mu      sync.Mutex
+	active  bool
+	started time.Time
+	done    int64
+	total   int64
+}
+
+func (p *progress) get() (active bool, done, total int64, started time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.active, p.done, p.total, p.started
+}
+
+// wait registers interest in the entry with this seed; the channel receives its result
+// when this member applies it. Call unwait when done.
+func (f *fsm) wait(seed [entry.SeedSize]byte) <-chan vserver.Result {
+	ch := make(chan vserver.Result, 1)
+	f.waitMu.Lock()
+	if f.waiters == nil {
+		f.waiters = map[[entry.SeedSize]byte]chan vserver.Result{}
+	}
+	f.waiters[seed] = ch
+	f.waitMu.Unlock()
+	return ch
+}
+
+func (f *fsm) unwait(seed [entry.SeedSize]byte) {
+	f.waitMu.Lock()
+	delete(f.waiters, seed)
+	f.waitMu.Unlock()
+}
+
+func (f *fsm) deliver(seed [entry.SeedSize]byte, res vserver.Result) {
+	f.waitMu.Lock()
+	ch := f.waiters[seed]
+	f.waitMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- res:
+		default:
+		}
+	}
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -57,6 +111,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		res := f.vs.Apply(ctx, in)
 		out[i] = res
+		if l.Type == raft.LogCommand {
+			f.deliver(in.Entry.Seed, res)
+		}
 	}
 	if err := f.vs.Failed(); err != nil && !f.failed {
 		f.failed = true
@@ -81,7 +138,21 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	snap, err := vserver.ReadSnapshot(rc, f.maxMemory)
+	br := bufio.NewReader(rc)
+	if head, _ := br.Peek(len(witnessMagic)); string(head) == witnessMagic {
+		f.log.Warn("sync deferred: refusing a snapshot from the witness, which holds no guest state; waiting for a CoServer that has it", "event", "sync.deferred")
+		return ErrWitnessSnapshot
+	}
+	f.restore.mu.Lock()
+	f.restore.active, f.restore.done, f.restore.total, f.restore.started = true, 0, 0, time.Now()
+	f.restore.mu.Unlock()
+	defer func() {
+		f.restore.mu.Lock()
+		f.restore.active = false
+		f.restore.mu.Unlock()
+	}()
+	f.log.Info("sync started: restoring a snapshot", "event", "sync.started")
+	snap, err := vserver.ReadSnapshot(&countingReader{r: br, p: &f.restore}, f.maxMemory)
 	if err != nil {
 		return err
 	}
@@ -141,3 +212,23 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) Release() {}
+
+// ErrWitnessSnapshot is returned to raft when the leader offers the witness's snapshot:
+// a CoServer never restores state from the witness. Raft retries; the cluster waits for a
+// CoServer that has the state.
+var ErrWitnessSnapshot = errors.New("refusing a snapshot from the witness: it holds no guest state")
+
+// countingReader reports restore progress. The total is learned from the snapshot's
+// header size fields as they are read (an estimate until the memory size is known).
+type countingReader struct {
+	r io.Reader
+	p *progress
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.p.mu.Lock()
+	c.p.done += int64(n)
+	c.p.mu.Unlock()
+	return n, err
+}

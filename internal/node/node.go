@@ -1,5 +1,6 @@
-// Package node runs a CoServer: the raft member that stores the replicated log, applies
-// it to the virtual server, and serves the gateway.
+// Package node runs a cluster member: a CoServer (the raft member that stores the log,
+// applies it to the virtual server and serves the gateway) or the witness (a voter that
+// stores the log and never runs the guest).
 package node
 
 import (
@@ -25,206 +26,205 @@ import (
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
-// Defaults for Config fields left zero.
-const (
-	DefaultSnapshotThreshold = 8192
-	DefaultSnapshotInterval  = 5 * time.Second
-	DefaultTrailingLogs      = 10240
-	DefaultProposeTimeout    = 10 * time.Second
-	startTimeout             = 60 * time.Second
-)
+const startTimeout = 60 * time.Second
 
-// Config configures a CoServer.
-type Config struct {
-	Name     string // member name, e.g. "coserver1"
-	DataDir  string
-	HTTPAddr string // gateway listen address, e.g. "127.0.0.1:8080" (":0" picks a port)
-	// Simplex runs a lone CoServer: a single raft voter, the one-sided start.
-	Simplex bool
-	// GuestName and Guest are the module installed when the virtual server has none.
-	// GuestExplicit says the operator chose it: then a data dir running another module
-	// is an error instead of being kept.
-	GuestName     string
-	Guest         []byte
-	GuestExplicit bool
-
-	VM                vm.Config
-	SnapshotThreshold uint64
-	SnapshotInterval  time.Duration
-	TrailingLogs      uint64
-	ProposeTimeout    time.Duration
-	Logger            *slog.Logger
-}
-
-func (c *Config) validate() error {
-	switch {
-	case c.Name == "":
-		return errors.New("member name is empty: give --name (e.g. coserver1)")
-	case c.DataDir == "":
-		return errors.New("data dir is empty: give --data DIR")
-	case c.HTTPAddr == "":
-		return errors.New("HTTP address is empty: give --http HOST:PORT")
-	case !c.Simplex:
-		return errors.New("only the lone CoServer (--simplex) is available in this build")
-	case len(c.Guest) == 0:
-		return errors.New("no guest module given")
-	}
-	if c.SnapshotThreshold == 0 {
-		c.SnapshotThreshold = DefaultSnapshotThreshold
-	}
-	if c.SnapshotInterval == 0 {
-		c.SnapshotInterval = DefaultSnapshotInterval
-	}
-	if c.TrailingLogs == 0 {
-		c.TrailingLogs = DefaultTrailingLogs
-	}
-	if c.ProposeTimeout == 0 {
-		c.ProposeTimeout = DefaultProposeTimeout
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	return nil
-}
-
-// CoServer is one running member.
-type CoServer struct {
+// Member is one running cluster member.
+type Member struct {
 	cfg    Config
 	log    *slog.Logger
 	dir    *dataDir
-	engine *vm.Engine
-	fsm    *fsm
+	engine *vm.Engine // nil on the witness
+	fsm    *fsm       // nil on the witness
 	raft   *raft.Raft
 	wal    *logStore
 	snaps  *raft.FileSnapshotStore
+	trans  raft.Transport
 	ln     net.Listener
 	srv    *http.Server
+	peers  map[string]Peer
+	client *http.Client // member-to-member HTTP (forwarding, status gathering)
+	start  time.Time
 
+	stop     chan struct{}
 	failOnce sync.Once
 	failed   chan error
 	closeMu  sync.Mutex
 	closed   bool
 }
 
-// Start opens the data dir, starts raft and the gateway, and returns once the virtual
-// server runs (its module installed, the log replayed).
-func Start(ctx context.Context, cfg Config) (_ *CoServer, err error) {
+// CoServer is the historical name of a Member that runs the virtual server.
+type CoServer = Member
+
+// Start opens the data dir, starts raft and the HTTP server. A lone CoServer returns
+// once the virtual server runs; a cluster member returns once it serves, whether or not
+// a quorum is there yet.
+func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("coserver config: %w", err)
+		return nil, fmt.Errorf("member config: %w", err)
 	}
-	c := &CoServer{cfg: cfg, log: cfg.Logger.With("member", cfg.Name), failed: make(chan error, 1)}
+	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.Name), failed: make(chan error, 1),
+		stop: make(chan struct{}), peers: map[string]Peer{}, start: time.Now(),
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	for _, p := range cfg.Peers {
+		m.peers[p.Name] = p
+	}
 	defer func() {
 		if err != nil {
-			c.Close()
+			m.Close()
 		}
 	}()
-	if c.dir, err = openDataDir(cfg.DataDir); err != nil {
+	if m.dir, err = openDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	vmc := cfg.VM
-	vmc.Logger = c.log
-	if c.engine, err = vm.NewEngine(ctx, vmc); err != nil {
+	var f raft.FSM
+	if cfg.Witness {
+		f = &witnessFSM{log: m.log}
+	} else {
+		vmc := cfg.VM
+		vmc.Logger = m.log
+		if m.engine, err = vm.NewEngine(ctx, vmc); err != nil {
+			return nil, err
+		}
+		vs, err := vserver.New(vserver.Config{Engine: m.engine, Logger: m.log})
+		if err != nil {
+			return nil, err
+		}
+		m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed}
+		f = m.fsm
+	}
+	if err := m.startRaft(f); err != nil {
 		return nil, err
 	}
-	vs, err := vserver.New(vserver.Config{Engine: c.engine, Logger: c.log})
-	if err != nil {
+	if err := m.startHTTP(); err != nil {
 		return nil, err
 	}
-	c.fsm = &fsm{log: c.log, vs: vs, maxMemory: c.engine.Config().MemoryLimitBytes, onFail: c.replicaFailed}
-	if err := c.startRaft(); err != nil {
-		return nil, err
+	switch {
+	case cfg.Simplex:
+		if err := m.ensureModule(ctx); err != nil {
+			return nil, err
+		}
+	case cfg.Witness:
+		go m.handBackLeadership(m.stop)
+	default:
+		go m.installWhenLeader(m.stop)
 	}
-	if err := c.startGateway(); err != nil {
-		return nil, err
-	}
-	if err := c.ensureModule(ctx); err != nil {
-		return nil, err
-	}
-	st := c.fsm.status(false)
-	c.log.Info("coserver ready", "gateway", c.GatewayURL(), "module", st.Module, "applied_index", st.Applied, "pid", os.Getpid(), "version", version.Version)
-	return c, nil
+	m.log.Info("member ready", "event", "member.started", "http", m.GatewayURL(), "raft", cfg.RaftAddr, "pid", os.Getpid(), "version", version.Version)
+	return m, nil
 }
 
-func (c *CoServer) startRaft() error {
-	rlog := logbridge.New(c.log, "raft")
-	wal, err := openLogStore(c.dir.walDir(), rlog.Named("wal"))
+func (m *Member) startRaft(f raft.FSM) error {
+	rlog := logbridge.New(m.log, "raft")
+	wal, err := openLogStore(m.dir.walDir(), rlog.Named("wal"))
 	if err != nil {
 		return err
 	}
-	c.wal = wal
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.dir.raftDir(), 2, rlog.Named("snapshots"))
+	m.wal = wal
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(m.dir.raftDir(), 2, rlog.Named("snapshots"))
 	if err != nil {
-		return fmt.Errorf("open snapshot store in %s: %w", c.dir.raftDir(), err)
+		return fmt.Errorf("open snapshot store in %s: %w", m.dir.raftDir(), err)
 	}
-	c.snaps = snaps
+	m.snaps = snaps
 	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(c.cfg.Name)
+	rc.LocalID = raft.ServerID(m.cfg.Name)
 	rc.Logger = rlog
-	rc.SnapshotThreshold = c.cfg.SnapshotThreshold
-	rc.SnapshotInterval = c.cfg.SnapshotInterval
-	rc.TrailingLogs = c.cfg.TrailingLogs
+	rc.SnapshotThreshold = m.cfg.SnapshotThreshold
+	rc.SnapshotInterval = m.cfg.SnapshotInterval
+	rc.TrailingLogs = m.cfg.TrailingLogs
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 256
-	rc.NoSnapshotRestoreOnStart = false
-	// A lone voter elects itself after one heartbeat timeout: keep start-up short.
-	rc.HeartbeatTimeout = 200 * time.Millisecond
-	rc.ElectionTimeout = 200 * time.Millisecond
-	rc.LeaderLeaseTimeout = 100 * time.Millisecond
-	addr, trans := raft.NewInmemTransport(raft.ServerAddress(c.cfg.Name))
+	rc.HeartbeatTimeout = m.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = m.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = m.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = m.cfg.CommitTimeout
+	if m.cfg.Simplex {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	}
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("raft settings: %w", err)
+	}
+	var boot raft.Configuration
+	if m.cfg.Simplex {
+		addr, trans := raft.NewInmemTransport(raft.ServerAddress(m.cfg.Name))
+		m.trans = trans
+		boot.Servers = []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: addr}}
+	} else {
+		adv, err := net.ResolveTCPAddr("tcp", m.cfg.RaftAddr)
+		if err != nil {
+			return fmt.Errorf("raft address %s: %w", m.cfg.RaftAddr, err)
+		}
+		trans, err := raft.NewTCPTransportWithLogger(m.cfg.RaftAddr, adv, 5, 2*time.Second, rlog.Named("transport"))
+		if err != nil {
+			return fmt.Errorf("listen for raft on %s: %w (is another process using it?)", m.cfg.RaftAddr, err)
+		}
+		m.trans = trans
+		for _, p := range m.cfg.Peers {
+			boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.Raft)})
+		}
+	}
 	existing, err := raft.HasExistingState(wal, wal, snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
 	if !existing {
-		boot := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: addr}}}
-		if err := raft.BootstrapCluster(rc, wal, wal, snaps, trans, boot); err != nil {
-			return fmt.Errorf("bootstrap lone CoServer: %w", err)
+		if err := raft.BootstrapCluster(rc, wal, wal, snaps, m.trans, boot); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
 		}
-		c.log.Info("bootstrapped a new virtual server", "data", c.cfg.DataDir)
+		m.log.Info("bootstrapped a new member", "data", m.cfg.DataDir, "members", len(boot.Servers))
 	}
-	r, err := raft.NewRaft(rc, c.fsm, wal, wal, snaps, trans)
+	r, err := raft.NewRaft(rc, f, wal, wal, snaps, m.trans)
 	if err != nil {
 		if problems := unreadableSnapshots(snaps); len(problems) > 0 {
 			return fmt.Errorf("start raft: no snapshot in %s could be restored (%s). Nothing was changed. "+
 				"The log before the snapshots is compacted, so this data dir cannot rebuild the state alone: "+
 				"restore the data dir from a backup, or (in a pair) move it aside and let the CoServer sync from its peer",
-				filepath.Join(c.dir.raftDir(), "snapshots"), strings.Join(problems, "; "))
+				filepath.Join(m.dir.raftDir(), "snapshots"), strings.Join(problems, "; "))
 		}
 		return fmt.Errorf("start raft: %w", err)
 	}
-	c.raft = r
+	m.raft = r
 	return nil
 }
 
-func (c *CoServer) startGateway() error {
+func (m *Member) startHTTP() error {
 	h, err := gateway.New(gateway.Config{
-		Cluster:         c,
-		MaxRequestBytes: c.engine.Config().MaxRequestBytes,
-		ProposeTimeout:  c.cfg.ProposeTimeout,
-		Logger:          c.log,
+		Cluster:         m,
+		MaxRequestBytes: m.maxRequestBytes(),
+		ProposeTimeout:  m.cfg.ProposeTimeout,
+		Logger:          m.log,
+		Extra: map[string]http.Handler{
+			"POST /ftvs/internal/append": http.HandlerFunc(m.handleAppend),
+			"GET /ftvs/cluster":          http.HandlerFunc(m.handleCluster),
+		},
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.cfg.HTTPAddr)
+	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen for HTTP on %s: %w (is another process using it? pick another --http address)", c.cfg.HTTPAddr, err)
+		return fmt.Errorf("listen for HTTP on %s: %w (is another process using it? pick another address)", m.cfg.HTTPAddr, err)
 	}
-	c.ln = ln
-	c.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	m.ln = ln
+	m.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	go func() {
-		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			c.replicaFailed(fmt.Errorf("gateway: %w", err))
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.replicaFailed(fmt.Errorf("gateway: %w", err))
 		}
 	}()
 	return nil
 }
 
-// ensureModule waits for leadership and the replayed log, then installs the configured
-// guest if the virtual server has none.
-func (c *CoServer) ensureModule(ctx context.Context) error {
+func (m *Member) maxRequestBytes() int {
+	if m.engine != nil {
+		return m.engine.Config().MaxRequestBytes
+	}
+	return vm.DefaultMaxRequestBytes
+}
+
+// ensureModule (lone CoServer) waits for leadership and the replayed log, then installs
+// the configured guest if the virtual server has none.
+func (m *Member) ensureModule(ctx context.Context) error {
 	deadline := time.Now().Add(startTimeout)
-	for c.raft.State() != raft.Leader {
+	for m.raft.State() != raft.Leader {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("lone CoServer did not become leader within %s", startTimeout)
 		}
@@ -234,149 +234,121 @@ func (c *CoServer) ensureModule(ctx context.Context) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if err := c.raft.Barrier(startTimeout).Error(); err != nil {
+	return m.installModule(ctx, true)
+}
+
+// installModule runs on the leader: after a barrier (the log is applied here), it
+// proposes the configured guest if the virtual server has none. strict refuses a data
+// dir that runs another module than an explicitly given one.
+func (m *Member) installModule(ctx context.Context, strict bool) error {
+	if err := m.raft.Barrier(startTimeout).Error(); err != nil {
 		return fmt.Errorf("replay log: %w", err)
 	}
-	st := c.fsm.status(false)
+	st := m.fsm.status(false)
 	if st.Failed != "" {
 		return fmt.Errorf("virtual server failed while replaying its log: %s", st.Failed)
 	}
-	mod, err := c.engine.Load(ctx, c.cfg.GuestName, c.cfg.Guest)
+	mod, err := m.engine.Load(ctx, m.cfg.GuestName, m.cfg.Guest)
 	if err != nil {
-		return fmt.Errorf("guest %s: %w", c.cfg.GuestName, err)
+		return fmt.Errorf("guest %s: %w", m.cfg.GuestName, err)
 	}
 	if st.Module != "" {
-		if c.cfg.GuestExplicit && st.ModuleSHA != mod.SHA256Hex() {
-			return fmt.Errorf("data dir %s runs module %s (sha256 %s), but --guest is %s (sha256 %s): a running virtual server changes its module only by an update; start without --guest to keep it, or use an empty data dir to start over",
-				c.cfg.DataDir, st.Module, st.ModuleSHA[:12], c.cfg.GuestName, mod.SHA256Hex()[:12])
+		if m.cfg.GuestExplicit && st.ModuleSHA != mod.SHA256Hex() {
+			msg := fmt.Sprintf("data dir %s runs module %s (sha256 %s), but --guest is %s (sha256 %s): a running virtual server changes its module only by an update; start without --guest to keep it, or use an empty data dir to start over",
+				m.cfg.DataDir, st.Module, st.ModuleSHA[:12], m.cfg.GuestName, mod.SHA256Hex()[:12])
+			if strict {
+				return errors.New(msg)
+			}
+			m.log.Warn(msg)
 		}
 		return nil
 	}
-	payload, err := vserver.EncodeModulePayload(c.cfg.GuestName, c.cfg.Guest)
+	payload, err := vserver.EncodeModulePayload(m.cfg.GuestName, m.cfg.Guest)
 	if err != nil {
 		return err
 	}
-	e := entry.Entry{Kind: entry.KindModule, Payload: payload}
-	res, err := c.Propose(ctx, e)
+	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindModule, Payload: payload, Seed: newSeed()})
 	if err != nil {
-		return fmt.Errorf("install guest %s: %w", c.cfg.GuestName, err)
+		return fmt.Errorf("install guest %s: %w", m.cfg.GuestName, err)
 	}
-	if res.Err != nil {
-		return fmt.Errorf("install guest %s: %w", c.cfg.GuestName, res.Err)
+	if res.Err != nil && !errors.Is(res.Err, vserver.ErrModuleInstalled) {
+		return fmt.Errorf("install guest %s: %w", m.cfg.GuestName, res.Err)
 	}
 	return nil
 }
 
-// Propose implements gateway.Cluster.
-func (c *CoServer) Propose(ctx context.Context, e entry.Entry) (vserver.Result, error) {
-	timeout := c.cfg.ProposeTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	f := c.raft.Apply(entry.Encode(e), timeout)
-	if err := f.Error(); err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown):
-			return vserver.Result{}, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
-		default:
-			return vserver.Result{}, fmt.Errorf("%w: %v", gateway.ErrUncertain, err)
+// installWhenLeader (cluster CoServer) installs the guest whenever this CoServer gains
+// leadership of a virtual server that has none.
+func (m *Member) installWhenLeader(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case isLeader := <-m.raft.LeaderCh():
+			if !isLeader {
+				continue
+			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		if err := m.installModule(ctx, false); err != nil {
+			m.log.Error("virtual server failed to start", "event", "vs.failed_to_initialize", "err", err)
+		}
+		cancel()
 	}
-	res, ok := f.Response().(vserver.Result)
-	if !ok {
-		return vserver.Result{}, fmt.Errorf("unexpected apply response %T", f.Response())
-	}
-	return res, nil
 }
 
-// Status implements gateway.Cluster.
-func (c *CoServer) Status(withHash bool) gateway.Status {
-	vs := c.fsm.status(withHash)
-	st := gateway.Status{
-		Member: c.cfg.Name, Role: roleName(c.raft.State()), PID: os.Getpid(), Version: version.Version,
-		Gateway: c.GatewayURL(), AppliedIndex: vs.Applied, LastLogIndex: c.raft.LastIndex(),
-		StateHash: vs.StateHash, Module: vs.Module, ModuleSHA256: vs.ModuleSHA,
-		MemoryBytes: vs.MemoryBytes, Resets: vs.Resets, Failure: vs.Failed,
-	}
-	_, leader := c.raft.LeaderWithID()
-	st.Leader = string(leader)
-	if metas, err := c.snaps.List(); err == nil && len(metas) > 0 {
-		st.LastSnapshotIndex = metas[0].Index
-	}
-	switch {
-	case vs.Failed != "":
-		st.VirtualServer = "failed"
-	case vs.Module == "":
-		st.VirtualServer = "no-module"
-	default:
-		st.VirtualServer = "running"
-	}
-	st.Mode = "simplex"
-	if st.Role != "leader" {
-		st.Mode = "no-quorum"
-	}
-	return st
-}
-
-func roleName(s raft.RaftState) string {
-	switch s {
-	case raft.Leader:
-		return "leader"
-	case raft.Follower:
-		return "follower"
-	case raft.Candidate:
-		return "candidate"
-	}
-	return "shutdown"
-}
-
-// GatewayURL is the base URL of this member's gateway.
-func (c *CoServer) GatewayURL() string {
-	if c.ln == nil {
+// GatewayURL is the base URL of this member's HTTP server.
+func (m *Member) GatewayURL() string {
+	if m.ln == nil {
 		return ""
 	}
-	return "http://" + c.ln.Addr().String()
+	return "http://" + m.ln.Addr().String()
 }
 
 // Snapshot asks raft for a snapshot now and waits for it.
-func (c *CoServer) Snapshot() error { return c.raft.Snapshot().Error() }
+func (m *Member) Snapshot() error { return m.raft.Snapshot().Error() }
 
-// Failed is closed with the reason when this replica can no longer serve.
-func (c *CoServer) Failed() <-chan error { return c.failed }
+// Failed receives the reason when this member can no longer serve.
+func (m *Member) Failed() <-chan error { return m.failed }
 
-func (c *CoServer) replicaFailed(err error) {
-	c.failOnce.Do(func() {
-		c.log.Error("coserver cannot continue", "err", err)
-		c.failed <- err
+func (m *Member) replicaFailed(err error) {
+	m.failOnce.Do(func() {
+		m.log.Error("member cannot continue", "err", err)
+		m.failed <- err
 	})
 }
 
-// Close stops the gateway and raft and releases the data dir.
-func (c *CoServer) Close() error {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	if c.closed {
+// Close stops the HTTP server and raft and releases the data dir.
+func (m *Member) Close() error {
+	m.closeMu.Lock()
+	defer m.closeMu.Unlock()
+	if m.closed {
 		return nil
 	}
-	c.closed = true
+	m.closed = true
+	close(m.stop)
 	var errs []error
-	if c.srv != nil {
+	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, c.srv.Shutdown(ctx))
+		errs = append(errs, m.srv.Shutdown(ctx))
 		cancel()
 	}
-	if c.raft != nil {
-		errs = append(errs, c.raft.Shutdown().Error())
+	if m.raft != nil {
+		errs = append(errs, m.raft.Shutdown().Error())
 	}
-	if c.wal != nil {
-		errs = append(errs, c.wal.Close())
+	if c, ok := m.trans.(raft.WithClose); ok {
+		errs = append(errs, c.Close())
 	}
-	if c.engine != nil {
-		errs = append(errs, c.engine.Close(context.Background()))
+	if m.wal != nil {
+		errs = append(errs, m.wal.Close())
 	}
-	if c.dir != nil {
-		errs = append(errs, c.dir.close())
+	if m.engine != nil {
+		errs = append(errs, m.engine.Close(context.Background()))
 	}
+	if m.dir != nil {
+		errs = append(errs, m.dir.close())
+	}
+	m.log.Info("member stopped", "event", "member.stopped")
 	return errors.Join(errs...)
 }
 
@@ -388,10 +360,10 @@ func unreadableSnapshots(snaps *raft.FileSnapshotStore) []string {
 		return []string{err.Error()}
 	}
 	var problems []string
-	for _, m := range metas {
-		_, rc, err := snaps.Open(m.ID)
+	for _, md := range metas {
+		_, rc, err := snaps.Open(md.ID)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", m.ID, err))
+			problems = append(problems, fmt.Sprintf("%s: %v", md.ID, err))
 			continue
 		}
 		rc.Close()

@@ -1,0 +1,136 @@
+// Package cluster holds the status a member reports and the cluster view built from
+// every member's status: the shapes the API, the CLI and scripts rely on.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// Status is one member's view of itself, served at GET /ftvs/status.
+type Status struct {
+	Member            string  `json:"name"`
+	Kind              string  `json:"kind"` // coserver or witness
+	Role              string  `json:"role"` // leader, follower, candidate, unreachable
+	Leader            string  `json:"leader,omitempty"`
+	Mode              string  `json:"mode,omitempty"` // a lone CoServer's mode; the cluster view decides otherwise
+	PID               int     `json:"pid,omitempty"`
+	Version           string  `json:"version,omitempty"`
+	Protocol          int     `json:"protocol,omitempty"`
+	Gateway           string  `json:"gateway,omitempty"`
+	AppliedIndex      uint64  `json:"applied_index"`
+	CommitIndex       uint64  `json:"commit_index"`
+	LastLogIndex      uint64  `json:"last_log_index"`
+	LastSnapshotIndex uint64  `json:"last_snapshot_index"`
+	LastContact       string  `json:"last_contact,omitempty"`
+	StateHash         string  `json:"state_hash,omitempty"`
+	Module            string  `json:"module,omitempty"`
+	ModuleSHA256      string  `json:"module_sha256,omitempty"`
+	MemoryBytes       uint64  `json:"memory_bytes"`
+	Resets            uint64  `json:"resets"`
+	VirtualServer     string  `json:"virtual_server"` // running, syncing, no-module, failed, none (witness), unknown
+	Failure           string  `json:"failure,omitempty"`
+	Sync              *Sync   `json:"sync,omitempty"`
+	UptimeSeconds     float64 `json:"uptime_seconds,omitempty"`
+	Error             string  `json:"error,omitempty"` // why it could not be reached
+}
+
+// Sync is a CoServer being brought back: a snapshot received or restored, or log catch-up.
+type Sync struct {
+	Phase      string  `json:"phase"` // receiving snapshot, restoring snapshot, catching up
+	Unit       string  `json:"unit"`  // bytes or entries
+	Done       int64   `json:"done"`
+	Total      int64   `json:"total"`
+	ETASeconds float64 `json:"eta_seconds,omitempty"`
+}
+
+func (s *Sync) String() string {
+	pct := 0.0
+	if s.Total > 0 {
+		pct = 100 * float64(s.Done) / float64(s.Total)
+	}
+	out := fmt.Sprintf("%s %d/%d %s (%.0f%%)", s.Phase, s.Done, s.Total, s.Unit, pct)
+	if s.ETASeconds > 0 {
+		out += fmt.Sprintf(", ETA %.0fs", s.ETASeconds)
+	}
+	return out
+}
+
+// View is the whole cluster as one member gathered it (GET /ftvs/cluster).
+type View struct {
+	Mode        string   `json:"mode"` // duplex, simplex, syncing, no-quorum
+	AskedVia    string   `json:"asked_via"`
+	Leader      string   `json:"leader,omitempty"`
+	Unreachable []string `json:"unreachable,omitempty"`
+	Members     []Status `json:"members"`
+}
+
+// BuildView decides the mode from the members' statuses.
+//   - no-quorum: no reachable member leads, or fewer than two members are reachable
+//     (a lone CoServer needs only itself);
+//   - syncing: a reachable CoServer is being brought back (or none runs yet);
+//   - duplex: both CoServers run the virtual server; simplex: one does.
+func BuildView(askedVia string, members []Status) View {
+	v := View{AskedVia: askedVia, Members: members}
+	reachable, running, syncing := 0, 0, 0
+	for _, m := range members {
+		if m.Role == "unreachable" {
+			v.Unreachable = append(v.Unreachable, m.Member)
+			continue
+		}
+		reachable++
+		if m.Role == "leader" {
+			v.Leader = m.Member
+		}
+		if m.Kind == "coserver" {
+			switch m.VirtualServer {
+			case "running":
+				running++
+			case "syncing", "no-module":
+				syncing++
+			}
+		}
+	}
+	quorum := reachable >= 2 || len(members) == 1
+	switch {
+	case v.Leader == "" || !quorum:
+		v.Mode = "no-quorum"
+	case syncing > 0 || running == 0:
+		v.Mode = "syncing"
+	case running >= 2:
+		v.Mode = "duplex"
+	default:
+		v.Mode = "simplex"
+	}
+	return v
+}
+
+// FetchStatus asks one member for its status; an unreachable member gets role
+// "unreachable" and the reason.
+func FetchStatus(ctx context.Context, c *http.Client, name, baseURL string, withHash bool) Status {
+	st := Status{Member: name, Role: "unreachable", VirtualServer: "unknown", Gateway: baseURL}
+	url := baseURL + "/ftvs/status"
+	if !withHash {
+		url += "?hash=0"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	defer resp.Body.Close()
+	var got Status
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&got); err != nil {
+		st.Error = fmt.Sprintf("bad status answer (%s): %v", resp.Status, err)
+		return st
+	}
+	return got
+}

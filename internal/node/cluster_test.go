@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/vm"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type testCluster struct {
+	t     *testing.T
+	peers []Peer
+	dirs  map[string]string
+	kv    []byte
+	m     map[string]*Member
+}
+
+func newTestCluster(t *testing.T) *testCluster {
+	c := &testCluster{t: t, dirs: map[string]string{}, m: map[string]*Member{},
+		kv: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv")}
+	for _, name := range []string{"coserver1", "coserver2", "witness"} {
+		c.peers = append(c.peers, Peer{Name: name, Raft: freeAddr(t), HTTP: freeAddr(t)})
+		c.dirs[name] = t.TempDir()
+	}
+	t.Cleanup(func() {
+		for _, m := range c.m {
+			m.Close()
+		}
+	})
+	return c
+}
+
+func (c *testCluster) start(name string) *Member {
+	c.t.Helper()
+	var self Peer
+	for _, p := range c.peers {
+		if p.Name == name {
+			self = p
+		}
+	}
+	m, err := Start(context.Background(), Config{
+		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, RaftAddr: self.Raft, Peers: c.peers,
+		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
+		VM: vm.Config{CacheDir: guesttest.CacheDir()}, SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
+		TrailingLogs: 50,
+	})
+	if err != nil {
+		c.t.Fatalf("start %s: %v", name, err)
+	}
+	c.m[name] = m
+	return m
+}
+
+func (c *testCluster) stop(name string) {
+	c.m[name].Close()
+	delete(c.m, name)
+}
+
+func (c *testCluster) waitMode(via *Member, mode string) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		v := via.Cluster(context.Background(), false)
+		if v.Mode == mode {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("mode %s, want %s: %+v", v.Mode, mode, v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Three members: writes through either CoServer; the leader CoServer stops, the other
+// goes on simplex with the witness; it returns (with an emptied data dir), syncs, and
+// both CoServers end with equal state hashes at equal applied index.
+func TestClusterFailoverAndSync(t *testing.T) {
+	c := newTestCluster(t)
+	for _, name := range []string{"coserver1", "coserver2", "witness"} {
+		c.start(name)
+	}
+	c.waitMode(c.m["coserver1"], "duplex")
+	put := func(m *Member, key, value string) {
+		t.Helper()
+		if code, body := httpDo(t, "PUT", m.GatewayURL()+"/kv/"+key, value); code != 204 {
+			t.Fatalf("PUT %s via %s: %d %s", key, m.cfg.Name, code, body)
+		}
+	}
+	for i := range 300 {
+		put(c.m[[]string{"coserver1", "coserver2"}[i%2]], fmt.Sprintf("k%03d", i), fmt.Sprintf("v%d", i))
+	}
+	// Stop the leader CoServer (or coserver1 if the witness leads for a moment).
+	leader := c.m["coserver1"].Cluster(context.Background(), false).Leader
+	if leader != "coserver1" && leader != "coserver2" {
+		leader = "coserver1"
+	}
+	other := map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[leader]
+	c.stop(leader)
+	c.waitMode(c.m[other], "simplex")
+	for i := 300; i < 600; i++ {
+		put(c.m[other], fmt.Sprintf("k%03d", i), fmt.Sprintf("v%d", i))
+	}
+	// The returning CoServer lost its disk: it must sync everything from its peer.
+	c.dirs[leader] = t.TempDir()
+	c.start(leader)
+	c.waitMode(c.m[other], "duplex")
+	put(c.m[leader], "last", "x")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a, b := c.m["coserver1"].Status(true), c.m["coserver2"].Status(true)
+		if a.AppliedIndex == b.AppliedIndex && a.StateHash == b.StateHash && a.StateHash != "" {
+			t.Logf("equal state hash %s at index %d", a.StateHash[:12], a.AppliedIndex)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CoServers differ: %d %s vs %d %s", a.AppliedIndex, a.StateHash, b.AppliedIndex, b.StateHash)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := range 600 {
+		code, body := httpDo(t, "GET", c.m[leader].GatewayURL()+fmt.Sprintf("/kv/k%03d", i), "")
+		if code != 200 || body != fmt.Sprintf("v%d", i) {
+			t.Fatalf("GET k%03d on the synced CoServer = %d %q", i, code, body)
+		}
+	}
+	// The witness does not serve the virtual server.
+	if code, body := httpDo(t, "GET", c.m["witness"].GatewayURL()+"/kv/k001", ""); code != 421 {
+		t.Fatalf("witness answered %d %s", code, body)
+	}
+}

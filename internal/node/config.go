@@ -1,0 +1,110 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/vm"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultSnapshotThreshold = 8192
+	DefaultSnapshotInterval  = 5 * time.Second
+	DefaultTrailingLogs      = 10240
+	DefaultProposeTimeout    = 5 * time.Second
+	// Raft timings for members on one LAN (see internal/node/DESIGN.md for why these
+	// are safe): a leader is replaced within ~2-3 election timeouts.
+	DefaultHeartbeatTimeout   = 100 * time.Millisecond
+	DefaultElectionTimeout    = 100 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 50 * time.Millisecond
+	DefaultCommitTimeout      = 5 * time.Millisecond
+)
+
+// Peer is one member of a cluster as every member knows it.
+type Peer struct {
+	Name string // coserver1, coserver2, witness
+	Raft string // host:port of its raft transport
+	HTTP string // host:port of its gateway/API
+}
+
+// Config configures a Member.
+type Config struct {
+	Name     string // this member
+	DataDir  string
+	HTTPAddr string // gateway listen address (":0" picks a port)
+	RaftAddr string // raft listen and advertised address (cluster mode)
+	Peers    []Peer // every member, this one included (cluster mode)
+	// Simplex runs a lone CoServer: a single raft voter, the one-sided start.
+	Simplex bool
+	// Witness makes this member the witness: a voter that never runs the guest.
+	Witness bool
+	// GuestName and Guest are the module installed when the virtual server has none.
+	// GuestExplicit says the operator chose it: then a data dir running another module
+	// is an error instead of being kept.
+	GuestName     string
+	Guest         []byte
+	GuestExplicit bool
+
+	VM                 vm.Config
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+	TrailingLogs       uint64
+	ProposeTimeout     time.Duration
+	Logger             *slog.Logger
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("member name is empty: give --name (e.g. coserver1)")
+	case c.DataDir == "":
+		return errors.New("data dir is empty: give --data DIR")
+	case c.HTTPAddr == "":
+		return errors.New("HTTP address is empty: give --http HOST:PORT")
+	case c.Simplex && c.Witness:
+		return errors.New("a witness cannot run simplex: only a CoServer can run the virtual server alone")
+	case !c.Simplex && len(c.Peers) == 0:
+		return errors.New("no cluster members given: use a config file from `ftvs init`, or --simplex for a lone CoServer")
+	case !c.Simplex && c.RaftAddr == "":
+		return errors.New("raft address is empty: give --raft HOST:PORT")
+	case !c.Witness && len(c.Guest) == 0:
+		return errors.New("no guest module given")
+	}
+	if !c.Simplex {
+		found := false
+		for _, p := range c.Peers {
+			found = found || p.Name == c.Name
+		}
+		if !found {
+			return fmt.Errorf("member %q is not among the cluster's members", c.Name)
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	def(&c.ElectionTimeout, DefaultElectionTimeout)
+	def(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
+	def(&c.CommitTimeout, DefaultCommitTimeout)
+	def(&c.SnapshotInterval, DefaultSnapshotInterval)
+	def(&c.ProposeTimeout, DefaultProposeTimeout)
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = DefaultTrailingLogs
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

@@ -1,0 +1,200 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/vserver"
+)
+
+func newSeed() (s [entry.SeedSize]byte) {
+	rand.Read(s[:])
+	return s
+}
+
+// noLeaderWait bounds how long a request waits for an election before it is refused
+// with 503: elections take a few election timeouts; longer means no quorum.
+const noLeaderWait = time.Second
+
+// errLeaderMoved means the member asked is not the leader and appended nothing.
+var errLeaderMoved = errors.New("leader moved")
+
+// Propose implements gateway.Cluster: the entry is appended through the leader (this
+// member or another), and the result is this member's own result of applying it, so the
+// CoServer that received a request answers with its own guest's response.
+func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, error) {
+	if m.cfg.Witness {
+		return vserver.Result{}, fmt.Errorf("%w: the witness does not run the virtual server; send requests to a CoServer (%s)", gateway.ErrWrongMember, m.coserverURLs())
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, m.cfg.ProposeTimeout)
+		defer cancel()
+	}
+	ch := m.fsm.wait(e.Seed)
+	defer m.fsm.unwait(e.Seed)
+	idx, err := m.appendViaLeader(ctx, entry.Encode(e))
+	if err != nil {
+		return vserver.Result{}, err
+	}
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-ctx.Done():
+		return vserver.Result{}, fmt.Errorf("%w: entry %d is committed but %s had not applied it in time", gateway.ErrUncertain, idx, m.cfg.Name)
+	case <-m.stop:
+		return vserver.Result{}, fmt.Errorf("%w: %s is shutting down", gateway.ErrUncertain, m.cfg.Name)
+	}
+}
+
+// appendViaLeader appends data to the log through the current leader and returns its
+// index once committed. It retries while leadership moves, until ctx ends.
+func (m *Member) appendViaLeader(ctx context.Context, data []byte) (uint64, error) {
+	var leaderless time.Time // when this call first saw no leader
+	for {
+		var idx uint64
+		var err error
+		if m.raft.State() == raft.Leader {
+			idx, err = m.appendHere(ctx, data)
+		} else if _, leader := m.raft.LeaderWithID(); leader == "" {
+			if leaderless.IsZero() {
+				leaderless = time.Now()
+			}
+			if time.Since(leaderless) > noLeaderWait {
+				return 0, fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", gateway.ErrUnavailable, noLeaderWait)
+			}
+			err = fmt.Errorf("%w: no leader", errLeaderMoved)
+		} else if p, ok := m.peers[string(leader)]; !ok {
+			err = fmt.Errorf("%w: leader %q is not a known member", gateway.ErrUnavailable, leader)
+		} else {
+			idx, err = m.forward(ctx, p, data)
+		}
+		if err == nil || !errors.Is(err, errLeaderMoved) {
+			return idx, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+		case <-m.stop:
+			return 0, fmt.Errorf("%w: shutting down", gateway.ErrUnavailable)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// appendHere applies on this member, the leader.
+func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, error) {
+	timeout := m.cfg.ProposeTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := m.raft.Apply(data, timeout)
+	err := f.Error()
+	switch {
+	case err == nil:
+		return f.Index(), nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// Refused before it was appended: nothing happened, ask the next leader.
+		return 0, fmt.Errorf("%w: %v", errLeaderMoved, err)
+	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown):
+		return 0, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+	default: // e.g. ErrLeadershipLost: appended, fate unknown
+		return 0, fmt.Errorf("%w: %v", gateway.ErrUncertain, err)
+	}
+}
+
+type appendReply struct {
+	Index  uint64 `json:"index,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Leader string `json:"leader,omitempty"`
+}
+
+// forward sends the entry to the leader's /ftvs/internal/append.
+func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.HTTP+"/ftvs/internal/append", bytes.NewReader(data))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := m.client.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			// Never delivered: the leader is gone. Wait for the next one.
+			return 0, fmt.Errorf("%w: leader %s unreachable: %v", errLeaderMoved, p.Name, err)
+		}
+		return 0, fmt.Errorf("%w: forwarding to leader %s: %v", gateway.ErrUncertain, p.Name, err)
+	}
+	defer resp.Body.Close()
+	var r appendReply
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r)
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return r.Index, nil
+	case http.StatusConflict:
+		return 0, fmt.Errorf("%w: %s is no longer leader (%s)", errLeaderMoved, p.Name, r.Error)
+	case http.StatusServiceUnavailable:
+		return 0, fmt.Errorf("%w: leader %s: %s", gateway.ErrUnavailable, p.Name, r.Error)
+	default:
+		return 0, fmt.Errorf("%w: leader %s answered %s: %s", gateway.ErrUncertain, p.Name, resp.Status, r.Error)
+	}
+}
+
+// handleAppend is /ftvs/internal/append: another member forwards an entry to the leader.
+func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(m.maxRequestBytes())+4096))
+	reply := func(code int, rep appendReply) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(rep)
+	}
+	if err != nil {
+		reply(http.StatusRequestEntityTooLarge, appendReply{Error: err.Error()})
+		return
+	}
+	if _, err := entry.Decode(data); err != nil {
+		reply(http.StatusBadRequest, appendReply{Error: err.Error()})
+		return
+	}
+	if m.raft.State() != raft.Leader {
+		_, leader := m.raft.LeaderWithID()
+		reply(http.StatusConflict, appendReply{Error: "not the leader", Leader: string(leader)})
+		return
+	}
+	idx, err := m.appendHere(r.Context(), data)
+	switch {
+	case err == nil:
+		reply(http.StatusOK, appendReply{Index: idx})
+	case errors.Is(err, errLeaderMoved):
+		reply(http.StatusConflict, appendReply{Error: err.Error()})
+	case errors.Is(err, gateway.ErrUnavailable):
+		reply(http.StatusServiceUnavailable, appendReply{Error: err.Error()})
+	default:
+		reply(http.StatusBadGateway, appendReply{Error: err.Error()})
+	}
+}
+
+func (m *Member) coserverURLs() string {
+	var urls []byte
+	for _, p := range m.cfg.Peers {
+		if p.Name != "witness" {
+			if len(urls) > 0 {
+				urls = append(urls, ", "...)
+			}
+			urls = append(urls, "http://"+p.HTTP...)
+		}
+	}
+	return string(urls)
+}

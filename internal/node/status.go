@@ -1,0 +1,153 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/version"
+)
+
+// syncLagEntries: a CoServer further behind the commit index than this is syncing.
+const syncLagEntries = 256
+
+// Status implements gateway.Cluster: this member's own view.
+func (m *Member) Status(withHash bool) cluster.Status {
+	st := cluster.Status{
+		Member: m.cfg.Name, Kind: "coserver", Role: roleName(m.raft.State()), PID: os.Getpid(), Version: version.Version,
+		Protocol: version.Protocol, Gateway: m.GatewayURL(), LastLogIndex: m.raft.LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
+	}
+	_, leader := m.raft.LeaderWithID()
+	st.Leader = string(leader)
+	stats := m.raft.Stats()
+	st.CommitIndex, _ = strconv.ParseUint(stats["commit_index"], 10, 64)
+	st.LastContact = stats["last_contact"]
+	if metas, err := m.snaps.List(); err == nil && len(metas) > 0 {
+		st.LastSnapshotIndex = metas[0].Index
+	}
+	if m.cfg.Witness {
+		st.Kind, st.VirtualServer = "witness", "none"
+		st.AppliedIndex = m.raft.AppliedIndex()
+		return st
+	}
+	vs := m.fsm.status(withHash)
+	st.AppliedIndex, st.StateHash, st.Module, st.ModuleSHA256 = vs.Applied, vs.StateHash, vs.Module, vs.ModuleSHA
+	st.MemoryBytes, st.Resets, st.Failure = vs.MemoryBytes, vs.Resets, vs.Failed
+	st.Sync = m.syncProgress(st)
+	switch {
+	case vs.Failed != "":
+		st.VirtualServer = "failed"
+	case st.Sync != nil:
+		st.VirtualServer = "syncing"
+	case vs.Module == "":
+		st.VirtualServer = "no-module"
+	default:
+		st.VirtualServer = "running"
+	}
+	st.Mode = "simplex"
+	if !m.cfg.Simplex {
+		st.Mode = "" // the cluster view decides
+	} else if st.Role != "leader" {
+		st.Mode = "no-quorum"
+	}
+	return st
+}
+
+// syncProgress reports a snapshot being received or restored, or log catch-up.
+func (m *Member) syncProgress(st cluster.Status) *cluster.Sync {
+	if active, done, total, started := m.fsm.restore.get(); active {
+		if metas, err := m.snaps.List(); err == nil && len(metas) > 0 {
+			total = metas[0].Size
+		}
+		return newSync("restoring snapshot", done, total, started)
+	}
+	if done, total, started, ok := m.receivingSnapshot(); ok {
+		return newSync("receiving snapshot", done, total, started)
+	}
+	if st.CommitIndex > st.AppliedIndex+syncLagEntries {
+		return &cluster.Sync{Phase: "catching up", Unit: "entries", Done: int64(st.AppliedIndex), Total: int64(st.CommitIndex)}
+	}
+	return nil
+}
+
+func newSync(phase string, done, total int64, started time.Time) *cluster.Sync {
+	s := &cluster.Sync{Phase: phase, Unit: "bytes", Done: done, Total: total}
+	if el := time.Since(started).Seconds(); done > 0 && total > done && el > 0 {
+		s.ETASeconds = float64(total-done) / (float64(done) / el)
+	}
+	return s
+}
+
+// receivingSnapshot finds a snapshot raft is receiving: a *.tmp dir in the snapshot store
+// whose meta.json carries the expected size.
+func (m *Member) receivingSnapshot() (done, total int64, started time.Time, ok bool) {
+	dirs, _ := filepath.Glob(filepath.Join(m.dir.raftDir(), "snapshots", "*.tmp"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "meta.json"))
+		if err != nil {
+			continue
+		}
+		var meta raft.SnapshotMeta
+		if json.Unmarshal(b, &meta) != nil {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(d, "state.bin"))
+		if err != nil {
+			continue
+		}
+		info, _ := os.Stat(d)
+		return fi.Size(), meta.Size, info.ModTime(), true
+	}
+	return 0, 0, time.Time{}, false
+}
+
+func roleName(s raft.RaftState) string {
+	switch s {
+	case raft.Leader:
+		return "leader"
+	case raft.Follower:
+		return "follower"
+	case raft.Candidate:
+		return "candidate"
+	}
+	return "shutdown"
+}
+
+// handleCluster is /ftvs/cluster: this member gathers every member's status and says
+// which it could not reach.
+func (m *Member) handleCluster(w http.ResponseWriter, r *http.Request) {
+	withHash := r.URL.Query().Get("hash") != "0"
+	view := m.Cluster(r.Context(), withHash)
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(view)
+}
+
+// Cluster gathers the whole cluster's view from this member.
+func (m *Member) Cluster(ctx context.Context, withHash bool) cluster.View {
+	if m.cfg.Simplex {
+		return cluster.BuildView(m.cfg.Name, []cluster.Status{m.Status(withHash)})
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out := make([]cluster.Status, len(m.cfg.Peers))
+	var wg sync.WaitGroup
+	for i, p := range m.cfg.Peers {
+		if p.Name == m.cfg.Name {
+			out[i] = m.Status(withHash)
+			continue
+		}
+		wg.Go(func() { out[i] = cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.HTTP, withHash) })
+	}
+	wg.Wait()
+	return cluster.BuildView(m.cfg.Name, out)
+}

@@ -1,0 +1,78 @@
+package node
+
+import (
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// witnessMagic starts every witness snapshot, so a CoServer can recognise and refuse one.
+const witnessMagic = "FTVSWITN"
+
+// witnessFSM is the witness's state machine: it stores nothing but the log position.
+// The witness votes and stores the log; it never runs the guest, so it has no state a
+// CoServer could use, and its snapshots say exactly that.
+type witnessFSM struct {
+	log *slog.Logger
+}
+
+var _ raft.BatchingFSM = (*witnessFSM)(nil)
+
+func (w *witnessFSM) Apply(*raft.Log) any { return nil }
+
+func (w *witnessFSM) ApplyBatch(logs []*raft.Log) []any { return make([]any, len(logs)) }
+
+func (w *witnessFSM) Snapshot() (raft.FSMSnapshot, error) { return witnessSnapshot{}, nil }
+
+// Restore accepts whatever a CoServer leader sends (its full state) and drops it: the
+// witness only needs the log position, which raft keeps itself.
+func (w *witnessFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	n, err := io.Copy(io.Discard, rc)
+	w.log.Info("witness skipped a snapshot's guest state", "bytes", n)
+	return err
+}
+
+type witnessSnapshot struct{}
+
+func (witnessSnapshot) Persist(sink raft.SnapshotSink) error {
+	var b [len(witnessMagic) + 8]byte
+	copy(b[:], witnessMagic)
+	binary.BigEndian.PutUint64(b[len(witnessMagic):], uint64(time.Now().UnixNano()))
+	if _, err := sink.Write(b[:]); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (witnessSnapshot) Release() {}
+
+// handBackLeadership runs on the witness: whenever it finds itself leader it transfers
+// leadership to a CoServer (raft picks the most up-to-date follower). It retries while it
+// stays leader, e.g. while no CoServer is reachable.
+func (m *Member) handBackLeadership(stop <-chan struct{}) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case isLeader := <-m.raft.LeaderCh():
+			if !isLeader {
+				continue
+			}
+		case <-tick.C:
+		}
+		if m.raft.State() != raft.Leader {
+			continue
+		}
+		m.log.Info("witness is leader: handing leadership to a CoServer", "event", "witness.transfer")
+		if err := m.raft.LeadershipTransfer().Error(); err != nil {
+			m.log.Warn("leadership transfer from the witness failed; retrying", "err", err)
+		}
+	}
+}
