@@ -19,7 +19,7 @@ const (
 	// are safe): a leader is replaced within ~2-3 election timeouts.
 	DefaultHeartbeatTimeout   = 100 * time.Millisecond
 	DefaultElectionTimeout    = 100 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 50 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 100 * time.Millisecond
 	DefaultCommitTimeout      = 5 * time.Millisecond
 )
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -32,6 +33,9 @@ type fsm struct {
 	waiters map[[entry.SeedSize]byte]chan vserver.Result // by entry seed: who waits for which entry
 
 	restore progress // snapshot install in progress, for status
+
+	applied  atomic.Uint64 // last index applied, readable without mu
+	restored atomic.Uint64 // index of the last snapshot restored (entries up to it were not seen one by one)
 }
 
 // progress is a snapshot restore as seen from status readers.
@@ -114,6 +118,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type == raft.LogCommand {
 			f.deliver(in.Entry.Seed, res)
 		}
+		f.applied.Store(l.Index) // after deliver: a waiter that sees this index has its result
 	}
 	if err := f.vs.Failed(); err != nil && !f.failed {
 		f.failed = true
@@ -165,6 +170,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.lastTime = max(f.lastTime, snap.State.ClockNanos)
 	}
 	f.failed = false
+	f.restored.Store(snap.Index)
+	f.applied.Store(snap.Index)
 	return nil
 }
 

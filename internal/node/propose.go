@@ -45,17 +45,53 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 	}
 	ch := m.fsm.wait(e.Seed)
 	defer m.fsm.unwait(e.Seed)
-	idx, err := m.appendViaLeader(ctx, entry.Encode(e))
-	if err != nil {
-		return vserver.Result{}, err
+	data := entry.Encode(e)
+	for {
+		idx, err := m.appendViaLeader(ctx, data)
+		if err != nil && !(errors.Is(err, gateway.ErrUncertain) && idx > 0) {
+			return vserver.Result{}, err
+		}
+		// Committed (err == nil), or appended at idx by a leader that lost leadership
+		// before it knew: either the entry commits at idx, or another entry takes idx.
+		// Wait until this member has applied idx; the waiter says which happened.
+		res, applied, werr := m.waitApplied(ctx, ch, idx)
+		if werr != nil {
+			return vserver.Result{}, werr
+		}
+		if applied {
+			return res, nil
+		}
+		m.log.Info("entry lost with its leader; proposing it again", "index", idx)
 	}
-	select {
-	case res := <-ch:
-		return res, nil
-	case <-ctx.Done():
-		return vserver.Result{}, fmt.Errorf("%w: entry %d is committed but %s had not applied it in time", gateway.ErrUncertain, idx, m.cfg.Name)
-	case <-m.stop:
-		return vserver.Result{}, fmt.Errorf("%w: %s is shutting down", gateway.ErrUncertain, m.cfg.Name)
+}
+
+// waitApplied waits for the entry's result, or for this member to apply idx without it
+// (the entry did not survive a leader change: applied=false, safe to propose again).
+func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx uint64) (vserver.Result, bool, error) {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case res := <-ch:
+			return res, true, nil
+		case <-ctx.Done():
+			return vserver.Result{}, false, fmt.Errorf("%w: entry %d was appended but %s had not applied it in time", gateway.ErrUncertain, idx, m.cfg.Name)
+		case <-m.stop:
+			return vserver.Result{}, false, fmt.Errorf("%w: %s is shutting down", gateway.ErrUncertain, m.cfg.Name)
+		case <-tick.C:
+			if m.fsm.applied.Load() >= idx {
+				select {
+				case res := <-ch:
+					return res, true, nil
+				default:
+				}
+				if m.fsm.restored.Load() >= idx {
+					// idx arrived inside a snapshot: whether it held our entry is unknown.
+					return vserver.Result{}, false, fmt.Errorf("%w: entry %d was covered by a snapshot this member restored", gateway.ErrUncertain, idx)
+				}
+				return vserver.Result{}, false, nil
+			}
+		}
 	}
 }
 
@@ -82,7 +118,7 @@ func (m *Member) appendViaLeader(ctx context.Context, data []byte) (uint64, erro
 			idx, err = m.forward(ctx, p, data)
 		}
 		if err == nil || !errors.Is(err, errLeaderMoved) {
-			return idx, err
+			return idx, err // on ErrUncertain, idx (if known) is where it was appended
 		}
 		select {
 		case <-ctx.Done():
@@ -110,8 +146,8 @@ func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, error) {
 		return 0, fmt.Errorf("%w: %v", errLeaderMoved, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown):
 		return 0, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
-	default: // e.g. ErrLeadershipLost: appended, fate unknown
-		return 0, fmt.Errorf("%w: %v", gateway.ErrUncertain, err)
+	default: // e.g. ErrLeadershipLost: appended at f.Index(), fate unknown
+		return f.Index(), fmt.Errorf("%w: %v", gateway.ErrUncertain, err)
 	}
 }
 
@@ -148,7 +184,7 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, erro
 	case http.StatusServiceUnavailable:
 		return 0, fmt.Errorf("%w: leader %s: %s", gateway.ErrUnavailable, p.Name, r.Error)
 	default:
-		return 0, fmt.Errorf("%w: leader %s answered %s: %s", gateway.ErrUncertain, p.Name, resp.Status, r.Error)
+		return r.Index, fmt.Errorf("%w: leader %s answered %s: %s", gateway.ErrUncertain, p.Name, resp.Status, r.Error)
 	}
 }
 
@@ -182,7 +218,7 @@ func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, gateway.ErrUnavailable):
 		reply(http.StatusServiceUnavailable, appendReply{Error: err.Error()})
 	default:
-		reply(http.StatusBadGateway, appendReply{Error: err.Error()})
+		reply(http.StatusBadGateway, appendReply{Index: idx, Error: err.Error()})
 	}
 }
 
