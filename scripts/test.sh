@@ -31,3 +31,4 @@ fuzz ./internal/wasm FuzzParse
 fuzz ./internal/wasm FuzzInstrument
 fuzz ./internal/gateway FuzzDecodeResponse
 fuzz ./guest FuzzHandleBytes
+fuzz ./internal/config FuzzParse

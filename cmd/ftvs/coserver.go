@@ -1,23 +1,15 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
 
-	"github.com/ftvs/ftvs/internal/defaultguest"
-	"github.com/ftvs/ftvs/internal/node"
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
-// vmFlags are the guest limits shared by coserver and inspect.
+// vmFlags are the guest limits of `ftvs inspect` (which replays a log with them).
 type vmFlags struct {
 	memoryMiB       uint64
 	maxRequestBytes int
@@ -54,77 +46,4 @@ func (v *vmFlags) config() (vm.Config, error) {
 		return vm.Config{}, fmt.Errorf("--fuel %d: must be positive", v.fuel)
 	}
 	return vm.Config{MemoryLimitBytes: v.memoryMiB << 20, MaxRequestBytes: v.maxRequestBytes, FuelPerEntry: v.fuel, Interpreter: v.interpreter, CacheDir: v.cacheDir}, nil
-}
-
-func runCoServer(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("coserver", stderr)
-	var (
-		simplex  = fs.Bool("simplex", false, "run a lone CoServer: the virtual server on this machine only (one-sided start)")
-		dataDir  = fs.String("data", "", "data directory (created if missing)")
-		httpAddr = fs.String("http", "127.0.0.1:8080", "address of the virtual server's HTTP gateway")
-		name     = fs.String("name", "coserver1", "member name")
-		guest    = fs.String("guest", "", "guest module (.wasm) to install on a new virtual server (default: the embedded kv example)")
-		snapN    = fs.Uint64("snapshot-threshold", node.DefaultSnapshotThreshold, "take a snapshot after this many new log entries")
-		snapT    = fs.Duration("snapshot-interval", node.DefaultSnapshotInterval, "how often to check whether a snapshot is due")
-		logLevel = fs.String("log-level", "info", "debug, info, warn or error")
-		logFmt   = fs.String("log-format", "text", "text or json")
-		vmf      vmFlags
-	)
-	vmf.register(fs)
-	if code := parseFlags(fs, args, stderr); code >= 0 {
-		return code
-	}
-	log, err := newLogger(stderr, *logLevel, *logFmt)
-	if err != nil {
-		fmt.Fprintf(stderr, "ftvs coserver: %v\n", err)
-		return exitUsage
-	}
-	vmc, err := vmf.config()
-	if err != nil {
-		fmt.Fprintf(stderr, "ftvs coserver: %v\n", err)
-		return exitUsage
-	}
-	if !*simplex {
-		fmt.Fprintln(stderr, "ftvs coserver: give --simplex to run a lone CoServer (the replicated pair is not in this build yet)")
-		return exitUsage
-	}
-	if *dataDir == "" {
-		fmt.Fprintln(stderr, "ftvs coserver: --data DIR is required (where the log and snapshots live)")
-		return exitUsage
-	}
-	cfg := node.Config{
-		Name: *name, DataDir: *dataDir, HTTPAddr: *httpAddr, Simplex: true,
-		GuestName: "kv", Guest: defaultguest.KV,
-		VM: vmc, SnapshotThreshold: *snapN, SnapshotInterval: *snapT, Logger: log,
-	}
-	if *guest != "" {
-		b, err := os.ReadFile(*guest)
-		if err != nil {
-			fmt.Fprintf(stderr, "ftvs coserver: --guest: %v\n", err)
-			return exitUsage
-		}
-		cfg.Guest, cfg.GuestExplicit = b, true
-		cfg.GuestName = strings.TrimSuffix(filepath.Base(*guest), ".wasm")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	start := time.Now()
-	cs, err := node.Start(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "ftvs coserver: %v\n", err)
-		return exitFailure
-	}
-	fmt.Fprintf(stdout, "ftvs coserver %s ready in %s: virtual server at %s (pid %d)\n", *name, time.Since(start).Round(time.Millisecond), cs.GatewayURL(), os.Getpid())
-	code := exitOK
-	select {
-	case <-ctx.Done():
-		log.Info("stopping on signal")
-	case err := <-cs.Failed():
-		fmt.Fprintf(stderr, "ftvs coserver: %v\n", err)
-		code = exitFailure
-	}
-	if err := cs.Close(); err != nil {
-		log.Warn("close", "err", err)
-	}
-	return code
 }

@@ -26,7 +26,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"coserver", "run a CoServer (for now: the lone CoServer, --simplex)", runCoServer},
+		{"demo", "run a whole FT cluster on this machine with the example guest", runDemo},
+		{"init", "write a ready local cluster (configs for coserver1, coserver2, witness) into DIR", runInit},
+		{"coserver", "run a CoServer (--config FILE, or --simplex for a lone one)", runCoServer},
+		{"witness", "run the witness (--config FILE)", runWitness},
+		{"status", "show the cluster: members, roles, applied index, state hash, mode", runStatus},
 		{"inspect", "describe a stopped CoServer's data dir", runInspect},
 		{"bench", "measure PUT throughput and latency against a running virtual server", runBench},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int {

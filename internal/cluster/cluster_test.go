@@ -6,7 +6,9 @@ func TestBuildViewModes(t *testing.T) {
 	co := func(name, role, vs string) Status {
 		return Status{Member: name, Kind: "coserver", Role: role, VirtualServer: vs}
 	}
-	w := func(role string) Status { return Status{Member: "witness", Kind: "witness", Role: role, VirtualServer: "none"} }
+	w := func(role string) Status {
+		return Status{Member: "witness", Kind: "witness", Role: role, VirtualServer: "none"}
+	}
 	down := func(name string) Status { return Status{Member: name, Role: "unreachable"} }
 	tests := []struct {
 		name    string

@@ -10,8 +10,14 @@ import (
 
 // writeError maps every error the gateway can meet to one HTTP answer. It is the only
 // place that decides status codes.
+//
+// Every answer also carries X-Ftvs-Outcome, for clients and test harnesses that must
+// know what happened to their request: applied, undone (failed and rolled back on every
+// CoServer), not-applied (never entered the log), unknown (may or may not have been
+// applied).
 func (g *gateway) writeError(w http.ResponseWriter, err error) {
 	var trap *vm.TrapError
+	w.Header().Set(OutcomeHeader, outcomeOf(err))
 	switch {
 	case errors.As(err, &trap):
 		problem(w, http.StatusInternalServerError, "virtual server: %v; the request was undone and the virtual server reset to its state before it", err)
@@ -34,4 +40,27 @@ func (g *gateway) writeError(w http.ResponseWriter, err error) {
 		g.log.Error("request failed", "err", err)
 		problem(w, http.StatusInternalServerError, "%v", err)
 	}
+}
+
+// OutcomeHeader names the header that says what happened to a request.
+const OutcomeHeader = "X-Ftvs-Outcome"
+
+// Outcomes carried in OutcomeHeader.
+const (
+	OutcomeApplied    = "applied"
+	OutcomeUndone     = "undone"
+	OutcomeNotApplied = "not-applied"
+	OutcomeUnknown    = "unknown"
+)
+
+func outcomeOf(err error) string {
+	var trap *vm.TrapError
+	switch {
+	case errors.As(err, &trap), errors.Is(err, vm.ErrAborted):
+		return OutcomeUndone
+	case errors.Is(err, vm.ErrRequestTooLarge), errors.Is(err, vserver.ErrNoModule), errors.Is(err, ErrUnavailable), errors.Is(err, ErrWrongMember):
+		return OutcomeNotApplied
+	}
+	// ErrUncertain, a failed replica after commit, anything unexpected: be honest.
+	return OutcomeUnknown
 }

@@ -91,6 +91,7 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			w.Header().Set(OutcomeHeader, OutcomeNotApplied)
 			problem(w, http.StatusRequestEntityTooLarge, "request body exceeds %d bytes: send less, or raise max_request_bytes on every CoServer", g.cfg.MaxRequestBytes)
 			return
 		}
@@ -99,6 +100,7 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := EncodeRequest(r, body)
 	if len(msg) > g.cfg.MaxRequestBytes {
+		w.Header().Set(OutcomeHeader, OutcomeNotApplied)
 		problem(w, http.StatusRequestEntityTooLarge, "request of %d bytes (headers and body) exceeds %d bytes: send less, or raise max_request_bytes", len(msg), g.cfg.MaxRequestBytes)
 		return
 	}
@@ -115,10 +117,12 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(res.Err, vm.ErrAborted) && res.Response != nil {
 		// The guest answered (e.g. 500 after a handler panic) and its effects were undone.
 		w.Header().Set("X-Ftvs-Reset", "entry undone")
+		w.Header().Set(OutcomeHeader, OutcomeUndone)
 	} else if res.Err != nil {
 		g.writeError(w, fmt.Errorf("entry %d: %w", res.Index, res.Err))
 		return
 	}
+	w.Header().Set(OutcomeHeader, OutcomeApplied)
 	if err := writeGuestResponse(w, res.Response); err != nil {
 		g.log.Warn("guest returned a malformed response", "index", res.Index, "err", err)
 		problem(w, http.StatusBadGateway, "entry %d: the guest returned a malformed HTTP response: %v", res.Index, err)

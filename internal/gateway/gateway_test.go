@@ -80,10 +80,30 @@ func TestGatewayAnswers(t *testing.T) {
 			if k := tc.wantHeader[0]; k != "" && w.Header().Get(k) != tc.wantHeader[1] {
 				t.Fatalf("header %s = %q, want %q", k, w.Header().Get(k), tc.wantHeader[1])
 			}
+			if o := w.Header().Get(OutcomeHeader); w.Code != 404 && w.Code != 200 && !tc.proposed && o != OutcomeNotApplied && !strings.HasPrefix(tc.target, "/ftvs/") {
+				t.Fatalf("refused before the log but %s = %q", OutcomeHeader, o)
+			}
 			if (len(tc.cluster.got) > 0) != tc.proposed {
 				t.Fatalf("proposed = %v, want %v", len(tc.cluster.got) > 0, tc.proposed)
 			}
 		})
+	}
+}
+
+func TestOutcomeHeader(t *testing.T) {
+	for _, tc := range []struct {
+		c    *fakeCluster
+		want string
+	}{
+		{&fakeCluster{res: vserver.Result{Response: []byte("HTTP/1.1 204 No Content\r\n\r\n")}}, OutcomeApplied},
+		{&fakeCluster{err: ErrUnavailable}, OutcomeNotApplied},
+		{&fakeCluster{err: ErrUncertain}, OutcomeUnknown},
+		{&fakeCluster{res: vserver.Result{Err: &vm.TrapError{Reason: "x"}}}, OutcomeUndone},
+		{&fakeCluster{res: vserver.Result{Err: vserver.ErrReplicaFailed}}, OutcomeUnknown},
+	} {
+		if got := serve(t, tc.c, "PUT", "/kv/a", "v").Header().Get(OutcomeHeader); got != tc.want {
+			t.Errorf("%+v: outcome %q, want %q", tc.c, got, tc.want)
+		}
 	}
 }
 

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/config"
+)
+
+// runDemo starts a whole cluster on this machine: init in a temporary dir, three child
+// processes, a live status screen. A child that dies is restarted, so killing a CoServer
+// shows the whole story: simplex, sync, duplex again. Ctrl-C stops everything.
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", stderr)
+	keep := fs.Bool("keep", false, "keep the cluster dir (configs, data, logs) after Ctrl-C")
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs demo: find this binary: %v\n", err)
+		return exitFailure
+	}
+	dir, err := os.MkdirTemp("", "ftvs-demo-")
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs demo: %v\n", err)
+		return exitFailure
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	res, err := config.Init(filepath.Join(dir, "cluster"))
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs demo: %v\n", err)
+		return exitFailure
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var children []*child
+	for _, m := range res.Members {
+		kind := "coserver"
+		if m.Name == config.Witness {
+			kind = "witness"
+		}
+		c := &child{name: m.Name, args: []string{exe, kind, "--config", res.Files[m.Name]}, log: filepath.Join(dir, m.Name+".log")}
+		if err := c.start(); err != nil {
+			fmt.Fprintf(stderr, "ftvs demo: start %s: %v\n", m.Name, err)
+			stopAll(children)
+			return exitFailure
+		}
+		children = append(children, c)
+	}
+	var wg sync.WaitGroup
+	for _, c := range children {
+		wg.Go(func() { c.supervise(ctx) })
+	}
+	gw1, _ := memberHTTP(res, "coserver1")
+	gw2, _ := memberHTTP(res, "coserver2")
+	intro := fmt.Sprintf(`ftvs demo: a fault-tolerant virtual server on this machine (the kv example guest)
+
+  virtual server   http://%s  (coserver1)   http://%s  (coserver2)
+  try              curl -X PUT --data hello http://%s/kv/greeting
+                   curl http://%s/kv/greeting
+  break it         kill -9 <a CoServer's pid below>: the other goes on (simplex),
+                   the demo restarts the killed one, it syncs, duplex again
+  status           ftvs status --cluster %s
+  cluster dir      %s (configs, data, logs)
+  stop             Ctrl-C
+`, gw1, gw2, gw1, gw1, res.Dir, dir)
+	screen(ctx, stdout, intro, res.Dir)
+	fmt.Fprintln(stdout, "\nstopping the cluster ...")
+	stopAll(children)
+	wg.Wait()
+	if *keep {
+		fmt.Fprintf(stdout, "stopped; the cluster dir is kept: %s\n", dir)
+	} else {
+		fmt.Fprintln(stdout, "stopped; temporary files removed")
+	}
+	return exitOK
+}
+
+func memberHTTP(res *config.InitResult, name string) (string, bool) {
+	for _, m := range res.Members {
+		if m.Name == name {
+			return m.HTTP, true
+		}
+	}
+	return "", false
+}
+
+// screen redraws the status every second on a terminal; elsewhere it prints the status
+// whenever the mode changes.
+func screen(ctx context.Context, w io.Writer, intro, clusterDir string) {
+	tty := isTerminal(w)
+	if !tty {
+		fmt.Fprint(w, intro)
+	}
+	lastMode := ""
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		view, err := clusterView(qctx, clusterDir, false)
+		cancel()
+		var buf bytes.Buffer
+		if err != nil {
+			fmt.Fprintf(&buf, "status: %v\n", err)
+		} else {
+			printView(&buf, view)
+		}
+		if tty {
+			fmt.Fprintf(w, "\033[H\033[2J%s\n%s\n%s", intro, time.Now().Format("15:04:05"), buf.String())
+		} else if view.Mode != lastMode {
+			fmt.Fprintf(w, "\n%s %s", time.Now().Format("15:04:05"), buf.String())
+		}
+		lastMode = view.Mode
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// child is one member process of the demo, restarted when it dies.
+type child struct {
+	name string
+	args []string
+	log  string
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	stopping bool
+}
+
+func (c *child) start() error {
+	f, err := os.OpenFile(c.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(c.args[0], c.args[1:]...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C goes to the demo, which stops the children
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); f.Close(); close(done) }()
+	c.mu.Lock()
+	c.cmd, c.done = cmd, done
+	c.mu.Unlock()
+	return nil
+}
+
+// supervise restarts the child after it dies, until ctx ends.
+func (c *child) supervise(ctx context.Context) {
+	for {
+		c.mu.Lock()
+		done := c.done
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+		}
+		c.mu.Lock()
+		stopping := c.stopping
+		c.mu.Unlock()
+		if stopping {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(3 * time.Second):
+		}
+		f, _ := os.OpenFile(c.log, os.O_WRONLY|os.O_APPEND, 0o644)
+		fmt.Fprintf(f, "--- ftvs demo: %s exited (%v); restarting it\n", c.name, c.cmd.ProcessState)
+		f.Close()
+		if err := c.start(); err != nil {
+			return
+		}
+	}
+}
+
+func (c *child) stop() {
+	c.mu.Lock()
+	c.stopping = true
+	cmd, done := c.cmd, c.done
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+func stopAll(children []*child) {
+	var wg sync.WaitGroup
+	for _, c := range children {
+		wg.Go(c.stop)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/ftvs/ftvs/internal/config"
+)
+
+func runInit(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("init", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: ftvs init DIR\n\nWrites coserver1.toml, coserver2.toml and witness.toml (loopback ports, data dirs inside DIR).")
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "ftvs init: give exactly one directory: ftvs init DIR")
+		return exitUsage
+	}
+	res, err := config.Init(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs init: %v\n", err)
+		return exitFailure
+	}
+	printInit(stdout, res)
+	return exitOK
+}
+
+func printInit(w io.Writer, res *config.InitResult) {
+	fmt.Fprintf(w, "wrote a cluster to %s (cluster %s)\n\n", res.Dir, res.Cluster)
+	for _, m := range res.Members {
+		what := "gateway"
+		if m.Name == config.Witness {
+			what = "API    "
+		}
+		fmt.Fprintf(w, "  %-10s %s http://%-21s raft %-21s config %s\n", m.Name, what, m.HTTP, m.Raft, res.Files[m.Name])
+	}
+	fmt.Fprintf(w, "\nstart the members (any order, any machine that can reach the addresses):\n")
+	for _, m := range res.Members {
+		kind := "coserver"
+		if m.Name == config.Witness {
+			kind = "witness "
+		}
+		fmt.Fprintf(w, "  ftvs %s --config %s\n", kind, res.Files[m.Name])
+	}
+	fmt.Fprintf(w, "then: ftvs status --cluster %s\n", res.Dir)
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/config"
+	"github.com/ftvs/ftvs/internal/defaultguest"
+	"github.com/ftvs/ftvs/internal/node"
+	"github.com/ftvs/ftvs/internal/vm"
+)
+
+func runCoServer(args []string, stdout, stderr io.Writer) int {
+	return runMember("coserver", args, stdout, stderr)
+}
+
+func runWitness(args []string, stdout, stderr io.Writer) int {
+	return runMember("witness", args, stdout, stderr)
+}
+
+// runMember runs `ftvs coserver` or `ftvs witness` until SIGINT/SIGTERM.
+func runMember(kind string, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags(kind, stderr)
+	configPath := fs.String("config", "", "member config file, as written by `ftvs init DIR`")
+	var simplex *bool
+	if kind == "coserver" {
+		simplex = fs.Bool("simplex", false, "run a lone CoServer without a cluster: the virtual server on this machine only (one-sided start)")
+	}
+	interpreter := fs.Bool("interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
+	cacheDir := fs.String("cache-dir", defaultCacheDir(), "compiled-guest cache shared by every CoServer of this user (empty: in memory)")
+	overrides := config.RegisterFlags(fs)
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "ftvs %s: %s\n", kind, fmt.Sprintf(format, a...))
+		return code
+	}
+	lone := simplex != nil && *simplex
+	var cfg *config.Config
+	switch {
+	case lone && *configPath != "":
+		return fail(exitUsage, "--simplex runs a lone CoServer without a cluster: drop --config (or drop --simplex to join the cluster)")
+	case lone:
+		cfg = &config.Config{Name: "coserver1", Members: []config.Member{{Name: "coserver1", HTTP: "127.0.0.1:8080"}}}
+		if err := overrides.Apply(cfg); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		cfg.SetDefaults()
+		if cfg.DataDir == "" {
+			return fail(exitUsage, "--data DIR is required (where the log and snapshots live)")
+		}
+	case *configPath == "":
+		if kind == "coserver" {
+			return fail(exitUsage, "give --config FILE (write one with `ftvs init DIR`), or --simplex --data DIR for a lone CoServer")
+		}
+		return fail(exitUsage, "give --config FILE (write one with `ftvs init DIR`)")
+	default:
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		if err := overrides.Apply(cfg); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		if err := cfg.Validate(); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		if cfg.IsWitness() != (kind == "witness") {
+			other := map[string]string{"coserver": "witness", "witness": "coserver"}[kind]
+			return fail(exitUsage, "%s configures %s: run `ftvs %s --config %s`", *configPath, cfg.Name, other, *configPath)
+		}
+	}
+	log, err := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	ncfg, err := nodeConfig(cfg, lone, *interpreter, *cacheDir, log)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	m, err := node.Start(ctx, ncfg)
+	if err != nil {
+		return fail(exitFailure, "%v", err)
+	}
+	what := "virtual server at"
+	if kind == "witness" {
+		what = "witness API at"
+	}
+	fmt.Fprintf(stdout, "ftvs %s %s ready in %s: %s %s (pid %d)\n", kind, cfg.Name, time.Since(start).Round(time.Millisecond), what, m.GatewayURL(), os.Getpid())
+	code := exitOK
+	select {
+	case <-ctx.Done():
+		log.Info("stopping on signal")
+	case err := <-m.Failed():
+		fmt.Fprintf(stderr, "ftvs %s: %v\n", kind, err)
+		code = exitFailure
+	}
+	if err := m.Close(); err != nil {
+		log.Warn("close", "err", err)
+	}
+	return code
+}
+
+// nodeConfig turns a member's file settings into the node's configuration.
+func nodeConfig(cfg *config.Config, lone, interpreter bool, cacheDir string, log *slog.Logger) (node.Config, error) {
+	self := cfg.Self()
+	n := node.Config{
+		Name: cfg.Name, DataDir: cfg.DataDir, HTTPAddr: self.HTTP, RaftAddr: self.Raft,
+		Simplex: lone, Witness: cfg.IsWitness(),
+		VM: vm.Config{
+			MemoryLimitBytes: cfg.Guest.MemoryLimitMiB << 20, MaxRequestBytes: cfg.Guest.MaxRequestBytes,
+			FuelPerEntry: cfg.Guest.Fuel, Interpreter: interpreter, CacheDir: cacheDir,
+		},
+		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout.Duration, ElectionTimeout: cfg.Raft.ElectionTimeout.Duration,
+		LeaderLeaseTimeout: cfg.Raft.LeaderLeaseTimeout.Duration, CommitTimeout: cfg.Raft.CommitTimeout.Duration,
+		SnapshotThreshold: cfg.Raft.SnapshotThreshold, SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
+		TrailingLogs: cfg.Raft.TrailingLogs, Logger: log,
+	}
+	if !lone {
+		for _, p := range cfg.Members {
+			n.Peers = append(n.Peers, node.Peer{Name: p.Name, Raft: p.Raft, HTTP: p.HTTP})
+		}
+	}
+	if cfg.IsWitness() {
+		return n, nil
+	}
+	n.GuestName, n.Guest = "kv", defaultguest.KV
+	if cfg.Guest.File != "" {
+		b, err := os.ReadFile(cfg.Guest.File)
+		if err != nil {
+			return n, fmt.Errorf("guest file: %v (guest.file / --guest)", err)
+		}
+		n.Guest, n.GuestExplicit = b, true
+		n.GuestName = strings.TrimSuffix(filepath.Base(cfg.Guest.File), ".wasm")
+	}
+	return n, nil
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/config"
+)
+
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", stderr)
+	dir := fs.String("cluster", "", "cluster dir written by `ftvs init` (asks its members)")
+	addr := fs.String("addr", "", "any member's HTTP address (host:port or URL); it gathers from the others")
+	asJSON := fs.Bool("json", false, "print JSON")
+	noHash := fs.Bool("no-hash", false, "skip the state hashes (they cost ~40 ms per 64 MiB of guest memory)")
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
+	}
+	if (*dir == "") == (*addr == "") {
+		fmt.Fprintln(stderr, "ftvs status: give --cluster DIR or --addr HOST:PORT (one of them)")
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var view cluster.View
+	var err error
+	if *addr != "" {
+		view, err = fetchView(ctx, baseURL(*addr), !*noHash)
+	} else {
+		view, err = clusterView(ctx, *dir, !*noHash)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs status: %v\n", err)
+		return exitFailure
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(view)
+		return exitOK
+	}
+	printView(stdout, view)
+	return exitOK
+}
+
+var statusClient = &http.Client{Timeout: 5 * time.Second}
+
+func baseURL(addr string) string {
+	addr = strings.TrimSuffix(addr, "/")
+	if !strings.HasPrefix(addr, "http://") && !strings.HasPrefix(addr, "https://") {
+		addr = "http://" + addr
+	}
+	return addr
+}
+
+func fetchView(ctx context.Context, base string, withHash bool) (cluster.View, error) {
+	url := base + "/ftvs/cluster"
+	if !withHash {
+		url += "?hash=0"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return cluster.View{}, err
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		return cluster.View{}, fmt.Errorf("ask %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	var v cluster.View
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&v); err != nil {
+		return cluster.View{}, fmt.Errorf("ask %s: %s: %w", base, resp.Status, err)
+	}
+	return v, nil
+}
+
+// clusterView asks the members listed in a cluster dir, first answer wins; if none
+// answers, every member is reported unreachable.
+func clusterView(ctx context.Context, dir string, withHash bool) (cluster.View, error) {
+	cfg, err := anyConfig(dir)
+	if err != nil {
+		return cluster.View{}, err
+	}
+	var errs []error
+	for _, m := range cfg.Members {
+		v, err := fetchView(ctx, "http://"+m.HTTP, withHash)
+		if err == nil {
+			return v, nil
+		}
+		errs = append(errs, err)
+	}
+	var members []cluster.Status
+	for i, m := range cfg.Members {
+		members = append(members, cluster.Status{Member: m.Name, Role: "unreachable", VirtualServer: "unknown", Gateway: "http://" + m.HTTP, Error: errs[i].Error()})
+	}
+	return cluster.BuildView("", members), nil
+}
+
+func anyConfig(dir string) (*config.Config, error) {
+	var errs []error
+	for _, name := range []string{"coserver1", "coserver2", "witness"} {
+		cfg, err := config.Load(filepath.Join(dir, name+".toml"))
+		if err == nil {
+			return cfg, nil
+		}
+		errs = append(errs, err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("cluster dir: %w (write one with `ftvs init DIR`)", err)
+	}
+	return nil, fmt.Errorf("no readable member config in %s: %w", dir, errors.Join(errs...))
+}
+
+var modeWords = map[string]string{
+	"duplex":    "DUPLEX    both CoServers run the virtual server",
+	"simplex":   "SIMPLEX   one CoServer runs the virtual server: redundancy lost",
+	"syncing":   "SYNCING   a CoServer is being brought back",
+	"no-quorum": "NO QUORUM fewer than two members reach each other: no service",
+}
+
+func printView(w io.Writer, v cluster.View) {
+	words := modeWords[v.Mode]
+	if words == "" {
+		words = v.Mode
+	}
+	fmt.Fprintf(w, "virtual server: %s\n", words)
+	if v.Leader != "" {
+		fmt.Fprintf(w, "leader: %s", v.Leader)
+	}
+	if v.AskedVia != "" {
+		fmt.Fprintf(w, "   (asked %s)", v.AskedVia)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tROLE\tVIRTUAL SERVER\tAPPLIED\tSTATE HASH\tPID\tVERSION\tADDRESS")
+	for _, m := range v.Members {
+		hash := m.StateHash
+		if len(hash) > 12 {
+			hash = hash[:12]
+		}
+		if hash == "" {
+			hash = "-"
+		}
+		pid := "-"
+		if m.PID != 0 {
+			pid = fmt.Sprint(m.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.Member, m.Role, m.VirtualServer, m.AppliedIndex, hash, pid, dash(m.Version), m.Gateway)
+	}
+	tw.Flush()
+	for _, m := range v.Members {
+		if m.Sync != nil {
+			fmt.Fprintf(w, "sync: %s %s\n", m.Member, m.Sync)
+		}
+		if m.Failure != "" {
+			fmt.Fprintf(w, "failure: %s: %s\n", m.Member, m.Failure)
+		}
+		if m.Role == "unreachable" && m.Error != "" {
+			fmt.Fprintf(w, "unreachable: %s: %s\n", m.Member, m.Error)
+		}
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,225 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const checkTimeout = 60 * time.Second
+
+// run drives cfg against the fake and returns the history; the seed is in every log line.
+func run(t *testing.T, f *fakeKV, cfg Config) *History {
+	t.Helper()
+	cfg.Endpoints = []string{f.start(t), f.start(t) + "/"} // two "gateways" in front of one store
+	h, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("seed %d: Run: %v", cfg.Seed, err)
+	}
+	t.Logf("seed %d: %d requests, %d acked", cfg.Seed, h.Ops(), h.Acked())
+	return h
+}
+
+// check runs the checker and keeps a report folder when the verdict is not the expected one.
+func check(t *testing.T, h *History, wantLinearizable bool) Result {
+	t.Helper()
+	start := time.Now()
+	res, err := h.Check(checkTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%v (checked in %v)", res, time.Since(start).Round(time.Millisecond))
+	if res.Unknown {
+		t.Fatalf("checker timed out: %v", res)
+	}
+	if res.Linearizable != wantLinearizable {
+		dir, err := os.MkdirTemp("", "ftvs-chaos-report-")
+		if err == nil {
+			err = h.WriteReport(dir, res)
+		}
+		t.Fatalf("seed %d: linearizable = %v, want %v; report kept in %s (%v)", h.Seed(), res.Linearizable, wantLinearizable, dir, err)
+	}
+	return res
+}
+
+func TestLinearizableServer(t *testing.T) {
+	f := newFakeKV(1)
+	h := run(t, f, Config{Clients: 8, Keys: 4, Duration: 2 * time.Second, Seed: 1})
+	if h.Acked() < 50 { // low, for a loaded machine under -race
+		t.Fatalf("only %d acked operations in 2s", h.Acked())
+	}
+	check(t, h, true)
+	lost, err := h.VerifyAcked(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) > 0 {
+		t.Fatalf("seed %d: lost writes on a correct server:\n%s", h.Seed(), strings.Join(lost, "\n"))
+	}
+}
+
+func TestBrokenServerDetected(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(f *fakeKV)
+	}{
+		{"stale reads from a lagging copy", func(f *fakeKV) { f.staleReads, f.staleEvery = 0.05, 50 }},
+		// Rates are high enough that a 1s run under -race meets a read that exposes the
+		// fault many times over.
+		{"3% of writes acknowledged but not stored", func(f *fakeKV) { f.forgetWrites = 0.03 }},
+		{"applied writes answered as unavailable", func(f *fakeKV) { f.unavailableApplied = 0.05 }},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A fault is exposed only when a read meets it, which a short run on a loaded
+			// machine may miss; give it a few runs with fresh seeds, and fail if none
+			// finds it.
+			const attempts = 3
+			var h *History
+			var res Result
+			for a := range attempts {
+				f := newFakeKV(uint64(10*i + a))
+				tt.setup(f)
+				h = run(t, f, Config{Clients: 8, Keys: 4, Duration: time.Second, Seed: uint64(10*i + a)})
+				var err error
+				if res, err = h.Check(checkTimeout); err != nil {
+					t.Fatal(err)
+				}
+				t.Log(res)
+				if res.Unknown {
+					t.Fatalf("checker timed out: %v", res)
+				}
+				if !res.Linearizable {
+					break
+				}
+			}
+			if res.Linearizable {
+				t.Fatalf("the checker did not find the fault in %d runs (seeds %d..%d)", attempts, 10*i, 10*i+attempts-1)
+			}
+
+			dir := t.TempDir()
+			if err := h.WriteReport(dir, res); err != nil {
+				t.Fatal(err)
+			}
+			html, err := os.ReadFile(filepath.Join(dir, ReportHTML))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"<html", "get(" + h.cfg.KeyPrefix + "-", "put(", "client "} {
+				if !strings.Contains(string(html), want) {
+					t.Errorf("%s does not contain %q", ReportHTML, want)
+				}
+			}
+			lines := readLines(t, filepath.Join(dir, ReportHistory))
+			if len(lines) != h.Ops() {
+				t.Errorf("%s has %d lines, want %d", ReportHistory, len(lines), h.Ops())
+			}
+			summary, _ := os.ReadFile(filepath.Join(dir, ReportSummary))
+			if !strings.Contains(string(summary), "NOT LINEARIZABLE") {
+				t.Errorf("summary: %s", summary)
+			}
+		})
+	}
+}
+
+func TestAmbiguousWritesStayLinearizable(t *testing.T) {
+	f := newFakeKV(3)
+	f.unknownApplied = 0.04
+	f.unknownNotApplied = 0.04
+	f.unavailable = 0.04
+	f.undone = 0.02
+	f.dropApplied = 0.02
+	f.readFailures = 0.05
+	h := run(t, f, Config{Clients: 8, Keys: 4, Duration: 2 * time.Second, Seed: 3})
+	res := check(t, h, true)
+	if res.Ambiguous == 0 || res.NotApplied == 0 {
+		t.Fatalf("the server's failures were not seen: %v", res)
+	}
+	if res.Ambiguous == res.Elided {
+		t.Logf("every ambiguous write was elided (a short run?): the check saw none")
+	}
+	lost, err := h.VerifyAcked(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) > 0 {
+		t.Fatalf("seed %d: lost writes reported on a server that loses none:\n%s", h.Seed(), strings.Join(lost, "\n"))
+	}
+}
+
+func TestLostWritesReported(t *testing.T) {
+	f := newFakeKV(4)
+	f.checkpointAt = 20
+	h := run(t, f, Config{Clients: 8, Keys: 4, Duration: time.Second, Seed: 4})
+	check(t, h, true) // the loss happens after the run
+	f.loseWrites()
+	lost, err := h.VerifyAcked(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) == 0 {
+		t.Fatalf("seed %d: the server lost every write after the 20th, VerifyAcked found nothing", h.Seed())
+	}
+	for _, l := range lost {
+		t.Log(l)
+	}
+}
+
+func TestRunValidatesConfig(t *testing.T) {
+	ok := Config{Endpoints: []string{"http://127.0.0.1:1"}, Clients: 1, Keys: 1, Duration: time.Second}
+	tests := []struct {
+		name string
+		edit func(c *Config)
+	}{
+		{"no endpoints", func(c *Config) { c.Endpoints = nil }},
+		{"bad endpoint", func(c *Config) { c.Endpoints = []string{"127.0.0.1:80"} }},
+		{"no clients", func(c *Config) { c.Clients = 0 }},
+		{"no keys", func(c *Config) { c.Keys = 0 }},
+		{"no duration", func(c *Config) { c.Duration = 0 }},
+		{"unbounded duration", func(c *Config) { c.Duration = 24 * time.Hour }},
+		{"prefix with slash", func(c *Config) { c.KeyPrefix = "a/b" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.edit(&c)
+			if _, err := Run(context.Background(), c); err == nil {
+				t.Fatal("Run accepted the config")
+			}
+		})
+	}
+}
+
+func TestRunFailsWhenKeysCannotBeCleared(t *testing.T) {
+	f := newFakeKV(5)
+	f.unavailable = 1
+	url := f.start(t)
+	_, err := Run(context.Background(), Config{Endpoints: []string{url}, Clients: 1, Keys: 1, Duration: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "clearing") {
+		t.Fatalf("Run = %v, want an error about clearing the keys", err)
+	}
+}
+
+func readLines(t *testing.T, path string) []Op {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	var ops []Op
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		var op Op
+		if err := json.Unmarshal(sc.Bytes(), &op); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		ops = append(ops, op)
+	}
+	return ops
+}

@@ -1,0 +1,128 @@
+// Package config reads, validates and writes the configuration of a cluster member.
+package config
+
+import (
+	"slices"
+	"time"
+)
+
+// The three members of every cluster.
+const (
+	CoServer1 = "coserver1"
+	CoServer2 = "coserver2"
+	Witness   = "witness"
+)
+
+// MemberNames are the names of the members, in the order Init writes them.
+var MemberNames = []string{CoServer1, CoServer2, Witness}
+
+// Defaults for settings left out of the file (SetDefaults).
+const (
+	DefaultMemoryLimitMiB     = 1024
+	MaxMemoryLimitMiB         = 4096
+	DefaultMaxRequestBytes    = 4 << 20
+	DefaultFuel               = 200_000_000
+	DefaultHeartbeatTimeout   = 100 * time.Millisecond
+	DefaultElectionTimeout    = 100 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 50 * time.Millisecond
+	DefaultCommitTimeout      = 5 * time.Millisecond
+	DefaultSnapshotThreshold  = 8192
+	DefaultSnapshotInterval   = 5 * time.Second
+	DefaultTrailingLogs       = 10240
+	// DefaultWitnessTrailingLogs is long so that a CoServer that was away can almost
+	// always catch up from the witness's log instead of needing a snapshot, which the
+	// witness never hands to a CoServer.
+	DefaultWitnessTrailingLogs = 1_000_000
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = "text"
+)
+
+// Member is one member of the cluster as every member's file lists it.
+type Member struct {
+	Name string `toml:"name"` // "coserver1", "coserver2" or "witness"
+	Raft string `toml:"raft"` // host:port for member-to-member traffic (raft)
+	HTTP string `toml:"http"` // host:port: the gateway + API of a CoServer, the API of the witness
+}
+
+// Guest are the limits of the virtual server (ignored on the witness).
+type Guest struct {
+	File            string `toml:"file"`              // .wasm for a new virtual server; "" = embedded kv
+	MemoryLimitMiB  uint64 `toml:"memory_limit_mib"`  // default 1024, 1..4096
+	MaxRequestBytes int    `toml:"max_request_bytes"` // default 4194304
+	Fuel            int64  `toml:"fuel"`              // default 200000000
+}
+
+// Raft are the replication timings, with hashicorp/raft's meaning.
+type Raft struct {
+	HeartbeatTimeout   Duration `toml:"heartbeat_timeout"`    // default 100ms
+	ElectionTimeout    Duration `toml:"election_timeout"`     // default 100ms
+	LeaderLeaseTimeout Duration `toml:"leader_lease_timeout"` // default 50ms
+	CommitTimeout      Duration `toml:"commit_timeout"`       // default 5ms
+	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`   // default 8192
+	SnapshotInterval   Duration `toml:"snapshot_interval"`    // default 5s
+	TrailingLogs       uint64   `toml:"trailing_logs"`        // default 10240 (witness: default 1000000)
+}
+
+// Log is the process log (slog on stderr).
+type Log struct {
+	Level  string `toml:"level"`  // debug|info|warn|error, default info
+	Format string `toml:"format"` // text|json, default text
+}
+
+// Config is the configuration of one member: who it is, who the others are, and its settings.
+type Config struct {
+	Cluster string   `toml:"cluster"`  // cluster id: 32 hex chars, same in every member's file
+	Name    string   `toml:"name"`     // this member: one of Members[].Name
+	DataDir string   `toml:"data_dir"` // relative paths are relative to the config file's directory (resolve on Load)
+	Members []Member `toml:"members"`  // exactly coserver1, coserver2, witness (any order), as [[members]] tables
+	Guest   Guest    `toml:"guest"`
+	Raft    Raft     `toml:"raft"`
+	Log     Log      `toml:"log"`
+}
+
+// Self is the member named c.Name (the zero Member if there is none).
+func (c *Config) Self() Member {
+	m, _ := c.Member(c.Name)
+	return m
+}
+
+// Member is the member called name.
+func (c *Config) Member(name string) (Member, bool) {
+	i := slices.IndexFunc(c.Members, func(m Member) bool { return m.Name == name })
+	if i < 0 {
+		return Member{}, false
+	}
+	return c.Members[i], true
+}
+
+// IsWitness reports whether this member is the witness.
+func (c *Config) IsWitness() bool { return c.Name == Witness }
+
+// SetDefaults fills the zero settings with their defaults. Set Name first: the
+// witness keeps a longer log by default.
+func (c *Config) SetDefaults() {
+	setDefault(&c.Guest.MemoryLimitMiB, DefaultMemoryLimitMiB)
+	setDefault(&c.Guest.MaxRequestBytes, DefaultMaxRequestBytes)
+	setDefault(&c.Guest.Fuel, DefaultFuel)
+	r := &c.Raft
+	setDefault(&r.HeartbeatTimeout.Duration, DefaultHeartbeatTimeout)
+	setDefault(&r.ElectionTimeout.Duration, DefaultElectionTimeout)
+	setDefault(&r.LeaderLeaseTimeout.Duration, DefaultLeaderLeaseTimeout)
+	setDefault(&r.CommitTimeout.Duration, DefaultCommitTimeout)
+	setDefault(&r.SnapshotThreshold, DefaultSnapshotThreshold)
+	setDefault(&r.SnapshotInterval.Duration, DefaultSnapshotInterval)
+	if c.IsWitness() {
+		setDefault(&r.TrailingLogs, DefaultWitnessTrailingLogs)
+	} else {
+		setDefault(&r.TrailingLogs, DefaultTrailingLogs)
+	}
+	setDefault(&c.Log.Level, DefaultLogLevel)
+	setDefault(&c.Log.Format, DefaultLogFormat)
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Marshal writes c as TOML, every setting with a comment saying what it is. Parse of the
+// result gives back c.
+func (c *Config) Marshal() []byte {
+	var b bytes.Buffer
+	w := func(comment, key string, value any) {
+		fmt.Fprintf(&b, "# %s\n%s = %v\n", comment, key, value)
+	}
+	fmt.Fprintf(&b, "# ftvs configuration of the cluster member %s.\n", quote(c.Name))
+	b.WriteString("# Every setting is described in internal/config/CONFIG.md; flags override them.\n\n")
+	w("Cluster id: 32 hex characters, the same in all three members' files.", "cluster", quote(c.Cluster))
+	w("This member: coserver1, coserver2 or witness (one of the members below).", "name", quote(c.Name))
+	w("Data directory of this member (raft log, snapshots); a relative path is relative to this file.", "data_dir", quote(c.DataDir))
+	b.WriteString("\n# The three members; every member's file lists all three with the same addresses.\n")
+	for _, m := range c.Members {
+		b.WriteString("[[members]]\n")
+		w("Member name: coserver1, coserver2 or witness.", "name", quote(m.Name))
+		w("host:port for member-to-member traffic (raft); the others dial it.", "raft", quote(m.Raft))
+		w("host:port of the HTTP gateway and API (CoServer) or of the API (witness).", "http", quote(m.HTTP))
+		b.WriteString("\n")
+	}
+	b.WriteString("[guest]\n")
+	if c.IsWitness() {
+		b.WriteString("# The witness never runs the guest: it ignores this table, and guest.file must stay empty.\n")
+	}
+	w(`Guest module (.wasm) installed on a new virtual server; "" = the embedded kv example.`, "file", quote(c.Guest.File))
+	w("Guest memory limit in MiB (1 to 4096).", "memory_limit_mib", c.Guest.MemoryLimitMiB)
+	w("Largest request (headers and body) in bytes.", "max_request_bytes", c.Guest.MaxRequestBytes)
+	w("Per-entry budget in fuel units (one per guest function call or loop iteration).", "fuel", c.Guest.Fuel)
+	b.WriteString("\n[raft]\n")
+	r := c.Raft
+	w("Time without contact from the leader before a follower stands for election.", "heartbeat_timeout", quote(r.HeartbeatTimeout.String()))
+	w("Time a candidate waits without contact from a leader before it starts a new election (at least heartbeat_timeout).", "election_timeout", quote(r.ElectionTimeout.String()))
+	w("Time a leader stays leader without reaching a majority (at most heartbeat_timeout).", "leader_lease_timeout", quote(r.LeaderLeaseTimeout.String()))
+	w("Time without new entries before the leader sends the commit index to the followers anyway.", "commit_timeout", quote(r.CommitTimeout.String()))
+	w("Take a snapshot after this many new log entries.", "snapshot_threshold", r.SnapshotThreshold)
+	w("How often to check whether a snapshot is due.", "snapshot_interval", quote(r.SnapshotInterval.String()))
+	w("Log entries kept after a snapshot, so a member that was away can catch up from the log.", "trailing_logs", r.TrailingLogs)
+	b.WriteString("\n[log]\n")
+	w("debug, info, warn or error.", "level", quote(c.Log.Level))
+	w("text or json (slog on stderr).", "format", quote(c.Log.Format))
+	return b.Bytes()
+}
+
+// quote writes s as a TOML basic string.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r < 0x20 || r == 0x7f || r == utf8.RuneError:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
