@@ -170,6 +170,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.lastTime = max(f.lastTime, snap.State.ClockNanos)
 	}
 	f.failed = false
+	f.log.Info("sync: snapshot restored", "event", "sync.completed", "index", snap.Index)
 	f.restored.Store(snap.Index)
 	f.applied.Store(snap.Index)
 	return nil
