@@ -23,6 +23,9 @@ type fsm struct {
 	log       *slog.Logger
 	maxMemory uint64
 	onFail    func(error) // called once when the replica fails
+	// snapshotSize returns the size of the newest snapshot in the store (the one raft
+	// is about to restore), for progress; nil or 0 when unknown.
+	snapshotSize func() int64
 
 	mu       sync.Mutex // guards vs against status readers; held while applying
 	vs       *vserver.Server
@@ -148,16 +151,20 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.log.Warn("sync deferred: refusing a snapshot from the witness, which holds no guest state; waiting for a CoServer that has it", "event", "sync.deferred")
 		return ErrWitnessSnapshot
 	}
+	var total int64
+	if f.snapshotSize != nil {
+		total = f.snapshotSize()
+	}
 	f.restore.mu.Lock()
-	f.restore.active, f.restore.done, f.restore.total, f.restore.started = true, 0, 0, time.Now()
+	f.restore.active, f.restore.done, f.restore.total, f.restore.started = true, 0, total, time.Now()
 	f.restore.mu.Unlock()
 	defer func() {
 		f.restore.mu.Lock()
 		f.restore.active = false
 		f.restore.mu.Unlock()
 	}()
-	f.log.Info("sync started: restoring a snapshot", "event", "sync.started")
-	snap, err := vserver.ReadSnapshot(&countingReader{r: br, p: &f.restore}, f.maxMemory)
+	f.log.Info("sync started: restoring a snapshot", "event", "sync.started", "bytes", total)
+	snap, err := vserver.ReadSnapshot(&countingReader{r: br, p: &f.restore, log: f.log}, f.maxMemory)
 	if err != nil {
 		return err
 	}
@@ -229,14 +236,24 @@ var ErrWitnessSnapshot = errors.New("refusing a snapshot from the witness: it ho
 // countingReader reports restore progress. The total is learned from the snapshot's
 // header size fields as they are read (an estimate until the memory size is known).
 type countingReader struct {
-	r io.Reader
-	p *progress
+	r    io.Reader
+	p    *progress
+	log  *slog.Logger
+	next int64 // next tenth to report
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.p.mu.Lock()
 	c.p.done += int64(n)
+	done, total, started := c.p.done, c.p.total, c.p.started
 	c.p.mu.Unlock()
+	if total > 0 && done*10 >= (c.next+1)*total && c.next < 9 {
+		c.next = done * 10 / total
+		el := time.Since(started).Seconds()
+		eta := float64(total-done) / (float64(done) / max(el, 1e-3))
+		c.log.Info("sync progress", "event", "sync.progress", "done_bytes", done, "total_bytes", total,
+			"percent", 10*c.next, "eta_seconds", fmt.Sprintf("%.1f", eta))
+	}
 	return n, err
 }

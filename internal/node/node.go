@@ -89,7 +89,8 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		if err != nil {
 			return nil, err
 		}
-		m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed}
+		m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed,
+			snapshotSize: m.newestSnapshotSize}
 		f = m.fsm
 	}
 	if err := m.startRaft(f); err != nil {
@@ -369,4 +370,15 @@ func unreadableSnapshots(snaps *raft.FileSnapshotStore) []string {
 		rc.Close()
 	}
 	return problems
+}
+
+func (m *Member) newestSnapshotSize() int64 {
+	if m.snaps == nil {
+		return 0
+	}
+	metas, err := m.snaps.List()
+	if err != nil || len(metas) == 0 {
+		return 0
+	}
+	return metas[0].Size
 }

@@ -64,9 +64,6 @@ func (m *Member) Status(withHash bool) cluster.Status {
 // syncProgress reports a snapshot being received or restored, or log catch-up.
 func (m *Member) syncProgress(st cluster.Status) *cluster.Sync {
 	if active, done, total, started := m.fsm.restore.get(); active {
-		if metas, err := m.snaps.List(); err == nil && len(metas) > 0 {
-			total = metas[0].Size
-		}
 		return newSync("restoring snapshot", done, total, started)
 	}
 	if done, total, started, ok := m.receivingSnapshot(); ok {
