@@ -2,39 +2,160 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/bench"
+	"github.com/ftvs/ftvs/internal/config"
 )
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("bench", stderr)
-	addr := fs.String("addr", "http://127.0.0.1:8080", "gateway URL of the virtual server (running the kv guest)")
+	addr := fs.String("addr", "", "gateway URL of one CoServer (running the kv guest)")
+	dir := fs.String("cluster", "", "cluster dir from `ftvs init`: load both CoServers' gateways")
+	etcd := fs.String("etcd", "", "comma-separated etcd client URLs: run the same load against etcd's JSON gateway, for comparison")
 	clients := fs.Int("clients", 1, "concurrent clients")
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
 	size := fs.Int("value-size", 256, "bytes per value")
+	failover := fs.Bool("failover", false, "SIGKILL the leader CoServer mid-run (pid from status), restart it, report the longest write gap and lost writes (needs --cluster)")
+	faultAt := fs.Duration("fault-at", 0, "with --failover: when to kill (default: a third into the run)")
+	restart := fs.Bool("restart", true, "with --failover: restart the killed CoServer from its config (turn off when a supervisor such as `ftvs demo` restarts it)")
+	restartAfter := fs.Duration("restart-after", 2*time.Second, "with --failover: how long after the kill to restart")
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
-	url := strings.TrimSuffix(*addr, "/")
-	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-		url = "http://" + url
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "ftvs bench: %s\n", fmt.Sprintf(format, a...))
+		return code
+	}
+	targets := 0
+	for _, s := range []string{*addr, *dir, *etcd} {
+		if s != "" {
+			targets++
+		}
+	}
+	if targets != 1 {
+		return fail(exitUsage, "give one of --addr URL, --cluster DIR or --etcd URLS")
+	}
+	if *failover && *dir == "" {
+		return fail(exitUsage, "--failover needs --cluster DIR (to find the leader's pid and restart it)")
+	}
+	cfg := bench.Config{Clients: *clients, Duration: *duration, ValueSize: *size}
+	var target bench.Target
+	var cl *config.Config
+	switch {
+	case *addr != "":
+		target = bench.NewGateways([]string{baseURL(*addr)}, *clients)
+	case *etcd != "":
+		target = &bench.EtcdTarget{Endpoints: strings.Split(*etcd, ",")}
+	default:
+		var err error
+		if cl, err = anyConfig(*dir); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		var urls []string
+		for _, m := range cl.Members {
+			if m.Name != config.Witness {
+				urls = append(urls, "http://"+m.HTTP)
+			}
+		}
+		target = bench.NewGateways(urls, *clients)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := bench.Run(ctx, bench.Config{URL: url, Clients: *clients, Duration: *duration, ValueSize: *size})
-	if err != nil {
-		fmt.Fprintf(stderr, "ftvs bench: %v\n", err)
-		return exitUsage
+	if !*failover {
+		res, err := bench.RunTarget(ctx, cfg, target)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		fmt.Fprintln(stdout, res)
+		if res.OK == 0 {
+			return exitFailure
+		}
+		return exitOK
+	}
+	at := *faultAt
+	if at == 0 {
+		at = *duration / 3
+	}
+	var killed string
+	res, fo, err := bench.RunWithFault(ctx, cfg, target, at, func() error {
+		name, err := killLeader(ctx, *dir)
+		killed = name
+		if err != nil || !*restart {
+			return err
+		}
+		time.AfterFunc(*restartAfter, func() {
+			if err := restartMember(*dir, name); err != nil {
+				fmt.Fprintf(stderr, "ftvs bench: restart %s: %v\n", name, err)
+			}
+		})
+		return nil
+	})
+	if err != nil && res.OK == 0 {
+		return fail(exitFailure, "%v", err)
 	}
 	fmt.Fprintln(stdout, res)
-	if res.OK == 0 {
+	fmt.Fprintf(stdout, "failover: killed %s (SIGKILL) at %s; window without a successful write after the kill %s (longest in the whole run %s at %s); acknowledged writes %d, not readable afterwards %d\n",
+		killed, fo.FaultAt.Round(time.Millisecond), fo.FaultGap.Round(time.Millisecond), fo.LongestGap.Round(time.Millisecond), fo.GapStart.Round(time.Millisecond), fo.Acked, fo.Lost)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs bench: %v\n", err)
+	}
+	if fo.Lost > 0 {
+		fmt.Fprintf(stderr, "ftvs bench: %d acknowledged writes were lost, e.g. %s\n", fo.Lost, fo.FirstLost)
 		return exitFailure
 	}
 	return exitOK
+}
+
+// killLeader SIGKILLs the CoServer that leads (waiting while the witness hands over).
+func killLeader(ctx context.Context, dir string) (string, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		view, err := clusterView(ctx, dir, false)
+		if err != nil {
+			return "", err
+		}
+		for _, m := range view.Members {
+			if m.Member == view.Leader && m.Kind == "coserver" && m.PID > 0 {
+				if err := syscall.Kill(m.PID, syscall.SIGKILL); err != nil {
+					return m.Member, fmt.Errorf("kill %s (pid %d): %w", m.Member, m.PID, err)
+				}
+				return m.Member, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", errors.New("no CoServer leads: nothing to fail over from")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// restartMember starts `ftvs coserver --config DIR/NAME.toml` in the background, its
+// output appended to DIR/NAME.log. It keeps running after the bench.
+func restartMember(dir, name string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, "coserver", "--config", filepath.Join(dir, name+".toml"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
 }

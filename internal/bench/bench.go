@@ -7,10 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"slices"
-	"sync"
 	"time"
 )
 
@@ -47,70 +44,9 @@ func (r Result) String() string {
 
 // Run PUTs values of cfg.ValueSize bytes from cfg.Clients goroutines for cfg.Duration.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if cfg.Clients <= 0 || cfg.Duration <= 0 || cfg.ValueSize < 0 {
-		return Result{}, fmt.Errorf("bench: clients (%d) and duration (%s) must be positive, value size (%d) not negative", cfg.Clients, cfg.Duration, cfg.ValueSize)
-	}
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "bench"
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Clients, MaxConnsPerHost: cfg.Clients}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	var (
-		mu       sync.Mutex
-		lats     []time.Duration
-		failed   int
-		firstErr string
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	for c := range cfg.Clients {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(c), uint64(start.UnixNano())))
-			value := make([]byte, cfg.ValueSize)
-			var local []time.Duration
-			var localFail int
-			var localErr string
-			for i := 0; ctx.Err() == nil; i++ {
-				for j := range value {
-					value[j] = 'a' + byte(rng.IntN(26))
-				}
-				url := fmt.Sprintf("%s/kv/%s-%d-%d", cfg.URL, cfg.KeyPrefix, c, i)
-				t0 := time.Now()
-				err := put(ctx, client, url, value)
-				if ctx.Err() != nil {
-					break // the run ended during this request: count nothing
-				}
-				if err != nil {
-					localFail++
-					if localErr == "" {
-						localErr = err.Error()
-					}
-					continue
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			lats = append(lats, local...)
-			failed += localFail
-			if firstErr == "" {
-				firstErr = localErr
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lats)
-	r := Result{Clients: cfg.Clients, Duration: elapsed, OK: len(lats), Failed: failed, FirstErr: firstErr}
-	r.OpsPerSec = float64(len(lats)) / elapsed.Seconds()
-	r.P50, r.P90, r.P99 = quantile(lats, 0.50), quantile(lats, 0.90), quantile(lats, 0.99)
-	if len(lats) > 0 {
-		r.Max = lats[len(lats)-1]
-	}
-	return r, nil
+	client := newHTTPClient(cfg.Clients)
+	defer client.Transport.(*http.Transport).CloseIdleConnections()
+	return RunTarget(ctx, cfg, &HTTPTarget{URL: cfg.URL, Client: client})
 }
 
 func put(ctx context.Context, c *http.Client, url string, value []byte) error {

@@ -140,6 +140,7 @@ func (m *Member) startRaft(f raft.FSM) error {
 	if m.cfg.Simplex {
 		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
 	}
+
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("raft settings: %w", err)
 	}

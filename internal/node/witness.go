@@ -1,12 +1,15 @@
 package node
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"log/slog"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/cluster"
 )
 
 // witnessMagic starts every witness snapshot, so a CoServer can recognise and refuse one.
@@ -70,9 +73,38 @@ func (m *Member) handBackLeadership(stop <-chan struct{}) {
 		if m.raft.State() != raft.Leader {
 			continue
 		}
-		m.log.Info("witness is leader: handing leadership to a CoServer", "event", "witness.transfer")
-		if err := m.raft.LeadershipTransfer().Error(); err != nil {
-			m.log.Warn("leadership transfer from the witness failed; retrying", "err", err)
+		to, ok := m.bestCoServer()
+		if !ok {
+			m.log.Warn("witness is leader but no CoServer answers; it keeps the log and waits", "event", "witness.waiting")
+			continue
+		}
+		m.log.Info("witness is leader: handing leadership to a CoServer", "event", "witness.transfer", "to", to.Name)
+		if err := m.raft.LeadershipTransferToServer(raft.ServerID(to.Name), raft.ServerAddress(to.Raft)).Error(); err != nil {
+			m.log.Warn("leadership transfer from the witness failed; retrying", "to", to.Name, "err", err)
 		}
 	}
+}
+
+// bestCoServer picks the CoServer to hand leadership to: one that answers now, with the
+// highest applied index. (raft's own choice, the highest match index, may be a CoServer
+// that just died.)
+func (m *Member) bestCoServer() (Peer, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	var best Peer
+	var bestApplied uint64
+	found := false
+	for _, p := range m.cfg.Peers {
+		if p.Name == m.cfg.Name {
+			continue
+		}
+		st := cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.HTTP, false)
+		if st.Role == "unreachable" || st.Kind != "coserver" || st.VirtualServer == "failed" {
+			continue
+		}
+		if !found || st.AppliedIndex > bestApplied {
+			best, bestApplied, found = p, st.AppliedIndex, true
+		}
+	}
+	return best, found
 }
