@@ -24,7 +24,7 @@ const (
 	DefaultFuel               = 200_000_000
 	DefaultHeartbeatTimeout   = 100 * time.Millisecond
 	DefaultElectionTimeout    = 100 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 50 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 100 * time.Millisecond
 	DefaultCommitTimeout      = 5 * time.Millisecond
 	DefaultSnapshotThreshold  = 8192
 	DefaultSnapshotInterval   = 5 * time.Second
@@ -56,7 +56,7 @@ type Guest struct {
 type Raft struct {
 	HeartbeatTimeout   Duration `toml:"heartbeat_timeout"`    // default 100ms
 	ElectionTimeout    Duration `toml:"election_timeout"`     // default 100ms
-	LeaderLeaseTimeout Duration `toml:"leader_lease_timeout"` // default 50ms
+	LeaderLeaseTimeout Duration `toml:"leader_lease_timeout"` // default 100ms
 	CommitTimeout      Duration `toml:"commit_timeout"`       // default 5ms
 	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`   // default 8192
 	SnapshotInterval   Duration `toml:"snapshot_interval"`    // default 5s

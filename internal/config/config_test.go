@@ -30,7 +30,7 @@ func TestDefaults(t *testing.T) {
 	c := testConfig(CoServer1)
 	want := Raft{
 		HeartbeatTimeout: Duration{100 * time.Millisecond}, ElectionTimeout: Duration{100 * time.Millisecond},
-		LeaderLeaseTimeout: Duration{50 * time.Millisecond}, CommitTimeout: Duration{5 * time.Millisecond},
+		LeaderLeaseTimeout: Duration{100 * time.Millisecond}, CommitTimeout: Duration{5 * time.Millisecond},
 		SnapshotThreshold: 8192, SnapshotInterval: Duration{5 * time.Second}, TrailingLogs: 10240,
 	}
 	if c.Raft != want {

@@ -49,7 +49,7 @@ var fileSettings = []setting{
 	{name: "raft", kind: kTable, sub: []setting{
 		{name: "heartbeat_timeout", kind: kDuration, example: `"100ms"`, def: dur(DefaultHeartbeatTimeout)},
 		{name: "election_timeout", kind: kDuration, example: `"100ms"`, def: dur(DefaultElectionTimeout)},
-		{name: "leader_lease_timeout", kind: kDuration, example: `"50ms"`, def: dur(DefaultLeaderLeaseTimeout)},
+		{name: "leader_lease_timeout", kind: kDuration, example: `"100ms"`, def: dur(DefaultLeaderLeaseTimeout)},
 		{name: "commit_timeout", kind: kDuration, example: `"5ms"`, def: dur(DefaultCommitTimeout)},
 		{name: "snapshot_threshold", kind: kInt, example: "8192", def: itoa(DefaultSnapshotThreshold)},
 		{name: "snapshot_interval", kind: kDuration, example: `"5s"`, def: dur(DefaultSnapshotInterval)},
