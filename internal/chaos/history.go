@@ -115,11 +115,60 @@ const (
 	undonePhrase      = "undone" // a trap: "the request was undone and the virtual server reset"
 )
 
+// outcomeHeader is the header in which ftvs's gateway says what happened to a request
+// (internal/gateway.OutcomeHeader), with its values.
+const (
+	outcomeHeader     = "X-Ftvs-Outcome"
+	outcomeApplied    = "applied"     // the entry was committed and applied
+	outcomeUndone     = "undone"      // applied, failed, and rolled back on every CoServer
+	outcomeNotApplied = "not-applied" // never entered the log
+	outcomeUnknown    = "unknown"     // may or may not have been applied
+)
+
 // classify decides what an answer means. It is deliberately conservative: a write is
 // NotApplied only when ftvs says so unmistakably; every other failed write is
 // Ambiguous, because counting a write that did take effect as "not applied" would
 // make the checker report violations that are not there.
+//
+// For a write, the machine-readable X-Ftvs-Outcome header decides when it is present
+// and known; the text rules are the fallback for answers without it (older servers,
+// proxies, answers given before the gateway).
 func classify(kind Kind, status int, header http.Header, body string, err error) Outcome {
+	if kind != Get && err == nil {
+		if o, ok := classifyOutcomeHeader(status, header); ok {
+			return o
+		}
+	}
+	return classifyText(kind, status, header, body, err)
+}
+
+// classifyOutcomeHeader classifies a write's complete answer by X-Ftvs-Outcome; ok is
+// false when the header is absent or has a value this harness does not know.
+func classifyOutcomeHeader(status int, header http.Header) (_ Outcome, ok bool) {
+	if header.Get("X-Ftvs-Reset") != "" {
+		// The guest aborted the entry and ftvs undid it everywhere: definite whatever
+		// the outcome header says.
+		return NotApplied, true
+	}
+	switch strings.TrimSpace(strings.ToLower(header.Get(outcomeHeader))) {
+	case outcomeNotApplied, outcomeUndone:
+		return NotApplied, true // no effect: never in the log, or rolled back everywhere
+	case outcomeUnknown:
+		return Ambiguous, true
+	case outcomeApplied:
+		if status >= 200 && status < 300 {
+			return OK, true
+		}
+		// Applied, but the guest (or the gateway after it) did not answer success:
+		// what the entry did to the key is not known from the answer.
+		return Ambiguous, true
+	}
+	return "", false
+}
+
+// classifyText is the classification by status and error text, for answers without a
+// (known) X-Ftvs-Outcome header, and for reads.
+func classifyText(kind Kind, status int, header http.Header, body string, err error) Outcome {
 	if kind == Get {
 		switch {
 		case err != nil:

@@ -5,7 +5,26 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/ftvs/ftvs/internal/gateway"
 )
+
+// The classification reads the gateway's header by its own copy of the names: keep
+// them in step.
+func TestOutcomeHeaderNamesMatchGateway(t *testing.T) {
+	pairs := [][2]string{
+		{outcomeHeader, gateway.OutcomeHeader},
+		{outcomeApplied, gateway.OutcomeApplied},
+		{outcomeUndone, gateway.OutcomeUndone},
+		{outcomeNotApplied, gateway.OutcomeNotApplied},
+		{outcomeUnknown, gateway.OutcomeUnknown},
+	}
+	for _, p := range pairs {
+		if p[0] != p[1] {
+			t.Errorf("chaos uses %q where the gateway uses %q", p[0], p[1])
+		}
+	}
+}
 
 func TestClassify(t *testing.T) {
 	hdr := func(kv ...string) http.Header {
@@ -47,6 +66,33 @@ func TestClassify(t *testing.T) {
 		{"put other 500", Put, 500, hdr(), "request failed", nil, Ambiguous},
 		{"put 502", Put, 502, hdr("X-Ftvs-Index", "9"), "malformed", nil, Ambiguous},
 		{"delete 404", Delete, 404, hdr(), "", nil, Ambiguous},
+
+		// X-Ftvs-Outcome decides for writes when present.
+		{"header applied 204", Put, 204, hdr("X-Ftvs-Outcome", "applied", "X-Ftvs-Index", "9"), "", nil, OK},
+		{"header applied delete 204", Delete, 204, hdr("X-Ftvs-Outcome", "applied"), "", nil, OK},
+		{"header applied but guest 500", Put, 500, hdr("X-Ftvs-Outcome", "applied", "X-Ftvs-Index", "9"), "boom", nil, Ambiguous},
+		{"header applied but guest 404", Delete, 404, hdr("X-Ftvs-Outcome", "applied"), "", nil, Ambiguous},
+		{"header applied case and space", Put, 204, hdr("X-Ftvs-Outcome", " Applied "), "", nil, OK},
+		{"header not-applied 503", Put, 503, hdr("X-Ftvs-Outcome", "not-applied", "Retry-After", "1"), unavailable, nil, NotApplied},
+		{"header not-applied without Retry-After or text", Put, 503, hdr("X-Ftvs-Outcome", "not-applied"), "Service Unavailable", nil, NotApplied},
+		{"header not-applied 413", Put, 413, hdr("X-Ftvs-Outcome", "not-applied"), "too large", nil, NotApplied},
+		{"header not-applied 421 (witness)", Delete, 421, hdr("X-Ftvs-Outcome", "not-applied"), "wrong member", nil, NotApplied},
+		{"header undone 500", Put, 500, hdr("X-Ftvs-Outcome", "undone", "X-Ftvs-Index", "9"), "trap", nil, NotApplied},
+		{"header undone without the text", Delete, 500, hdr("X-Ftvs-Outcome", "undone"), "request failed", nil, NotApplied},
+		{"header unknown 503", Put, 503, hdr("X-Ftvs-Outcome", "unknown"), uncertain, nil, Ambiguous},
+		{"header unknown despite the unavailable text", Put, 503, hdr("X-Ftvs-Outcome", "unknown", "Retry-After", "1"), unavailable, nil, Ambiguous},
+		{"header unknown on a 2xx", Put, 204, hdr("X-Ftvs-Outcome", "unknown"), "", nil, Ambiguous},
+		{"header unknown 500 replica failed", Put, 500, hdr("X-Ftvs-Outcome", "unknown", "X-Ftvs-Index", "9"), "this replica failed", nil, Ambiguous},
+		{"reset wins over a contradicting applied", Put, 500, hdr("X-Ftvs-Outcome", "applied", "X-Ftvs-Reset", "entry undone", "X-Ftvs-Index", "9"), "panic", nil, NotApplied},
+		{"header not-applied but transport error", Put, 503, hdr("X-Ftvs-Outcome", "not-applied"), "", errors.New("unexpected EOF"), Ambiguous},
+		{"header applied but transport error", Put, 204, hdr("X-Ftvs-Outcome", "applied"), "", errors.New("context deadline exceeded"), Ambiguous},
+		{"unknown header value falls back to text (unavailable)", Put, 503, hdr("X-Ftvs-Outcome", "maybe", "Retry-After", "1"), unavailable, nil, NotApplied},
+		{"unknown header value falls back to text (other 500)", Put, 500, hdr("X-Ftvs-Outcome", "maybe"), "request failed", nil, Ambiguous},
+		{"empty header falls back to text", Put, 500, hdr("X-Ftvs-Outcome", ""), trap, nil, NotApplied},
+		{"get ignores the header: 200", Get, 200, hdr("X-Ftvs-Outcome", "applied"), "v", nil, OK},
+		{"get ignores the header: 404", Get, 404, hdr("X-Ftvs-Outcome", "applied"), "no such key", nil, Absent},
+		{"get ignores the header: not-applied 503", Get, 503, hdr("X-Ftvs-Outcome", "not-applied"), unavailable, nil, Failed},
+		{"get ignores the header: unknown", Get, 503, hdr("X-Ftvs-Outcome", "unknown"), uncertain, nil, Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

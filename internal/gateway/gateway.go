@@ -122,7 +122,9 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, fmt.Errorf("entry %d: %w", res.Index, res.Err))
 		return
 	}
-	w.Header().Set(OutcomeHeader, OutcomeApplied)
+	if res.Err == nil {
+		w.Header().Set(OutcomeHeader, OutcomeApplied)
+	}
 	if err := writeGuestResponse(w, res.Response); err != nil {
 		g.log.Warn("guest returned a malformed response", "index", res.Index, "err", err)
 		problem(w, http.StatusBadGateway, "entry %d: the guest returned a malformed HTTP response: %v", res.Index, err)

@@ -100,6 +100,7 @@ func TestOutcomeHeader(t *testing.T) {
 		{&fakeCluster{err: ErrUncertain}, OutcomeUnknown},
 		{&fakeCluster{res: vserver.Result{Err: &vm.TrapError{Reason: "x"}}}, OutcomeUndone},
 		{&fakeCluster{res: vserver.Result{Err: vserver.ErrReplicaFailed}}, OutcomeUnknown},
+		{&fakeCluster{res: vserver.Result{Index: 9, Err: vm.ErrAborted, Response: []byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\npanic")}}, OutcomeUndone},
 	} {
 		if got := serve(t, tc.c, "PUT", "/kv/a", "v").Header().Get(OutcomeHeader); got != tc.want {
 			t.Errorf("%+v: outcome %q, want %q", tc.c, got, tc.want)
