@@ -16,16 +16,15 @@ go build -o "$bin" ./cmd/ftvs
 flags=(--snapshot-threshold 32 --snapshot-interval 1s --trailing-logs 16)
 start() { "$bin" "$1" --config "$work/cluster/$2.toml" "${flags[@]}" >>"$work/$2.log" 2>&1 & pids+=($!); echo $!; }
 c1=$(start coserver coserver1); c2=$(start coserver coserver2); start witness witness >/dev/null
-gw=$(sed -n '/\[\[members\]\]/,$p' "$work/cluster/coserver1.toml" | grep -A2 'name = "coserver1"' | sed -n 's/.*http = "\(.*\)"/\1/p' | head -1)
-until curl -sf "http://$gw/ftvs/health" >/dev/null; do sleep 0.2; done
 mode() { "$bin" status --cluster "$work/cluster" --json --no-hash | sed -n 's/.*"mode": "\([a-z-]*\)".*/\1/p' | head -1; }
 until [ "$(mode)" = duplex ]; do sleep 0.2; done
+gw=$("$bin" status --cluster "$work/cluster" --json --no-hash | grep -m1 '"gateway"' | sed 's/.*"gateway": "\(.*\)".*/\1/')
 head -c $((1 << 20)) /dev/urandom > "$work/value"
 i=0
 while :; do
-  mem=$(curl -s "http://$gw/ftvs/status?hash=0" | sed -n 's/.*"memory_bytes": \([0-9]*\).*/\1/p')
+  mem=$(curl -s "$gw/ftvs/status?hash=0" | sed -n 's/.*"memory_bytes": \([0-9]*\).*/\1/p')
   [ "$mem" -ge $((STATE_MIB << 20)) ] && break
-  curl -sf -X PUT --data-binary @"$work/value" "http://$gw/kv/big-$i" >/dev/null
+  curl -sf -X PUT --data-binary @"$work/value" "$gw/kv/big-$i" >/dev/null
   i=$((i + 1))
 done
 echo "filled: $i values of 1 MiB, guest memory $((mem >> 20)) MiB"
