@@ -26,7 +26,7 @@ const (
 	DefaultElectionTimeout    = 100 * time.Millisecond
 	DefaultLeaderLeaseTimeout = 100 * time.Millisecond
 	DefaultCommitTimeout      = 5 * time.Millisecond
-	DefaultSnapshotThreshold  = 8192
+	DefaultSnapshotThreshold  = 32768
 	DefaultSnapshotInterval   = 5 * time.Second
 	DefaultTrailingLogs       = 10240
 	// DefaultWitnessTrailingLogs is long so that a CoServer that was away can almost
@@ -58,7 +58,7 @@ type Raft struct {
 	ElectionTimeout    Duration `toml:"election_timeout"`     // default 100ms
 	LeaderLeaseTimeout Duration `toml:"leader_lease_timeout"` // default 100ms
 	CommitTimeout      Duration `toml:"commit_timeout"`       // default 5ms
-	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`   // default 8192
+	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`   // default 32768
 	SnapshotInterval   Duration `toml:"snapshot_interval"`    // default 5s
 	TrailingLogs       uint64   `toml:"trailing_logs"`        // default 10240 (witness: default 1000000)
 }

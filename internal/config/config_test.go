@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 	want := Raft{
 		HeartbeatTimeout: Duration{100 * time.Millisecond}, ElectionTimeout: Duration{100 * time.Millisecond},
 		LeaderLeaseTimeout: Duration{100 * time.Millisecond}, CommitTimeout: Duration{5 * time.Millisecond},
-		SnapshotThreshold: 8192, SnapshotInterval: Duration{5 * time.Second}, TrailingLogs: 10240,
+		SnapshotThreshold: 32768, SnapshotInterval: Duration{5 * time.Second}, TrailingLogs: 10240,
 	}
 	if c.Raft != want {
 		t.Errorf("raft defaults = %+v, want %+v", c.Raft, want)

@@ -51,7 +51,7 @@ var fileSettings = []setting{
 		{name: "election_timeout", kind: kDuration, example: `"100ms"`, def: dur(DefaultElectionTimeout)},
 		{name: "leader_lease_timeout", kind: kDuration, example: `"100ms"`, def: dur(DefaultLeaderLeaseTimeout)},
 		{name: "commit_timeout", kind: kDuration, example: `"5ms"`, def: dur(DefaultCommitTimeout)},
-		{name: "snapshot_threshold", kind: kInt, example: "8192", def: itoa(DefaultSnapshotThreshold)},
+		{name: "snapshot_threshold", kind: kInt, example: "32768", def: itoa(DefaultSnapshotThreshold)},
 		{name: "snapshot_interval", kind: kDuration, example: `"5s"`, def: dur(DefaultSnapshotInterval)},
 		{name: "trailing_logs", kind: kInt, example: "10240", def: itoa(DefaultTrailingLogs) + ", witness " + itoa(DefaultWitnessTrailingLogs)},
 	}},

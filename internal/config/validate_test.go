@@ -101,7 +101,7 @@ func TestFileErrors(t *testing.T) {
 		{"string for int", strings.Replace(valid, "fuel = 200000000", `fuel = "lots"`, 1), []string{`guest.fuel is a string: write an integer, e.g. fuel = 200000000`}},
 		{"int for duration", strings.Replace(valid, `heartbeat_timeout = "100ms"`, "heartbeat_timeout = 100", 1), []string{`raft.heartbeat_timeout is an integer: write a duration as a string with a unit, e.g. heartbeat_timeout = "100ms"`}},
 		{"bad duration", strings.Replace(valid, `heartbeat_timeout = "100ms"`, `heartbeat_timeout = "100"`, 1), []string{`raft.heartbeat_timeout: "100" is not a duration: write a number with a unit`}},
-		{"negative uint", strings.Replace(valid, "snapshot_threshold = 8192", "snapshot_threshold = -1", 1), []string{"raft.snapshot_threshold is -1: give a positive number"}},
+		{"negative uint", strings.Replace(valid, "snapshot_threshold = 32768", "snapshot_threshold = -1", 1), []string{"raft.snapshot_threshold is -1: give a positive number"}},
 		{"members as table", strings.Replace(valid, "[[members]]", "[members]", 1), []string{"not valid TOML"}},
 		{"members not tables", "members = 3\n", []string{"members is an integer: write one [[members]] table per member"}},
 		{"guest not a table", "guest = 3\n", []string{"guest is an integer: write it as a table, [guest]"}},

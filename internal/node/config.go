@@ -11,7 +11,7 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultSnapshotThreshold = 8192
+	DefaultSnapshotThreshold = 32768
 	DefaultSnapshotInterval  = 5 * time.Second
 	DefaultTrailingLogs      = 10240
 	DefaultProposeTimeout    = 5 * time.Second

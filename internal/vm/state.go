@@ -56,7 +56,7 @@ func (s *State) Hash() [32]byte {
 	}
 	binary.BigEndian.PutUint64(b[:], uint64(len(s.Memory)))
 	h.Write(b[:])
-	h.Write(s.Memory)
+	writeChunked(h, s.Memory)
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
@@ -74,7 +74,7 @@ func (in *Instance) Snapshot() (*State, error) {
 		return nil, fmt.Errorf("snapshot: read %d bytes of guest memory failed", size)
 	}
 	st := &State{ModuleSHA: in.mod.SHA256, ClockNanos: in.clock.now, Memory: make([]byte, size)}
-	copy(st.Memory, view)
+	copyChunked(st.Memory, view)
 	for i, g := range in.mod.info.Globals {
 		st.Globals = append(st.Globals, Global{Index: g.Index, Type: g.Type, Mutable: g.Mutable, Value: in.globals[i].Get()})
 	}
@@ -113,9 +113,11 @@ func (m *Module) Restore(ctx context.Context, st *State) (*Instance, error) {
 			return fail(fmt.Errorf("%w: cannot grow guest memory to %d bytes", ErrBadState, len(st.Memory)))
 		}
 	}
-	if !in.mem.Write(0, st.Memory) {
+	view, ok := in.mem.Read(0, uint32(len(st.Memory)))
+	if !ok {
 		return fail(fmt.Errorf("%w: write %d bytes of memory failed", ErrBadState, len(st.Memory)))
 	}
+	copyChunked(view, st.Memory)
 	for i, g := range st.Globals {
 		want := m.info.Globals[i]
 		if g.Index != want.Index || g.Type != want.Type || g.Mutable != want.Mutable {
