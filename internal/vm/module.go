@@ -114,6 +114,9 @@ func (e *Engine) checkImports(mod *wasm.Module) error {
 // "memory", and globals of scalar types only.
 func checkStructure(inst *wasm.Instrumented) error {
 	mod := inst.Module
+	if len(mod.UnsnapshottedOps) > 0 {
+		return fmt.Errorf("module uses %s, which change tables or data segments; ftvs snapshots carry memory and globals only, so two CoServers could not be kept identical: build the guest without these instructions (Go guests never use them)", strings.Join(mod.UnsnapshottedOps, ", "))
+	}
 	if !mod.HasMemory {
 		return errors.New("module has no memory: a guest must define and export its linear memory as \"memory\"")
 	}

@@ -112,7 +112,10 @@ var fdImm = func() (t [256]imm) {
 // the enclosing block (a function body or a constant expression). If loops
 // is non-nil, the offset just after the block type of every loop is appended
 // to it. numTypes bounds type-indexed block types.
-func decodeExpr(r *reader, numTypes uint32, loops *[]int) error {
+//
+// If ops is non-nil, the instructions that change module state outside memory and
+// globals (tables, passive segments) are recorded in it.
+func decodeExpr(r *reader, numTypes uint32, loops *[]int, ops *stateOps) error {
 	// blocks holds the opcode of every open block; the function body (or
 	// constant expression) is the outermost one.
 	var stack [64]byte
@@ -146,6 +149,8 @@ func decodeExpr(r *reader, numTypes uint32, loops *[]int) error {
 				return nil
 			}
 			continue
+		case 0x26: // table.set
+			ops.add("table.set")
 		case 0xFC:
 			sub, err := r.u32()
 			if err != nil {
@@ -155,6 +160,9 @@ func decodeExpr(r *reader, numTypes uint32, loops *[]int) error {
 				return r.failf(off, "unknown opcode 0xfc %d", sub)
 			}
 			k = fcImm[sub]
+			if name, ok := fcStateOps[sub]; ok {
+				ops.add(name)
+			}
 		case 0xFD:
 			sub, err := r.u32()
 			if err != nil {
@@ -244,4 +252,22 @@ func blockType(r *reader, numTypes uint32) error {
 		return r.failf(off, "invalid block type %d (%d types)", idx, numTypes)
 	}
 	return nil
+}
+
+// fcStateOps are the 0xFC-prefixed instructions that change tables or segments.
+var fcStateOps = map[uint32]string{9: "data.drop", 12: "table.init", 13: "elem.drop", 14: "table.copy", 15: "table.grow", 17: "table.fill"}
+
+// stateOps records instructions a snapshot of memory and globals would not capture.
+type stateOps struct{ names []string }
+
+func (s *stateOps) add(name string) {
+	if s == nil {
+		return
+	}
+	for _, n := range s.names {
+		if n == name {
+			return
+		}
+	}
+	s.names = append(s.names, name)
 }

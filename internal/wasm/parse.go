@@ -49,6 +49,7 @@ type parser struct {
 	sections  []section
 	bodies    []body
 	withLoops bool // record loop offsets (for Instrument)
+	stateOps  stateOps
 
 	numTypes, numTables, numMemories uint32
 	numImportedFuncs                 uint32
@@ -115,6 +116,7 @@ func parse(b []byte, withLoops bool) (*parser, error) {
 	if !p.hasCode && p.numFuncDecls > 0 {
 		return nil, r.failf(len(b), "function section declares %d functions but there is no code section", p.numFuncDecls)
 	}
+	p.mod.UnsnapshottedOps = p.stateOps.names
 	return p, nil
 }
 

@@ -158,7 +158,7 @@ func (p *parser) globalSection(r *reader) error {
 		if err := p.globalType(r, false); err != nil {
 			return err
 		}
-		return decodeExpr(r, p.numTypes, nil)
+		return decodeExpr(r, p.numTypes, nil, nil)
 	})
 }
 
@@ -225,7 +225,7 @@ func (p *parser) elemSegment(r *reader) error {
 		}
 	}
 	if !passive {
-		if err := decodeExpr(r, p.numTypes, nil); err != nil { // offset
+		if err := decodeExpr(r, p.numTypes, nil, nil); err != nil { // offset
 			return err
 		}
 	}
@@ -244,7 +244,7 @@ func (p *parser) elemSegment(r *reader) error {
 	}
 	return p.vec(r, "element", 1, func() error {
 		if exprs {
-			return decodeExpr(r, p.numTypes, nil)
+			return decodeExpr(r, p.numTypes, nil, nil)
 		}
 		off := r.pos
 		idx, err := r.u32()
@@ -311,7 +311,7 @@ func (p *parser) funcBody(r *reader) (body, error) {
 	if p.withLoops {
 		loops = &bd.loops
 	}
-	if err := decodeExpr(r, p.numTypes, loops); err != nil {
+	if err := decodeExpr(r, p.numTypes, loops, &p.stateOps); err != nil {
 		return bd, err
 	}
 	if !r.done() {
@@ -337,11 +337,11 @@ func (p *parser) dataSection(r *reader) error {
 		}
 		switch flags {
 		case 0:
-			err = decodeExpr(r, p.numTypes, nil)
+			err = decodeExpr(r, p.numTypes, nil, nil)
 		case 1:
 		case 2:
 			if _, err = r.u32(); err == nil {
-				err = decodeExpr(r, p.numTypes, nil)
+				err = decodeExpr(r, p.numTypes, nil, nil)
 			}
 		default:
 			return r.failf(soff, "invalid data segment flags %d", flags)

@@ -118,6 +118,10 @@ type Module struct {
 	// (imported first); len(Funcs) is the number of functions.
 	Funcs          []uint32
 	CustomSections []CustomSection
+	// UnsnapshottedOps names the instructions in function bodies that change state
+	// outside linear memory and globals (table.set, table.grow, data.drop, ...): a
+	// snapshot of memory and globals does not capture their effect.
+	UnsnapshottedOps []string
 	// HasMemory, MemoryMin, MemoryMax and HasMemoryMax describe the first
 	// memory (defined or imported), in pages of 64 KiB.
 	HasMemory    bool
