@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCLIUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string // in stdout+stderr
+	}{
+		{nil, exitOK, "Commands:"},
+		{[]string{"version"}, exitOK, "protocol"},
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"coserver"}, exitUsage, "give --config FILE"},
+		{[]string{"witness"}, exitUsage, "give --config FILE"},
+		{[]string{"coserver", "--simplex", "--config", "x.toml"}, exitUsage, "drop --config"},
+		{[]string{"coserver", "--config", "/nonexistent/coserver1.toml"}, exitUsage, "/nonexistent/coserver1.toml"},
+		{[]string{"status"}, exitUsage, "--cluster DIR or --addr"},
+		{[]string{"bench"}, exitUsage, "give one of --addr"},
+		{[]string{"bench", "--addr", "x", "--failover"}, exitUsage, "--failover needs --cluster"},
+		{[]string{"init"}, exitUsage, "exactly one directory"},
+		{[]string{"inspect"}, exitUsage, "--data DIR is required"},
+		{[]string{"demo", "extra"}, exitUsage, "unexpected argument"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := runCLI(tc.args...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q", code, tc.code, out, errOut, tc.want)
+			}
+		})
+	}
+}
+
+// init writes a cluster; status of a cluster with nothing running reports every member
+// unreachable and the mode no-quorum, in the JSON shape scripts rely on.
+func TestInitAndStatusOfStoppedCluster(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	code, out, errOut := runCLI("init", dir)
+	if code != exitOK || !strings.Contains(out, "coserver1") || !strings.Contains(out, "ftvs witness  --config") {
+		t.Fatalf("init: %d\n%s%s", code, out, errOut)
+	}
+	for _, name := range []string{"coserver1", "coserver2", "witness"} {
+		if _, err := os.Stat(filepath.Join(dir, name+".toml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, errOut := runCLI("init", dir); code == exitOK || !strings.Contains(errOut, dir) {
+		t.Fatalf("second init into the same dir: %d %s", code, errOut)
+	}
+	code, out, errOut = runCLI("status", "--cluster", dir, "--json")
+	if code != exitOK {
+		t.Fatalf("status: %d %s", code, errOut)
+	}
+	var view struct {
+		Mode    string `json:"mode"`
+		Members []struct {
+			Name string `json:"name"`
+			Role string `json:"role"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &view); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if view.Mode != "no-quorum" || len(view.Members) != 3 || view.Members[0].Role != "unreachable" {
+		t.Fatalf("status of a stopped cluster: %+v", view)
+	}
+}
