@@ -208,6 +208,7 @@ func TestEtcdRunTarget(t *testing.T) {
 	if res.OK == 0 || res.Failed != 0 || res.P50 <= 0 || res.Max < res.P99 {
 		t.Fatalf("result %v", res)
 	}
+	srv.Close() // waits for handlers still running after the load stopped
 	for k, v := range kv {
 		if !strings.HasPrefix(k, "bench-") || len(v) != 256 {
 			t.Fatalf("stored %q = %d bytes", k, len(v))
@@ -279,8 +280,10 @@ func TestRunWithFaultGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%v\n%v", res, fr)
-	if fr.LongestGap < stall || fr.LongestGap >= time.Second {
-		t.Errorf("longest gap %s; want >= %s and < 1s", fr.LongestGap, stall)
+	// The gap covers the stall, and writes resumed before the run ended (no upper bound
+	// in wall-clock time: a slow machine must not fail a unit test).
+	if fr.LongestGap < stall || fr.LongestGap >= cfg.Duration {
+		t.Errorf("longest gap %s; want >= %s and shorter than the run (%s)", fr.LongestGap, stall, cfg.Duration)
 	}
 	if fr.FaultGap < stall || fr.FaultGap > fr.LongestGap || fr.FaultGapStart+fr.FaultGap <= fr.FaultAt {
 		t.Errorf("gap after the fault %s from %s (fault at %s); want >= %s, ending after the fault", fr.FaultGap, fr.FaultGapStart, fr.FaultAt, stall)
