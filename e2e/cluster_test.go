@@ -258,9 +258,8 @@ func TestLinearizableUnderFaults(t *testing.T) {
 
 // A CoServer that lost its whole data dir comes back empty and is brought back to the
 // full state by its peer, then serves every key itself. The CoServers snapshot often and
-// keep a short log here, so the sync would need a snapshot; raft-wal still serves
-// compacted entries from its open 64 MiB segment, so in practice it catches up from the
-// log (the test logs which).
+// keep a short log here, so the sync takes a snapshot install (the test logs which path
+// it took).
 func TestWipedCoServerSyncs(t *testing.T) {
 	const n = 2000
 	c := newCluster(t, "--snapshot-threshold", "500", "--snapshot-interval", "200ms", "--trailing-logs", "100")

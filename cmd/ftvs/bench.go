@@ -86,6 +86,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if at == 0 {
 		at = *duration / 3
 	}
+	// A failover is measured from duplex: killing the leader while the other CoServer is
+	// still syncing is a double fault, and the outage it causes is the designed answer.
+	if err := waitDuplex(ctx, *dir, time.Minute); err != nil {
+		return fail(exitFailure, "%v", err)
+	}
 	var killed string
 	res, fo, err := bench.RunWithFault(ctx, cfg, target, at, func() error {
 		name, err := killLeader(ctx, *dir)
@@ -158,4 +163,23 @@ func restartMember(dir, name string) error {
 		return err
 	}
 	return cmd.Process.Release()
+}
+
+// waitDuplex waits until the cluster is duplex.
+func waitDuplex(ctx context.Context, dir string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		view, err := clusterView(ctx, dir, false)
+		if err == nil && view.Mode == "duplex" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the cluster is %s, not duplex, after %s: a failover needs both CoServers in sync first", view.Mode, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

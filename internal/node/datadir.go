@@ -9,15 +9,13 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/hashicorp/go-hclog"
-	raftwal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
 // dataDir is a member's directory, held with an exclusive lock while in use:
 //
 //	LOCK             flock'd; holds the owner's pid
-//	raft/wal/        the raft log (raft-wal)
+//	raft/log.db      the raft log and stable store (bbolt)
 //	raft/snapshots/  full-state snapshots (raft file snapshot store)
 type dataDir struct {
 	path string
@@ -28,7 +26,7 @@ type dataDir struct {
 var ErrDataDirInUse = errors.New("data dir is in use")
 
 func openDataDir(path string) (*dataDir, error) {
-	if err := os.MkdirAll(filepath.Join(path, "raft", "wal"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(path, "raft"), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", path, err)
 	}
 	f, err := LockDataDir(path)
@@ -57,29 +55,23 @@ func LockDataDir(path string) (*os.File, error) {
 }
 
 func (d *dataDir) raftDir() string { return filepath.Join(d.path, "raft") }
-func (d *dataDir) walDir() string  { return filepath.Join(d.path, "raft", "wal") }
+func (d *dataDir) logPath() string { return filepath.Join(d.path, "raft", "log.db") }
 
 func (d *dataDir) close() error { return d.lock.Close() }
 
-// logStore is the raft log and stable store of a data dir. raft-wal does not close its
-// metadata database on Close, so this type owns it: closing releases every file and
-// lock, and the data dir can be opened again in the same process.
+// logStore is the raft log and stable store of a data dir: raft-boltdb (bbolt), one
+// fsync'd transaction per batch of appended entries. (raft-wal v0.4.0, the newest the
+// module proxy serves, left a sealed segment without its index block after raft
+// truncated a log suffix on a restarted ex-leader, and the member could not start again:
+// hashicorp/raft-wal#31.)
 type logStore struct {
-	*raftwal.WAL
-	meta *metadb.BoltMetaDB
+	*raftboltdb.BoltStore
 }
 
-func openLogStore(dir string, logger hclog.Logger) (*logStore, error) {
-	meta := &metadb.BoltMetaDB{}
-	wal, err := raftwal.Open(dir, raftwal.WithMetaStore(meta), raftwal.WithLogger(logger))
+func openLogStore(path string) (*logStore, error) {
+	s, err := raftboltdb.New(raftboltdb.Options{Path: path})
 	if err != nil {
-		meta.Close()
-		return nil, fmt.Errorf("open raft log in %s: %w", dir, err)
+		return nil, fmt.Errorf("open raft log %s: %w", path, err)
 	}
-	return &logStore{WAL: wal, meta: meta}, nil
-}
-
-// Close closes the log and its metadata database.
-func (l *logStore) Close() error {
-	return errors.Join(l.WAL.Close(), l.meta.Close())
+	return &logStore{BoltStore: s}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/vm"
@@ -41,7 +40,7 @@ func Inspect(ctx context.Context, dir string, vmc vm.Config) (*Report, error) {
 	rep := &Report{DataDir: dir}
 	quiet := slog.New(slog.DiscardHandler)
 	vmc.Logger = quiet
-	wal, err := openLogStore(d.walDir(), hclog.NewNullLogger())
+	wal, err := openLogStore(d.logPath())
 	if err != nil {
 		return nil, err
 	}

@@ -115,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 
 func (m *Member) startRaft(f raft.FSM) error {
 	rlog := logbridge.New(m.log, "raft")
-	wal, err := openLogStore(m.dir.walDir(), rlog.Named("wal"))
+	wal, err := openLogStore(m.dir.logPath())
 	if err != nil {
 		return err
 	}
