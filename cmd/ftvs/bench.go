@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -144,25 +143,16 @@ func killLeader(ctx context.Context, dir string) (string, error) {
 	}
 }
 
-// restartMember starts `ftvs coserver --config DIR/NAME.toml` in the background, its
-// output appended to DIR/NAME.log. It keeps running after the bench.
+// restartMember starts `ftvs coserver --config DIR/NAME.toml` like the demo starts its
+// members (output appended to DIR/NAME.log, own process group); it keeps running after
+// the bench.
 func restartMember(dir, name string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(exe, "coserver", "--config", filepath.Join(dir, name+".toml"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	return cmd.Process.Release()
+	c := &child{name: name, args: []string{exe, "coserver", "--config", filepath.Join(dir, name+".toml")}, log: filepath.Join(dir, name+".log")}
+	return c.start()
 }
 
 // waitDuplex waits until the cluster is duplex.

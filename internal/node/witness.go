@@ -55,8 +55,8 @@ func (witnessSnapshot) Persist(sink raft.SnapshotSink) error {
 func (witnessSnapshot) Release() {}
 
 // handBackLeadership runs on the witness: whenever it finds itself leader it transfers
-// leadership to a CoServer (raft picks the most up-to-date follower). It retries while it
-// stays leader, e.g. while no CoServer is reachable.
+// leadership to a CoServer that answers (see bestCoServer). It retries while it stays
+// leader, e.g. while no CoServer is reachable.
 func (m *Member) handBackLeadership(stop <-chan struct{}) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
