@@ -92,9 +92,16 @@ func (w *responseWriter) encode(head bool) []byte {
 	if text == "" {
 		text = "status code " + strconv.Itoa(w.code)
 	}
-	fmt.Fprintf(&b, "HTTP/1.1 %03d %s\r\n", w.code, text)
+	b.WriteString("HTTP/1.1 ")
+	if w.code < 100 {
+		b.WriteByte('0')
+	}
+	b.WriteString(strconv.Itoa(w.code))
+	b.WriteByte(' ')
+	b.WriteString(text)
+	b.WriteString("\r\n")
 	for _, k := range slices.Sorted(maps.Keys(w.sent)) {
-		if framingHeaders[http.CanonicalHeaderKey(k)] || !validFieldName(k) ||
+		if framingHeaders[k] || framingHeaders[http.CanonicalHeaderKey(k)] || !validFieldName(k) ||
 			strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}

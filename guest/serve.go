@@ -61,6 +61,9 @@ func isHead(r *http.Request) bool { return r.Method == http.MethodHead }
 // decodeRequest parses exactly one request message, body included. The
 // returned request does not alias b.
 func decodeRequest(b []byte) (*http.Request, error) {
+	if req, ok := parseRequestFast(b); ok {
+		return req, nil
+	}
 	src := bytes.NewReader(b)
 	br := bufio.NewReader(src)
 	req, err := http.ReadRequest(br)
@@ -87,6 +90,11 @@ func decodeRequest(b []byte) (*http.Request, error) {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	return req, nil
+}
+
+// newBody is a request body holding a copy of b.
+func newBody(b []byte) io.ReadCloser {
+	return io.NopCloser(bytes.NewReader(bytes.Clone(b)))
 }
 
 // encodeError is the response for a request the handler could not serve.

@@ -31,4 +31,5 @@ fuzz ./internal/wasm FuzzParse
 fuzz ./internal/wasm FuzzInstrument
 fuzz ./internal/gateway FuzzDecodeResponse
 fuzz ./guest FuzzHandleBytes
+fuzz ./guest FuzzParseRequestFast
 fuzz ./internal/config FuzzParse

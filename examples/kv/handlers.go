@@ -4,9 +4,8 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 )
@@ -37,7 +36,7 @@ func put(w http.ResponseWriter, r *http.Request) {
 	// CoServers answer with the same one.
 	var b [8]byte
 	rand.Read(b[:])
-	w.Header().Set("X-Version", fmt.Sprintf("%016x", binary.BigEndian.Uint64(b[:])))
+	w.Header().Set("X-Version", hex.EncodeToString(b[:]))
 	w.WriteHeader(http.StatusNoContent)
 }
 

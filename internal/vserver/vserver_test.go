@@ -274,7 +274,8 @@ func TestOutOfFuelAgreement(t *testing.T) {
 	}
 	budget := (small.FuelUsed + large.FuelUsed) / 2
 	t.Logf("echo fuel: 1 byte %d, 200 kB %d; budget %d", small.FuelUsed, large.FuelUsed, budget)
-	a, b := newServer(t, vm.Config{FuelPerEntry: budget}), newServer(t, vm.Config{FuelPerEntry: budget, Interpreter: true})
+	init := int64(vm.DefaultFuelPerEntry) // _initialize needs more than one echo
+	a, b := newServer(t, vm.Config{FuelPerEntry: budget, FuelForInit: init}), newServer(t, vm.Config{FuelPerEntry: budget, FuelForInit: init, Interpreter: true})
 	install(t, a, "testguest", bin)
 	install(t, b, "testguest", bin)
 	rng := rand.New(rand.NewPCG(3, 3))
