@@ -10,12 +10,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -47,22 +49,33 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 	defer m.fsm.unwait(e.Seed)
 	data := entry.Encode(e)
 	for {
-		idx, err := m.appendViaLeader(ctx, data)
+		idx, res, err := m.appendViaLeader(ctx, data)
 		if err != nil && !(errors.Is(err, gateway.ErrUncertain) && idx > 0) {
 			return vserver.Result{}, err
 		}
-		// Committed (err == nil), or appended at idx by a leader that lost leadership
-		// before it knew: either the entry commits at idx, or another entry takes idx.
-		// Wait until this member has applied idx; the waiter says which happened.
-		res, applied, werr := m.waitApplied(ctx, ch, idx)
+		if err == nil && res != nil {
+			// The leader's result: every CoServer computes the same one from the same log.
+			return *res, nil
+		}
+		// Committed without a result to share, or appended at idx by a leader that lost
+		// leadership before it knew: either the entry commits at idx, or another entry
+		// takes idx. Wait until this member has applied idx; the waiter says which.
+		own, applied, werr := m.waitApplied(ctx, ch, idx)
 		if werr != nil {
 			return vserver.Result{}, werr
 		}
 		if applied {
-			return res, nil
+			return own, nil
 		}
 		m.log.Info("entry lost with its leader; proposing it again", "index", idx)
 	}
+}
+
+// shareable reports whether a leader's result may answer a request received by another
+// member: a guest response (applied, or aborted and undone). Errors are answered by
+// the receiving member's own apply, which keeps their types.
+func shareable(r vserver.Result) bool {
+	return r.Err == nil || (errors.Is(r.Err, vm.ErrAborted) && r.Response != nil)
 }
 
 // waitApplied waits for the entry's result, or for this member to apply idx without it
@@ -96,42 +109,45 @@ func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx 
 }
 
 // appendViaLeader appends data to the log through the current leader and returns its
-// index once committed. It retries while leadership moves, until ctx ends.
-func (m *Member) appendViaLeader(ctx context.Context, data []byte) (uint64, error) {
+// index once committed, with the leader's result when it can be shared (else nil). It
+// retries while leadership moves, until ctx ends.
+func (m *Member) appendViaLeader(ctx context.Context, data []byte) (uint64, *vserver.Result, error) {
 	var leaderless time.Time // when this call first saw no leader
 	for {
 		var idx uint64
+		var res *vserver.Result
 		var err error
 		if m.raft.State() == raft.Leader {
-			idx, err = m.appendHere(ctx, data)
+			idx, res, err = m.appendHere(ctx, data)
 		} else if _, leader := m.raft.LeaderWithID(); leader == "" {
 			if leaderless.IsZero() {
 				leaderless = time.Now()
 			}
 			if time.Since(leaderless) > noLeaderWait {
-				return 0, fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", gateway.ErrUnavailable, noLeaderWait)
+				return 0, nil, fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", gateway.ErrUnavailable, noLeaderWait)
 			}
 			err = fmt.Errorf("%w: no leader", errLeaderMoved)
 		} else if p, ok := m.peers[string(leader)]; !ok {
 			err = fmt.Errorf("%w: leader %q is not a known member", gateway.ErrUnavailable, leader)
 		} else {
-			idx, err = m.forward(ctx, p, data)
+			idx, res, err = m.forward(ctx, p, data)
 		}
 		if err == nil || !errors.Is(err, errLeaderMoved) {
-			return idx, err // on ErrUncertain, idx (if known) is where it was appended
+			return idx, res, err // on ErrUncertain, idx (if known) is where it was appended
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+			return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
 		case <-m.stop:
-			return 0, fmt.Errorf("%w: shutting down", gateway.ErrUnavailable)
+			return 0, nil, fmt.Errorf("%w: shutting down", gateway.ErrUnavailable)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-// appendHere applies on this member, the leader.
-func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, error) {
+// appendHere applies on this member, the leader. Once committed, the result is this
+// member's result of applying the entry, when it can be shared (see shareable).
+func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, *vserver.Result, error) {
 	timeout := m.cfg.ProposeTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -140,16 +156,29 @@ func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, error) {
 	err := f.Error()
 	switch {
 	case err == nil:
-		return f.Index(), nil
+		if res, ok := f.Response().(vserver.Result); ok && shareable(res) {
+			return f.Index(), &res, nil
+		}
+		return f.Index(), nil, nil
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		// Refused before it was appended: nothing happened, ask the next leader.
-		return 0, fmt.Errorf("%w: %v", errLeaderMoved, err)
+		return 0, nil, fmt.Errorf("%w: %v", errLeaderMoved, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown):
-		return 0, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+		return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
 	default: // e.g. ErrLeadershipLost: appended at f.Index(), fate unknown
-		return f.Index(), fmt.Errorf("%w: %v", gateway.ErrUncertain, err)
+		return f.Index(), nil, fmt.Errorf("%w: %v", gateway.ErrUncertain, err)
 	}
 }
+
+// The leader's answer to a forwarded entry, on 200: the entry's index, and either the
+// guest's response as the body (result "applied" or "aborted") or nothing (result
+// "index": the forwarding member answers from its own apply).
+const (
+	headerIndex          = "X-Ftvs-Index"
+	headerResult         = "X-Ftvs-Result"
+	headerFuel           = "X-Ftvs-Fuel"
+	maxForwardedResponse = 1 << 30
+)
 
 type appendReply struct {
 	Index  uint64 `json:"index,omitempty"`
@@ -158,10 +187,10 @@ type appendReply struct {
 }
 
 // forward sends the entry to the leader's /ftvs/internal/append.
-func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, error) {
+func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vserver.Result, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.HTTP+"/ftvs/internal/append", bytes.NewReader(data))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := m.client.Do(req)
@@ -169,22 +198,43 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, erro
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
 			// Never delivered: the leader is gone. Wait for the next one.
-			return 0, fmt.Errorf("%w: leader %s unreachable: %v", errLeaderMoved, p.Name, err)
+			return 0, nil, fmt.Errorf("%w: leader %s unreachable: %v", errLeaderMoved, p.Name, err)
 		}
-		return 0, fmt.Errorf("%w: forwarding to leader %s: %v", gateway.ErrUncertain, p.Name, err)
+		return 0, nil, fmt.Errorf("%w: forwarding to leader %s: %v", gateway.ErrUncertain, p.Name, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64)
+		if err != nil || idx == 0 {
+			return 0, nil, fmt.Errorf("%w: leader %s committed the entry but sent no index (%q)", gateway.ErrUncertain, p.Name, resp.Header.Get(headerIndex))
+		}
+		res := vserver.Result{Index: idx}
+		res.FuelUsed, _ = strconv.ParseInt(resp.Header.Get(headerFuel), 10, 64)
+		switch resp.Header.Get(headerResult) {
+		case "applied", "aborted":
+			body, err := io.ReadAll(io.LimitReader(resp.Body, maxForwardedResponse))
+			if err != nil {
+				// Committed: this member's own apply will give the result.
+				return idx, nil, nil
+			}
+			res.Response = body
+			if resp.Header.Get(headerResult) == "aborted" {
+				res.Err = vm.ErrAborted
+			}
+			return idx, &res, nil
+		default:
+			return idx, nil, nil
+		}
+	}
 	var r appendReply
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r)
 	switch resp.StatusCode {
-	case http.StatusOK:
-		return r.Index, nil
 	case http.StatusConflict:
-		return 0, fmt.Errorf("%w: %s is no longer leader (%s)", errLeaderMoved, p.Name, r.Error)
+		return 0, nil, fmt.Errorf("%w: %s is no longer leader (%s)", errLeaderMoved, p.Name, r.Error)
 	case http.StatusServiceUnavailable:
-		return 0, fmt.Errorf("%w: leader %s: %s", gateway.ErrUnavailable, p.Name, r.Error)
+		return 0, nil, fmt.Errorf("%w: leader %s: %s", gateway.ErrUnavailable, p.Name, r.Error)
 	default:
-		return r.Index, fmt.Errorf("%w: leader %s answered %s: %s", gateway.ErrUncertain, p.Name, resp.Status, r.Error)
+		return r.Index, nil, fmt.Errorf("%w: leader %s answered %s: %s", gateway.ErrUncertain, p.Name, resp.Status, r.Error)
 	}
 }
 
@@ -209,15 +259,30 @@ func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusConflict, appendReply{Error: "not the leader", Leader: string(leader)})
 		return
 	}
-	idx, err := m.appendHere(r.Context(), data)
+	idx, res, err := m.appendHere(r.Context(), data)
 	switch {
 	case err == nil:
-		// The member that forwarded the entry applies it only once it learns the new
-		// commit index, which raft sends with the next append (or after the commit
-		// timeout, 5-10 ms when idle). A barrier is such an append: it tells the
-		// followers at once. (Barriers never reach the FSM.)
-		go m.raft.Barrier(time.Second)
-		reply(http.StatusOK, appendReply{Index: idx})
+		h := w.Header()
+		h.Set(headerIndex, strconv.FormatUint(idx, 10))
+		if res == nil {
+			// The member that forwarded the entry answers from its own apply, which
+			// waits until it learns the new commit index. Raft sends that with the next
+			// append, or after the commit timeout when idle; a barrier is such an append
+			// and tells the followers at once. (Barriers never reach the FSM.)
+			go m.raft.Barrier(time.Second)
+			h.Set(headerResult, "index")
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		h.Set(headerResult, "applied")
+		if res.Err != nil {
+			h.Set(headerResult, "aborted")
+		}
+		h.Set(headerFuel, strconv.FormatInt(res.FuelUsed, 10))
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Length", strconv.Itoa(len(res.Response)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(res.Response)
 	case errors.Is(err, errLeaderMoved):
 		reply(http.StatusConflict, appendReply{Error: err.Error()})
 	case errors.Is(err, gateway.ErrUnavailable):
