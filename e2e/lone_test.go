@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,4 +156,53 @@ func TestDataDirProtection(t *testing.T) {
 		t.Fatalf("inspect of a running data dir: exit %d: %s", code, stderr)
 	}
 	p.stop()
+}
+
+// The raft log under damage: a torn final write (garbage after the last record, as a
+// crash mid-append leaves) is cut off and every acknowledged write survives; a damaged
+// record in the middle is refused at start with the file and the remedy, and nothing
+// is changed.
+func TestLoneCoServerRaftLogDamage(t *testing.T) {
+	data := t.TempDir()
+	p := startCoServer(t, "--data", data)
+	const n = 200
+	for i := range n {
+		if code, body := do(t, "PUT", fmt.Sprintf("%s/kv/key%04d", p.URL, i), kvValue(i)); code != 204 {
+			t.Fatalf("PUT key%04d: %d %s", i, code, body)
+		}
+	}
+	p.kill()
+	segs, _ := filepath.Glob(filepath.Join(data, "raft", "log", "seg-*.log"))
+	if len(segs) != 1 {
+		t.Fatalf("want one log segment, found %v", segs)
+	}
+	seg := segs[0]
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{0x40, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 'p', 'a', 'r', 't'}) // half a record
+	f.Close()
+
+	p = startCoServer(t, "--data", data)
+	for i := range n {
+		if code, body := do(t, "GET", fmt.Sprintf("%s/kv/key%04d", p.URL, i), nil); code != 200 || string(body) != string(kvValue(i)) {
+			t.Fatalf("after a torn write: GET key%04d = %d %q", i, code, body)
+		}
+	}
+	p.stop()
+
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x55 // inside an acknowledged record, with intact ones after it
+	os.WriteFile(seg, b, 0o600)
+	code, _, stderr := ftvs(t, "coserver", "--simplex", "--data", data, "--http", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(stderr, "raft log is corrupted") || !strings.Contains(stderr, seg) || !strings.Contains(stderr, "backup") {
+		t.Fatalf("start on a damaged log: exit %d, stderr:\n%s", code, stderr)
+	}
+	if after, _ := os.ReadFile(seg); string(after) != string(b) {
+		t.Fatal("the refused start changed the damaged segment")
+	}
 }

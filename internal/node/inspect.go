@@ -40,7 +40,7 @@ func Inspect(ctx context.Context, dir string, vmc vm.Config) (*Report, error) {
 	rep := &Report{DataDir: dir}
 	quiet := slog.New(slog.DiscardHandler)
 	vmc.Logger = quiet
-	wal, err := openLogStore(d.logPath())
+	wal, err := openLogStore(d, quiet)
 	if err != nil {
 		return nil, err
 	}

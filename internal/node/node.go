@@ -115,11 +115,16 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 
 func (m *Member) startRaft(f raft.FSM) error {
 	rlog := logbridge.New(m.log, "raft")
-	wal, err := openLogStore(m.dir.logPath())
+	wal, err := openLogStore(m.dir, m.log)
 	if err != nil {
 		return err
 	}
 	m.wal = wal
+	// Replication reads recent entries back; keep them in memory.
+	logs, err := raft.NewLogCache(4096, wal)
+	if err != nil {
+		return err
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(m.dir.raftDir(), 2, rlog.Named("snapshots"))
 	if err != nil {
 		return fmt.Errorf("open snapshot store in %s: %w", m.dir.raftDir(), err)
@@ -168,12 +173,12 @@ func (m *Member) startRaft(f raft.FSM) error {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
 	if !existing {
-		if err := raft.BootstrapCluster(rc, wal, wal, snaps, m.trans, boot); err != nil {
+		if err := raft.BootstrapCluster(rc, logs, wal, snaps, m.trans, boot); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 		m.log.Info("bootstrapped a new member", "data", m.cfg.DataDir, "members", len(boot.Servers))
 	}
-	r, err := raft.NewRaft(rc, f, wal, wal, snaps, m.trans)
+	r, err := raft.NewRaft(rc, f, logs, wal, snaps, m.trans)
 	if err != nil {
 		if problems := unreadableSnapshots(snaps); len(problems) > 0 {
 			return fmt.Errorf("start raft: no snapshot in %s could be restored (%s). Nothing was changed. "+
