@@ -1,0 +1,333 @@
+package link
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// tWriter sends log lines to t.Log until the test ends.
+type tWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *tWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(b), "\n"))
+	}
+	return len(b), nil
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if _, ok := t.(*testing.B); ok { // benchmarks print every log line
+		return slog.New(slog.DiscardHandler)
+	}
+	w := &tWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// recorder collects the events of one layer.
+type recorder struct {
+	mu  sync.Mutex
+	evs []Event
+	ch  chan struct{} // closed and replaced on every event
+}
+
+func newRecorder() *recorder { return &recorder{ch: make(chan struct{})} }
+
+func (r *recorder) add(ev Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, ev)
+	close(r.ch)
+	r.ch = make(chan struct{})
+}
+
+func (r *recorder) all() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.evs...)
+}
+
+// wait returns the first event at index >= from with code whose details contain want.
+func (r *recorder) wait(t testing.TB, from int, code string, want map[string]string, timeout time.Duration) Event {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		for _, ev := range r.evs[min(from, len(r.evs)):] {
+			if ev.Code == code && matches(ev.Details, want) {
+				r.mu.Unlock()
+				return ev
+			}
+		}
+		ch := r.ch
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("no event %s %v within %s; events: %v", code, want, timeout, r.all())
+		}
+	}
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.evs)
+}
+
+func matches(got, want map[string]string) bool {
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// member is one layer of a test cluster.
+type member struct {
+	name  string
+	layer *Layer
+	ev    *recorder
+}
+
+type clusterOpts struct {
+	tls         bool
+	probe, down time.Duration
+	dialTimeout time.Duration
+	product     bool // use the product's default probe timings
+}
+
+// pki is a throwaway CA that issues member certificates (name as CN and DNS SAN).
+type pki struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newPKI(t testing.TB) *pki {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ftvs test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &pki{cert: cert, key: key, pool: pool}
+}
+
+var serial = big.NewInt(100)
+var serialMu sync.Mutex
+
+func (ca *pki) issue(t testing.TB, name string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serialMu.Lock()
+	serial.Add(serial, big.NewInt(1))
+	sn := new(big.Int).Set(serial)
+	serialMu.Unlock()
+	tmpl := &x509.Certificate{SerialNumber: sn, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// tlsFor builds the link TLS of a member holding cert and trusting ca.
+func tlsFor(ca *pki, cert tls.Certificate) *TLSConfig {
+	return &TLSConfig{
+		Server: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert,
+			ClientCAs: ca.pool, MinVersion: tls.VersionTLS13},
+		Client: func(peer string) *tls.Config {
+			return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.pool, ServerName: peer,
+				MinVersion: tls.VersionTLS13}
+		},
+		PeerName: func(cs tls.ConnectionState) (string, error) {
+			if len(cs.PeerCertificates) == 0 {
+				return "", errors.New("no certificate")
+			}
+			return cs.PeerCertificates[0].Subject.CommonName, nil
+		},
+	}
+}
+
+func listen2(t testing.TB) [2]net.Listener {
+	t.Helper()
+	var lns [2]net.Listener
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+	}
+	return lns
+}
+
+func addrs(lns [2]net.Listener) [2]string {
+	return [2]string{lns[0].Addr().String(), lns[1].Addr().String()}
+}
+
+// newCluster starts one layer per name, all peers of each other, and waits until every
+// link is up.
+func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*member, *pki) {
+	t.Helper()
+	lns := map[string][2]net.Listener{}
+	for _, n := range names {
+		lns[n] = listen2(t)
+	}
+	// Unless a test measures the product's timings (o.product), links are probed at 3x
+	// the defaults and declared down after 5x: the behaviour tested is the same, and a
+	// loaded CI machine (-race, other packages' tests on the same two cores) does not
+	// miss pongs by accident.
+	if !o.product {
+		if o.probe == 0 {
+			o.probe = 3 * DefaultProbeInterval
+		}
+		if o.down == 0 {
+			o.down = 5 * DefaultDownAfter
+		}
+	}
+	var ca *pki
+	if o.tls {
+		ca = newPKI(t)
+	}
+	log := testLogger(t)
+	ms := map[string]*member{}
+	for _, n := range names {
+		peers := map[string][2]string{}
+		for _, p := range names {
+			if p != n {
+				peers[p] = addrs(lns[p])
+			}
+		}
+		m := &member{name: n, ev: newRecorder()}
+		cfg := Config{Self: n, Listeners: lns[n], Peers: peers, ProbeInterval: o.probe, DownAfter: o.down,
+			DialTimeout: o.dialTimeout, Logger: log.With("member", n), OnEvent: m.ev.add}
+		if ca != nil {
+			cfg.TLS = tlsFor(ca, ca.issue(t, n))
+		}
+		l, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		m.layer = l
+		ms[n] = m
+	}
+	for _, m := range ms {
+		waitUp(t, m.layer, 5*time.Second)
+	}
+	return ms, ca
+}
+
+// waitUp waits until every link of l is up.
+func waitUp(t testing.TB, l *Layer, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		down := 0
+		for _, s := range l.States() {
+			if !s.Up {
+				down++
+			}
+		}
+		if down == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: links not up after %s: %+v", l.cfg.Self, timeout, l.States())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func linkUp(l *Layer, peer, link string) bool {
+	for _, s := range l.States() {
+		if s.To == peer && s.Link == link {
+			return s.Up
+		}
+	}
+	return false
+}
+
+// echo serves ln: every accepted connection echoes what it reads.
+func echo(t testing.TB, ln net.Listener) {
+	t.Helper()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+}
+
+// roundTrip writes msg on c and reads it back, within timeout.
+func roundTrip(c net.Conn, msg []byte, timeout time.Duration) error {
+	c.SetDeadline(time.Now().Add(timeout))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return err
+	}
+	if string(got) != string(msg) {
+		return errors.New("echo mismatch")
+	}
+	return nil
+}
+
+func dial(t testing.TB, l *Layer, peer string, proto byte) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := l.DialContext(ctx, peer, proto)
+	if err != nil {
+		t.Fatalf("%s dial %s proto %d: %v", l.cfg.Self, peer, proto, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

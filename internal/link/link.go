@@ -1,0 +1,339 @@
+// Package link carries all member-to-member traffic over two redundant links, "a" and "b".
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Protocol tags sent in the connection header. Other values are free for other protocols.
+const (
+	ProtoRaft  byte = 1
+	ProtoHTTP  byte = 2
+	ProtoProbe byte = 3 // the layer's own liveness probes; not dialable or listenable
+)
+
+// Link names.
+const (
+	LinkA = "a"
+	LinkB = "b"
+)
+
+// Defaults for Config. See DESIGN.md, "Timing", for why they fit a 100 ms election timeout.
+const (
+	DefaultProbeInterval = 20 * time.Millisecond
+	DefaultDownAfter     = 60 * time.Millisecond
+	DefaultDialTimeout   = time.Second
+)
+
+const (
+	maxNameBytes        = 255
+	maxHandshakes       = 64          // incoming connections between accept and header check
+	acceptQueueLen      = 64          // accepted connections waiting for a protocol's Accept
+	eventQueueLen       = 256         // events waiting for OnEvent
+	maxProbeRetry       = time.Second // cap of the backoff between failed probe dials
+	upAfterPongs        = 2           // consecutive pongs on a fresh probe conn before "up"
+	refusalEventEvery   = 10 * time.Second
+	maxRefusalKeys      = 1024
+	minProbeIdleTimeout = time.Second
+)
+
+var (
+	// ErrUnknownPeer is returned for a member name that is not in Config.Peers.
+	ErrUnknownPeer = errors.New("unknown member")
+	// ErrRefused is returned by a dial that the peer answered with a refusal.
+	ErrRefused = errors.New("refused by peer")
+	// ErrUnknownLink is returned for a link name other than "a" or "b".
+	ErrUnknownLink = errors.New(`unknown link (want "a" or "b")`)
+)
+
+// Config configures a Layer.
+type Config struct {
+	Self      string               // this member's name, sent in every connection header
+	Listen    [2]string            // addresses to listen on for links a and b; ":0" ports allowed
+	Listeners [2]net.Listener      // optional: open listeners used instead of Listen; Close closes them
+	Peers     map[string][2]string // peer name -> its link a and link b addresses
+	TLS       *TLSConfig           // optional: mutual TLS on every connection of both links
+
+	ProbeInterval time.Duration // time between probe pings on each (peer, link); default 20ms
+	DownAfter     time.Duration // no pong for this long marks the link down; default 60ms
+	DialTimeout   time.Duration // bound of one connect+handshake attempt on one link; default 1s
+
+	Logger  *slog.Logger
+	OnEvent func(Event) // called from one goroutine, in order; must not call Close
+}
+
+// TLSConfig makes every connection mutual TLS.
+type TLSConfig struct {
+	Server   *tls.Config                               // for accepted connections; must require client certs
+	Client   func(peer string) *tls.Config             // for connections dialled to peer
+	PeerName func(tls.ConnectionState) (string, error) // member name in the peer's certificate
+}
+
+func (c *Config) validate() error {
+	if c.Self == "" || len(c.Self) > maxNameBytes {
+		return fmt.Errorf("self name %q: want 1 to %d bytes", c.Self, maxNameBytes)
+	}
+	for i, a := range c.Listen {
+		if a == "" && c.Listeners[i] == nil {
+			return fmt.Errorf("link %s: no listen address", linkName(i))
+		}
+	}
+	if len(c.Peers) == 0 {
+		return errors.New("no peers")
+	}
+	for name, addrs := range c.Peers {
+		if name == "" || len(name) > maxNameBytes {
+			return fmt.Errorf("peer name %q: want 1 to %d bytes", name, maxNameBytes)
+		}
+		if name == c.Self {
+			return fmt.Errorf("peer %q is this member", name)
+		}
+		for i, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("peer %s link %s address %q: %w", name, linkName(i), a, err)
+			}
+		}
+		if addrs[0] == addrs[1] {
+			return fmt.Errorf("peer %s: links a and b have the same address %s", name, addrs[0])
+		}
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = DefaultProbeInterval
+	}
+	if c.DownAfter == 0 {
+		c.DownAfter = DefaultDownAfter
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.ProbeInterval < 0 || c.DownAfter < 0 || c.DialTimeout < 0 {
+		return errors.New("negative probe interval, down-after or dial timeout")
+	}
+	if c.DownAfter < 2*c.ProbeInterval {
+		return fmt.Errorf("down-after %s must be at least twice the probe interval %s, or one late pong takes a link down",
+			c.DownAfter, c.ProbeInterval)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if t := c.TLS; t != nil {
+		if t.Server == nil || t.Client == nil || t.PeerName == nil {
+			return errors.New("TLS needs Server, Client and PeerName")
+		}
+		if t.Server.ClientAuth != tls.RequireAndVerifyClientCert && t.Server.ClientAuth != tls.RequireAnyClientCert {
+			return errors.New("TLS server config must require client certificates (mutual TLS)")
+		}
+	}
+	return nil
+}
+
+// Layer is one member's end of the redundant links to all its peers.
+type Layer struct {
+	cfg    Config
+	log    *slog.Logger
+	lns    [2]net.Listener
+	peers  map[string]*peer // fixed after New
+	names  []string         // sorted peer names
+	dialer net.Dialer
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loops, handshakes, probers, pong servers
+	hs     chan struct{}  // handshake slots
+	events chan Event     // nil without OnEvent
+	evDone chan struct{}  // closed when the event goroutine ends
+
+	mu        sync.Mutex
+	closed    bool
+	conns     map[*rawConn]struct{} // every open connection, for Close
+	protos    map[byte]*protoListener
+	refusals  map[string]time.Time // last peer_refused event per reason, to rate-limit
+	closeOnce sync.Once
+}
+
+type peer struct {
+	name  string
+	paths [2]*path
+	// under Layer.mu
+	allDownReported bool
+}
+
+// path is one (peer, link).
+type path struct {
+	peer *peer
+	link int
+	addr string
+	gate gateRef // non-nil while cut by fault injection
+
+	// under Layer.mu
+	up           bool
+	everUp       bool
+	since        time.Time
+	reason       string
+	lostReported bool
+	suspectAt    time.Time             // a dial on this path failed; zero when not suspect
+	conns        map[*rawConn]struct{} // connections attached to this path
+}
+
+func (p *path) String() string { return fmt.Sprintf("%s/%s", p.peer.name, linkName(p.link)) }
+
+// New listens on both links and starts probing every peer on both.
+func New(cfg Config) (_ *Layer, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("link config: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Layer{cfg: cfg, log: cfg.Logger.With("component", "link"), peers: map[string]*peer{},
+		ctx: ctx, cancel: cancel, hs: make(chan struct{}, maxHandshakes),
+		conns: map[*rawConn]struct{}{}, protos: map[byte]*protoListener{}, refusals: map[string]time.Time{}}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	for name, addrs := range cfg.Peers {
+		pr := &peer{name: name}
+		for i := range pr.paths {
+			pr.paths[i] = &path{peer: pr, link: i, addr: addrs[i], reason: "not connected yet",
+				since: time.Now(), conns: map[*rawConn]struct{}{}}
+		}
+		l.peers[name] = pr
+		l.names = append(l.names, name)
+	}
+	sort.Strings(l.names)
+	for _, proto := range []byte{ProtoRaft, ProtoHTTP} {
+		l.protos[proto] = newProtoListener(l, proto)
+	}
+	for i := range l.lns {
+		if cfg.Listeners[i] != nil {
+			l.lns[i] = cfg.Listeners[i]
+			continue
+		}
+		if l.lns[i], err = net.Listen("tcp", cfg.Listen[i]); err != nil {
+			return nil, fmt.Errorf("listen on link %s (%s): %w", linkName(i), cfg.Listen[i], err)
+		}
+	}
+	if cfg.OnEvent != nil {
+		l.events, l.evDone = make(chan Event, eventQueueLen), make(chan struct{})
+		go l.deliverEvents()
+	}
+	for i, ln := range l.lns {
+		l.wg.Add(1)
+		go l.acceptLoop(i, ln)
+	}
+	for _, name := range l.names {
+		for _, p := range l.peers[name].paths {
+			l.wg.Add(1)
+			go l.probeLoop(p)
+		}
+	}
+	l.log.Info("links listening", "a", l.lns[0].Addr().String(), "b", l.lns[1].Addr().String(), "peers", len(l.names))
+	return l, nil
+}
+
+// Addrs returns the actual listen addresses of links a and b.
+func (l *Layer) Addrs() [2]string {
+	var out [2]string
+	for i, ln := range l.lns {
+		if ln != nil {
+			out[i] = ln.Addr().String()
+		}
+	}
+	return out
+}
+
+// Close stops probing, closes the listeners and every connection of this layer.
+func (l *Layer) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		conns := make([]*rawConn, 0, len(l.conns))
+		for c := range l.conns {
+			conns = append(conns, c)
+		}
+		protos := make([]*protoListener, 0, len(l.protos))
+		for _, pl := range l.protos {
+			protos = append(protos, pl)
+		}
+		l.mu.Unlock()
+		for _, pl := range protos { // closes queued conns, which takes l.mu
+			pl.close()
+		}
+		l.cancel()
+		for _, ln := range l.lns {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		l.wg.Wait()
+		if l.events != nil {
+			close(l.events)
+			<-l.evDone
+		}
+	})
+	return nil
+}
+
+// State is the view of one link from this member to a peer.
+type State struct {
+	From, To string
+	Link     string // "a" or "b"
+	Addr     string // the peer's address on this link
+	Up       bool
+	Since    time.Time // time of the last change of Up
+	Reason   string    // why the link is down; empty when up
+}
+
+// States returns the state of both links to every peer, sorted by peer then link.
+func (l *Layer) States() []State {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]State, 0, 2*len(l.names))
+	for _, name := range l.names {
+		for _, p := range l.peers[name].paths {
+			out = append(out, State{From: l.cfg.Self, To: name, Link: linkName(p.link), Addr: p.addr,
+				Up: p.up, Since: p.since, Reason: p.reason})
+		}
+	}
+	return out
+}
+
+func linkName(i int) string {
+	if i == 0 {
+		return LinkA
+	}
+	return LinkB
+}
+
+func linkIndex(name string) (int, error) {
+	switch name {
+	case LinkA:
+		return 0, nil
+	case LinkB:
+		return 1, nil
+	}
+	return 0, fmt.Errorf("link %q: %w", name, ErrUnknownLink)
+}
+
+func (l *Layer) path(peerName, link string) (*path, error) {
+	pr, ok := l.peers[peerName]
+	if !ok {
+		return nil, fmt.Errorf("%q: %w", peerName, ErrUnknownPeer)
+	}
+	i, err := linkIndex(link)
+	if err != nil {
+		return nil, err
+	}
+	return pr.paths[i], nil
+}

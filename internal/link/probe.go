@@ -1,0 +1,178 @@
+package link
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// probeLoop keeps one probe connection to p's peer on p's link and turns its answers into
+// the link's state. Failed dials are retried at most every ProbeInterval, doubling to 1s.
+func (l *Layer) probeLoop(p *path) {
+	defer l.wg.Done()
+	retry := l.cfg.ProbeInterval
+	for {
+		start := time.Now()
+		c, err := l.dialPath(l.ctx, p, ProtoProbe)
+		if err == nil {
+			retry = l.cfg.ProbeInterval
+			err = l.probe(p, c)
+		}
+		if l.ctx.Err() != nil {
+			return
+		}
+		why := reason(err)
+		if errors.Is(err, os.ErrDeadlineExceeded) && c != nil {
+			why = fmt.Sprintf("timeout: no answer within %s", l.cfg.DownAfter)
+		}
+		l.linkFailed(p, why)
+		wait := l.cfg.ProbeInterval
+		if c == nil { // a dial that failed fast (refused) waits out the backoff
+			wait = max(wait, retry-time.Since(start))
+			retry = min(2*retry, maxProbeRetry)
+		}
+		select {
+		case <-time.After(wait):
+		case <-l.ctx.Done():
+			return
+		}
+	}
+}
+
+// probe pings every ProbeInterval on c and reads the pongs. It returns why c failed: no pong
+// within DownAfter of the previous one, or an error of the connection.
+func (l *Layer) probe(p *path, c *Conn) error {
+	werr := make(chan error, 1)
+	stop, pingerDone := make(chan struct{}), make(chan struct{})
+	defer func() {
+		close(stop)
+		c.Close()
+		<-pingerDone
+	}()
+	go func() {
+		defer close(pingerDone)
+		t := time.NewTicker(l.cfg.ProbeInterval)
+		defer t.Stop()
+		var ping [8]byte
+		for seq := uint64(1); ; seq++ {
+			binary.BigEndian.PutUint64(ping[:], seq)
+			c.SetWriteDeadline(time.Now().Add(l.cfg.DownAfter))
+			if _, err := c.Write(ping[:]); err != nil {
+				werr <- err
+				c.Close()
+				return
+			}
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	last := time.Now()
+	var pong [8]byte
+	for pongs := 1; ; pongs++ {
+		c.SetReadDeadline(last.Add(l.cfg.DownAfter))
+		if _, err := io.ReadFull(c, pong[:]); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				select {
+				case err = <-werr:
+				default:
+				}
+			}
+			return err
+		}
+		last = time.Now()
+		l.linkAnswered(p, pongs)
+	}
+}
+
+// servePongs answers the pings of a peer's prober until it goes quiet or fails.
+func (l *Layer) servePongs(c *Conn) {
+	defer c.Close()
+	idle := max(minProbeIdleTimeout, 10*l.cfg.DownAfter)
+	var buf [8]byte
+	for {
+		c.SetReadDeadline(time.Now().Add(idle))
+		if _, err := io.ReadFull(c, buf[:]); err != nil {
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(idle))
+		if _, err := c.Write(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// linkAnswered records the pongs-th consecutive pong on a probe connection of p.
+func (l *Layer) linkAnswered(p *path, pongs int) {
+	now := time.Now()
+	var evs []Event
+	l.mu.Lock()
+	if !p.suspectAt.IsZero() && now.Sub(p.suspectAt) >= l.cfg.DownAfter {
+		p.suspectAt = time.Time{}
+	}
+	if !p.up && pongs >= upAfterPongs {
+		downFor := now.Sub(p.since)
+		p.up, p.since, p.reason, p.suspectAt = true, now, "", time.Time{}
+		if !p.everUp {
+			l.log.Info("link up", "peer", p.peer.name, "link", linkName(p.link), "addr", p.addr)
+		}
+		p.everUp = true
+		p.peer.allDownReported = false
+		if p.lostReported {
+			p.lostReported = false
+			evs = append(evs, Event{Time: now, Code: EventRedundancyRestored, Severity: SeverityInfo,
+				Message: "CoServer link redundancy restored", Details: map[string]string{
+					"peer": p.peer.name, "link": linkName(p.link), "addr": p.addr,
+					"down_for": downFor.Round(time.Millisecond).String()}})
+		}
+	}
+	l.mu.Unlock()
+	l.emit(evs...)
+}
+
+// linkFailed records a failed probe of p. A link that was up goes down and every data
+// connection on it is closed, so its users fail at once and redial over the other link.
+func (l *Layer) linkFailed(p *path, why string) {
+	now := time.Now()
+	var evs []Event
+	var doomed []*rawConn
+	l.mu.Lock()
+	other := p.peer.paths[1-p.link]
+	lost := func() {
+		p.lostReported = true
+		evs = append(evs, Event{Time: now, Code: EventRedundancyLost, Severity: SeverityWarning,
+			Message: "loss of CoServer link redundancy", Details: map[string]string{
+				"peer": p.peer.name, "link": linkName(p.link), "addr": p.addr, "reason": why}})
+	}
+	if p.up {
+		p.up, p.since, p.reason = false, now, why
+		for c := range p.conns {
+			if !c.probe {
+				doomed = append(doomed, c)
+			}
+		}
+		lost()
+	} else {
+		p.reason = why
+		if !p.lostReported && other.up { // never came up while the other link works
+			lost()
+		}
+	}
+	if !other.up && (p.everUp || other.everUp) && !p.peer.allDownReported {
+		p.peer.allDownReported = true
+		evs = append(evs, Event{Time: now, Code: EventAllDown, Severity: SeverityError,
+			Message: "all links to a CoServer peer are down", Details: map[string]string{
+				"peer": p.peer.name, "reason_" + linkName(p.link): why,
+				"reason_" + linkName(other.link): other.reason}})
+	}
+	l.mu.Unlock()
+	for _, c := range doomed {
+		c.Close()
+	}
+	l.emit(evs...)
+}
