@@ -35,14 +35,29 @@ const (
 	DefaultWitnessTrailingLogs = 1_000_000
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "text"
+	DefaultLinkProbeInterval   = 20 * time.Millisecond
+	DefaultLinkDownAfter       = 60 * time.Millisecond
+	DefaultTLSDir              = "pki"
+	DefaultExpiryWarning       = 720 * time.Hour
+	DefaultManagerTokenFile    = "manager.token"
+)
+
+// The values of tls.mode.
+const (
+	TLSMutual = "mutual" // members authenticate each other with the cluster's certificates
+	TLSOff    = "off"    // plaintext member links, for measurements only
 )
 
 // Member is one member of the cluster as every member's file lists it.
 type Member struct {
-	Name string `toml:"name"` // "coserver1", "coserver2" or "witness"
-	Raft string `toml:"raft"` // host:port for member-to-member traffic (raft)
-	HTTP string `toml:"http"` // host:port: the gateway + API of a CoServer, the API of the witness
+	Name  string `toml:"name"`   // "coserver1", "coserver2" or "witness"
+	LinkA string `toml:"link_a"` // host:port of member-to-member traffic on the first network
+	LinkB string `toml:"link_b"` // host:port of member-to-member traffic on the second network
+	HTTP  string `toml:"http"`   // host:port: the gateway + API of a CoServer, the API of the witness
 }
+
+// Links are the member's two member-to-member addresses, link a first.
+func (m Member) Links() [2]string { return [2]string{m.LinkA, m.LinkB} }
 
 // Guest are the limits of the virtual server (ignored on the witness).
 type Guest struct {
@@ -63,6 +78,32 @@ type Raft struct {
 	TrailingLogs       uint64   `toml:"trailing_logs"`        // default 10240 (witness: default 1000000)
 }
 
+// Links are the timings of the two redundant links between members.
+type Links struct {
+	ProbeInterval Duration `toml:"probe_interval"` // default 20ms
+	DownAfter     Duration `toml:"down_after"`     // default 60ms; longer than probe_interval, shorter than raft.heartbeat_timeout and raft.election_timeout
+}
+
+// TLS is how members authenticate each other on the links (mTLS).
+type TLS struct {
+	Mode          string   `toml:"mode"`           // "mutual" (default) or "off"
+	Dir           string   `toml:"dir"`            // ca.crt, <member>.crt, <member>.key; default "pki", relative to the config file (resolve on Load)
+	ExpiryWarning Duration `toml:"expiry_warning"` // warn this long before this member's certificate expires; default 720h
+}
+
+// Gateway is how clients reach the virtual server: HTTPS and a client token, both
+// optional. Paths are relative to the config file's directory (resolved by Load).
+type Gateway struct {
+	TLSCert         string `toml:"tls_cert"`          // PEM certificate (chain); with TLSKey the gateway serves HTTPS
+	TLSKey          string `toml:"tls_key"`           // PEM private key of TLSCert
+	ClientTokenFile string `toml:"client_token_file"` // if set, clients must send Authorization: Bearer <token>
+}
+
+// Manager is the access to the Manager/status API.
+type Manager struct {
+	TokenFile string `toml:"token_file"` // token required for anything that changes state; default "manager.token", relative to the config file (resolve on Load)
+}
+
 // Log is the process log (slog on stderr).
 type Log struct {
 	Level  string `toml:"level"`  // debug|info|warn|error, default info
@@ -77,6 +118,10 @@ type Config struct {
 	Members []Member `toml:"members"`  // exactly coserver1, coserver2, witness (any order), as [[members]] tables
 	Guest   Guest    `toml:"guest"`
 	Raft    Raft     `toml:"raft"`
+	Links   Links    `toml:"links"`
+	TLS     TLS      `toml:"tls"`
+	Gateway Gateway  `toml:"gateway"`
+	Manager Manager  `toml:"manager"`
 	Log     Log      `toml:"log"`
 }
 
@@ -116,6 +161,12 @@ func (c *Config) SetDefaults() {
 	} else {
 		setDefault(&r.TrailingLogs, DefaultTrailingLogs)
 	}
+	setDefault(&c.Links.ProbeInterval.Duration, DefaultLinkProbeInterval)
+	setDefault(&c.Links.DownAfter.Duration, DefaultLinkDownAfter)
+	setDefault(&c.TLS.Mode, TLSMutual)
+	setDefault(&c.TLS.Dir, DefaultTLSDir)
+	setDefault(&c.TLS.ExpiryWarning.Duration, DefaultExpiryWarning)
+	setDefault(&c.Manager.TokenFile, DefaultManagerTokenFile)
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 }

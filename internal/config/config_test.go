@@ -17,9 +17,9 @@ func testConfig(name string) *Config {
 		Name:    name,
 		DataDir: name,
 		Members: []Member{
-			{Name: CoServer1, Raft: "127.0.0.1:7101", HTTP: "127.0.0.1:8081"},
-			{Name: CoServer2, Raft: "127.0.0.1:7102", HTTP: "127.0.0.1:8082"},
-			{Name: Witness, Raft: "127.0.0.1:7103", HTTP: "127.0.0.1:8083"},
+			{Name: CoServer1, LinkA: "127.0.0.1:7101", LinkB: "127.0.0.1:7201", HTTP: "127.0.0.1:8081"},
+			{Name: CoServer2, LinkA: "127.0.0.1:7102", LinkB: "127.0.0.1:7202", HTTP: "127.0.0.1:8082"},
+			{Name: Witness, LinkA: "127.0.0.1:7103", LinkB: "127.0.0.1:7203", HTTP: "127.0.0.1:8083"},
 		},
 	}
 	c.SetDefaults()
@@ -42,6 +42,21 @@ func TestDefaults(t *testing.T) {
 	if c.Log != (Log{Level: "info", Format: "text"}) {
 		t.Errorf("log defaults = %+v", c.Log)
 	}
+	if l := (Links{ProbeInterval: Duration{20 * time.Millisecond}, DownAfter: Duration{60 * time.Millisecond}}); c.Links != l {
+		t.Errorf("links defaults = %+v, want %+v", c.Links, l)
+	}
+	if tl := (TLS{Mode: "mutual", Dir: "pki", ExpiryWarning: Duration{720 * time.Hour}}); c.TLS != tl {
+		t.Errorf("tls defaults = %+v, want %+v", c.TLS, tl)
+	}
+	if c.Gateway != (Gateway{}) {
+		t.Errorf("gateway defaults = %+v, want none", c.Gateway)
+	}
+	if c.Manager != (Manager{TokenFile: "manager.token"}) {
+		t.Errorf("manager defaults = %+v", c.Manager)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("warnings of the defaults: %q", w)
+	}
 	if w := testConfig(Witness); w.Raft.TrailingLogs != 1_000_000 {
 		t.Errorf("witness trailing_logs = %d, want 1000000", w.Raft.TrailingLogs)
 	}
@@ -52,8 +67,8 @@ func TestDefaults(t *testing.T) {
 
 func TestSelfAndMember(t *testing.T) {
 	c := testConfig(CoServer2)
-	if s := c.Self(); s.Raft != "127.0.0.1:7102" {
-		t.Errorf("Self = %+v", s)
+	if s := c.Self(); s.LinkA != "127.0.0.1:7102" || s.Links() != [2]string{"127.0.0.1:7102", "127.0.0.1:7202"} {
+		t.Errorf("Self = %+v, Links %q", s, s.Links())
 	}
 	if _, ok := c.Member("coserver3"); ok {
 		t.Error("Member(coserver3) found")
@@ -68,6 +83,10 @@ func TestMarshalRoundTrip(t *testing.T) {
 		c := testConfig(name)
 		c.Guest.MaxRequestBytes = 1000
 		c.Raft.SnapshotInterval = Duration{90 * time.Second}
+		c.Links.DownAfter = Duration{45 * time.Millisecond}
+		c.TLS = TLS{Mode: TLSOff, Dir: "/etc/ftvs/pki", ExpiryWarning: Duration{24 * time.Hour}}
+		c.Gateway = Gateway{TLSCert: "gw.crt", TLSKey: "gw.key", ClientTokenFile: "clients/token"}
+		c.Manager.TokenFile = "/etc/ftvs/manager.token"
 		c.DataDir = "dir with \"quotes\", \\ and a\ttab\x01"
 		if name != Witness {
 			c.Guest.File = "/opt/app/ü.wasm"
@@ -95,8 +114,8 @@ func TestMarshalComments(t *testing.T) {
 			}
 		}
 	}
-	if n != 3+3*3+4+7+2 {
-		t.Errorf("%d settings written, want 25", n)
+	if want := 3 + 3*4 + 4 + 7 + 2 + 3 + 3 + 1 + 2; n != want {
+		t.Errorf("%d settings written, want %d", n, want)
 	}
 }
 

@@ -9,12 +9,17 @@ import (
 // Flags are the command-line overrides of a Config. Only flags the user set are applied.
 type Flags struct {
 	fs                                                         *flag.FlagSet
-	cluster, name, dataDir, raft, http, guest                  string
+	cluster, name, dataDir, linkA, linkB, http, guest          string
 	memoryLimitMiB                                             uint64
 	maxRequestBytes                                            int
 	fuel                                                       int64
 	heartbeat, election, leaderLease, commit, snapshotInterval time.Duration
 	snapshotThreshold, trailingLogs                            uint64
+	linkProbeInterval, linkDownAfter                           time.Duration
+	tlsMode, tlsDir                                            string
+	tlsExpiryWarning                                           time.Duration
+	gatewayTLSCert, gatewayTLSKey, clientTokenFile             string
+	managerTokenFile                                           string
 	logLevel, logFormat                                        string
 }
 
@@ -24,7 +29,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.cluster, "cluster", "", "cluster id, 32 hex characters (cluster)")
 	fs.StringVar(&f.name, "name", "", "this member: coserver1, coserver2 or witness (name)")
 	fs.StringVar(&f.dataDir, "data", "", "data directory: raft log and snapshots (data_dir)")
-	fs.StringVar(&f.raft, "raft", "", "this member's host:port for raft traffic (its members[].raft)")
+	fs.StringVar(&f.linkA, "link-a", "", "this member's host:port for member-to-member traffic on the first network (its members[].link_a)")
+	fs.StringVar(&f.linkB, "link-b", "", "this member's host:port for member-to-member traffic on the second network (its members[].link_b)")
 	fs.StringVar(&f.http, "http", "", "this member's host:port for the gateway and API (its members[].http)")
 	fs.StringVar(&f.guest, "guest", "", "guest module (.wasm) for a new virtual server; default the embedded kv example (guest.file)")
 	fs.Uint64Var(&f.memoryLimitMiB, "memory-limit", DefaultMemoryLimitMiB, "guest memory limit in MiB, 1 to 4096 (guest.memory_limit_mib)")
@@ -37,21 +43,33 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.Uint64Var(&f.snapshotThreshold, "snapshot-threshold", DefaultSnapshotThreshold, "take a snapshot after this many new log entries (raft.snapshot_threshold)")
 	fs.DurationVar(&f.snapshotInterval, "snapshot-interval", DefaultSnapshotInterval, "how often to check whether a snapshot is due (raft.snapshot_interval)")
 	fs.Uint64Var(&f.trailingLogs, "trailing-logs", DefaultTrailingLogs, fmt.Sprintf("log entries kept after a snapshot; the witness's default is %d (raft.trailing_logs)", DefaultWitnessTrailingLogs))
+	fs.DurationVar(&f.linkProbeInterval, "link-probe-interval", DefaultLinkProbeInterval, "how often each link to another member is probed (links.probe_interval)")
+	fs.DurationVar(&f.linkDownAfter, "link-down-after", DefaultLinkDownAfter, "time without an answer to probes before a link is declared down and its traffic moves to the other link; longer than --link-probe-interval, shorter than --heartbeat-timeout and --election-timeout (links.down_after)")
+	fs.StringVar(&f.tlsMode, "tls-mode", TLSMutual, `member links: "mutual" (mTLS) or "off" (plaintext, for measurements only) (tls.mode)`)
+	fs.StringVar(&f.tlsDir, "tls-dir", DefaultTLSDir, "directory holding ca.crt and this member's <name>.crt and <name>.key (tls.dir)")
+	fs.DurationVar(&f.tlsExpiryWarning, "tls-expiry-warning", DefaultExpiryWarning, "warn this long before this member's certificate expires (tls.expiry_warning)")
+	fs.StringVar(&f.gatewayTLSCert, "gateway-tls-cert", "", "PEM certificate of the gateway; with --gateway-tls-key the gateway serves HTTPS (gateway.tls_cert)")
+	fs.StringVar(&f.gatewayTLSKey, "gateway-tls-key", "", "PEM private key of --gateway-tls-cert (gateway.tls_key)")
+	fs.StringVar(&f.clientTokenFile, "client-token-file", "", "file holding the token clients must send as Authorization: Bearer <token>; empty: no token (gateway.client_token_file)")
+	fs.StringVar(&f.managerTokenFile, "manager-token-file", DefaultManagerTokenFile, "file holding the token the API requires for anything that changes state (manager.token_file)")
 	fs.StringVar(&f.logLevel, "log-level", DefaultLogLevel, "debug, info, warn or error (log.level)")
 	fs.StringVar(&f.logFormat, "log-format", DefaultLogFormat, "text or json (log.format)")
 	return f
 }
 
-// Apply sets in c the settings whose flags were given. --raft and --http change the
-// entry of this member (c.Name, after --name) in c.Members, adding it if missing.
-// Apply refuses a flag given as zero or empty where the setting needs a value; the
-// caller validates the result as a whole (SetDefaults, then Validate).
+// mayBeEmpty are the string flags whose setting may be empty: "" turns it off.
+var mayBeEmpty = map[string]bool{"guest": true, "gateway-tls-cert": true, "gateway-tls-key": true, "client-token-file": true}
+
+// Apply sets in c the settings whose flags were given. --link-a, --link-b and --http
+// change the entry of this member (c.Name, after --name) in c.Members, adding it if
+// missing. Apply refuses a flag given as zero or empty where the setting needs a value;
+// the caller validates the result as a whole (SetDefaults, then Validate).
 func (f *Flags) Apply(c *Config) error {
 	set := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	p := &problems{}
 	str := func(name string, dst *string, v string) {
-		if set[name] && v == "" && name != "guest" {
+		if set[name] && v == "" && !mayBeEmpty[name] {
 			p.add("--"+name, "--%s is empty: give a value, or leave the flag out", name)
 		} else if set[name] {
 			*dst = v
@@ -60,7 +78,7 @@ func (f *Flags) Apply(c *Config) error {
 	str("cluster", &c.Cluster, f.cluster)
 	str("name", &c.Name, f.name)
 	str("data", &c.DataDir, f.dataDir)
-	if set["raft"] || set["http"] {
+	if set["link-a"] || set["link-b"] || set["http"] {
 		f.applyAddrs(p, c, set)
 	}
 	str("guest", &c.Guest.File, f.guest)
@@ -74,6 +92,15 @@ func (f *Flags) Apply(c *Config) error {
 	positive(p, set, "snapshot-threshold", &c.Raft.SnapshotThreshold, f.snapshotThreshold)
 	positive(p, set, "snapshot-interval", &c.Raft.SnapshotInterval.Duration, f.snapshotInterval)
 	positive(p, set, "trailing-logs", &c.Raft.TrailingLogs, f.trailingLogs)
+	positive(p, set, "link-probe-interval", &c.Links.ProbeInterval.Duration, f.linkProbeInterval)
+	positive(p, set, "link-down-after", &c.Links.DownAfter.Duration, f.linkDownAfter)
+	str("tls-mode", &c.TLS.Mode, f.tlsMode)
+	str("tls-dir", &c.TLS.Dir, f.tlsDir)
+	positive(p, set, "tls-expiry-warning", &c.TLS.ExpiryWarning.Duration, f.tlsExpiryWarning)
+	str("gateway-tls-cert", &c.Gateway.TLSCert, f.gatewayTLSCert)
+	str("gateway-tls-key", &c.Gateway.TLSKey, f.gatewayTLSKey)
+	str("client-token-file", &c.Gateway.ClientTokenFile, f.clientTokenFile)
+	str("manager-token-file", &c.Manager.TokenFile, f.managerTokenFile)
 	str("log-level", &c.Log.Level, f.logLevel)
 	str("log-format", &c.Log.Format, f.logFormat)
 	return p.err()
@@ -81,7 +108,7 @@ func (f *Flags) Apply(c *Config) error {
 
 func (f *Flags) applyAddrs(p *problems, c *Config, set map[string]bool) {
 	if c.Name == "" {
-		p.add("--name", "--raft and --http set this member's addresses, but which member is this? give --name or name in the file")
+		p.add("--name", "--link-a, --link-b and --http set this member's addresses, but which member is this? give --name or name in the file")
 		return
 	}
 	i := -1
@@ -101,7 +128,8 @@ func (f *Flags) applyAddrs(p *problems, c *Config, set map[string]bool) {
 			*dst = v
 		}
 	}
-	str("raft", &c.Members[i].Raft, f.raft)
+	str("link-a", &c.Members[i].LinkA, f.linkA)
+	str("link-b", &c.Members[i].LinkB, f.linkB)
 	str("http", &c.Members[i].HTTP, f.http)
 }
 

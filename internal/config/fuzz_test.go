@@ -17,6 +17,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(strings.Replace(valid, "fuel = 200000000", "fuel = 0x10", 1)))
 	f.Add([]byte(strings.Replace(valid, `"127.0.0.1:7101"`, `"[::1]:7101"`, 1)))
 	f.Add([]byte(strings.Replace(valid, "heartbeat_timeout =", "heartbeat =", 1)))
+	f.Add([]byte(strings.Replace(valid, `mode = "mutual"`, `mode = "off"`, 1)))
+	f.Add([]byte(strings.Replace(valid, `tls_cert = ""`, `tls_cert = "gw.crt"`, 1)))
+	f.Add([]byte(strings.Replace(valid, `down_after = "60ms"`, `down_after = "1m"`, 1)))
+	f.Add([]byte(strings.Replace(valid, "link_a =", "raft =", 1)))
+	f.Add([]byte("[links]\nprobe_interval = \"1h\"\n[tls]\ndir = \"\"\n[manager]\ntoken_file = 5\n"))
 	f.Add([]byte("members = [{name = \"witness\"}]\n[raft]\nsnapshot_threshold = -1\n"))
 	f.Add([]byte("x = = 1\n[[members]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

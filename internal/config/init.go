@@ -9,15 +9,35 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/pki"
 )
 
 // InitResult says what Init wrote.
 type InitResult struct {
-	Dir     string
-	Files   map[string]string // member name -> config path
-	Cluster string
-	Members []Member
+	Dir       string
+	Files     map[string]string // member name -> config path
+	Cluster   string
+	Members   []Member
+	PKIDir    string // the cluster CA (ca.crt, ca.key) and every member's .crt and .key
+	TokenFile string // the manager token
 }
+
+// InitOptions tune InitWith; the zero value gives the defaults.
+type InitOptions struct {
+	CertValidity time.Duration // how long the member certificates are valid; default DefaultCertValidity
+	// CAValidity is how long the cluster CA is valid; default caValidityFactor ×
+	// CertValidity, so that members can be issued new certificates under the same CA.
+	// A member certificate never outlives the CA.
+	CAValidity time.Duration
+}
+
+// DefaultCertValidity is how long Init's member certificates are valid.
+const DefaultCertValidity = 365 * 24 * time.Hour
+
+// caValidityFactor: the CA outlives the member certificates it signs by this factor.
+const caValidityFactor = 10
 
 // NewClusterID is a fresh random cluster id (32 hex characters).
 func NewClusterID() string {
@@ -26,42 +46,118 @@ func NewClusterID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Init writes coserver1.toml, coserver2.toml and witness.toml into dir: a new cluster
-// on this machine, with a fresh cluster id, loopback addresses on free ports, each
-// member's data dir next to its file, and default settings. dir is created; it must be
-// absent or empty.
-func Init(dir string) (*InitResult, error) {
+// newToken is a fresh manager token: 32 random bytes as 64 hex characters and a newline.
+func newToken() []byte {
+	var b [32]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return []byte(hex.EncodeToString(b[:]) + "\n")
+}
+
+// Init is InitWith(dir, InitOptions{}).
+func Init(dir string) (*InitResult, error) { return InitWith(dir, InitOptions{}) }
+
+// InitWith writes a new cluster on this machine into dir: coserver1.toml, coserver2.toml
+// and witness.toml with a fresh cluster id, loopback addresses on free ports (link_a,
+// link_b and http for each member), each member's data dir next to its file and default
+// settings; the cluster PKI in dir/pki (the CA and a certificate and key per member); and
+// the manager token in dir/manager.token (mode 0600). dir is created; it must be absent
+// or empty. On failure InitWith removes what it wrote.
+func InitWith(dir string, opts InitOptions) (*InitResult, error) {
+	setDefault(&opts.CertValidity, DefaultCertValidity)
+	setDefault(&opts.CAValidity, caValidityFactor*opts.CertValidity)
+	if opts.CertValidity < 0 || opts.CAValidity < 0 {
+		return nil, fmt.Errorf("config: init: certificate validity %v, CA validity %v: give positive durations (0 for the defaults)", opts.CertValidity, opts.CAValidity)
+	}
 	if err := checkInitDir(dir); err != nil {
 		return nil, err
 	}
-	addrs, err := freeLoopbackAddrs(2 * len(MemberNames))
+	addrs, err := freeLoopbackAddrs(3 * len(MemberNames))
 	if err != nil {
 		return nil, fmt.Errorf("config: init: pick ports: %w", err)
 	}
-	res := &InitResult{Dir: dir, Files: map[string]string{}, Cluster: NewClusterID()}
-	for i, name := range MemberNames {
-		res.Members = append(res.Members, Member{Name: name, Raft: addrs[2*i], HTTP: addrs[2*i+1]})
+	res := &InitResult{
+		Dir: dir, Files: map[string]string{}, Cluster: NewClusterID(),
+		PKIDir: filepath.Join(dir, DefaultTLSDir), TokenFile: filepath.Join(dir, DefaultManagerTokenFile),
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	for i, name := range MemberNames {
+		res.Members = append(res.Members, Member{Name: name, LinkA: addrs[3*i], LinkB: addrs[3*i+1], HTTP: addrs[3*i+2]})
+	}
+	w := &initWriter{}
+	if err := w.write(res, opts); err != nil {
+		w.undo()
 		return nil, fmt.Errorf("config: init: %w", err)
+	}
+	return res, nil
+}
+
+// initWriter writes a cluster and remembers what, so that a failed Init leaves nothing.
+type initWriter struct {
+	dirMade string   // dir, if Init created it
+	pkiMade string   // the PKI dir, once Init created it
+	files   []string // files written
+}
+
+// write writes the PKI and the token first and the member files last, so that a
+// directory with member files (which Init refuses to overwrite) is a complete cluster.
+func (w *initWriter) write(res *InitResult, opts InitOptions) error {
+	if _, err := os.Lstat(res.Dir); errors.Is(err, fs.ErrNotExist) {
+		w.dirMade = res.Dir
+	}
+	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(res.PKIDir, 0o700); err != nil {
+		return err
+	}
+	w.pkiMade = res.PKIDir
+	now := time.Now()
+	if err := pki.CreateCA(res.PKIDir, opts.CAValidity, now); err != nil {
+		return err
+	}
+	for _, name := range MemberNames {
+		if _, err := pki.IssueMember(res.PKIDir, name, opts.CertValidity, now); err != nil {
+			return err
+		}
+	}
+	if err := w.writeNew(res.TokenFile, newToken(), 0o600); err != nil {
+		return err
 	}
 	for _, name := range MemberNames {
 		c := &Config{Cluster: res.Cluster, Name: name, DataDir: name, Members: res.Members}
+		c.TLS.Dir, c.Manager.TokenFile = DefaultTLSDir, DefaultManagerTokenFile // relative to the file
 		c.SetDefaults()
 		data := c.Marshal()
 		if _, err := Parse(data, name+".toml"); err != nil { // never: a bug here, not the user's
-			return nil, fmt.Errorf("config: init wrote an invalid file: %w", err)
+			return fmt.Errorf("wrote an invalid file: %w", err)
 		}
-		path := filepath.Join(dir, name+".toml")
-		if err := writeNew(path, data); err != nil {
-			for _, written := range res.Files {
-				os.Remove(written)
-			}
-			return nil, fmt.Errorf("config: init: %w", err)
+		path := filepath.Join(res.Dir, name+".toml")
+		if err := w.writeNew(path, data, 0o644); err != nil {
+			return err
 		}
 		res.Files[name] = path
 	}
-	return res, nil
+	return nil
+}
+
+func (w *initWriter) writeNew(path string, data []byte, mode fs.FileMode) error {
+	if err := writeNew(path, data, mode); err != nil {
+		return err
+	}
+	w.files = append(w.files, path)
+	return nil
+}
+
+// undo removes what write wrote: only files and directories Init created.
+func (w *initWriter) undo() {
+	for _, f := range w.files {
+		os.Remove(f)
+	}
+	if w.pkiMade != "" {
+		os.RemoveAll(w.pkiMade)
+	}
+	if w.dirMade != "" {
+		os.Remove(w.dirMade) // only if empty
+	}
 }
 
 func checkInitDir(dir string) error {
@@ -83,16 +179,19 @@ func checkInitDir(dir string) error {
 }
 
 // writeNew writes a file that must not exist yet.
-func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+func writeNew(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	if err != nil {
+		os.Remove(path) // created above (O_EXCL): ours
+	}
+	return err
 }
 
 // freeLoopbackAddrs holds n listeners on 127.0.0.1:0 at once, so the ports are distinct,

@@ -13,6 +13,8 @@ func TestLoadResolvesRelativePaths(t *testing.T) {
 	c := testConfig(CoServer1)
 	c.DataDir = "data/cs1"
 	c.Guest.File = "../app.wasm"
+	c.TLS.Dir = "certs/pki"
+	c.Gateway = Gateway{TLSCert: "gw/cert.pem", TLSKey: "../gw.key", ClientTokenFile: "clients.token"}
 	path := filepath.Join(dir, "coserver1.toml")
 	if err := os.WriteFile(path, c.Marshal(), 0o644); err != nil {
 		t.Fatal(err)
@@ -27,9 +29,21 @@ func TestLoadResolvesRelativePaths(t *testing.T) {
 	if want := filepath.Join(filepath.Dir(dir), "app.wasm"); got.Guest.File != want {
 		t.Errorf("Guest.File = %q, want %q", got.Guest.File, want)
 	}
+	for _, p := range []struct{ name, got, want string }{
+		{"TLS.Dir", got.TLS.Dir, filepath.Join(dir, "certs", "pki")},
+		{"Gateway.TLSCert", got.Gateway.TLSCert, filepath.Join(dir, "gw", "cert.pem")},
+		{"Gateway.TLSKey", got.Gateway.TLSKey, filepath.Join(filepath.Dir(dir), "gw.key")},
+		{"Gateway.ClientTokenFile", got.Gateway.ClientTokenFile, filepath.Join(dir, "clients.token")},
+		{"Manager.TokenFile", got.Manager.TokenFile, filepath.Join(dir, "manager.token")}, // the default
+	} {
+		if p.got != p.want {
+			t.Errorf("%s = %q, want %q", p.name, p.got, p.want)
+		}
+	}
 
-	// Absolute paths and the empty guest stay as they are.
+	// Absolute paths and the empty guest and gateway stay as they are.
 	c.DataDir, c.Guest.File = "/var/lib/ftvs", ""
+	c.TLS.Dir, c.Gateway, c.Manager.TokenFile = "/etc/ftvs/pki", Gateway{}, "/etc/ftvs/manager.token"
 	if err := os.WriteFile(path, c.Marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +53,9 @@ func TestLoadResolvesRelativePaths(t *testing.T) {
 	}
 	if got.DataDir != "/var/lib/ftvs" || got.Guest.File != "" {
 		t.Errorf("DataDir %q, Guest.File %q", got.DataDir, got.Guest.File)
+	}
+	if got.TLS.Dir != "/etc/ftvs/pki" || got.Gateway != (Gateway{}) || got.Manager.TokenFile != "/etc/ftvs/manager.token" {
+		t.Errorf("TLS.Dir %q, Gateway %+v, Manager.TokenFile %q", got.TLS.Dir, got.Gateway, got.Manager.TokenFile)
 	}
 }
 
@@ -55,6 +72,12 @@ func TestLoadRelativeConfigPath(t *testing.T) {
 	}
 	if want := filepath.Join(dir, "etc", CoServer2); got.DataDir != want {
 		t.Errorf("DataDir = %q, want %q", got.DataDir, want)
+	}
+	if want := filepath.Join(dir, "etc", "pki"); got.TLS.Dir != want {
+		t.Errorf("TLS.Dir = %q, want %q", got.TLS.Dir, want)
+	}
+	if want := filepath.Join(dir, "etc", "manager.token"); got.Manager.TokenFile != want {
+		t.Errorf("Manager.TokenFile = %q, want %q", got.Manager.TokenFile, want)
 	}
 }
 

@@ -50,8 +50,9 @@ func syntaxError(source string, err error) error {
 	return &Error{Source: source, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
 
-// Load reads and parses the file at path. A relative data_dir or guest.file is taken
-// relative to the file's directory, and made absolute.
+// Load reads and parses the file at path. A relative path (data_dir, guest.file, tls.dir,
+// gateway.tls_cert, gateway.tls_key, gateway.client_token_file, manager.token_file) is
+// taken relative to the file's directory, and made absolute.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -67,6 +68,11 @@ func Load(path string) (*Config, error) {
 	}
 	c.DataDir = resolve(dir, c.DataDir)
 	c.Guest.File = resolve(dir, c.Guest.File)
+	c.TLS.Dir = resolve(dir, c.TLS.Dir)
+	c.Gateway.TLSCert = resolve(dir, c.Gateway.TLSCert)
+	c.Gateway.TLSKey = resolve(dir, c.Gateway.TLSKey)
+	c.Gateway.ClientTokenFile = resolve(dir, c.Gateway.ClientTokenFile)
+	c.Manager.TokenFile = resolve(dir, c.Manager.TokenFile)
 	return c, nil
 }
 

@@ -31,8 +31,15 @@ type setting struct {
 
 var memberSettings = []setting{
 	{name: "name", kind: kString, example: `"coserver1"`},
-	{name: "raft", kind: kString, example: `"10.0.0.1:7101"`},
+	{name: "link_a", kind: kString, example: `"10.0.0.1:7101"`},
+	{name: "link_b", kind: kString, example: `"10.0.1.1:7101"`},
 	{name: "http", kind: kString, example: `"10.0.0.1:8080"`},
+}
+
+// renamed are settings that no longer exist, keyed by their path without array indexes
+// ("members.raft"), with what took their place. They are reported instead of "unknown".
+var renamed = map[string]string{
+	"members.raft": "every member now has two links, link_a and link_b (host:port on two separate networks; both may be on one network, e.g. loopback, for testing)",
 }
 
 var fileSettings = []setting{
@@ -54,6 +61,23 @@ var fileSettings = []setting{
 		{name: "snapshot_threshold", kind: kInt, example: "32768", def: itoa(DefaultSnapshotThreshold)},
 		{name: "snapshot_interval", kind: kDuration, example: `"5s"`, def: dur(DefaultSnapshotInterval)},
 		{name: "trailing_logs", kind: kInt, example: "10240", def: itoa(DefaultTrailingLogs) + ", witness " + itoa(DefaultWitnessTrailingLogs)},
+	}},
+	{name: "links", kind: kTable, sub: []setting{
+		{name: "probe_interval", kind: kDuration, example: `"20ms"`, def: dur(DefaultLinkProbeInterval)},
+		{name: "down_after", kind: kDuration, example: `"60ms"`, def: dur(DefaultLinkDownAfter)},
+	}},
+	{name: "tls", kind: kTable, sub: []setting{
+		{name: "mode", kind: kString, example: quote(TLSMutual), def: quote(TLSMutual)},
+		{name: "dir", kind: kString, example: quote(DefaultTLSDir), def: quote(DefaultTLSDir)},
+		{name: "expiry_warning", kind: kDuration, example: `"720h"`, def: dur(DefaultExpiryWarning)},
+	}},
+	{name: "gateway", kind: kTable, sub: []setting{
+		{name: "tls_cert", kind: kString, example: `"gateway.crt"`},
+		{name: "tls_key", kind: kString, example: `"gateway.key"`},
+		{name: "client_token_file", kind: kString, example: `"client.token"`},
+	}},
+	{name: "manager", kind: kTable, sub: []setting{
+		{name: "token_file", kind: kString, example: quote(DefaultManagerTokenFile), def: quote(DefaultManagerTokenFile)},
 	}},
 	{name: "log", kind: kTable, sub: []setting{
 		{name: "level", kind: kString, example: `"info"`, def: `"info"`},
@@ -81,6 +105,10 @@ func checkTable(p *problems, path string, table map[string]any, settings []setti
 	for _, key := range sortedKeys(table) {
 		full := join(path, key)
 		s, ok := find(settings, key)
+		if why, old := renamed[join(indexes.ReplaceAllString(path, ""), key)]; !ok && old {
+			p.add(full, "%s: renamed: %s", full, why)
+			continue
+		}
 		if !ok {
 			if hint := suggest(path, key); hint != "" {
 				p.add(full, "unknown setting %q (did you mean %q?)", full, hint)

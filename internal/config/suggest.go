@@ -22,7 +22,7 @@ func suggest(path, key string) string {
 	if best := bestIn(settingsAt(table), k); best != "" {
 		return strings.TrimPrefix(path+"."+best, ".")
 	}
-	for _, other := range []string{"", "guest", "raft", "log"} {
+	for _, other := range tableNames() {
 		if other == table {
 			continue
 		}
@@ -33,6 +33,17 @@ func suggest(path, key string) string {
 		}
 	}
 	return ""
+}
+
+// tableNames are the top level ("") and the [tables] of the file, in file order.
+func tableNames() []string {
+	names := []string{""}
+	for _, s := range fileSettings {
+		if s.kind == kTable {
+			names = append(names, s.name)
+		}
+	}
+	return names
 }
 
 func settingsAt(table string) []setting {

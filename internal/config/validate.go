@@ -19,6 +19,10 @@ func (c *Config) validate(source string) error {
 	c.checkMembers(p)
 	c.checkGuest(p)
 	c.checkRaft(p)
+	c.checkLinks(p)
+	c.checkTLS(p)
+	c.checkGateway(p)
+	c.checkManager(p)
 	c.checkLog(p)
 	return p.err()
 }
@@ -74,13 +78,13 @@ func (c *Config) checkMembers(p *problems) {
 		default:
 			seenName[m.Name] = path + ".name"
 		}
-		for _, f := range []struct{ key, addr string }{{"raft", m.Raft}, {"http", m.HTTP}} {
+		for _, f := range []struct{ key, addr string }{{"link_a", m.LinkA}, {"link_b", m.LinkB}, {"http", m.HTTP}} {
 			field := path + "." + f.key
 			if f.addr == "" {
 				missing(p, field, quote(exampleAddr(i, f.key)), "")
 				continue
 			}
-			key, err := checkAddr(f.addr, f.key == "raft")
+			key, err := checkAddr(f.addr, f.key != "http")
 			if err != "" {
 				p.add(field, "%s %s: %s", field, quote(f.addr), err)
 				continue
@@ -94,21 +98,25 @@ func (c *Config) checkMembers(p *problems) {
 	}
 	for _, name := range MemberNames {
 		if _, ok := seenName[name]; !ok {
-			p.add("members", "members: %s is not listed: add a [[members]] table with name = %s, raft = \"host:port\" and http = \"host:port\" (every member's file lists all three)", name, quote(name))
+			p.add("members", "members: %s is not listed: add a [[members]] table with name = %s, link_a = \"host:port\", link_b = \"host:port\" and http = \"host:port\" (every member's file lists all three)", name, quote(name))
 		}
 	}
 }
 
+// exampleAddr is an address for members[i].key in messages: link a on one network, link
+// b on another.
 func exampleAddr(i int, key string) string {
-	port := 7101 + i
-	if key == "http" {
-		port = 8080 + i
+	switch key {
+	case "http":
+		return fmt.Sprintf("10.0.0.%d:%d", i+1, 8080+i)
+	case "link_b":
+		return fmt.Sprintf("10.0.1.%d:%d", i+1, 7101+i)
 	}
-	return fmt.Sprintf("10.0.0.%d:%d", i+1, port)
+	return fmt.Sprintf("10.0.0.%d:%d", i+1, 7101+i)
 }
 
 // checkAddr checks a host:port and returns the key under which duplicates collide, or
-// what is wrong and the fix. A raft address is dialed by the other members, so it needs
+// what is wrong and the fix. A link address is dialed by the other members, so it needs
 // a host they can reach; an http address may listen on every interface (":8080").
 func checkAddr(addr string, dialed bool) (key, problem string) {
 	host, port, err := net.SplitHostPort(addr)
@@ -176,6 +184,93 @@ func (c *Config) checkRaft(p *problems) {
 	if r.TrailingLogs == 0 || r.TrailingLogs > math.MaxInt64 {
 		p.add("raft.trailing_logs", "raft.trailing_logs %d: give a positive number of entries, e.g. trailing_logs = %d", r.TrailingLogs, DefaultTrailingLogs)
 	}
+}
+
+// minLinkProbeInterval keeps the prober from spinning.
+const minLinkProbeInterval = time.Millisecond
+
+// checkLinks: a link is declared down after down_after without an answer to its probes,
+// and its traffic moves to the other link. That must happen before a follower that
+// heard nothing stands for election (after raft.heartbeat_timeout, which is at most
+// raft.election_timeout), or a single broken link would cost a leader election.
+func (c *Config) checkLinks(p *problems) {
+	l, r := c.Links, c.Raft
+	if l.ProbeInterval.Duration < minLinkProbeInterval {
+		p.add("links.probe_interval", "links.probe_interval %s is too short: give at least %s, e.g. probe_interval = %q", quote(l.ProbeInterval.String()), minLinkProbeInterval, DefaultLinkProbeInterval.String())
+		return
+	}
+	if l.DownAfter.Duration <= l.ProbeInterval.Duration {
+		p.add("links.down_after", "links.down_after %s is not longer than links.probe_interval %s: a link is declared down only after its probes go unanswered, so give several probe intervals, e.g. down_after = %q (3 × probe_interval)", quote(l.DownAfter.String()), quote(l.ProbeInterval.String()), (3 * l.ProbeInterval.Duration).String())
+		return
+	}
+	why := "a link must be declared down and its traffic moved to the other link before followers start an election, or one broken link costs a leader election"
+	switch {
+	case r.ElectionTimeout.Duration > 0 && l.DownAfter.Duration >= r.ElectionTimeout.Duration:
+		p.add("links.down_after", "links.down_after %s is not shorter than raft.election_timeout %s: %s; make links.down_after shorter (e.g. %q) or raft.election_timeout longer", quote(l.DownAfter.String()), quote(r.ElectionTimeout.String()), why, DefaultLinkDownAfter.String())
+	case r.HeartbeatTimeout.Duration > 0 && l.DownAfter.Duration >= r.HeartbeatTimeout.Duration:
+		p.add("links.down_after", "links.down_after %s is not shorter than raft.heartbeat_timeout %s (the time after which a follower stands for election): %s; make links.down_after shorter (e.g. %q) or raft.heartbeat_timeout longer", quote(l.DownAfter.String()), quote(r.HeartbeatTimeout.String()), why, DefaultLinkDownAfter.String())
+	}
+}
+
+func (c *Config) checkTLS(p *problems) {
+	t := c.TLS
+	switch t.Mode {
+	case TLSMutual, TLSOff:
+	default:
+		p.add("tls.mode", "tls.mode %s: use %q (members authenticate each other with the certificates in tls.dir) or %q (plaintext member links, for measurements only)", quote(t.Mode), TLSMutual, TLSOff)
+	}
+	if t.Dir == "" {
+		missing(p, "tls.dir", quote(DefaultTLSDir), " (the directory holding ca.crt and this member's .crt and .key)")
+	}
+	if t.ExpiryWarning.Duration <= 0 {
+		p.add("tls.expiry_warning", "tls.expiry_warning %s: give a positive duration, e.g. expiry_warning = \"720h\" (30 days)", quote(t.ExpiryWarning.String()))
+	}
+}
+
+func (c *Config) checkGateway(p *problems) {
+	g := c.Gateway
+	const how = "give both (a PEM certificate and its private key) for HTTPS, or neither for plain HTTP"
+	switch {
+	case g.TLSCert != "" && g.TLSKey == "":
+		p.add("gateway.tls_key", "gateway.tls_cert is set but gateway.tls_key is missing: %s, e.g. tls_key = %s", how, quote("gateway.key"))
+	case g.TLSCert == "" && g.TLSKey != "":
+		p.add("gateway.tls_cert", "gateway.tls_key is set but gateway.tls_cert is missing: %s, e.g. tls_cert = %s", how, quote("gateway.crt"))
+	}
+}
+
+func (c *Config) checkManager(p *problems) {
+	if c.Manager.TokenFile == "" {
+		missing(p, "manager.token_file", quote(DefaultManagerTokenFile), " (the token the API requires for anything that changes state; ftvs init writes one)")
+	}
+}
+
+// Warnings are settings that are valid but weaken the cluster; a member logs them when
+// it starts. Call it on a valid Config.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.TLS.Mode == TLSOff {
+		w = append(w, `tls.mode = "off": member-to-member traffic is neither encrypted nor authenticated; use only for measurements`)
+	}
+	if c.Gateway.ClientTokenFile != "" && c.Gateway.TLSCert == "" {
+		w = append(w, "gateway.client_token_file is set but the gateway serves plain HTTP: clients send their token unencrypted; set gateway.tls_cert and gateway.tls_key")
+	}
+	for i, m := range c.Members {
+		a, _, errA := net.SplitHostPort(m.LinkA)
+		b, _, errB := net.SplitHostPort(m.LinkB)
+		if errA != nil || errB != nil || !strings.EqualFold(a, b) || isLoopback(a) {
+			continue
+		}
+		w = append(w, fmt.Sprintf("members[%d] (%s): link_a and link_b both use host %s, so they share one network path and one fault can take both down; put link_b on an address of a second network", i, m.Name, a))
+	}
+	return w
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) checkLog(p *problems) {

@@ -24,20 +24,27 @@ func TestValidateErrors(t *testing.T) {
 		{"unknown name", "", func(c *Config) { c.Name = "coserver3" }, []string{`name "coserver3"`, "use coserver1, coserver2 or witness"}},
 		{"missing data_dir", "", func(c *Config) { c.DataDir = "" }, []string{`missing field data_dir: add it, e.g. data_dir = "coserver1"`}},
 		{"missing member name", "", func(c *Config) { c.Members[1].Name = "" }, []string{"missing field members[1].name: add it, e.g. name =", "coserver2 is not listed: add a [[members]] table"}},
-		{"missing member raft", "", func(c *Config) { c.Members[1].Raft = "" }, []string{`missing field members[1].raft: add it, e.g. raft = "10.0.0.2:7102"`}},
+		{"missing member link_a", "", func(c *Config) { c.Members[1].LinkA = "" }, []string{`missing field members[1].link_a: add it, e.g. link_a = "10.0.0.2:7102"`}},
+		{"missing member link_b", "", func(c *Config) { c.Members[1].LinkB = "" }, []string{`missing field members[1].link_b: add it, e.g. link_b = "10.0.1.2:7102"`}},
 		{"missing member http", "", func(c *Config) { c.Members[2].HTTP = "" }, []string{`missing field members[2].http: add it, e.g. http = "`}},
 		{"unknown member", "", func(c *Config) { c.Members[2].Name = "observer" }, []string{`members[2].name "observer" is not a member: the members are coserver1, coserver2 and witness`, "witness is not listed"}},
 		{"duplicate member", "", func(c *Config) { c.Members[1].Name = CoServer1 }, []string{`members[0].name and members[1].name are both "coserver1": list each`}},
-		{"self not a member", "", func(c *Config) { c.Members = c.Members[1:] }, []string{"members: coserver1 is not listed: add a [[members]] table with name = \"coserver1\""}},
-		{"no port", "", func(c *Config) { c.Members[1].Raft = "127.0.0.1" }, []string{`members[1].raft "127.0.0.1": not host:port: write it as host:port`}},
+		{"self not a member", "", func(c *Config) { c.Members = c.Members[1:] }, []string{`members: coserver1 is not listed: add a [[members]] table with name = "coserver1", link_a = "host:port", link_b = "host:port" and http = "host:port"`}},
+		{"no port", "", func(c *Config) { c.Members[1].LinkA = "127.0.0.1" }, []string{`members[1].link_a "127.0.0.1": not host:port: write it as host:port`}},
+		{"no port link b", "", func(c *Config) { c.Members[1].LinkB = "127.0.0.1" }, []string{`members[1].link_b "127.0.0.1": not host:port: write it as host:port`}},
 		{"port 0", "", func(c *Config) { c.Members[0].HTTP = "127.0.0.1:0" }, []string{`members[0].http "127.0.0.1:0": port 0 is not allowed in a config file`, "give a fixed one"}},
 		{"port too big", "", func(c *Config) { c.Members[0].HTTP = "127.0.0.1:70000" }, []string{`members[0].http "127.0.0.1:70000": port "70000" is not a number from 1 to 65535`}},
-		{"port name", "", func(c *Config) { c.Members[0].Raft = "host:http" }, []string{`members[0].raft "host:http": port "http"`}},
-		{"bad host", "", func(c *Config) { c.Members[0].Raft = "a b:7101" }, []string{`members[0].raft "a b:7101": the host`}},
-		{"raft on every interface", "", func(c *Config) { c.Members[0].Raft = "0.0.0.0:7101" }, []string{"members[0].raft", "the other members dial this address: give the host"}},
-		{"raft without host", "", func(c *Config) { c.Members[0].Raft = ":7101" }, []string{"members[0].raft", "give the host"}},
-		{"duplicate address", "", func(c *Config) { c.Members[2].Raft = "127.0.0.1:8081" }, []string{"members[0].http and members[2].raft both use 127.0.0.1:8081: give each its own port"}},
-		{"duplicate address case", "", func(c *Config) { c.Members[0].Raft, c.Members[1].Raft = "Host:1", "host:1" }, []string{"members[0].raft and members[1].raft both use host:1"}},
+		{"port name", "", func(c *Config) { c.Members[0].LinkA = "host:http" }, []string{`members[0].link_a "host:http": port "http"`}},
+		{"bad host", "", func(c *Config) { c.Members[0].LinkB = "a b:7101" }, []string{`members[0].link_b "a b:7101": the host`}},
+		{"link a on every interface", "", func(c *Config) { c.Members[0].LinkA = "0.0.0.0:7101" }, []string{"members[0].link_a", "the other members dial this address: give the host"}},
+		{"link b on every interface", "", func(c *Config) { c.Members[0].LinkB = "[::]:7201" }, []string{"members[0].link_b", "the other members dial this address: give the host"}},
+		{"link b without host", "", func(c *Config) { c.Members[0].LinkB = ":7101" }, []string{"members[0].link_b", "give the host"}},
+		{"duplicate address", "", func(c *Config) { c.Members[2].LinkA = "127.0.0.1:8081" }, []string{"members[0].http and members[2].link_a both use 127.0.0.1:8081: give each its own port"}},
+		{"duplicate address case", "", func(c *Config) { c.Members[0].LinkA, c.Members[1].LinkA = "Host:1", "host:1" }, []string{"members[0].link_a and members[1].link_a both use host:1"}},
+		{"same address for both links", "", func(c *Config) { c.Members[1].LinkB = c.Members[1].LinkA }, []string{"members[1].link_a and members[1].link_b both use 127.0.0.1:7102: give each its own port"}},
+		{"link b is another member's link a", "", func(c *Config) { c.Members[2].LinkB = "127.0.0.1:7101" }, []string{"members[0].link_a and members[2].link_b both use 127.0.0.1:7101"}},
+		{"link b is an http address", "", func(c *Config) { c.Members[0].LinkB = "127.0.0.1:8083" }, []string{"members[0].link_b and members[2].http both use 127.0.0.1:8083"}},
+		{"http is a link b", "", func(c *Config) { c.Members[1].HTTP = "127.0.0.1:7201" }, []string{"members[0].link_b and members[1].http both use 127.0.0.1:7201"}},
 		{"negative heartbeat", "", func(c *Config) { c.Raft.HeartbeatTimeout.Duration = -ms }, []string{`raft.heartbeat_timeout "-1ms" is too short (raft needs at least 5ms): use e.g. heartbeat_timeout = "100ms"`}},
 		{"short election", "", func(c *Config) { c.Raft.ElectionTimeout.Duration = 2 * ms }, []string{"raft.election_timeout", "at least 5ms"}},
 		{"short lease", "", func(c *Config) { c.Raft.LeaderLeaseTimeout.Duration = 4 * ms }, []string{"raft.leader_lease_timeout", "at least 5ms"}},
@@ -49,6 +56,23 @@ func TestValidateErrors(t *testing.T) {
 		{"negative request size", "", func(c *Config) { c.Guest.MaxRequestBytes = -1 }, []string{"guest.max_request_bytes is -1: give a positive number, e.g. max_request_bytes = 4194304"}},
 		{"zero fuel", "", func(c *Config) { c.Guest.Fuel = 0 }, []string{"guest.fuel is 0: give a positive number", "or remove the line for the default (200000000)"}},
 		{"zero duration", "", func(c *Config) { c.Raft.CommitTimeout.Duration = 0 }, []string{`raft.commit_timeout is 0: give a positive duration`, `remove the line for the default ("5ms")`}},
+		{"short probe interval", "", func(c *Config) { c.Links.ProbeInterval.Duration = 500 * time.Microsecond }, []string{`links.probe_interval "500µs" is too short: give at least 1ms, e.g. probe_interval = "20ms"`}},
+		{"down_after not above probe_interval", "", func(c *Config) { c.Links.DownAfter.Duration = 20 * ms }, []string{`links.down_after "20ms" is not longer than links.probe_interval "20ms"`, `e.g. down_after = "60ms"`}},
+		{"down_after at election_timeout", "", func(c *Config) { c.Links.DownAfter.Duration = 100 * ms }, []string{`links.down_after "100ms" is not shorter than raft.election_timeout "100ms": a link must be declared down and its traffic moved to the other link before followers start an election`, `make links.down_after shorter (e.g. "60ms") or raft.election_timeout longer`}},
+		{"down_after above election_timeout", "", func(c *Config) {
+			c.Raft.HeartbeatTimeout.Duration, c.Raft.ElectionTimeout.Duration, c.Raft.LeaderLeaseTimeout.Duration = 40*ms, 50*ms, 40*ms
+		}, []string{`links.down_after "60ms" is not shorter than raft.election_timeout "50ms"`}},
+		{"down_after at heartbeat_timeout", "", func(c *Config) {
+			c.Raft.HeartbeatTimeout.Duration, c.Raft.LeaderLeaseTimeout.Duration, c.Links.DownAfter.Duration = 50*ms, 50*ms, 70*ms
+		}, []string{`links.down_after "70ms" is not shorter than raft.heartbeat_timeout "50ms" (the time after which a follower stands for election)`}},
+		{"zero down_after", "", func(c *Config) { c.Links.DownAfter.Duration = 0 }, []string{`links.down_after is 0: give a positive duration, e.g. down_after = "60ms", or remove the line for the default ("60ms")`}},
+		{"bad tls mode", "", func(c *Config) { c.TLS.Mode = "on" }, []string{`tls.mode "on": use "mutual" (members authenticate each other with the certificates in tls.dir) or "off"`}},
+		{"empty tls mode", "", func(c *Config) { c.TLS.Mode = "" }, []string{`tls.mode is empty: give a value, e.g. mode = "mutual", or remove the line for the default ("mutual")`}},
+		{"empty tls dir", "", func(c *Config) { c.TLS.Dir = "" }, []string{`tls.dir is empty: give a value, e.g. dir = "pki", or remove the line for the default ("pki")`}},
+		{"negative expiry warning", "", func(c *Config) { c.TLS.ExpiryWarning.Duration = -time.Hour }, []string{`tls.expiry_warning "-1h0m0s": give a positive duration, e.g. expiry_warning = "720h" (30 days)`}},
+		{"gateway cert without key", "", func(c *Config) { c.Gateway.TLSCert = "gw.crt" }, []string{`gateway.tls_cert is set but gateway.tls_key is missing: give both (a PEM certificate and its private key) for HTTPS, or neither for plain HTTP, e.g. tls_key = "gateway.key"`}},
+		{"gateway key without cert", "", func(c *Config) { c.Gateway.TLSKey = "gw.key" }, []string{`gateway.tls_key is set but gateway.tls_cert is missing`, `e.g. tls_cert = "gateway.crt"`}},
+		{"empty manager token file", "", func(c *Config) { c.Manager.TokenFile = "" }, []string{`manager.token_file is empty: give a value, e.g. token_file = "manager.token", or remove the line for the default ("manager.token")`}},
 		{"log level", "", func(c *Config) { c.Log.Level = "verbose" }, []string{`log.level "verbose": use debug, info, warn or error`}},
 		{"log format", "", func(c *Config) { c.Log.Format = "yaml" }, []string{`log.format "yaml": use text or json`}},
 		{"empty log level", "", func(c *Config) { c.Log.Level = "" }, []string{`log.level is empty: give a value, e.g. level = "info", or remove the line`}},
@@ -107,6 +131,24 @@ func TestFileErrors(t *testing.T) {
 		{"guest not a table", "guest = 3\n", []string{"guest is an integer: write it as a table, [guest]"}},
 		{"date", "cluster = 1979-05-27\n", []string{"cluster is a date-time: write a string"}},
 		{"capitalized key", "Name = \"coserver1\"\n", []string{`unknown setting "Name" (did you mean "name"?)`}},
+		{"renamed raft", renamedRaft(valid), []string{
+			"coserver1.toml: members[0].raft: renamed: every member now has two links, link_a and link_b (host:port on two separate networks; both may be on one network, e.g. loopback, for testing)",
+			"coserver1.toml: members[2].raft: renamed: every member now has two links"}},
+		{"renamed raft inline", `members = [{name = "witness", raft = "10.0.0.3:7101", http = "10.0.0.3:8080"}]`, []string{"members[0].raft: renamed: every member now has two links, link_a and link_b"}},
+		{"member link typo", strings.Replace(valid, "link_b =", "linkb =", 1), []string{`unknown setting "members[0].linkb" (did you mean "members[0].link_b"?)`}},
+		{"member link hyphen", strings.Replace(valid, "link_a =", "link-a =", 1), []string{`unknown setting "members[0].link-a" (did you mean "members[0].link_a"?)`}},
+		{"unknown links key", strings.Replace(valid, "down_after =", "down =", 1), []string{`unknown setting "links.down" (did you mean "links.down_after"?)`}},
+		{"links key at the top", "probe_interval = \"20ms\"\n" + valid, []string{`unknown setting "probe_interval" (did you mean "links.probe_interval"?)`}},
+		{"tls key in gateway", strings.Replace(valid, "[gateway]\n", "[gateway]\nexpiry_warning = \"1h\"\n", 1), []string{`unknown setting "gateway.expiry_warning" (did you mean "tls.expiry_warning"?)`}},
+		{"gateway cert typo", strings.Replace(valid, "tls_cert =", "cert =", 1), []string{`unknown setting "gateway.cert" (did you mean "gateway.tls_cert"?)`}},
+		{"manager token typo", strings.Replace(valid, "\ntoken_file =", "\ntoken =", 1), []string{`unknown setting "manager.token" (did you mean "manager.token_file"?)`}},
+		{"unknown tls table", strings.Replace(valid, "[tls]", "[tsl]", 1), []string{`unknown setting "tsl" (did you mean "tls"?)`}},
+		{"int for probe interval", strings.Replace(valid, `probe_interval = "20ms"`, "probe_interval = 20", 1), []string{`links.probe_interval is an integer: write a duration as a string with a unit, e.g. probe_interval = "20ms"`}},
+		{"bad down_after", strings.Replace(valid, `down_after = "60ms"`, `down_after = "60"`, 1), []string{`links.down_after: "60" is not a duration`}},
+		{"zero expiry warning", strings.Replace(valid, `expiry_warning = "720h0m0s"`, `expiry_warning = "0s"`, 1), []string{`tls.expiry_warning is 0: give a positive duration, e.g. expiry_warning = "720h", or remove the line for the default ("720h0m0s")`}},
+		{"bool for tls mode", strings.Replace(valid, `mode = "mutual"`, "mode = false", 1), []string{`tls.mode is a boolean: write a string, e.g. mode = "mutual"`}},
+		{"int for token file", strings.Replace(valid, `token_file = "manager.token"`, "token_file = 1", 1), []string{`manager.token_file is an integer: write a string, e.g. token_file = "manager.token"`}},
+		{"gateway not a table", "gateway = 3\n", []string{"gateway is an integer: write it as a table, [gateway]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,22 +165,69 @@ func TestFileErrors(t *testing.T) {
 	}
 }
 
+// renamedRaft turns a valid file back into one with the old raft address per member.
+func renamedRaft(valid string) string {
+	var out []string
+	for _, line := range strings.Split(valid, "\n") {
+		if strings.HasPrefix(line, "link_b = ") {
+			continue
+		}
+		out = append(out, strings.Replace(line, "link_a = ", "raft = ", 1))
+	}
+	return strings.Join(out, "\n")
+}
+
 func TestInlineMembers(t *testing.T) {
 	file := `cluster = "00112233445566778899aabbccddeeff"
 name = "witness"
 data_dir = "w"
 members = [
-  {name = "coserver1", raft = "10.0.0.1:7101", http = "10.0.0.1:8080"},
-  {name = "coserver2", raft = "10.0.0.2:7101", http = "10.0.0.2:8080"},
-  {name = "witness", raft = "10.0.0.3:7101", http = "10.0.0.3:8080"},
+  {name = "coserver1", link_a = "10.0.0.1:7101", link_b = "10.0.1.1:7101", http = "10.0.0.1:8080"},
+  {name = "coserver2", link_a = "10.0.0.2:7101", link_b = "10.0.1.2:7101", http = "10.0.0.2:8080"},
+  {name = "witness", link_a = "10.0.0.3:7101", link_b = "10.0.1.3:7101", http = "10.0.0.3:8080"},
 ]
 `
 	c, err := Parse([]byte(file), "w.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Self().Raft != "10.0.0.3:7101" || c.Raft.TrailingLogs != DefaultWitnessTrailingLogs {
+	if c.Self().Links() != [2]string{"10.0.0.3:7101", "10.0.1.3:7101"} || c.Raft.TrailingLogs != DefaultWitnessTrailingLogs {
 		t.Fatalf("%+v", c)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("warnings: %q", w)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	c := testConfig(CoServer1)
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("defaults: %q", w)
+	}
+	c.TLS.Mode = TLSOff
+	if err := c.Validate(); err != nil {
+		t.Fatalf("tls.mode off refused: %v", err)
+	}
+	want := `tls.mode = "off": member-to-member traffic is neither encrypted nor authenticated; use only for measurements`
+	if w := c.Warnings(); len(w) != 1 || w[0] != want {
+		t.Errorf("tls off: %q", w)
+	}
+
+	c = testConfig(CoServer1)
+	c.Gateway.ClientTokenFile = "clients.token"
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "gateway.client_token_file is set but the gateway serves plain HTTP") {
+		t.Errorf("token over HTTP: %q", w)
+	}
+	c.Gateway.TLSCert, c.Gateway.TLSKey = "gw.crt", "gw.key"
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("token over HTTPS: %q", w)
+	}
+
+	// Both links of a member on one (non-loopback) host share its network path.
+	c = testConfig(CoServer1)
+	c.Members[1].LinkA, c.Members[1].LinkB = "10.0.0.2:7101", "10.0.0.2:7201"
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "members[1] (coserver2): link_a and link_b both use host 10.0.0.2") {
+		t.Errorf("one host: %q", w)
 	}
 }
 
