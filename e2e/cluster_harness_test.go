@@ -67,6 +67,12 @@ type cluster struct {
 // a quorum, so wait for the mode you need (waitMode).
 func newCluster(t *testing.T, coserverArgs ...string) *cluster {
 	t.Helper()
+	return newClusterWith(t, coserverArgs, nil)
+}
+
+// newClusterWith is newCluster with extra flags for the witness too.
+func newClusterWith(t *testing.T, coserverArgs, witnessArgs []string) *cluster {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "cluster")
 	if code, out, stderr := ftvs(t, "init", dir); code != 0 {
 		t.Fatalf("ftvs init %s: exit %d\n%s%s", dir, code, out, stderr)
@@ -86,6 +92,8 @@ func newCluster(t *testing.T, coserverArgs ...string) *cluster {
 			dataDir: cfg.DataDir, out: &lockedBuffer{}}
 		if kind == "coserver" {
 			m.args = coserverArgs
+		} else {
+			m.args = witnessArgs
 		}
 		c.members[name] = m
 	}

@@ -182,78 +182,87 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		{"stop-follower", stopAndContinue(theFollower, time.Second)},
 		{"kill-witness", killAndRestart(theWitness, 2*time.Second)},
 	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			c := newCluster(t)
+			c.waitMode("duplex", duplexTimeout)
+			chaosUnderFault(t, c, f, "TestLinearizableUnderFaults")
+		})
+	}
+}
+
+// chaosUnderFault runs concurrent kv clients on both gateways while f is injected, then
+// checks the history with porcupine, reads every acknowledged write back, and waits for
+// the cluster to end duplex with equal state hashes.
+func chaosUnderFault(t *testing.T, c *cluster, f clusterFault, testName string) chaos.Result {
+	t.Helper()
 	const (
 		faultAt  = 1500 * time.Millisecond
 		duration = 6 * time.Second
 		minAcked = 100
 	)
-	for _, f := range faults {
-		t.Run(f.name, func(t *testing.T) {
-			c := newCluster(t)
-			c.waitMode("duplex", duplexTimeout)
-			seed := chaosSeed(t)
-			t.Logf("chaos seed %d (replay with FTVS_CHAOS_SEED=%d go test -run 'TestLinearizableUnderFaults/%s' ./e2e/)", seed, seed, f.name)
+	seed := chaosSeed(t)
+	t.Logf("chaos seed %d (replay with FTVS_CHAOS_SEED=%d go test -run '%s/%s' ./e2e/)", seed, seed, testName, f.name)
 
-			start := time.Now()
-			logf := func(format string, args ...any) {
-				t.Logf("[%6.3fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-			}
-			faultDone := make(chan error, 1)
-			go func() {
-				time.Sleep(faultAt)
-				faultDone <- f.inject(c, logf)
-			}()
-			h, err := chaos.Run(context.Background(), chaos.Config{
-				Endpoints: c.gateways(),
-				Clients:   8,
-				Keys:      6,
-				Duration:  duration,
-				Seed:      seed,
-				KeyPrefix: "chaos",
-			})
-			logf("load done")
-			if ferr := <-faultDone; ferr != nil {
-				t.Fatalf("seed %d: injecting %s: %v", seed, f.name, ferr)
-			}
-			if err != nil {
-				t.Fatalf("seed %d: chaos.Run: %v", seed, err)
-			}
-			report := func(res chaos.Result, why string) {
-				t.Helper()
-				dir := artifactsDir(t)
-				if werr := h.WriteReport(dir, res); werr != nil {
-					t.Errorf("writing the report: %v", werr)
-				}
-				t.Fatalf("seed %d, fault %s: %s; report in %s", seed, f.name, why, dir)
-			}
-			checkStart := time.Now()
-			res, err := h.Check(checkTimeout)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%v (checked in %v)", res, time.Since(checkStart).Round(time.Millisecond))
-			switch {
-			case res.Unknown:
-				report(res, "the linearizability checker timed out")
-			case !res.Linearizable:
-				report(res, "the history is NOT linearizable")
-			}
-			if res.Acked < minAcked {
-				report(res, fmt.Sprintf("only %d acknowledged operations (want more than %d): the run proves nothing", res.Acked, minAcked))
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			lost, err := h.VerifyAcked(ctx, c.gateways())
-			if err != nil {
-				report(res, fmt.Sprintf("reading the keys back: %v", err))
-			}
-			if len(lost) > 0 {
-				report(res, fmt.Sprintf("acknowledged writes lost:\n%s", strings.Join(lost, "\n")))
-			}
-			c.waitMode("duplex", duplexTimeout)
-			c.waitConverged(convergeTimeout)
-		})
+	start := time.Now()
+	logf := func(format string, args ...any) {
+		t.Logf("[%6.3fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
+	faultDone := make(chan error, 1)
+	go func() {
+		time.Sleep(faultAt)
+		faultDone <- f.inject(c, logf)
+	}()
+	h, err := chaos.Run(context.Background(), chaos.Config{
+		Endpoints: c.gateways(),
+		Clients:   8,
+		Keys:      6,
+		Duration:  duration,
+		Seed:      seed,
+		KeyPrefix: "chaos",
+	})
+	logf("load done")
+	if ferr := <-faultDone; ferr != nil {
+		t.Fatalf("seed %d: injecting %s: %v", seed, f.name, ferr)
+	}
+	if err != nil {
+		t.Fatalf("seed %d: chaos.Run: %v", seed, err)
+	}
+	report := func(res chaos.Result, why string) {
+		t.Helper()
+		dir := artifactsDir(t)
+		if werr := h.WriteReport(dir, res); werr != nil {
+			t.Errorf("writing the report: %v", werr)
+		}
+		t.Fatalf("seed %d, fault %s: %s; report in %s", seed, f.name, why, dir)
+	}
+	checkStart := time.Now()
+	res, err := h.Check(checkTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%v (checked in %v)", res, time.Since(checkStart).Round(time.Millisecond))
+	switch {
+	case res.Unknown:
+		report(res, "the linearizability checker timed out")
+	case !res.Linearizable:
+		report(res, "the history is NOT linearizable")
+	}
+	if res.Acked < minAcked {
+		report(res, fmt.Sprintf("only %d acknowledged operations (want more than %d): the run proves nothing", res.Acked, minAcked))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lost, err := h.VerifyAcked(ctx, c.gateways())
+	if err != nil {
+		report(res, fmt.Sprintf("reading the keys back: %v", err))
+	}
+	if len(lost) > 0 {
+		report(res, fmt.Sprintf("acknowledged writes lost:\n%s", strings.Join(lost, "\n")))
+	}
+	c.waitMode("duplex", duplexTimeout)
+	c.waitConverged(convergeTimeout)
+	return res
 }
 
 // A CoServer that lost its whole data dir comes back empty and is brought back to the

@@ -144,7 +144,7 @@ func TestBadConfigs(t *testing.T) {
 	}
 
 	// Nothing was created next to the good files: no data dir for any member.
-	if got := dirEntries(t, initDir); !slices.Equal(got, []string{"coserver1.toml", "coserver2.toml", "witness.toml"}) {
+	if got := dirEntries(t, initDir); !slices.Equal(got, []string{"coserver1.toml", "coserver2.toml", "manager.token", "pki", "witness.toml"}) {
 		t.Errorf("refused starts created %v in %s", got, initDir)
 	}
 	if _, err := os.Stat(cfg.DataDir); !os.IsNotExist(err) {

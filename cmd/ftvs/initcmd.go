@@ -35,7 +35,7 @@ func printInit(w io.Writer, res *config.InitResult) {
 		if m.Name == config.Witness {
 			what = "API    "
 		}
-		fmt.Fprintf(w, "  %-10s %s http://%-21s raft %-21s config %s\n", m.Name, what, m.HTTP, m.Raft, res.Files[m.Name])
+		fmt.Fprintf(w, "  %-10s %s http://%-15s  link a %-15s  link b %-15s  config %s\n", m.Name, what, m.HTTP, m.LinkA, m.LinkB, res.Files[m.Name])
 	}
 	fmt.Fprintf(w, "\nstart the members (any order, any machine that can reach the addresses):\n")
 	for _, m := range res.Members {

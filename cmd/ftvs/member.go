@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/defaultguest"
 	"github.com/ftvs/ftvs/internal/node"
+	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
@@ -36,6 +38,7 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 	}
 	interpreter := fs.Bool("interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
 	cacheDir := fs.String("cache-dir", defaultCacheDir(), "compiled-guest cache shared by every CoServer of this user (empty: in memory)")
+	faults := fs.Bool("allow-fault-injection", false, "enable POST /ftvs/v1/faults/link (cut and restore member links; needs the manager token): for tests and drills only")
 	overrides := config.RegisterFlags(fs)
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
@@ -87,6 +90,10 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
+	ncfg.FaultInjection = *faults
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -113,11 +120,24 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// readToken reads a bearer token file: one line of at least 16 characters.
+func readToken(path, setting string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w (ftvs init writes manager.token into the cluster dir)", setting, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%s: %s must hold one token of at least 16 characters on one line", setting, path)
+	}
+	return tok, nil
+}
+
 // nodeConfig turns a member's file settings into the node's configuration.
 func nodeConfig(cfg *config.Config, lone, interpreter bool, cacheDir string, log *slog.Logger) (node.Config, error) {
 	self := cfg.Self()
 	n := node.Config{
-		Name: cfg.Name, DataDir: cfg.DataDir, HTTPAddr: self.HTTP, RaftAddr: self.Raft,
+		Name: cfg.Name, DataDir: cfg.DataDir, HTTPAddr: self.HTTP, Links: self.Links(),
 		Simplex: lone, Witness: cfg.IsWitness(),
 		VM: vm.Config{
 			MemoryLimitBytes: cfg.Guest.MemoryLimitMiB << 20, MaxRequestBytes: cfg.Guest.MaxRequestBytes,
@@ -130,8 +150,36 @@ func nodeConfig(cfg *config.Config, lone, interpreter bool, cacheDir string, log
 	}
 	if !lone {
 		for _, p := range cfg.Members {
-			n.Peers = append(n.Peers, node.Peer{Name: p.Name, Raft: p.Raft, HTTP: p.HTTP})
+			n.Peers = append(n.Peers, node.Peer{Name: p.Name, Links: p.Links(), HTTP: p.HTTP})
 		}
+		n.LinkProbeInterval, n.LinkDownAfter = cfg.Links.ProbeInterval.Duration, cfg.Links.DownAfter.Duration
+		n.CertExpiryWarning = cfg.TLS.ExpiryWarning.Duration
+		if cfg.TLS.Mode != config.TLSOff {
+			mat, err := pki.Load(cfg.TLS.Dir, cfg.Name)
+			if err != nil {
+				return n, fmt.Errorf("member certificate (tls.dir = %s): %w", cfg.TLS.Dir, err)
+			}
+			n.TLS = mat
+		}
+		tok, err := readToken(cfg.Manager.TokenFile, "manager.token_file")
+		if err != nil {
+			return n, err
+		}
+		n.ManagerToken = tok
+	}
+	if cfg.Gateway.ClientTokenFile != "" {
+		tok, err := readToken(cfg.Gateway.ClientTokenFile, "gateway.client_token_file")
+		if err != nil {
+			return n, err
+		}
+		n.ClientToken = tok
+	}
+	if cfg.Gateway.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Gateway.TLSCert, cfg.Gateway.TLSKey)
+		if err != nil {
+			return n, fmt.Errorf("gateway TLS (gateway.tls_cert %s, gateway.tls_key %s): %w", cfg.Gateway.TLSCert, cfg.Gateway.TLSKey, err)
+		}
+		n.GatewayTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if cfg.IsWitness() {
 		return n, nil

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -158,6 +159,7 @@ func printView(w io.Writer, v cluster.View) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.Member, m.Role, m.VirtualServer, m.AppliedIndex, hash, pid, dash(m.Version), m.Gateway)
 	}
 	tw.Flush()
+	printLinks(w, v.Links)
 	for _, m := range v.Members {
 		if m.Sync != nil {
 			fmt.Fprintf(w, "sync: %s %s\n", m.Member, m.Sync)
@@ -176,4 +178,45 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printLinks shows each pair of members and the state of its links a and b, as the
+// members at either end see them ("down" if either end says so).
+func printLinks(w io.Writer, links []cluster.Link) {
+	if len(links) == 0 {
+		return
+	}
+	type pair struct{ x, y string }
+	state := map[pair]map[string]string{} // pair -> link -> state
+	reason := map[pair]map[string]string{}
+	var order []pair
+	for _, l := range links {
+		p := pair{l.From, l.To}
+		if p.x > p.y {
+			p = pair{l.To, l.From}
+		}
+		if state[p] == nil {
+			state[p], reason[p] = map[string]string{}, map[string]string{}
+			order = append(order, p)
+		}
+		if state[p][l.Link] != "down" {
+			state[p][l.Link] = l.State
+		}
+		if l.State == "down" && l.Reason != "" {
+			reason[p][l.Link] = l.From + " says: " + l.Reason
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].x+order[i].y < order[j].x+order[j].y })
+	fmt.Fprint(w, "links:")
+	for _, p := range order {
+		fmt.Fprintf(w, "  %s-%s a:%s b:%s", p.x, p.y, state[p]["a"], state[p]["b"])
+	}
+	fmt.Fprintln(w)
+	for _, p := range order {
+		for _, l := range []string{"a", "b"} {
+			if r := reason[p][l]; r != "" {
+				fmt.Fprintf(w, "link down: %s-%s link %s (%s)\n", p.x, p.y, l, r)
+			}
+		}
+	}
 }

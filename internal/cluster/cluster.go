@@ -16,6 +16,7 @@ type Status struct {
 	Kind              string  `json:"kind"` // coserver or witness
 	Role              string  `json:"role"` // leader, follower, candidate, unreachable
 	Leader            string  `json:"leader,omitempty"`
+	Term              uint64  `json:"term,omitempty"` // raft term: two leaders never share one
 	Mode              string  `json:"mode,omitempty"` // a lone CoServer's mode; the cluster view decides otherwise
 	PID               int     `json:"pid,omitempty"`
 	Version           string  `json:"version,omitempty"`
@@ -35,7 +36,19 @@ type Status struct {
 	Failure           string  `json:"failure,omitempty"`
 	Sync              *Sync   `json:"sync,omitempty"`
 	UptimeSeconds     float64 `json:"uptime_seconds,omitempty"`
+	Links             []Link  `json:"links,omitempty"` // this member's links to each peer, as it sees them
 	Error             string  `json:"error,omitempty"` // why it could not be reached
+}
+
+// Link is one member-to-member link as seen from its From end.
+type Link struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Link   string `json:"link"`  // a or b
+	Addr   string `json:"addr"`  // the peer's address on this link
+	State  string `json:"state"` // up or down
+	Since  string `json:"since,omitempty"`
+	Reason string `json:"reason,omitempty"` // why it is down
 }
 
 // Sync is a CoServer being brought back: a snapshot received or restored, or log catch-up.
@@ -66,6 +79,9 @@ type View struct {
 	Leader      string   `json:"leader,omitempty"`
 	Unreachable []string `json:"unreachable,omitempty"`
 	Members     []Status `json:"members"`
+	// Links are every reachable member's links; a link to or from an unreachable
+	// member is known only from the reachable end.
+	Links []Link `json:"links"`
 }
 
 // BuildView decides the mode from the members' statuses.
@@ -74,9 +90,10 @@ type View struct {
 //   - syncing: a reachable CoServer is being brought back (or none runs yet);
 //   - duplex: both CoServers run the virtual server; simplex: one does.
 func BuildView(askedVia string, members []Status) View {
-	v := View{AskedVia: askedVia, Members: members}
+	v := View{AskedVia: askedVia, Members: members, Links: []Link{}}
 	reachable, running, syncing := 0, 0, 0
 	for _, m := range members {
+		v.Links = append(v.Links, m.Links...)
 		if m.Role == "unreachable" {
 			v.Unreachable = append(v.Unreachable, m.Member)
 			continue

@@ -6,6 +6,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
@@ -50,7 +52,14 @@ type Config struct {
 	ProposeTimeout time.Duration
 	Logger         *slog.Logger
 	// Extra are more member endpoints (pattern -> handler), e.g. the internal API.
+	// Those that change state (any method but GET and HEAD) require ManagerToken.
 	Extra map[string]http.Handler
+	// ManagerToken, if set, must be sent as "Authorization: Bearer TOKEN" to every
+	// endpoint that changes state.
+	ManagerToken string
+	// ClientToken, if set, must be sent the same way by the virtual server's clients.
+	// It is checked here and removed: it never reaches the log or the guest.
+	ClientToken string
 }
 
 type gateway struct {
@@ -77,13 +86,40 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /ftvs/health", g.health)
 	mux.HandleFunc("GET /ftvs/status", g.status)
 	for pattern, h := range cfg.Extra {
+		if method, _, ok := strings.Cut(pattern, " "); ok && method != http.MethodGet && method != http.MethodHead {
+			h = g.requireToken(h, cfg.ManagerToken, "the manager token (manager.token in the cluster dir)")
+		}
 		mux.Handle(pattern, h)
 	}
 	mux.HandleFunc("/ftvs/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "no such ftvs endpoint %s %s: try GET /ftvs/health or GET /ftvs/status", r.Method, r.URL.Path)
 	})
-	mux.HandleFunc("/", g.serveGuest)
+	mux.Handle("/", g.requireToken(http.HandlerFunc(g.serveGuest), cfg.ClientToken, "the client token (the file named by gateway.client_token_file)"))
 	return mux, nil
+}
+
+// requireToken wraps h so that it runs only for requests bearing token ("" = open),
+// and removes the Authorization header before h sees the request.
+func (g *gateway) requireToken(h http.Handler, token, what string) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("Authorization")
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
+			w.Header().Set(OutcomeHeader, OutcomeNotApplied)
+			msg := "missing credentials"
+			if got != "" {
+				msg = "wrong token"
+			}
+			problem(w, http.StatusUnauthorized, "%s: %s %s requires %s, sent as \"Authorization: Bearer TOKEN\"", msg, r.Method, r.URL.Path, what)
+			return
+		}
+		r.Header.Del("Authorization")
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {

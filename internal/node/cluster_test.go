@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
@@ -23,6 +24,7 @@ func freeAddr(t *testing.T) string {
 
 type testCluster struct {
 	t     *testing.T
+	pki   string // cluster CA and member certificates
 	peers []Peer
 	dirs  map[string]string
 	kv    []byte
@@ -31,10 +33,16 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T) *testCluster {
 	c := &testCluster{t: t, dirs: map[string]string{}, m: map[string]*Member{},
-		kv: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv")}
+		kv: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv"), pki: t.TempDir()}
+	if err := pki.CreateCA(c.pki, 24*time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.peers = append(c.peers, Peer{Name: name, Raft: freeAddr(t), HTTP: freeAddr(t)})
+		c.peers = append(c.peers, Peer{Name: name, Links: [2]string{freeAddr(t), freeAddr(t)}, HTTP: freeAddr(t)})
 		c.dirs[name] = t.TempDir()
+		if _, err := pki.IssueMember(c.pki, name, 24*time.Hour, time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
 		for _, m := range c.m {
@@ -52,8 +60,12 @@ func (c *testCluster) start(name string) *Member {
 			self = p
 		}
 	}
+	mat, err := pki.Load(c.pki, name)
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	m, err := Start(context.Background(), Config{
-		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, RaftAddr: self.Raft, Peers: c.peers,
+		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, Links: self.Links, Peers: c.peers, TLS: mat,
 		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
 		VM: vm.Config{CacheDir: guesttest.CacheDir()}, SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
 		TrailingLogs: 50,

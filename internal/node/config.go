@@ -1,11 +1,13 @@
 package node
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
@@ -25,18 +27,36 @@ const (
 
 // Peer is one member of a cluster as every member knows it.
 type Peer struct {
-	Name string // coserver1, coserver2, witness
-	Raft string // host:port of its raft transport
-	HTTP string // host:port of its gateway/API
+	Name  string    // coserver1, coserver2, witness
+	Links [2]string // host:port of its link a and link b (member-to-member traffic)
+	HTTP  string    // host:port of its gateway/API
 }
 
 // Config configures a Member.
 type Config struct {
 	Name     string // this member
 	DataDir  string
-	HTTPAddr string // gateway listen address (":0" picks a port)
-	RaftAddr string // raft listen and advertised address (cluster mode)
-	Peers    []Peer // every member, this one included (cluster mode)
+	HTTPAddr string    // gateway listen address (":0" picks a port)
+	Links    [2]string // listen addresses of link a and link b (cluster mode; ":0" picks)
+	Peers    []Peer    // every member, this one included (cluster mode)
+	// TLS authenticates member links (mutual TLS with the cluster CA); nil means
+	// plaintext links (tls.mode = "off", for measurements only).
+	TLS *pki.Material
+	// CertExpiryWarning: warn when this member's certificate expires within it.
+	CertExpiryWarning time.Duration
+	// LinkProbeInterval and LinkDownAfter time the link liveness probes (internal/link).
+	LinkProbeInterval time.Duration
+	LinkDownAfter     time.Duration
+	// ManagerToken is required (Authorization: Bearer) by every API call that changes
+	// state; "" requires none (a lone CoServer started without a config file).
+	ManagerToken string
+	// ClientToken, when set, is required from the virtual server's clients.
+	ClientToken string
+	// GatewayTLS, when set, makes the gateway serve HTTPS.
+	GatewayTLS *tls.Config
+	// FaultInjection enables POST /ftvs/v1/faults/link (cut and restore links), for
+	// tests and drills. It requires the manager token.
+	FaultInjection bool
 	// Simplex runs a lone CoServer: a single raft voter, the one-sided start.
 	Simplex bool
 	// Witness makes this member the witness: a voter that never runs the guest.
@@ -72,8 +92,8 @@ func (c *Config) validate() error {
 		return errors.New("a witness cannot run simplex: only a CoServer can run the virtual server alone")
 	case !c.Simplex && len(c.Peers) == 0:
 		return errors.New("no cluster members given: use a config file from `ftvs init`, or --simplex for a lone CoServer")
-	case !c.Simplex && c.RaftAddr == "":
-		return errors.New("raft address is empty: give --raft HOST:PORT")
+	case !c.Simplex && (c.Links[0] == "" || c.Links[1] == ""):
+		return errors.New("link address is empty: give --link-a HOST:PORT and --link-b HOST:PORT")
 	case !c.Witness && len(c.Guest) == 0:
 		return errors.New("no guest module given")
 	}

@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/logbridge"
 	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -30,20 +32,23 @@ const startTimeout = 60 * time.Second
 
 // Member is one running cluster member.
 type Member struct {
-	cfg    Config
-	log    *slog.Logger
-	dir    *dataDir
-	engine *vm.Engine // nil on the witness
-	fsm    *fsm       // nil on the witness
-	raft   *raft.Raft
-	wal    *logStore
-	snaps  *raft.FileSnapshotStore
-	trans  raft.Transport
-	ln     net.Listener
-	srv    *http.Server
-	peers  map[string]Peer
-	client *http.Client // member-to-member HTTP (forwarding, status gathering)
-	start  time.Time
+	cfg     Config
+	log     *slog.Logger
+	dir     *dataDir
+	engine  *vm.Engine // nil on the witness
+	fsm     *fsm       // nil on the witness
+	raft    *raft.Raft
+	wal     *logStore
+	snaps   *raft.FileSnapshotStore
+	trans   raft.Transport
+	ln      net.Listener
+	srv     *http.Server
+	peers   map[string]Peer
+	client  *http.Client // member-to-member HTTP over the links (forwarding, status gathering)
+	links   *link.Layer  // member links a and b (nil for a lone CoServer)
+	linkSrv *http.Server // member-to-member HTTP, served on the links
+	appends appendDedup  // forwarded entries in flight on this leader, by seed
+	start   time.Time
 
 	stop     chan struct{}
 	failOnce sync.Once
@@ -109,7 +114,12 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	default:
 		go m.installWhenLeader(m.stop)
 	}
-	m.log.Info("member ready", "event", "member.started", "http", m.GatewayURL(), "raft", cfg.RaftAddr, "pid", os.Getpid(), "version", version.Version)
+	attrs := []any{"event", "member.started", "http", m.GatewayURL(), "pid", os.Getpid(), "version", version.Version}
+	if m.links != nil {
+		a := m.links.Addrs()
+		attrs = append(attrs, "link_a", a[0], "link_b", a[1], "tls", m.cfg.TLS != nil)
+	}
+	m.log.Info("member ready", attrs...)
 	return m, nil
 }
 
@@ -155,17 +165,13 @@ func (m *Member) startRaft(f raft.FSM) error {
 		m.trans = trans
 		boot.Servers = []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: addr}}
 	} else {
-		adv, err := net.ResolveTCPAddr("tcp", m.cfg.RaftAddr)
-		if err != nil {
-			return fmt.Errorf("raft address %s: %w", m.cfg.RaftAddr, err)
+		if err := m.startLinks(); err != nil {
+			return err
 		}
-		trans, err := raft.NewTCPTransportWithLogger(m.cfg.RaftAddr, adv, 5, 2*time.Second, rlog.Named("transport"))
-		if err != nil {
-			return fmt.Errorf("listen for raft on %s: %w (is another process using it?)", m.cfg.RaftAddr, err)
-		}
-		m.trans = trans
+		// Raft addresses are member names: the link layer dials whichever link is up.
+		m.trans = raft.NewNetworkTransportWithLogger(m.links.StreamLayer(), 5, 2*time.Second, rlog.Named("transport"))
 		for _, p := range m.cfg.Peers {
-			boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.Raft)})
+			boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.Name)})
 		}
 	}
 	existing, err := raft.HasExistingState(wal, wal, snaps)
@@ -193,15 +199,20 @@ func (m *Member) startRaft(f raft.FSM) error {
 }
 
 func (m *Member) startHTTP() error {
+	extra := map[string]http.Handler{
+		"GET /ftvs/cluster": http.HandlerFunc(m.handleCluster),
+	}
+	if m.cfg.FaultInjection && m.links != nil {
+		extra["POST /ftvs/v1/faults/link"] = http.HandlerFunc(m.handleLinkFault)
+	}
 	h, err := gateway.New(gateway.Config{
 		Cluster:         m,
 		MaxRequestBytes: m.maxRequestBytes(),
 		ProposeTimeout:  m.cfg.ProposeTimeout,
 		Logger:          m.log,
-		Extra: map[string]http.Handler{
-			"POST /ftvs/internal/append": http.HandlerFunc(m.handleAppend),
-			"GET /ftvs/cluster":          http.HandlerFunc(m.handleCluster),
-		},
+		ClientToken:     m.cfg.ClientToken,
+		ManagerToken:    m.cfg.ManagerToken,
+		Extra:           extra,
 	})
 	if err != nil {
 		return err
@@ -211,12 +222,23 @@ func (m *Member) startHTTP() error {
 		return fmt.Errorf("listen for HTTP on %s: %w (is another process using it? pick another address)", m.cfg.HTTPAddr, err)
 	}
 	m.ln = ln
+	if m.cfg.GatewayTLS != nil {
+		ln = tls.NewListener(ln, m.cfg.GatewayTLS)
+	}
 	m.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	go func() {
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.replicaFailed(fmt.Errorf("gateway: %w", err))
 		}
 	}()
+	if m.links != nil {
+		// Member-to-member HTTP: only on the links, where every peer is authenticated.
+		mux := http.NewServeMux()
+		mux.Handle("POST /ftvs/internal/append", http.HandlerFunc(m.handleAppend))
+		mux.Handle("GET /ftvs/status", h)
+		m.linkSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+		go m.linkSrv.Serve(m.links.Listener(link.ProtoHTTP))
+	}
 	return nil
 }
 
@@ -309,7 +331,14 @@ func (m *Member) GatewayURL() string {
 	if m.ln == nil {
 		return ""
 	}
-	return "http://" + m.ln.Addr().String()
+	return m.gatewayScheme() + m.ln.Addr().String()
+}
+
+func (m *Member) gatewayScheme() string {
+	if m.cfg.GatewayTLS != nil {
+		return "https://"
+	}
+	return "http://"
 }
 
 // Snapshot asks raft for a snapshot now and waits for it.
@@ -335,16 +364,21 @@ func (m *Member) Close() error {
 	m.closed = true
 	close(m.stop)
 	var errs []error
-	if m.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, m.srv.Shutdown(ctx))
-		cancel()
+	for _, srv := range []*http.Server{m.srv, m.linkSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, srv.Shutdown(ctx))
+			cancel()
+		}
 	}
 	if m.raft != nil {
 		errs = append(errs, m.raft.Shutdown().Error())
 	}
 	if c, ok := m.trans.(raft.WithClose); ok {
 		errs = append(errs, c.Close())
+	}
+	if m.links != nil {
+		errs = append(errs, m.links.Close())
 	}
 	if m.wal != nil {
 		errs = append(errs, m.wal.Close())

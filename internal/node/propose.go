@@ -17,6 +17,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -32,6 +33,10 @@ const noLeaderWait = time.Second
 
 // errLeaderMoved means the member asked is not the leader and appended nothing.
 var errLeaderMoved = errors.New("leader moved")
+
+// errInFlight means a forwarded entry was cut off after it was sent: the leader may or
+// may not have it. Sending it again is safe, because the leader deduplicates by seed.
+var errInFlight = errors.New("forwarded entry cut off in flight")
 
 // Propose implements gateway.Cluster: the entry is appended through the leader (this
 // member or another), and the result is this member's own result of applying it, so the
@@ -130,7 +135,7 @@ func (m *Member) appendViaLeader(ctx context.Context, data []byte) (uint64, *vse
 		} else if p, ok := m.peers[string(leader)]; !ok {
 			err = fmt.Errorf("%w: leader %q is not a known member", gateway.ErrUnavailable, leader)
 		} else {
-			idx, res, err = m.forward(ctx, p, data)
+			idx, res, err = m.forwardRetrying(ctx, p, data)
 		}
 		if err == nil || !errors.Is(err, errLeaderMoved) {
 			return idx, res, err // on ErrUncertain, idx (if known) is where it was appended
@@ -188,7 +193,7 @@ type appendReply struct {
 
 // forward sends the entry to the leader's /ftvs/internal/append.
 func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vserver.Result, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.HTTP+"/ftvs/internal/append", bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+"/ftvs/internal/append", bytes.NewReader(data))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -196,11 +201,12 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 	resp, err := m.client.Do(req)
 	if err != nil {
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
+		var de *link.DialError
+		if errors.As(err, &de) || errors.As(err, &op) && op.Op == "dial" {
 			// Never delivered: the leader is gone. Wait for the next one.
 			return 0, nil, fmt.Errorf("%w: leader %s unreachable: %v", errLeaderMoved, p.Name, err)
 		}
-		return 0, nil, fmt.Errorf("%w: forwarding to leader %s: %v", gateway.ErrUncertain, p.Name, err)
+		return 0, nil, fmt.Errorf("%w: %w: forwarding to leader %s: %v", gateway.ErrUncertain, errInFlight, p.Name, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
@@ -238,7 +244,35 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 	}
 }
 
-// handleAppend is /ftvs/internal/append: another member forwards an entry to the leader.
+// forwardRetrying forwards to p and, when the request is cut off in flight (a member
+// link going down under it), sends it again to the same member, now over the other
+// link: the member answers a repeated seed from its first attempt (appendDedup), so
+// the entry is appended at most once and the client's request does not fail.
+func (m *Member) forwardRetrying(ctx context.Context, p Peer, data []byte) (uint64, *vserver.Result, error) {
+	for attempt := 0; ; attempt++ {
+		idx, res, err := m.forward(ctx, p, data)
+		switch {
+		case err == nil || !errors.Is(err, errInFlight) && (attempt == 0 || !errors.Is(err, errLeaderMoved)):
+			return idx, res, err
+		case !errors.Is(err, errInFlight):
+			// A retry could not reach p at all: the first attempt may have been appended.
+			return 0, nil, fmt.Errorf("%w: the leader %s was cut off while it held the entry and is now unreachable: %v", gateway.ErrUncertain, p.Name, err)
+		}
+		if attempt > 0 {
+			m.log.Debug("forwarded entry cut off in flight; sending it again", "leader", p.Name, "attempt", attempt+1, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, nil, fmt.Errorf("%w: forwarding to leader %s: %v", gateway.ErrUncertain, p.Name, err)
+		case <-m.stop:
+			return 0, nil, fmt.Errorf("%w: shutting down", gateway.ErrUncertain)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// handleAppend is /ftvs/internal/append (member links only): another member forwards an
+// entry to the leader. A repeated seed gets the first attempt's answer (appendDedup).
 func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(m.maxRequestBytes())+4096))
 	reply := func(code int, rep appendReply) {
@@ -250,16 +284,40 @@ func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusRequestEntityTooLarge, appendReply{Error: err.Error()})
 		return
 	}
-	if _, err := entry.Decode(data); err != nil {
+	e, err := entry.Decode(data)
+	if err != nil {
 		reply(http.StatusBadRequest, appendReply{Error: err.Error()})
 		return
+	}
+	call, first := m.appends.begin(e.Seed)
+	if !first {
+		select {
+		case <-call.done:
+			call.writeTo(w)
+		case <-r.Context().Done():
+		}
+		return
+	}
+	rec := &recorder{hdr: http.Header{}}
+	m.appendOnce(rec, context.WithoutCancel(r.Context()), data) // runs to the end even if the asker is cut off
+	call.code, call.hdr, call.body = rec.code, rec.hdr, rec.body
+	close(call.done)
+	call.writeTo(w)
+}
+
+// appendOnce appends a forwarded entry on this member, the leader, and writes the answer.
+func (m *Member) appendOnce(w http.ResponseWriter, ctx context.Context, data []byte) {
+	reply := func(code int, rep appendReply) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(rep)
 	}
 	if m.raft.State() != raft.Leader {
 		_, leader := m.raft.LeaderWithID()
 		reply(http.StatusConflict, appendReply{Error: "not the leader", Leader: string(leader)})
 		return
 	}
-	idx, res, err := m.appendHere(r.Context(), data)
+	idx, res, err := m.appendHere(ctx, data)
 	switch {
 	case err == nil:
 		h := w.Header()

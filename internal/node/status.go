@@ -29,10 +29,12 @@ func (m *Member) Status(withHash bool) cluster.Status {
 	st.Leader = string(leader)
 	stats := m.raft.Stats()
 	st.CommitIndex, _ = strconv.ParseUint(stats["commit_index"], 10, 64)
+	st.Term, _ = strconv.ParseUint(stats["term"], 10, 64)
 	st.LastContact = stats["last_contact"]
 	if metas, err := m.snaps.List(); err == nil && len(metas) > 0 {
 		st.LastSnapshotIndex = metas[0].Index
 	}
+	st.Links = m.linkStates()
 	if m.cfg.Witness {
 		st.Kind, st.VirtualServer = "witness", "none"
 		st.AppliedIndex = m.raft.AppliedIndex()
@@ -143,8 +145,36 @@ func (m *Member) Cluster(ctx context.Context, withHash bool) cluster.View {
 			out[i] = m.Status(withHash)
 			continue
 		}
-		wg.Go(func() { out[i] = cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.HTTP, withHash) })
+		wg.Go(func() { out[i] = m.fetchStatus(ctx, p, withHash) })
 	}
 	wg.Wait()
 	return cluster.BuildView(m.cfg.Name, out)
+}
+
+// fetchStatus asks a peer for its status over the member links.
+func (m *Member) fetchStatus(ctx context.Context, p Peer, withHash bool) cluster.Status {
+	st := cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.Name, withHash)
+	if st.Role == "unreachable" {
+		st.Gateway = m.gatewayScheme() + p.HTTP
+	}
+	return st
+}
+
+// linkStates is this member's view of its links (none for a lone CoServer).
+func (m *Member) linkStates() []cluster.Link {
+	if m.links == nil {
+		return nil
+	}
+	var out []cluster.Link
+	for _, s := range m.links.States() {
+		l := cluster.Link{From: s.From, To: s.To, Link: s.Link, Addr: s.Addr, State: "up", Reason: s.Reason}
+		if !s.Up {
+			l.State = "down"
+		}
+		if !s.Since.IsZero() {
+			l.Since = s.Since.UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, l)
+	}
+	return out
 }

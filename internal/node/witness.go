@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-
-	"github.com/ftvs/ftvs/internal/cluster"
 )
 
 // witnessMagic starts every witness snapshot, so a CoServer can recognise and refuse one.
@@ -79,7 +77,7 @@ func (m *Member) handBackLeadership(stop <-chan struct{}) {
 			continue
 		}
 		m.log.Info("witness is leader: handing leadership to a CoServer", "event", "witness.transfer", "to", to.Name)
-		if err := m.raft.LeadershipTransferToServer(raft.ServerID(to.Name), raft.ServerAddress(to.Raft)).Error(); err != nil {
+		if err := m.raft.LeadershipTransferToServer(raft.ServerID(to.Name), raft.ServerAddress(to.Name)).Error(); err != nil {
 			m.log.Warn("leadership transfer from the witness failed; retrying", "to", to.Name, "err", err)
 		}
 	}
@@ -98,7 +96,7 @@ func (m *Member) bestCoServer() (Peer, bool) {
 		if p.Name == m.cfg.Name {
 			continue
 		}
-		st := cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.HTTP, false)
+		st := m.fetchStatus(ctx, p, false)
 		if st.Role == "unreachable" || st.Kind != "coserver" || st.VirtualServer == "failed" {
 			continue
 		}

@@ -1,0 +1,172 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/link"
+)
+
+// startLinks opens member links a and b (internal/link): raft, forwarding and status
+// gathering all go over whichever link is up, with mutual TLS unless it is turned off.
+func (m *Member) startLinks() error {
+	peers := map[string][2]string{}
+	for _, p := range m.cfg.Peers {
+		if p.Name != m.cfg.Name {
+			peers[p.Name] = p.Links
+		}
+	}
+	lc := link.Config{
+		Self: m.cfg.Name, Listen: m.cfg.Links, Peers: peers,
+		ProbeInterval: m.cfg.LinkProbeInterval, DownAfter: m.cfg.LinkDownAfter,
+		Logger: m.log,
+	}
+	if mat := m.cfg.TLS; mat != nil {
+		lc.TLS = &link.TLSConfig{Server: mat.ServerTLS(), Client: mat.ClientTLS, PeerName: mat.PeerMember}
+		go m.watchCertificate(mat.Expiry)
+	} else {
+		m.log.Warn("member links are plaintext (tls.mode = \"off\"): traffic between members is neither encrypted nor authenticated; use only for measurements",
+			"event", "link.plaintext")
+	}
+	l, err := link.New(lc)
+	if err != nil {
+		return fmt.Errorf("member links: %w", err)
+	}
+	m.links = l
+	tr := l.HTTPTransport()
+	tr.MaxIdleConnsPerHost = 64
+	m.client.Transport = tr
+	return nil
+}
+
+// watchCertificate raises a warning event while this member's certificate expires
+// within the configured window: at start, then daily.
+func (m *Member) watchCertificate(expiry func() time.Time) {
+	warn := m.cfg.CertExpiryWarning
+	if warn <= 0 {
+		warn = 30 * 24 * time.Hour
+	}
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		if left := time.Until(expiry()); left < warn {
+			m.log.Warn("member certificate expires soon: run `ftvs cert rotate "+m.cfg.Name+"` in the cluster dir and copy the new pair to this member",
+				"event", "cert.expiring", "expires", expiry().UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
+		}
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handleLinkFault is POST /ftvs/v1/faults/link?peer=P&link=a|b|both&action=cut|restore:
+// fault injection for tests and drills, enabled by config and guarded by the manager
+// token. A cut is a black hole as seen from this member (see internal/link).
+func (m *Member) handleLinkFault(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	peer, which, action := q.Get("peer"), q.Get("link"), q.Get("action")
+	var err error
+	switch {
+	case action == "cut" && which == "both":
+		err = m.links.CutAll(peer)
+	case action == "restore" && which == "both":
+		err = m.links.RestoreAll(peer)
+	case action == "cut":
+		err = m.links.Cut(peer, which)
+	case action == "restore":
+		err = m.links.Restore(peer, which)
+	default:
+		err = fmt.Errorf("action %q: use action=cut or action=restore, with peer=NAME and link=a, b or both", action)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	m.log.Warn("link fault injected", "event", "link.fault_injected", "peer", peer, "link", which, "action", action)
+	json.NewEncoder(w).Encode(map[string]string{"peer": peer, "link": which, "action": action})
+}
+
+// appendDedup makes forwarding idempotent on the leader: a member whose forwarded
+// entry was cut off in flight (a link going down mid-request) sends it again over the
+// other link, and the leader answers the retry from the first attempt instead of
+// appending the entry twice. Entries are keyed by their seed, unique per request.
+type appendDedup struct {
+	mu      sync.Mutex
+	pending map[[entry.SeedSize]byte]*appendCall
+}
+
+type appendCall struct {
+	done chan struct{}
+	at   time.Time
+	// set before done is closed
+	code int
+	hdr  http.Header
+	body []byte
+}
+
+// dedupKeep is how long a finished append is remembered for a retry.
+const dedupKeep = 30 * time.Second
+
+// begin returns the call for seed and whether this caller must run it.
+func (d *appendDedup) begin(seed [entry.SeedSize]byte) (*appendCall, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending == nil {
+		d.pending = map[[entry.SeedSize]byte]*appendCall{}
+	}
+	if c, ok := d.pending[seed]; ok {
+		return c, false
+	}
+	now := time.Now()
+	if len(d.pending) > 4096 { // forget finished calls past their time
+		for k, c := range d.pending {
+			select {
+			case <-c.done:
+				if now.Sub(c.at) > dedupKeep {
+					delete(d.pending, k)
+				}
+			default:
+			}
+		}
+	}
+	c := &appendCall{done: make(chan struct{}), at: now}
+	d.pending[seed] = c
+	return c, true
+}
+
+// recorder captures a handler's answer so that a retry can be given the same one.
+type recorder struct {
+	hdr  http.Header
+	code int
+	body []byte
+}
+
+func (r *recorder) Header() http.Header { return r.hdr }
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	r.body = append(r.body, b...)
+	return len(b), nil
+}
+
+func (c *appendCall) writeTo(w http.ResponseWriter) {
+	for k, v := range c.hdr {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(c.code)
+	w.Write(c.body)
+}
