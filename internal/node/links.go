@@ -101,6 +101,12 @@ func (m *Member) handleLinkFault(w http.ResponseWriter, r *http.Request) {
 type appendDedup struct {
 	mu      sync.Mutex
 	pending map[[entry.SeedSize]byte]*appendCall
+	order   []dedupEntry // by start time, for expiry
+}
+
+type dedupEntry struct {
+	seed [entry.SeedSize]byte
+	call *appendCall
 }
 
 type appendCall struct {
@@ -112,8 +118,9 @@ type appendCall struct {
 	body []byte
 }
 
-// dedupKeep is how long a finished append is remembered for a retry.
-const dedupKeep = 30 * time.Second
+// dedupKeep is how long an append is remembered for a retry: longer than the propose
+// timeout, the longest a forwarding member keeps retrying.
+const dedupKeep = 2 * DefaultProposeTimeout
 
 // begin returns the call for seed and whether this caller must run it.
 func (d *appendDedup) begin(seed [entry.SeedSize]byte) (*appendCall, bool) {
@@ -126,19 +133,25 @@ func (d *appendDedup) begin(seed [entry.SeedSize]byte) (*appendCall, bool) {
 		return c, false
 	}
 	now := time.Now()
-	if len(d.pending) > 4096 { // forget finished calls past their time
-		for k, c := range d.pending {
-			select {
-			case <-c.done:
-				if now.Sub(c.at) > dedupKeep {
-					delete(d.pending, k)
-				}
-			default:
-			}
+	// Forget finished calls past their time, oldest first.
+	n := 0
+	for _, e := range d.order {
+		if now.Sub(e.call.at) <= dedupKeep {
+			break
 		}
+		select {
+		case <-e.call.done:
+			delete(d.pending, e.seed)
+			n++
+			continue
+		default:
+		}
+		break
 	}
+	d.order = d.order[n:]
 	c := &appendCall{done: make(chan struct{}), at: now}
 	d.pending[seed] = c
+	d.order = append(d.order, dedupEntry{seed, c})
 	return c, true
 }
 

@@ -34,6 +34,9 @@ const noLeaderWait = time.Second
 // errLeaderMoved means the member asked is not the leader and appended nothing.
 var errLeaderMoved = errors.New("leader moved")
 
+// errUnreachable means the leader could not be reached at all (nothing was sent).
+var errUnreachable = errors.New("unreachable")
+
 // errInFlight means a forwarded entry was cut off after it was sent: the leader may or
 // may not have it. Sending it again is safe, because the leader deduplicates by seed.
 var errInFlight = errors.New("forwarded entry cut off in flight")
@@ -204,7 +207,7 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 		var de *link.DialError
 		if errors.As(err, &de) || errors.As(err, &op) && op.Op == "dial" {
 			// Never delivered: the leader is gone. Wait for the next one.
-			return 0, nil, fmt.Errorf("%w: leader %s unreachable: %v", errLeaderMoved, p.Name, err)
+			return 0, nil, fmt.Errorf("%w: leader %s %w: %v", errLeaderMoved, p.Name, errUnreachable, err)
 		}
 		return 0, nil, fmt.Errorf("%w: %w: forwarding to leader %s: %v", gateway.ErrUncertain, errInFlight, p.Name, err)
 	}
@@ -252,7 +255,9 @@ func (m *Member) forwardRetrying(ctx context.Context, p Peer, data []byte) (uint
 	for attempt := 0; ; attempt++ {
 		idx, res, err := m.forward(ctx, p, data)
 		switch {
-		case err == nil || !errors.Is(err, errInFlight) && (attempt == 0 || !errors.Is(err, errLeaderMoved)):
+		case err == nil || !errors.Is(err, errInFlight) && (attempt == 0 || !errors.Is(err, errUnreachable)):
+			// Any definite answer, also to a retry: p answers a seed it has seen from
+			// its first attempt, so "not the leader" means it never appended it.
 			return idx, res, err
 		case !errors.Is(err, errInFlight):
 			// A retry could not reach p at all: the first attempt may have been appended.
