@@ -34,6 +34,8 @@ type rawConn struct {
 
 	wmu sync.Mutex // one Write at a time, so a Write resumed after a cut stays contiguous
 
+	rxPath atomic.Pointer[path] // c.p, readable without mu: Read stamps its last receive
+
 	mu        sync.Mutex
 	p         *path        // nil on the accepting side until the header names the peer
 	dl        [2]time.Time // deadlines asked for by the user
@@ -56,6 +58,7 @@ func (l *Layer) newRawConn(nc net.Conn, p *path, probe bool) (*rawConn, error) {
 	l.conns[c] = struct{}{}
 	if p != nil {
 		c.p = p
+		c.rxPath.Store(p)
 		p.conns[c] = struct{}{}
 	}
 	return c, nil
@@ -71,6 +74,7 @@ func (l *Layer) attach(c *rawConn, p *path, probe bool) {
 		return
 	}
 	c.p, c.probe = p, probe
+	c.rxPath.Store(p)
 	p.conns[c] = struct{}{}
 }
 
@@ -83,6 +87,11 @@ func (c *rawConn) Read(b []byte) (int, error) {
 		n, err := c.Conn.Read(b)
 		if err != nil && n == 0 && c.interrupted(gen, err) {
 			continue
+		}
+		if n > 0 {
+			if p := c.rxPath.Load(); p != nil {
+				p.lastRx.Store(time.Now().UnixNano()) // the link carries data: it is alive
+			}
 		}
 		return n, err
 	}

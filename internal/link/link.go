@@ -10,6 +10,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -172,6 +173,9 @@ type path struct {
 	link int
 	addr string
 	gate gateRef // non-nil while cut by fault injection
+	// lastRx is when any connection on this path last received bytes (unix ns): data
+	// flowing proves the link works even when a pong is late on a busy machine.
+	lastRx atomic.Int64
 
 	// under Layer.mu
 	up           bool

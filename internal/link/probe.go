@@ -74,10 +74,20 @@ func (l *Layer) probe(p *path, c *Conn) error {
 	}()
 	last := time.Now()
 	var pong [8]byte
-	for pongs := 1; ; pongs++ {
+	got := 0 // bytes of the current pong read so far
+	for pongs := 1; ; {
 		c.SetReadDeadline(last.Add(l.cfg.DownAfter))
-		if _, err := io.ReadFull(c, pong[:]); err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
+		n, err := c.Read(pong[got:])
+		got += n
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// A late pong is no proof of a dead link while data arrives on it (a
+				// busy machine schedules the prober late): wait on from the last data.
+				if rx := time.Unix(0, p.lastRx.Load()); time.Since(rx) < l.cfg.DownAfter {
+					last = rx
+					continue
+				}
+			} else {
 				select {
 				case err = <-werr:
 				default:
@@ -85,8 +95,13 @@ func (l *Layer) probe(p *path, c *Conn) error {
 			}
 			return err
 		}
+		if got < len(pong) {
+			continue
+		}
+		got = 0
 		last = time.Now()
 		l.linkAnswered(p, pongs)
+		pongs++
 	}
 }
 
