@@ -1,6 +1,7 @@
 package main
 
 import (
+	"time"
 	"fmt"
 	"io"
 
@@ -9,8 +10,11 @@ import (
 
 func runInit(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("init", stderr)
+	validity := fs.Duration("cert-validity", 365*24*time.Hour, "how long the member certificates are valid (the cluster CA: ten times as long)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ftvs init DIR\n\nWrites coserver1.toml, coserver2.toml and witness.toml (loopback ports, data dirs inside DIR).")
+		fmt.Fprintln(stderr, "Usage: ftvs init [--cert-validity D] DIR\n\nWrites coserver1.toml, coserver2.toml and witness.toml (loopback ports, data dirs inside DIR),\n"+
+			"the cluster CA and a certificate per member (DIR/pki) and the manager token (DIR/manager.token).")
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -19,7 +23,11 @@ func runInit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ftvs init: give exactly one directory: ftvs init DIR")
 		return exitUsage
 	}
-	res, err := config.Init(fs.Arg(0))
+	if *validity < time.Hour {
+		fmt.Fprintf(stderr, "ftvs init: --cert-validity %s is too short: give at least 1h (e.g. 8760h for a year)\n", *validity)
+		return exitUsage
+	}
+	res, err := config.InitWith(fs.Arg(0), config.InitOptions{CertValidity: *validity})
 	if err != nil {
 		fmt.Fprintf(stderr, "ftvs init: %v\n", err)
 		return exitFailure

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -151,4 +152,60 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatalf("wrote %d, decoded %d", w.Code, code)
 		}
 	})
+}
+
+// Tokens: the client token guards the virtual server and never reaches the log; the
+// manager token guards every state-changing extra endpoint, not the read-only ones.
+func TestTokens(t *testing.T) {
+	guestOK := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	c := &fakeCluster{res: vserver.Result{Index: 3, Response: guestOK}, running: true}
+	changed := 0
+	h, err := New(Config{Cluster: c, MaxRequestBytes: 1000, ClientToken: "client-secret-0123", ManagerToken: "manager-secret-0123",
+		Extra: map[string]http.Handler{
+			"POST /ftvs/v1/thing": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { changed++ }),
+			"GET /ftvs/v1/thing":  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, target, auth string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, target, strings.NewReader("v"))
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, tc := range []struct {
+		method, target, auth string
+		want                 int
+	}{
+		{"PUT", "/kv/a", "", 401},
+		{"PUT", "/kv/a", "Bearer wrong", 401},
+		{"PUT", "/kv/a", "Bearer manager-secret-0123", 401}, // the manager token is not a client token
+		{"PUT", "/kv/a", "Bearer client-secret-0123", 200},
+		{"POST", "/ftvs/v1/thing", "", 401},
+		{"POST", "/ftvs/v1/thing", "Bearer client-secret-0123", 401},
+		{"POST", "/ftvs/v1/thing", "Bearer manager-secret-0123", 200},
+		{"GET", "/ftvs/v1/thing", "", 200},
+		{"GET", "/ftvs/status", "", 200},
+	} {
+		w := do(tc.method, tc.target, tc.auth)
+		if w.Code != tc.want {
+			t.Errorf("%s %s with %q: %d %s, want %d", tc.method, tc.target, tc.auth, w.Code, w.Body, tc.want)
+		}
+		if w.Code == 401 && (w.Header().Get("WWW-Authenticate") == "" || !strings.Contains(w.Body.String(), "Authorization: Bearer")) {
+			t.Errorf("%s %s: a 401 must say how to authenticate: %q", tc.method, tc.target, w.Body)
+		}
+	}
+	if changed != 1 {
+		t.Errorf("the guarded endpoint ran %d times, want once", changed)
+	}
+	if len(c.got) != 1 {
+		t.Fatalf("%d entries proposed, want 1 (only the authorized request)", len(c.got))
+	}
+	if strings.Contains(string(c.got[0].Payload), "client-secret") || strings.Contains(string(c.got[0].Payload), "Authorization") {
+		t.Fatalf("the client token reached the log: %q", c.got[0].Payload)
+	}
 }
