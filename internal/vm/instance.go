@@ -9,6 +9,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -63,7 +64,7 @@ func (m *Module) instantiate(ctx context.Context) (*Instance, error) {
 		WithOsyield(func() {}).
 		WithRandSource(&in.rand)
 	in.rand.reseed([32]byte{})
-	am, err := m.engine.runtime.InstantiateModule(ctx, m.compiled, cfg)
+	am, err := m.engine.runtime.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator()), m.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate %s: %w", m.Name, err)
 	}
