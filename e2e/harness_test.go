@@ -46,7 +46,7 @@ func ftvsBinary(t testing.TB) string {
 	return binPath
 }
 
-var readyLine = regexp.MustCompile(`ready in \S+: virtual server at (http://\S+) \(pid (\d+)\)`)
+var readyLine = regexp.MustCompile(`ready in \S+: virtual server at (https?://\S+) \(pid (\d+)\)`)
 
 // proc is one ftvs process, with its output kept for the test log.
 type proc struct {

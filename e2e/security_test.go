@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/config"
+	"github.com/ftvs/ftvs/internal/pki"
+)
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their paths and a
+// pool that trusts it.
+func selfSigned(t *testing.T, dir string) (certPath, keyPath string, pool *x509.CertPool) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "gateway"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certPath, keyPath = filepath.Join(dir, "gw.crt"), filepath.Join(dir, "gw.key")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certPath, keyPath, pool
+}
+
+// The gateway serves HTTPS and requires the client token; the token never reaches the
+// guest or the log.
+func TestGatewayTLSAndClientToken(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath, pool := selfSigned(t, dir)
+	tokenPath := filepath.Join(dir, "client.token")
+	os.WriteFile(tokenPath, []byte("client-token-0123456789abcdef\n"), 0o600)
+	p := startCoServer(t, "--data", filepath.Join(dir, "data"), "--gateway-tls-cert", certPath, "--gateway-tls-key", keyPath,
+		"--client-token-file", tokenPath)
+	if !strings.HasPrefix(p.URL, "https://") {
+		t.Fatalf("ready at %s, want an https URL", p.URL)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	do := func(method, path, token, body string) (int, string) {
+		req, _ := http.NewRequest(method, p.URL+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := do("PUT", "/kv/a", "", "x"); code != 401 || !strings.Contains(body, "Authorization: Bearer") {
+		t.Fatalf("PUT without the token: %d %q, want 401 saying how to authenticate", code, body)
+	}
+	if code, body := do("PUT", "/kv/a", "client-token-0123456789abcdef", "secret-value"); code != 204 {
+		t.Fatalf("PUT with the token: %d %q", code, body)
+	}
+	if code, body := do("GET", "/kv/a", "client-token-0123456789abcdef", ""); code != 200 || body != "secret-value" {
+		t.Fatalf("GET with the token: %d %q", code, body)
+	}
+	// Plain HTTP on the TLS port is refused.
+	if resp, err := http.Get(strings.Replace(p.URL, "https://", "http://", 1) + "/ftvs/health"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Fatalf("plain HTTP to the TLS gateway answered %s", resp.Status)
+		}
+	}
+	p.stop()
+	// The token is nowhere in the raft log.
+	segs, _ := filepath.Glob(filepath.Join(dir, "data", "raft", "log", "seg-*.log"))
+	for _, s := range segs {
+		b, _ := os.ReadFile(s)
+		if strings.Contains(string(b), "client-token") {
+			t.Fatalf("the client token was written to the raft log %s", s)
+		}
+	}
+}
+
+// ftvs cert rotate issues a new certificate that a running member presents on new
+// connections without a restart; the cluster stays duplex throughout.
+func TestCertRotateWithoutRestart(t *testing.T) {
+	c := newCluster(t)
+	c.waitMode("duplex", duplexTimeout)
+	presented := func() *big.Int {
+		t.Helper()
+		mat, err := pki.Load(filepath.Join(c.dir, "pki"), config.CoServer1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(filepath.Join(c.dir, "coserver2.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := tls.Dial("tcp", cfg.Self().LinkA, mat.ClientTLS(config.CoServer2))
+		if err != nil {
+			t.Fatalf("handshake with coserver2 as coserver1: %v", err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber
+	}
+	before := presented()
+	code, out, stderr := ftvs(t, "cert", "rotate", config.CoServer2, "--cluster", c.dir)
+	if code != 0 {
+		t.Fatalf("ftvs cert rotate: exit %d: %s%s", code, out, stderr)
+	}
+	var after *big.Int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if after = presented(); after.Cmp(before) != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("coserver2 still presents serial %x after the rotation", before)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("coserver2 presents serial %x, was %x", after, before)
+	if code, out, _ := ftvs(t, "cert", "list", "--cluster", c.dir); code != 0 || !strings.Contains(out, config.CoServer2) {
+		t.Fatalf("ftvs cert list: %d %s", code, out)
+	}
+	putKeys(t, c.gateways(), 50)
+	c.waitMode("duplex", duplexTimeout)
+	c.waitConverged(convergeTimeout)
+}
