@@ -1,9 +1,9 @@
 package main
 
 import (
-	"time"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ftvs/ftvs/internal/config"
 )
