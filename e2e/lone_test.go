@@ -177,11 +177,12 @@ func TestLoneCoServerRaftLogDamage(t *testing.T) {
 		t.Fatalf("want one log segment, found %v", segs)
 	}
 	seg := segs[0]
-	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	end := recordsEnd(t, seg) // segments are preallocated: the records end before the file does
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write([]byte{0x40, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 'p', 'a', 'r', 't'}) // half a record
+	f.WriteAt([]byte{0x40, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 'p', 'a', 'r', 't'}, end) // half a record
 	f.Close()
 
 	p = startCoServer(t, "--data", data)
@@ -196,7 +197,7 @@ func TestLoneCoServerRaftLogDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[len(b)/2] ^= 0x55 // inside an acknowledged record, with intact ones after it
+	b[end/2] ^= 0x55 // inside an acknowledged record, with intact ones after it
 	os.WriteFile(seg, b, 0o600)
 	code, _, stderr := ftvs(t, "coserver", "--simplex", "--data", data, "--http", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(stderr, "raft log is corrupted") || !strings.Contains(stderr, seg) || !strings.Contains(stderr, "backup") {
@@ -205,4 +206,23 @@ func TestLoneCoServerRaftLogDamage(t *testing.T) {
 	if after, _ := os.ReadFile(seg); string(after) != string(b) {
 		t.Fatal("the refused start changed the damaged segment")
 	}
+}
+
+// recordsEnd is where the records of a raft log segment end: at the first zero length
+// (internal/raftlog's format: 4-byte length, 4-byte checksum, payload).
+func recordsEnd(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(0)
+	for off+8 <= int64(len(b)) {
+		n := int64(b[off]) | int64(b[off+1])<<8 | int64(b[off+2])<<16 | int64(b[off+3])<<24
+		if n == 0 {
+			break
+		}
+		off += 8 + n
+	}
+	return off
 }

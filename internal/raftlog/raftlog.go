@@ -13,7 +13,10 @@
 //	head                               the first live index (written on compaction)
 //
 // A record is: payload length (4 bytes, little endian), CRC-32C of the payload (4),
-// payload. The payload is the raft.Log: index, term, type, appended-at time, data,
+// payload. A segment is preallocated (fallocate) to SegmentBytes, so appends do not
+// change its size and fdatasync has only data to flush (95-100 µs here instead of
+// ~150 µs for a growing file); a zero length ends a segment's records, and everything
+// after it must be zeros. The payload is the raft.Log: index, term, type, appended-at time, data,
 // extensions. Segments roll at SegmentBytes. Indexes are contiguous within a segment;
 // a gap starts a new segment (raft leaves one after installing a snapshot).
 //
@@ -180,6 +183,12 @@ func openSegment(path string, tail bool, log *slog.Logger) (*segment, error) {
 			return fail(off, "truncated record header")
 		}
 		n := binary.LittleEndian.Uint32(hdr[0:4])
+		if n == 0 { // the end of the records: the rest is preallocated space
+			if zero, err := zeroFrom(f, off, st.Size()); err != nil || !zero {
+				return fail(off, "a zero record length followed by data")
+			}
+			break
+		}
 		if n > maxRecord || off+headerSize+int64(n) > st.Size() {
 			return fail(off, fmt.Sprintf("record length %d runs past the end of the file", n))
 		}
@@ -218,6 +227,10 @@ func validRecordAfter(f *os.File, off int64) bool {
 		}
 		n := int64(binary.LittleEndian.Uint32(hdr[0:4]))
 		next := off + headerSize + n
+		if n == 0 && !bad {
+			zero, err := zeroFrom(f, off, st.Size())
+			return err != nil || !zero // data after the zeros: not a torn end
+		}
 		if n > maxRecord || next > st.Size() {
 			return false
 		}
@@ -371,7 +384,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		seg.f.Truncate(seg.size) // best effort: the next open cuts it off anyway
 		return fmt.Errorf("append to raft log %s: %w", seg.path, err)
 	}
-	if err := seg.f.Sync(); err != nil {
+	if err := datasync(seg.f); err != nil {
 		// After a failed fsync the page cache state is unknown: stop using this log.
 		s.closed = true
 		return fmt.Errorf("sync raft log %s: %w (the member must restart)", seg.path, err)
@@ -397,6 +410,12 @@ func (s *Store) newSegment(first uint64) (*segment, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create raft log segment: %w", err)
+	}
+	if err := preallocate(f, SegmentBytes); err == nil {
+		if err := f.Sync(); err != nil { // the size and allocation, once
+			f.Close()
+			return nil, fmt.Errorf("sync raft log segment: %w", err)
+		}
 	}
 	if err := syncDir(s.dir); err != nil {
 		f.Close()
@@ -450,10 +469,12 @@ func (s *Store) truncateFrom(index uint64) error {
 			break
 		}
 		off := seg.offsets[index-seg.first]
-		if err := seg.f.Truncate(off); err != nil {
+		// Zero the records from off on (keeping the preallocated space): a zero length
+		// is the end of the records.
+		if _, err := seg.f.WriteAt(make([]byte, seg.size-off), off); err != nil {
 			return fmt.Errorf("truncate raft log %s at %d: %w", seg.path, off, err)
 		}
-		if err := seg.f.Sync(); err != nil {
+		if err := datasync(seg.f); err != nil {
 			s.closed = true
 			return fmt.Errorf("sync raft log %s: %w (the member must restart)", seg.path, err)
 		}
@@ -567,4 +588,25 @@ func decode(p []byte, l *raft.Log) error {
 		l.Extensions = slices.Clone(rest)
 	}
 	return nil
+}
+
+// zeroFrom reports whether f holds only zero bytes from off to size.
+func zeroFrom(f *os.File, off, size int64) (bool, error) {
+	buf := make([]byte, 1<<20)
+	for off < size {
+		n := int64(len(buf))
+		if size-off < n {
+			n = size - off
+		}
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return false, err
+		}
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += n
+	}
+	return true, nil
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +84,9 @@ func TestStoreAndReopen(t *testing.T) {
 	store(t, s, 1, 100, 1)
 	store(t, s, 101, 101, 2)
 	bounds(t, s, 1, 101)
+	if st, err := os.Stat(s.segs[0].path); err == nil && runtime.GOOS == "linux" && st.Size() < SegmentBytes {
+		t.Errorf("segment is %d bytes, want it preallocated to %d", st.Size(), SegmentBytes)
+	}
 	check(t, s, 1, 1)
 	check(t, s, 100, 1)
 	check(t, s, 101, 2)
@@ -172,16 +176,15 @@ func TestTornTailIsCutOff(t *testing.T) {
 		name string
 		do   func(path string, size int64)
 	}{
+		// A torn write lands right after the last record (in the preallocated space).
 		{"half a record", func(path string, size int64) {
-			f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			var b bytes.Buffer
-			b.Write(encodeRecord(mk(11, 1))[:20])
-			f.Write(b.Bytes())
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt(encodeRecord(mk(11, 1))[:20], size)
 			f.Close()
 		}},
-		{"zeros", func(path string, size int64) {
-			f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			f.Write(make([]byte, 4096))
+		{"garbage", func(path string, size int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt(bytes.Repeat([]byte{0xa5}, 4096), size)
 			f.Close()
 		}},
 		{"garbled last record", func(path string, size int64) {
@@ -253,6 +256,19 @@ func TestCorruptionIsRefused(t *testing.T) {
 		var l raft.Log
 		if err := s.GetLog(3, &l); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("GetLog = %v; want ErrCorrupt", err)
+		}
+	})
+	t.Run("zeroed header with records after it", func(t *testing.T) {
+		dir := t.TempDir()
+		s := open(t, dir)
+		store(t, s, 1, 10, 1)
+		path, off := s.segs[0].path, s.segs[0].offsets[3]
+		s.Close()
+		f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+		f.WriteAt(make([]byte, headerSize), off)
+		f.Close()
+		if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open = %v; want ErrCorrupt (acknowledged records follow the zeros)", err)
 		}
 	})
 	t.Run("bad head file", func(t *testing.T) {
