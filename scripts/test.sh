@@ -32,4 +32,6 @@ fuzz ./internal/wasm FuzzInstrument
 fuzz ./internal/gateway FuzzDecodeResponse
 fuzz ./guest FuzzHandleBytes
 fuzz ./guest FuzzParseRequestFast
+fuzz ./internal/raftlog FuzzOpen
+fuzz ./internal/events FuzzReadEvents
 fuzz ./internal/config FuzzParse

@@ -31,6 +31,7 @@ func commands() []command {
 		{"coserver", "run a CoServer (--config FILE, or --simplex for a lone one)", runCoServer},
 		{"witness", "run the witness (--config FILE)", runWitness},
 		{"status", "show the cluster: members, roles, applied index, state hash, mode", runStatus},
+		{"events", "the members' event logs (--follow for live events)", runEvents},
 		{"cert", "member certificates: rotate MEMBER, list", runCert},
 		{"inspect", "describe a stopped CoServer's data dir", runInspect},
 		{"bench", "measure PUT throughput and latency against a running virtual server", runBench},

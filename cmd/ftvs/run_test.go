@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -77,5 +78,32 @@ func TestInitAndStatusOfStoppedCluster(t *testing.T) {
 	}
 	if view.Mode != "no-quorum" || len(view.Members) != 3 || view.Members[0].Role != "unreachable" {
 		t.Fatalf("status of a stopped cluster: %+v", view)
+	}
+}
+
+func TestEventsFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"events"}, "give --cluster DIR or --addr"},
+		{[]string{"events", "--addr", "127.0.0.1:1", "--severity", "loud"}, "use info, warning or error"},
+		{[]string{"events", "--addr", "127.0.0.1:1", "--since", "last week"}, "a duration like 10m"},
+		{[]string{"events", "--addr", "127.0.0.1:1", "--limit", "0"}, "positive number"},
+	} {
+		code, _, stderr := runCLI(tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("ftvs %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	if code, _, stderr := runCLI("events", "--addr", "127.0.0.1:1"); code != exitFailure || !strings.Contains(stderr, "127.0.0.1:1") {
+		t.Errorf("no member answering: exit %d, %q; want exit 1 naming the address", code, stderr)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	if got, err := parseSince("10m", now); err != nil || !got.Equal(now.Add(-10*time.Minute)) {
+		t.Errorf("parseSince(10m) = %v, %v", got, err)
+	}
+	if got, err := parseSince("2026-11-25T10:00:00Z", now); err != nil || got.Hour() != 10 {
+		t.Errorf("parseSince(RFC 3339) = %v, %v", got, err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/logbridge"
@@ -48,6 +49,7 @@ type Member struct {
 	links   *link.Layer  // member links a and b (nil for a lone CoServer)
 	linkSrv *http.Server // member-to-member HTTP, served on the links
 	appends appendDedup  // forwarded entries in flight on this leader, by seed
+	events  *events.Log  // this member's persisted event log (data dir/events)
 	start   time.Time
 
 	stop     chan struct{}
@@ -81,6 +83,11 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	if m.dir, err = openDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	// Every record with an "event" attribute also goes to the persisted event log.
+	if m.events, err = events.Open(filepath.Join(cfg.DataDir, "events"), cfg.Name, events.Options{}); err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	m.log = slog.New(m.events.Handler(cfg.Logger.Handler())).With("member", cfg.Name)
 	var f raft.FSM
 	if cfg.Witness {
 		f = &witnessFSM{log: m.log}
@@ -200,7 +207,9 @@ func (m *Member) startRaft(f raft.FSM) error {
 
 func (m *Member) startHTTP() error {
 	extra := map[string]http.Handler{
-		"GET /ftvs/cluster": http.HandlerFunc(m.handleCluster),
+		"GET /ftvs/cluster":          http.HandlerFunc(m.handleCluster),
+		"GET /ftvs/v1/events":        http.HandlerFunc(m.handleEvents),
+		"GET /ftvs/v1/events/stream": http.HandlerFunc(m.handleEventStream),
 	}
 	if m.cfg.FaultInjection && m.links != nil {
 		extra["POST /ftvs/v1/faults/link"] = http.HandlerFunc(m.handleLinkFault)
@@ -390,6 +399,9 @@ func (m *Member) Close() error {
 		errs = append(errs, m.dir.close())
 	}
 	m.log.Info("member stopped", "event", "member.stopped")
+	if m.events != nil {
+		errs = append(errs, m.events.Close())
+	}
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,137 @@
+package events
+
+// Kind describes one event code: its severity, what it means and what an operator
+// should do about it.
+type Kind struct {
+	Code     string
+	Severity string // SeverityInfo, SeverityWarning or SeverityError
+	Meaning  string // what happened
+	Action   string // what the operator should do; "nothing" for routine events
+}
+
+// Catalogue lists every event code a member may record. EVENTS.md is generated from
+// it (go test ./internal/events -run TestEventsDoc -update); a test fails when the two
+// disagree. Codes are stable: add new ones, never rename or reuse one.
+var Catalogue = []Kind{
+	// Members.
+	{"member.started", SeverityInfo,
+		"The member started and is ready: its gateway and links are listening.",
+		"nothing"},
+	{"member.stopped", SeverityInfo,
+		"The member stopped (shutdown requested).",
+		"nothing if the stop was planned; otherwise find out who stopped it and restart it"},
+	{"member.unreachable", SeverityWarning,
+		"A peer member does not answer on any link.",
+		"check that the peer's process runs and that the network between the machines works"},
+	{"member.reachable", SeverityInfo,
+		"A peer member reported unreachable answers again.",
+		"nothing"},
+
+	// Links.
+	{"link.redundancy_lost", SeverityWarning,
+		"One of the two links to a peer is down; traffic uses the other one, without redundancy.",
+		"repair the failed link (cable, switch, interface, firewall) named in the details"},
+	{"link.redundancy_restored", SeverityInfo,
+		"A link reported lost works again; both links to the peer are up.",
+		"nothing"},
+	{"link.all_down", SeverityError,
+		"Both links to a peer that was reachable are down.",
+		"restore connectivity to the peer: check both networks and the peer machine"},
+	{"link.peer_refused", SeverityWarning,
+		"An incoming connection was refused: unknown member, bad certificate, name mismatch or bad header.",
+		"check the reason: a misconfigured member, an expired or wrong certificate, or an intruder"},
+	{"link.plaintext", SeverityWarning,
+		"The member links run without TLS (tls.mode = \"off\"): traffic is neither encrypted nor authenticated.",
+		"use only for measurements; enable TLS for production"},
+	{"link.fault_injected", SeverityWarning,
+		"A link fault was injected through the fault-injection API.",
+		"nothing if this is a test; otherwise find out who injected it and restore the link"},
+	{"link.cut", SeverityInfo,
+		"A link to a peer was cut by fault injection.",
+		"nothing if this is a test; restore it when done"},
+	{"link.uncut", SeverityInfo,
+		"A link cut by fault injection was restored.",
+		"nothing"},
+
+	// Quorum.
+	{"quorum.lost", SeverityError,
+		"This member no longer reaches a majority of the members; the virtual server answers 503 until quorum returns.",
+		"restore a second member or the network between the members"},
+	{"quorum.regained", SeverityInfo,
+		"This member reaches a majority of the members again; requests are served.",
+		"nothing"},
+
+	// The virtual server.
+	{"vs.starting", SeverityInfo,
+		"The virtual server (the guest) is being loaded and initialised.",
+		"nothing"},
+	{"vs.running", SeverityInfo,
+		"The virtual server is initialised and serving requests.",
+		"nothing"},
+	{"vs.failed", SeverityError,
+		"The virtual server failed and this member stopped serving it.",
+		"read the error in the details and the member's log; restart the member after fixing the cause"},
+	{"vs.failed_to_initialize", SeverityError,
+		"The virtual server could not be started (bad module, failed init, out of resources).",
+		"check the guest module and the error in the details; deploy a working guest"},
+	{"vs.reset", SeverityWarning,
+		"A request made the guest fail (panic, trap, out of fuel); its entry was undone and the virtual server reset to its state before it, on every CoServer.",
+		"check the guest for the failure named in the details; the client got a 500"},
+	{"vs.reset_failed", SeverityError,
+		"Undoing a failed entry did not succeed: the virtual server could not be reset to its earlier state.",
+		"this member can no longer serve; restart it so that it syncs from the other CoServer, and report the error"},
+
+	// Redundancy of the virtual server.
+	{"redundancy.lost", SeverityWarning,
+		"The virtual server runs simplex: only one CoServer is up to date.",
+		"bring the other CoServer back (restart it or repair its links); it syncs automatically"},
+	{"redundancy.restored", SeverityInfo,
+		"The virtual server runs duplex again: both CoServers are up to date.",
+		"nothing"},
+
+	// Sync of a CoServer that is behind.
+	{"sync.started", SeverityInfo,
+		"This CoServer started restoring a snapshot of the virtual server from its peer.",
+		"nothing; follow sync.progress"},
+	{"sync.progress", SeverityInfo,
+		"A snapshot restore is under way; the details give bytes done and total.",
+		"nothing"},
+	{"sync.completed", SeverityInfo,
+		"The snapshot was restored; this CoServer catches up from the log.",
+		"nothing"},
+	{"sync.deferred", SeverityWarning,
+		"A snapshot offered by the witness was refused (the witness holds no guest state); the sync waits for a CoServer that has it.",
+		"bring the other CoServer up; the sync then proceeds by itself"},
+
+	// Certificates.
+	{"cert.expiring", SeverityWarning,
+		"This member's certificate expires soon (see expires and days_left in the details).",
+		"run `ftvs cert rotate MEMBER` in the cluster dir and copy the new pair to the member"},
+
+	// The witness.
+	{"witness.transfer", SeverityInfo,
+		"The witness became leader and hands leadership to a CoServer.",
+		"nothing"},
+	{"witness.waiting", SeverityWarning,
+		"The witness is leader but no CoServer answers; it keeps the log and waits.",
+		"bring a CoServer back; the virtual server is not served meanwhile"},
+
+	// The event log itself.
+	{"events.dropped", SeverityWarning,
+		"Events could not be recorded in the event log (write error); the details count them.",
+		"check the data directory's disk (space, permissions, I/O errors)"},
+}
+
+var catalogueIndex = func() map[string]Kind {
+	m := make(map[string]Kind, len(Catalogue))
+	for _, k := range Catalogue {
+		m[k.Code] = k
+	}
+	return m
+}()
+
+// Lookup returns the catalogue entry for code.
+func Lookup(code string) (Kind, bool) {
+	k, ok := catalogueIndex[code]
+	return k, ok
+}
