@@ -50,6 +50,7 @@ type Member struct {
 	linkSrv *http.Server // member-to-member HTTP, served on the links
 	appends appendDedup  // forwarded entries in flight on this leader, by seed
 	events  *events.Log  // this member's persisted event log (data dir/events)
+	metrics *memberMetrics
 	start   time.Time
 
 	stop     chan struct{}
@@ -210,7 +211,9 @@ func (m *Member) startHTTP() error {
 		"GET /ftvs/cluster":          http.HandlerFunc(m.handleCluster),
 		"GET /ftvs/v1/events":        http.HandlerFunc(m.handleEvents),
 		"GET /ftvs/v1/events/stream": http.HandlerFunc(m.handleEventStream),
+		"GET /metrics":               http.HandlerFunc(m.handleMetrics),
 	}
+	m.initMetrics()
 	if m.cfg.FaultInjection && m.links != nil {
 		extra["POST /ftvs/v1/faults/link"] = http.HandlerFunc(m.handleLinkFault)
 	}
@@ -234,7 +237,7 @@ func (m *Member) startHTTP() error {
 	if m.cfg.GatewayTLS != nil {
 		ln = tls.NewListener(ln, m.cfg.GatewayTLS)
 	}
-	m.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	m.srv = &http.Server{Handler: m.instrument(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	go func() {
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.replicaFailed(fmt.Errorf("gateway: %w", err))
