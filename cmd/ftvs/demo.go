@@ -68,14 +68,16 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	intro := fmt.Sprintf(`ftvs demo: a fault-tolerant virtual server on this machine (the kv example guest)
 
   virtual server   http://%s  (coserver1)   http://%s  (coserver2)
+  manager (web UI) http://%s/ftvs/ui/   (any member serves it)
   try              curl -X PUT --data hello http://%s/kv/greeting
                    curl http://%s/kv/greeting
   break it         kill -9 <a CoServer's pid below>: the other goes on (simplex),
                    the demo restarts the killed one, it syncs, duplex again
   status           ftvs status --cluster %s
+  events           ftvs events --cluster %s --follow
   cluster dir      %s (configs, data, logs)
   stop             Ctrl-C
-`, gw1, gw2, gw1, gw1, res.Dir, dir)
+`, gw1, gw2, gw1, gw1, gw1, res.Dir, res.Dir, dir)
 	screen(ctx, stdout, intro, res.Dir)
 	fmt.Fprintln(stdout, "\nstopping the cluster ...")
 	stopAll(children)

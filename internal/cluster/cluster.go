@@ -22,6 +22,7 @@ type Status struct {
 	Version           string  `json:"version,omitempty"`
 	Protocol          int     `json:"protocol,omitempty"`
 	Gateway           string  `json:"gateway,omitempty"`
+	Manager           string  `json:"manager,omitempty"` // the web UI of this member
 	AppliedIndex      uint64  `json:"applied_index"`
 	CommitIndex       uint64  `json:"commit_index"`
 	LastLogIndex      uint64  `json:"last_log_index"`

@@ -24,6 +24,7 @@ import (
 	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/logbridge"
+	"github.com/ftvs/ftvs/internal/ui"
 	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -212,6 +213,8 @@ func (m *Member) startHTTP() error {
 		"GET /ftvs/v1/events":        http.HandlerFunc(m.handleEvents),
 		"GET /ftvs/v1/events/stream": http.HandlerFunc(m.handleEventStream),
 		"GET /metrics":               http.HandlerFunc(m.handleMetrics),
+		"GET /ftvs/ui/":              ui.Handler(),
+		"GET /ftvs/ui":               http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),
 	}
 	m.initMetrics()
 	if m.cfg.FaultInjection && m.links != nil {

@@ -23,7 +23,7 @@ const syncLagEntries = 256
 func (m *Member) Status(withHash bool) cluster.Status {
 	st := cluster.Status{
 		Member: m.cfg.Name, Kind: "coserver", Role: roleName(m.raft.State()), PID: os.Getpid(), Version: version.Version,
-		Protocol: version.Protocol, Gateway: m.GatewayURL(), LastLogIndex: m.raft.LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
+		Protocol: version.Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.raft.LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
 	}
 	_, leader := m.raft.LeaderWithID()
 	st.Leader = string(leader)
