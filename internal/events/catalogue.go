@@ -109,6 +109,15 @@ var Catalogue = []Kind{
 		"run `ftvs cert rotate MEMBER` in the cluster dir and copy the new pair to the member"},
 
 	// The witness.
+	{"vs.disabled", SeverityWarning,
+		"The operator disabled the virtual server on this CoServer for maintenance: it hands over leadership, never leads, and the other CoServer runs the virtual server alone (simplex).",
+		"Do the maintenance (the CoServer can be stopped without a failover), then `ftvs enable --coserver N`."},
+	{"vs.enabled", SeverityInfo,
+		"The operator enabled the virtual server on this CoServer again; it counts as a running replica once caught up (duplex).",
+		"nothing"},
+	{"leadership.transferred", SeverityInfo,
+		"Leadership moved on purpose: the operator asked for it, or a disabled CoServer handed it to the other.",
+		"nothing"},
 	{"witness.transfer", SeverityInfo,
 		"The witness became leader and hands leadership to a CoServer.",
 		"nothing"},

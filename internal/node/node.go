@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -52,7 +53,9 @@ type Member struct {
 	appends appendDedup  // forwarded entries in flight on this leader, by seed
 	events  *events.Log  // this member's persisted event log (data dir/events)
 	metrics *memberMetrics
-	start   time.Time
+	// disabled: this CoServer was taken out of service by the operator (actions.go)
+	disabled atomic.Bool
+	start    time.Time
 
 	stop     chan struct{}
 	failOnce sync.Once
@@ -84,6 +87,9 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	}()
 	if m.dir, err = openDataDir(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	if _, err := os.Stat(m.dir.disabledPath()); err == nil && !cfg.Witness && !cfg.Simplex {
+		m.disabled.Store(true)
 	}
 	// Every record with an "event" attribute also goes to the persisted event log.
 	if m.events, err = events.Open(filepath.Join(cfg.DataDir, "events"), cfg.Name, events.Options{}); err != nil {
@@ -122,6 +128,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		go m.handBackLeadership(m.stop)
 	default:
 		go m.installWhenLeader(m.stop)
+		go m.keepLeadershipAway(m.stop)
 	}
 	attrs := []any{"event", "member.started", "http", m.GatewayURL(), "pid", os.Getpid(), "version", version.Version}
 	if m.links != nil {
@@ -209,12 +216,14 @@ func (m *Member) startRaft(f raft.FSM) error {
 
 func (m *Member) startHTTP() error {
 	extra := map[string]http.Handler{
-		"GET /ftvs/cluster":          http.HandlerFunc(m.handleCluster),
-		"GET /ftvs/v1/events":        http.HandlerFunc(m.handleEvents),
-		"GET /ftvs/v1/events/stream": http.HandlerFunc(m.handleEventStream),
-		"GET /metrics":               http.HandlerFunc(m.handleMetrics),
-		"GET /ftvs/ui/":              ui.Handler(),
-		"GET /ftvs/ui":               http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),
+		"GET /ftvs/cluster":                       http.HandlerFunc(m.handleCluster),
+		"GET /ftvs/v1/events":                     http.HandlerFunc(m.handleEvents),
+		"GET /ftvs/v1/events/stream":              http.HandlerFunc(m.handleEventStream),
+		"GET /metrics":                            http.HandlerFunc(m.handleMetrics),
+		"POST /ftvs/v1/coservers/{name}/{action}": http.HandlerFunc(m.handleCoServerAction),
+		"POST /ftvs/v1/leadership/transfer":       http.HandlerFunc(m.handleTransfer),
+		"GET /ftvs/ui/":                           ui.Handler(),
+		"GET /ftvs/ui":                            http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),
 	}
 	m.initMetrics()
 	if m.cfg.FaultInjection && m.links != nil {
@@ -251,6 +260,8 @@ func (m *Member) startHTTP() error {
 		mux := http.NewServeMux()
 		mux.Handle("POST /ftvs/internal/append", http.HandlerFunc(m.handleAppend))
 		mux.Handle("GET /ftvs/status", h)
+		mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
+		mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
 		m.linkSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 		go m.linkSrv.Serve(m.links.Listener(link.ProtoHTTP))
 	}

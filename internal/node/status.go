@@ -47,6 +47,8 @@ func (m *Member) Status(withHash bool) cluster.Status {
 	switch {
 	case vs.Failed != "":
 		st.VirtualServer = "failed"
+	case m.disabled.Load():
+		st.VirtualServer = "disabled"
 	case st.Sync != nil:
 		st.VirtualServer = "syncing"
 	case vs.Module == "":

@@ -97,7 +97,7 @@ func (m *Member) bestCoServer() (Peer, bool) {
 			continue
 		}
 		st := m.fetchStatus(ctx, p, false)
-		if st.Role == "unreachable" || st.Kind != "coserver" || st.VirtualServer == "failed" {
+		if st.Role == "unreachable" || st.Kind != "coserver" || st.VirtualServer == "failed" || st.VirtualServer == "disabled" {
 			continue
 		}
 		if !found || st.AppliedIndex > bestApplied {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// runDisable and runEnable are `ftvs disable|enable --coserver N`: take a CoServer out
+// of service for maintenance, and bring it back.
+func runDisable(args []string, stdout, stderr io.Writer) int {
+	return runCoServerAction("disable", args, stdout, stderr)
+}
+
+func runEnable(args []string, stdout, stderr io.Writer) int {
+	return runCoServerAction("enable", args, stdout, stderr)
+}
+
+func runCoServerAction(action string, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags(action, stderr)
+	coserver := fs.String("coserver", "", "the CoServer: 1, 2, coserver1 or coserver2")
+	dir := fs.String("cluster", "", "cluster dir written by `ftvs init` (its members and manager.token)")
+	addr := fs.String("addr", "", "any member's HTTP address (with --token-file)")
+	tokenFile := fs.String("token-file", "", "the manager token (default: manager.token in --cluster)")
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
+	}
+	name := *coserver
+	if name == "1" || name == "2" {
+		name = "coserver" + name
+	}
+	if name != "coserver1" && name != "coserver2" {
+		fmt.Fprintf(stderr, "ftvs %s: --coserver %q: give 1 or 2 (coserver1 or coserver2)\n", action, *coserver)
+		return exitUsage
+	}
+	return postAction(action, *dir, *addr, *tokenFile, "/ftvs/v1/coservers/"+name+"/"+action, nil, stdout, stderr)
+}
+
+// runLeader is `ftvs leader --to N`: move leadership to a CoServer.
+func runLeader(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("leader", stderr)
+	to := fs.String("to", "", "the CoServer to lead: 1, 2, coserver1 or coserver2")
+	dir := fs.String("cluster", "", "cluster dir written by `ftvs init` (its members and manager.token)")
+	addr := fs.String("addr", "", "any member's HTTP address (with --token-file)")
+	tokenFile := fs.String("token-file", "", "the manager token (default: manager.token in --cluster)")
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
+	}
+	name := *to
+	if name == "1" || name == "2" {
+		name = "coserver" + name
+	}
+	if name != "coserver1" && name != "coserver2" {
+		fmt.Fprintf(stderr, "ftvs leader: --to %q: give 1 or 2 (coserver1 or coserver2)\n", *to)
+		return exitUsage
+	}
+	body, _ := json.Marshal(map[string]string{"to": name})
+	return postAction("leader", *dir, *addr, *tokenFile, "/ftvs/v1/leadership/transfer", body, stdout, stderr)
+}
+
+// postAction sends an action to the first member that answers and prints its message.
+func postAction(cmd, dir, addr, tokenFile, path string, body []byte, stdout, stderr io.Writer) int {
+	if (dir == "") == (addr == "") {
+		fmt.Fprintf(stderr, "ftvs %s: give --cluster DIR or --addr HOST:PORT (one of them)\n", cmd)
+		return exitUsage
+	}
+	if tokenFile == "" {
+		if dir == "" {
+			fmt.Fprintf(stderr, "ftvs %s: with --addr, give --token-file (the cluster's manager.token)\n", cmd)
+			return exitUsage
+		}
+		tokenFile = filepath.Join(dir, "manager.token")
+	}
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs %s: manager token: %v\n", cmd, err)
+		return exitUsage
+	}
+	var bases []string
+	if addr != "" {
+		bases = []string{baseURL(addr)}
+	} else {
+		cfg, err := anyConfig(dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "ftvs %s: %v\n", cmd, err)
+			return exitUsage
+		}
+		for _, m := range cfg.Members {
+			bases = append(bases, "http://"+m.HTTP)
+		}
+	}
+	var lastErr error
+	for _, base := range bases {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			lastErr = err
+			continue
+		}
+		var rep struct{ Message, Error string }
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != http.StatusOK {
+			fmt.Fprintf(stderr, "ftvs %s: %s: %s\n", cmd, resp.Status, rep.Error)
+			return exitFailure
+		}
+		fmt.Fprintln(stdout, rep.Message)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "ftvs %s: no member answered: %v\n", cmd, lastErr)
+	return exitFailure
+}

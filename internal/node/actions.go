@@ -1,0 +1,298 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+)
+
+// The operator's actions (Manager API, POST with the manager token). Any member takes
+// them and carries them out where they belong: on the CoServer concerned, or on the
+// leader, over the member links.
+//
+// Disable takes a CoServer out of service for maintenance. It hands leadership to the
+// other CoServer and never leads while disabled. It stops counting as a running
+// replica, so the cluster shows SIMPLEX: the operator chose to run without
+// redundancy. It can then be stopped without a failover. Its replica keeps applying
+// the log while it runs, and its gateway forwards clients to the leader, so clients
+// that still use it see no failure. The flag is kept in its data dir (DISABLED) and
+// survives restarts. Enable clears it: the CoServer counts again once it is caught up.
+
+// disabledPath is the flag file of a disabled CoServer.
+func (d *dataDir) disabledPath() string { return filepath.Join(d.path, "DISABLED") }
+
+type actionReply struct {
+	Message string `json:"message,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+func reply(w http.ResponseWriter, code int, r actionReply) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(r)
+}
+
+// actionError is an action refused with an HTTP status and a message naming the fix.
+type actionError struct {
+	code int
+	msg  string
+}
+
+func (e *actionError) Error() string { return e.msg }
+
+func refuse(code int, format string, args ...any) error {
+	return &actionError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func replyErr(w http.ResponseWriter, err error) {
+	var ae *actionError
+	if errors.As(err, &ae) {
+		reply(w, ae.code, actionReply{Error: ae.msg})
+		return
+	}
+	reply(w, http.StatusInternalServerError, actionReply{Error: err.Error()})
+}
+
+// handleCoServerAction is POST /ftvs/v1/coservers/{name}/{action} (disable, enable).
+func (m *Member) handleCoServerAction(w http.ResponseWriter, r *http.Request) {
+	name, action := r.PathValue("name"), r.PathValue("action")
+	p, ok := m.peers[name]
+	if !ok || p.Name == "witness" {
+		reply(w, http.StatusNotFound, actionReply{Error: fmt.Sprintf("no CoServer %q: the CoServers are %s", name, m.coserverNames())})
+		return
+	}
+	if action != "disable" && action != "enable" {
+		reply(w, http.StatusNotFound, actionReply{Error: fmt.Sprintf("no action %q: use disable or enable", action)})
+		return
+	}
+	if name == m.cfg.Name {
+		msg, err := m.coserverAction(r.Context(), action)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		reply(w, http.StatusOK, actionReply{Message: msg})
+		return
+	}
+	m.relay(w, r, p, "/ftvs/internal/coserver/"+action, nil)
+}
+
+// handleInternalCoServerAction is the same action relayed by another member.
+func (m *Member) handleInternalCoServerAction(w http.ResponseWriter, r *http.Request) {
+	msg, err := m.coserverAction(r.Context(), r.PathValue("action"))
+	if err != nil {
+		replyErr(w, err)
+		return
+	}
+	reply(w, http.StatusOK, actionReply{Message: msg})
+}
+
+// coserverAction disables or enables this CoServer.
+func (m *Member) coserverAction(ctx context.Context, action string) (string, error) {
+	if m.cfg.Witness || m.cfg.Simplex {
+		return "", refuse(http.StatusConflict, "%s cannot be disabled or enabled: only a CoServer of a pair can", m.cfg.Name)
+	}
+	switch action {
+	case "disable":
+		if m.disabled.Load() {
+			return m.cfg.Name + " is already disabled", nil
+		}
+		other := m.otherCoServer()
+		st := m.fetchStatus(ctx, other, false)
+		if st.Role == "unreachable" || st.VirtualServer != "running" {
+			return "", refuse(http.StatusConflict, "%s is the only CoServer running the virtual server (%s is %s): disabling it would stop the service; bring %s back first",
+				m.cfg.Name, other.Name, describeState(st), other.Name)
+		}
+		if err := os.WriteFile(m.dir.disabledPath(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("record the disabled state: %w", err)
+		}
+		m.disabled.Store(true)
+		m.log.Warn("virtual server disabled on this CoServer for maintenance: the other runs it alone (simplex)",
+			"event", "vs.disabled", "other", other.Name)
+		if m.raft.State() == raft.Leader {
+			if err := m.raft.LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name)).Error(); err != nil {
+				m.log.Warn("handing leadership over before maintenance failed; retrying", "to", other.Name, "err", err)
+			}
+		}
+		return fmt.Sprintf("%s is disabled: %s runs the virtual server alone (simplex); %s can now be stopped for maintenance. `ftvs enable --coserver %s` brings it back",
+			m.cfg.Name, other.Name, m.cfg.Name, strings.TrimPrefix(m.cfg.Name, "coserver")), nil
+	case "enable":
+		if !m.disabled.Load() {
+			return m.cfg.Name + " is already enabled", nil
+		}
+		if err := os.Remove(m.dir.disabledPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("clear the disabled state: %w", err)
+		}
+		m.disabled.Store(false)
+		m.log.Info("virtual server enabled on this CoServer again", "event", "vs.enabled")
+		return fmt.Sprintf("%s is enabled: it counts as a running replica again once caught up (duplex)", m.cfg.Name), nil
+	}
+	return "", refuse(http.StatusNotFound, "no action %q: use disable or enable", action)
+}
+
+// keepLeadershipAway runs on a CoServer: while it is disabled and leads, it hands
+// leadership to the other CoServer.
+func (m *Member) keepLeadershipAway(stop <-chan struct{}) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		if !m.disabled.Load() || m.raft.State() != raft.Leader {
+			continue
+		}
+		other := m.otherCoServer()
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		st := m.fetchStatus(ctx, other, false)
+		cancel()
+		if st.Role == "unreachable" || st.VirtualServer != "running" {
+			continue // the only CoServer left: keep leading, do not stop the service
+		}
+		m.log.Info("disabled CoServer is leader: handing leadership to the other", "event", "leadership.transferred", "to", other.Name)
+		m.raft.LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name))
+	}
+}
+
+// handleTransfer is POST /ftvs/v1/leadership/transfer {"to": "coserver2"}.
+func (m *Member) handleTransfer(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		To string `json:"to"`
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err == nil {
+		err = json.Unmarshal(b, &body)
+	}
+	if err != nil {
+		reply(w, http.StatusBadRequest, actionReply{Error: `the body must be JSON like {"to": "coserver2"}: ` + err.Error()})
+		return
+	}
+	p, ok := m.peers[body.To]
+	if !ok || p.Name == "witness" {
+		reply(w, http.StatusBadRequest, actionReply{Error: fmt.Sprintf("\"to\": %q is not a CoServer: give one of %s", body.To, m.coserverNames())})
+		return
+	}
+	if m.raft.State() != raft.Leader {
+		_, leader := m.raft.LeaderWithID()
+		lp, ok := m.peers[string(leader)]
+		if !ok {
+			reply(w, http.StatusServiceUnavailable, actionReply{Error: "no leader now (no quorum); try again when the cluster has one"})
+			return
+		}
+		m.relay(w, r, lp, "/ftvs/internal/transfer", b)
+		return
+	}
+	msg, err := m.transferTo(r.Context(), p)
+	if err != nil {
+		replyErr(w, err)
+		return
+	}
+	reply(w, http.StatusOK, actionReply{Message: msg})
+}
+
+func (m *Member) handleInternalTransfer(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		To string `json:"to"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil {
+		reply(w, http.StatusBadRequest, actionReply{Error: err.Error()})
+		return
+	}
+	p, ok := m.peers[body.To]
+	if !ok {
+		reply(w, http.StatusBadRequest, actionReply{Error: fmt.Sprintf("unknown member %q", body.To)})
+		return
+	}
+	msg, err := m.transferTo(r.Context(), p)
+	if err != nil {
+		replyErr(w, err)
+		return
+	}
+	reply(w, http.StatusOK, actionReply{Message: msg})
+}
+
+// transferTo runs on the leader.
+func (m *Member) transferTo(ctx context.Context, p Peer) (string, error) {
+	if p.Name == m.cfg.Name {
+		return m.cfg.Name + " already leads", nil
+	}
+	if m.raft.State() != raft.Leader {
+		return "", refuse(http.StatusConflict, "%s no longer leads; ask again", m.cfg.Name)
+	}
+	st := m.fetchStatus(ctx, p, false)
+	if st.Role == "unreachable" || st.VirtualServer != "running" {
+		return "", refuse(http.StatusConflict, "%s cannot take over: it is %s", p.Name, describeState(st))
+	}
+	if err := m.raft.LeadershipTransferToServer(raft.ServerID(p.Name), raft.ServerAddress(p.Name)).Error(); err != nil {
+		return "", fmt.Errorf("transfer leadership to %s: %w", p.Name, err)
+	}
+	m.log.Info("leadership transferred by the operator", "event", "leadership.transferred", "to", p.Name)
+	return fmt.Sprintf("%s leads now", p.Name), nil
+}
+
+// relay sends an action to another member over the links and passes its answer on.
+func (m *Member) relay(w http.ResponseWriter, r *http.Request, p Peer, path string, body []byte) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+path, bytes.NewReader(body))
+	if err != nil {
+		reply(w, http.StatusInternalServerError, actionReply{Error: err.Error()})
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := m.client.Do(req)
+	if err != nil {
+		reply(w, http.StatusBadGateway, actionReply{Error: fmt.Sprintf("%s cannot be reached over either link: %v", p.Name, err)})
+		return
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+}
+
+func (m *Member) otherCoServer() Peer {
+	for _, p := range m.cfg.Peers {
+		if p.Name != m.cfg.Name && p.Name != "witness" {
+			return p
+		}
+	}
+	return Peer{}
+}
+
+func (m *Member) coserverNames() string {
+	var names []string
+	for _, p := range m.cfg.Peers {
+		if p.Name != "witness" {
+			names = append(names, p.Name)
+		}
+	}
+	slices.Sort(names)
+	return fmt.Sprint(names)
+}
+
+// describeState says why a member cannot take over.
+func describeState(st cluster.Status) string {
+	switch {
+	case st.Role == "unreachable":
+		return "unreachable"
+	case st.VirtualServer != "running":
+		return "not running the virtual server (" + st.VirtualServer + ")"
+	}
+	return st.Role
+}
