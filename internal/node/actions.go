@@ -74,8 +74,8 @@ func (m *Member) handleCoServerAction(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, actionReply{Error: fmt.Sprintf("no CoServer %q: the CoServers are %s", name, m.coserverNames())})
 		return
 	}
-	if action != "disable" && action != "enable" {
-		reply(w, http.StatusNotFound, actionReply{Error: fmt.Sprintf("no action %q: use disable or enable", action)})
+	if action != "disable" && action != "enable" && action != "sync" {
+		reply(w, http.StatusNotFound, actionReply{Error: fmt.Sprintf("no action %q: use disable, enable or sync", action)})
 		return
 	}
 	if name == m.cfg.Name {
@@ -139,8 +139,20 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 		m.disabled.Store(false)
 		m.log.Info("virtual server enabled on this CoServer again", "event", "vs.enabled")
 		return fmt.Sprintf("%s is enabled: it counts as a running replica again once caught up (duplex)", m.cfg.Name), nil
+	case "sync":
+		// A CoServer brings itself back whenever it is behind (raft's catch-up, or a
+		// snapshot from the leader); this says where that stands.
+		st := m.Status(false)
+		switch {
+		case st.Sync != nil:
+			return fmt.Sprintf("%s is syncing: %s", m.cfg.Name, st.Sync), nil
+		case st.VirtualServer == "failed":
+			return "", refuse(http.StatusConflict, "%s's replica failed (%s): restart the member; it restores its newest snapshot and syncs from the leader", m.cfg.Name, st.Failure)
+		default:
+			return fmt.Sprintf("%s is in sync: applied index %d, commit index %d (a CoServer that falls behind syncs by itself)", m.cfg.Name, st.AppliedIndex, st.CommitIndex), nil
+		}
 	}
-	return "", refuse(http.StatusNotFound, "no action %q: use disable or enable", action)
+	return "", refuse(http.StatusNotFound, "no action %q: use disable, enable or sync", action)
 }
 
 // keepLeadershipAway runs on a CoServer: while it is disabled and leads, it hands
