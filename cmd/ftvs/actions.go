@@ -23,6 +23,11 @@ func runEnable(args []string, stdout, stderr io.Writer) int {
 	return runCoServerAction("enable", args, stdout, stderr)
 }
 
+// runSync is `ftvs sync --coserver N`: where that CoServer's sync stands.
+func runSync(args []string, stdout, stderr io.Writer) int {
+	return runCoServerAction("sync", args, stdout, stderr)
+}
+
 func runCoServerAction(action string, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(action, stderr)
 	coserver := fs.String("coserver", "", "the CoServer: 1, 2, coserver1 or coserver2")

@@ -34,6 +34,7 @@ func commands() []command {
 		{"events", "the members' event logs (--follow for live events)", runEvents},
 		{"disable", "take a CoServer out of service for maintenance (--coserver N): the other runs alone", runDisable},
 		{"enable", "bring a disabled CoServer back (--coserver N)", runEnable},
+		{"sync", "where a CoServer's sync stands (--coserver N); CoServers sync by themselves", runSync},
 		{"leader", "move leadership to a CoServer (--to N)", runLeader},
 		{"cert", "member certificates: rotate MEMBER, list", runCert},
 		{"inspect", "describe a stopped CoServer's data dir", runInspect},
