@@ -141,7 +141,9 @@ func (d *appendDedup) begin(seed [entry.SeedSize]byte) (*appendCall, bool) {
 		}
 		select {
 		case <-e.call.done:
-			delete(d.pending, e.seed)
+			if d.pending[e.seed] == e.call { // not a newer call for a forgotten seed
+				delete(d.pending, e.seed)
+			}
 			n++
 			continue
 		default:
@@ -153,6 +155,15 @@ func (d *appendDedup) begin(seed [entry.SeedSize]byte) (*appendCall, bool) {
 	d.pending[seed] = c
 	d.order = append(d.order, dedupEntry{seed, c})
 	return c, true
+}
+
+// forget drops a call that appended nothing, so that the seed can be tried again.
+func (d *appendDedup) forget(seed [entry.SeedSize]byte, c *appendCall) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending[seed] == c {
+		delete(d.pending, seed)
+	}
 }
 
 // recorder captures a handler's answer so that a retry can be given the same one.

@@ -32,4 +32,10 @@ func TestAppendDedup(t *testing.T) {
 	if len(d.order) != 2 {
 		t.Errorf("order holds %d calls, want 2", len(d.order))
 	}
+	// A call that appended nothing ("not the leader") is forgotten: a retry runs afresh.
+	c4, _ := d.begin(seed(4))
+	d.forget(seed(4), c4)
+	if _, first := d.begin(seed(4)); !first {
+		t.Error("a forgotten seed was answered from memory")
+	}
 }

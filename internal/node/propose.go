@@ -306,6 +306,11 @@ func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{hdr: http.Header{}}
 	m.appendOnce(rec, context.WithoutCancel(r.Context()), data) // runs to the end even if the asker is cut off
 	call.code, call.hdr, call.body = rec.code, rec.hdr, rec.body
+	if call.code == http.StatusConflict {
+		// Not the leader: nothing was appended. A retry must be tried afresh (this
+		// member may lead again by then), not told "not the leader" from memory.
+		m.appends.forget(e.Seed, call)
+	}
 	close(call.done)
 	call.writeTo(w)
 }
