@@ -68,7 +68,7 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 		// Committed without a result to share, or appended at idx by a leader that lost
 		// leadership before it knew: either the entry commits at idx, or another entry
 		// takes idx. Wait until this member has applied idx; the waiter says which.
-		own, applied, werr := m.waitApplied(ctx, ch, idx)
+		own, applied, werr := m.waitApplied(ctx, ch, idx, data)
 		if werr != nil {
 			return vserver.Result{}, werr
 		}
@@ -88,7 +88,12 @@ func shareable(r vserver.Result) bool {
 
 // waitApplied waits for the entry's result, or for this member to apply idx without it
 // (the entry did not survive a leader change: applied=false, safe to propose again).
-func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx uint64) (vserver.Result, bool, error) {
+//
+// Raft gives the state machine only commands and configurations: the no-op entry a new
+// leader appends never reaches it, so this member's applied index may not pass idx for a
+// long time when a no-op took it (at start, leaders come and go without commands). So
+// once idx is committed, the entry stored there says it too: not ours, ours is lost.
+func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx uint64, data []byte) (vserver.Result, bool, error) {
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -111,6 +116,12 @@ func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx 
 					return vserver.Result{}, false, fmt.Errorf("%w: entry %d was covered by a snapshot this member restored", gateway.ErrUncertain, idx)
 				}
 				return vserver.Result{}, false, nil
+			}
+			if m.raft.CommitIndex() >= idx {
+				var l raft.Log
+				if err := m.wal.GetLog(idx, &l); err == nil && (l.Type != raft.LogCommand || !bytes.Equal(l.Data, data)) {
+					return vserver.Result{}, false, nil // another entry was committed at idx
+				}
 			}
 		}
 	}
