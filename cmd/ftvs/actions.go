@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,43 +32,56 @@ func runSync(args []string, stdout, stderr io.Writer) int {
 func runCoServerAction(action string, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(action, stderr)
 	coserver := fs.String("coserver", "", "the CoServer: 1, 2, coserver1 or coserver2")
-	dir := fs.String("cluster", "", "cluster dir written by `ftvs init` (its members and manager.token)")
-	addr := fs.String("addr", "", "any member's HTTP address (with --token-file)")
-	tokenFile := fs.String("token-file", "", "the manager token (default: manager.token in --cluster)")
+	t := actionTarget(fs)
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
-	name := *coserver
-	if name == "1" || name == "2" {
-		name = "coserver" + name
-	}
-	if name != "coserver1" && name != "coserver2" {
+	name, ok := coserverName(*coserver)
+	if !ok {
 		fmt.Fprintf(stderr, "ftvs %s: --coserver %q: give 1 or 2 (coserver1 or coserver2)\n", action, *coserver)
 		return exitUsage
 	}
-	return postAction(action, *dir, *addr, *tokenFile, "/ftvs/v1/coservers/"+name+"/"+action, nil, stdout, stderr)
+	return t.post(action, "/ftvs/v1/coservers/"+name+"/"+action, nil, stdout, stderr)
 }
 
 // runLeader is `ftvs leader --to N`: move leadership to a CoServer.
 func runLeader(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("leader", stderr)
 	to := fs.String("to", "", "the CoServer to lead: 1, 2, coserver1 or coserver2")
-	dir := fs.String("cluster", "", "cluster dir written by `ftvs init` (its members and manager.token)")
-	addr := fs.String("addr", "", "any member's HTTP address (with --token-file)")
-	tokenFile := fs.String("token-file", "", "the manager token (default: manager.token in --cluster)")
+	t := actionTarget(fs)
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
-	name := *to
-	if name == "1" || name == "2" {
-		name = "coserver" + name
-	}
-	if name != "coserver1" && name != "coserver2" {
+	name, ok := coserverName(*to)
+	if !ok {
 		fmt.Fprintf(stderr, "ftvs leader: --to %q: give 1 or 2 (coserver1 or coserver2)\n", *to)
 		return exitUsage
 	}
 	body, _ := json.Marshal(map[string]string{"to": name})
-	return postAction("leader", *dir, *addr, *tokenFile, "/ftvs/v1/leadership/transfer", body, stdout, stderr)
+	return t.post("leader", "/ftvs/v1/leadership/transfer", body, stdout, stderr)
+}
+
+// coserverName accepts 1, 2, coserver1 or coserver2.
+func coserverName(s string) (string, bool) {
+	if s == "1" || s == "2" {
+		s = "coserver" + s
+	}
+	return s, s == "coserver1" || s == "coserver2"
+}
+
+// target is where an action goes: a cluster dir, or a member and a token file.
+type target struct{ dir, addr, tokenFile *string }
+
+func actionTarget(fs *flag.FlagSet) target {
+	return target{
+		dir:       fs.String("cluster", "", "cluster dir written by `ftvs init` (its members and manager.token)"),
+		addr:      fs.String("addr", "", "any member's HTTP address (with --token-file)"),
+		tokenFile: fs.String("token-file", "", "the manager token (default: manager.token in --cluster)"),
+	}
+}
+
+func (t target) post(cmd, path string, body []byte, stdout, stderr io.Writer) int {
+	return postAction(cmd, *t.dir, *t.addr, *t.tokenFile, path, body, stdout, stderr)
 }
 
 // postAction sends an action to the first member that answers and prints its message.

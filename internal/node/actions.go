@@ -39,11 +39,14 @@ type actionReply struct {
 	Error   string `json:"error,omitempty"`
 }
 
-func reply(w http.ResponseWriter, code int, r actionReply) {
+// writeJSON writes one JSON answer of the member API.
+func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(r)
+	json.NewEncoder(w).Encode(v)
 }
+
+func reply(w http.ResponseWriter, code int, r actionReply) { writeJSON(w, code, r) }
 
 // actionError is an action refused with an HTTP status and a message naming the fix.
 type actionError struct {
@@ -183,20 +186,9 @@ func (m *Member) keepLeadershipAway(stop <-chan struct{}) {
 
 // handleTransfer is POST /ftvs/v1/leadership/transfer {"to": "coserver2"}.
 func (m *Member) handleTransfer(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		To string `json:"to"`
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
-	if err == nil {
-		err = json.Unmarshal(b, &body)
-	}
+	p, body, err := m.transferTarget(w, r)
 	if err != nil {
-		reply(w, http.StatusBadRequest, actionReply{Error: `the body must be JSON like {"to": "coserver2"}: ` + err.Error()})
-		return
-	}
-	p, ok := m.peers[body.To]
-	if !ok || p.Name == "witness" {
-		reply(w, http.StatusBadRequest, actionReply{Error: fmt.Sprintf("\"to\": %q is not a CoServer: give one of %s", body.To, m.coserverNames())})
+		replyErr(w, err)
 		return
 	}
 	if m.raft.State() != raft.Leader {
@@ -206,9 +198,23 @@ func (m *Member) handleTransfer(w http.ResponseWriter, r *http.Request) {
 			reply(w, http.StatusServiceUnavailable, actionReply{Error: "no leader now (no quorum); try again when the cluster has one"})
 			return
 		}
-		m.relay(w, r, lp, "/ftvs/internal/transfer", b)
+		m.relay(w, r, lp, "/ftvs/internal/transfer", body)
 		return
 	}
+	m.handleInternalTransferTo(w, r, p)
+}
+
+// handleInternalTransfer is the transfer relayed to the leader by another member.
+func (m *Member) handleInternalTransfer(w http.ResponseWriter, r *http.Request) {
+	p, _, err := m.transferTarget(w, r)
+	if err != nil {
+		replyErr(w, err)
+		return
+	}
+	m.handleInternalTransferTo(w, r, p)
+}
+
+func (m *Member) handleInternalTransferTo(w http.ResponseWriter, r *http.Request, p Peer) {
 	msg, err := m.transferTo(r.Context(), p)
 	if err != nil {
 		replyErr(w, err)
@@ -217,25 +223,23 @@ func (m *Member) handleTransfer(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, actionReply{Message: msg})
 }
 
-func (m *Member) handleInternalTransfer(w http.ResponseWriter, r *http.Request) {
+// transferTarget reads {"to": "coserver2"}: the CoServer to lead, and the raw body.
+func (m *Member) transferTarget(w http.ResponseWriter, r *http.Request) (Peer, []byte, error) {
 	var body struct {
 		To string `json:"to"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil {
-		reply(w, http.StatusBadRequest, actionReply{Error: err.Error()})
-		return
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err == nil {
+		err = json.Unmarshal(b, &body)
+	}
+	if err != nil {
+		return Peer{}, nil, refuse(http.StatusBadRequest, `the body must be JSON like {"to": "coserver2"}: %v`, err)
 	}
 	p, ok := m.peers[body.To]
-	if !ok {
-		reply(w, http.StatusBadRequest, actionReply{Error: fmt.Sprintf("unknown member %q", body.To)})
-		return
+	if !ok || p.Name == "witness" {
+		return Peer{}, nil, refuse(http.StatusBadRequest, "\"to\": %q is not a CoServer: give one of %s", body.To, m.coserverNames())
 	}
-	msg, err := m.transferTo(r.Context(), p)
-	if err != nil {
-		replyErr(w, err)
-		return
-	}
-	reply(w, http.StatusOK, actionReply{Message: msg})
+	return p, b, nil
 }
 
 // transferTo runs on the leader.

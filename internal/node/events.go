@@ -59,11 +59,7 @@ func eventsQuery(r *http.Request) (events.Query, error) {
 	return q, nil
 }
 
-func apiError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
+func apiError(w http.ResponseWriter, code int, msg string) { reply(w, code, actionReply{Error: msg}) }
 
 // handleEvents is GET /ftvs/v1/events: this member's event log, oldest first.
 func (m *Member) handleEvents(w http.ResponseWriter, r *http.Request) {
@@ -80,10 +76,7 @@ func (m *Member) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if evs == nil {
 		evs = []events.Event{}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(map[string]any{"member": m.cfg.Name, "events": evs})
+	writeJSON(w, http.StatusOK, map[string]any{"member": m.cfg.Name, "events": evs})
 }
 
 // handleEventStream is GET /ftvs/v1/events/stream: server-sent events, the matching

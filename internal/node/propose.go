@@ -291,18 +291,13 @@ func (m *Member) forwardRetrying(ctx context.Context, p Peer, data []byte) (uint
 // entry to the leader. A repeated seed gets the first attempt's answer (appendDedup).
 func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(m.maxRequestBytes())+4096))
-	reply := func(code int, rep appendReply) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(rep)
-	}
 	if err != nil {
-		reply(http.StatusRequestEntityTooLarge, appendReply{Error: err.Error()})
+		writeJSON(w, http.StatusRequestEntityTooLarge, appendReply{Error: err.Error()})
 		return
 	}
 	e, err := entry.Decode(data)
 	if err != nil {
-		reply(http.StatusBadRequest, appendReply{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, appendReply{Error: err.Error()})
 		return
 	}
 	call, first := m.appends.begin(e.Seed)
@@ -328,11 +323,7 @@ func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
 
 // appendOnce appends a forwarded entry on this member, the leader, and writes the answer.
 func (m *Member) appendOnce(w http.ResponseWriter, ctx context.Context, data []byte) {
-	reply := func(code int, rep appendReply) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(rep)
-	}
+	reply := func(code int, rep appendReply) { writeJSON(w, code, rep) }
 	if m.raft.State() != raft.Leader {
 		_, leader := m.raft.LeaderWithID()
 		reply(http.StatusConflict, appendReply{Error: "not the leader", Leader: string(leader)})
