@@ -63,7 +63,7 @@ func TestDisableEnableUnderLoad(t *testing.T) {
 	if code, _, stderr := ftvs(t, "leader", "--to", "witness", "--cluster", c.dir); code != 2 || !strings.Contains(stderr, "give 1 or 2") {
 		t.Fatalf("ftvs leader --to witness: exit %d: %s", code, stderr)
 	}
-	if code, out, stderr := ftvs(t, "sync", "--coserver", num, "--cluster", c.dir); code != 0 || !strings.Contains(out, "in sync") {
+	if code, out, stderr := ftvs(t, "sync", "--coserver", num, "--cluster", c.dir); code != 0 || !strings.Contains(out, "discarded its copy") {
 		t.Fatalf("ftvs sync --coserver %s: exit %d: %s%s", num, code, out, stderr)
 	}
 	if code, _, stderr := ftvs(t, "disable", "--coserver", "3", "--cluster", c.dir); code != 2 {

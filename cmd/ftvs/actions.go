@@ -24,7 +24,8 @@ func runEnable(args []string, stdout, stderr io.Writer) int {
 	return runCoServerAction("enable", args, stdout, stderr)
 }
 
-// runSync is `ftvs sync --coserver N`: where that CoServer's sync stands.
+// runSync is `ftvs sync --coserver N`: that CoServer discards its copy of the virtual
+// server and takes the leader's again.
 func runSync(args []string, stdout, stderr io.Writer) int {
 	return runCoServerAction("sync", args, stdout, stderr)
 }
@@ -59,6 +60,50 @@ func runLeader(args []string, stdout, stderr io.Writer) int {
 	}
 	body, _ := json.Marshal(map[string]string{"to": name})
 	return t.post("leader", "/ftvs/v1/leadership/transfer", body, stdout, stderr)
+}
+
+// runStartWithoutQuorum is `ftvs start-without-quorum --coserver N --confirm NAME`: the
+// one-sided start, sent to that CoServer itself (its peers are down).
+func runStartWithoutQuorum(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("start-without-quorum", stderr)
+	coserver := fs.String("coserver", "", "the CoServer to start alone: 1, 2, coserver1 or coserver2")
+	confirm := fs.String("confirm", "", "the CoServer's full name again (e.g. coserver1), to show you mean it")
+	t := actionTarget(fs)
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
+	}
+	name, ok := coserverName(*coserver)
+	if !ok {
+		fmt.Fprintf(stderr, "ftvs start-without-quorum: --coserver %q: give 1 or 2 (coserver1 or coserver2)\n", *coserver)
+		return exitUsage
+	}
+	if *confirm != name {
+		fmt.Fprintf(stderr, "ftvs start-without-quorum: --confirm %q: repeat the CoServer's full name (--confirm %s). "+
+			"Do this only when the other CoServer and the witness are dead: two sides serving at once diverge\n", *confirm, name)
+		return exitUsage
+	}
+	addr, tokenFile := *t.addr, *t.tokenFile
+	if *t.dir != "" && addr == "" {
+		cfg, err := anyConfig(*t.dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "ftvs start-without-quorum: %v\n", err)
+			return exitUsage
+		}
+		for _, m := range cfg.Members {
+			if m.Name == name {
+				addr = m.HTTP
+			}
+		}
+		if tokenFile == "" {
+			tokenFile = filepath.Join(*t.dir, "manager.token")
+		}
+	}
+	if addr == "" {
+		fmt.Fprintln(stderr, "ftvs start-without-quorum: give --cluster DIR, or --addr of that CoServer with --token-file")
+		return exitUsage
+	}
+	body, _ := json.Marshal(map[string]string{"coserver": name, "confirm": *confirm})
+	return postAction("start-without-quorum", "", addr, tokenFile, "/ftvs/v1/override/start-without-quorum", body, stdout, stderr)
 }
 
 // coserverName accepts 1, 2, coserver1 or coserver2.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 )
 
 // Status is one member's view of itself, served at GET /ftvs/status.
@@ -38,7 +39,24 @@ type Status struct {
 	Sync              *Sync   `json:"sync,omitempty"`
 	UptimeSeconds     float64 `json:"uptime_seconds,omitempty"`
 	Links             []Link  `json:"links,omitempty"` // this member's links to each peer, as it sees them
-	Error             string  `json:"error,omitempty"` // why it could not be reached
+	// Voters are the raft voters in this member's latest configuration: normally all
+	// three members; fewer after a start without quorum or during a forced sync.
+	Voters []string `json:"voters,omitempty"`
+	// AwaitingRejoin: this member holds no configuration (it was superseded, or is being
+	// re-synced) and waits for the leader to add it back.
+	AwaitingRejoin bool      `json:"awaiting_rejoin,omitempty"`
+	Override       *Override `json:"override,omitempty"` // in effect on this member
+	Error          string    `json:"error,omitempty"`    // why it could not be reached
+}
+
+// Override is a start without quorum in effect: the operator started the virtual
+// server on one CoServer, alone, while the other members were down. It is cleared when
+// a peer rejoins.
+type Override struct {
+	CoServer string   `json:"coserver"`
+	Since    string   `json:"since"`    // RFC 3339
+	Excluded []string `json:"excluded"` // the members that were down
+	By       string   `json:"by,omitempty"`
 }
 
 // Link is one member-to-member link as seen from its From end.
@@ -75,11 +93,12 @@ func (s *Sync) String() string {
 
 // View is the whole cluster as one member gathered it (GET /ftvs/cluster).
 type View struct {
-	Mode        string   `json:"mode"` // duplex, simplex, syncing, no-quorum
-	AskedVia    string   `json:"asked_via"`
-	Leader      string   `json:"leader,omitempty"`
-	Unreachable []string `json:"unreachable,omitempty"`
-	Members     []Status `json:"members"`
+	Mode        string    `json:"mode"` // duplex, simplex, syncing, no-quorum
+	AskedVia    string    `json:"asked_via"`
+	Leader      string    `json:"leader,omitempty"`
+	Unreachable []string  `json:"unreachable,omitempty"`
+	Override    *Override `json:"override,omitempty"` // a start without quorum in effect
+	Members     []Status  `json:"members"`
 	// Links are every reachable member's links; a link to or from an unreachable
 	// member is known only from the reachable end.
 	Links []Link `json:"links"`
@@ -87,7 +106,8 @@ type View struct {
 
 // BuildView decides the mode from the members' statuses.
 //   - no-quorum: no reachable member leads, or fewer than two members are reachable
-//     (a lone CoServer needs only itself);
+//     (a lone CoServer needs only itself; after a start without quorum, a majority of
+//     the leader's voters);
 //   - syncing: a reachable CoServer is being brought back (or none runs yet);
 //   - duplex: both CoServers run the virtual server; simplex: one does.
 func BuildView(askedVia string, members []Status) View {
@@ -103,6 +123,9 @@ func BuildView(askedVia string, members []Status) View {
 		if m.Role == "leader" {
 			v.Leader = m.Member
 		}
+		if m.Override != nil {
+			v.Override = m.Override
+		}
 		if m.Kind == "coserver" {
 			switch m.VirtualServer {
 			case "running":
@@ -113,6 +136,19 @@ func BuildView(askedVia string, members []Status) View {
 		}
 	}
 	quorum := reachable >= 2 || len(members) == 1
+	// The leader's configuration decides when it is smaller than the member list: after
+	// a start without quorum one voter is a majority of itself.
+	for _, m := range members {
+		if m.Member == v.Leader && len(m.Voters) > 0 {
+			n := 0
+			for _, o := range members {
+				if o.Role != "unreachable" && slices.Contains(m.Voters, o.Member) {
+					n++
+				}
+			}
+			quorum = 2*n > len(m.Voters)
+		}
+	}
 	switch {
 	case v.Leader == "" || !quorum:
 		v.Mode = "no-quorum"

@@ -125,8 +125,8 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 		m.disabled.Store(true)
 		m.log.Warn("virtual server disabled on this CoServer for maintenance: the other runs it alone (simplex)",
 			"event", "vs.disabled", "other", other.Name)
-		if m.raft.State() == raft.Leader {
-			if err := m.raft.LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name)).Error(); err != nil {
+		if m.r().State() == raft.Leader {
+			if err := m.r().LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name)).Error(); err != nil {
 				m.log.Warn("handing leadership over before maintenance failed; retrying", "to", other.Name, "err", err)
 			}
 		}
@@ -143,17 +143,14 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 		m.log.Info("virtual server enabled on this CoServer again", "event", "vs.enabled")
 		return fmt.Sprintf("%s is enabled: it counts as a running replica again once caught up (duplex)", m.cfg.Name), nil
 	case "sync":
-		// A CoServer brings itself back whenever it is behind (raft's catch-up, or a
-		// snapshot from the leader); this says where that stands.
+		// A CoServer that falls behind syncs by itself (raft's catch-up, or a snapshot
+		// from the leader). This is the forced kind: discard the copy, take the
+		// leader's again (replica.go).
 		st := m.Status(false)
-		switch {
-		case st.Sync != nil:
-			return fmt.Sprintf("%s is syncing: %s", m.cfg.Name, st.Sync), nil
-		case st.VirtualServer == "failed":
-			return "", refuse(http.StatusConflict, "%s's replica failed (%s): restart the member; it restores its newest snapshot and syncs from the leader", m.cfg.Name, st.Failure)
-		default:
-			return fmt.Sprintf("%s is in sync: applied index %d, commit index %d (a CoServer that falls behind syncs by itself)", m.cfg.Name, st.AppliedIndex, st.CommitIndex), nil
+		if st.Sync != nil {
+			return "", refuse(http.StatusConflict, "%s is already syncing: %s", m.cfg.Name, st.Sync)
 		}
+		return m.resync(ctx)
 	}
 	return "", refuse(http.StatusNotFound, "no action %q: use disable, enable or sync", action)
 }
@@ -169,7 +166,7 @@ func (m *Member) keepLeadershipAway(stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		if !m.disabled.Load() || m.raft.State() != raft.Leader {
+		if !m.disabled.Load() || m.r().State() != raft.Leader {
 			continue
 		}
 		other := m.otherCoServer()
@@ -180,7 +177,7 @@ func (m *Member) keepLeadershipAway(stop <-chan struct{}) {
 			continue // the only CoServer left: keep leading, do not stop the service
 		}
 		m.log.Info("disabled CoServer is leader: handing leadership to the other", "event", "leadership.transferred", "to", other.Name)
-		m.raft.LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name))
+		m.r().LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name))
 	}
 }
 
@@ -191,8 +188,8 @@ func (m *Member) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		replyErr(w, err)
 		return
 	}
-	if m.raft.State() != raft.Leader {
-		_, leader := m.raft.LeaderWithID()
+	if m.r().State() != raft.Leader {
+		_, leader := m.r().LeaderWithID()
 		lp, ok := m.peers[string(leader)]
 		if !ok {
 			reply(w, http.StatusServiceUnavailable, actionReply{Error: "no leader now (no quorum); try again when the cluster has one"})
@@ -247,14 +244,14 @@ func (m *Member) transferTo(ctx context.Context, p Peer) (string, error) {
 	if p.Name == m.cfg.Name {
 		return m.cfg.Name + " already leads", nil
 	}
-	if m.raft.State() != raft.Leader {
+	if m.r().State() != raft.Leader {
 		return "", refuse(http.StatusConflict, "%s no longer leads; ask again", m.cfg.Name)
 	}
 	st := m.fetchStatus(ctx, p, false)
 	if st.Role == "unreachable" || st.VirtualServer != "running" {
 		return "", refuse(http.StatusConflict, "%s cannot take over: it is %s", p.Name, describeState(st))
 	}
-	if err := m.raft.LeadershipTransferToServer(raft.ServerID(p.Name), raft.ServerAddress(p.Name)).Error(); err != nil {
+	if err := m.r().LeadershipTransferToServer(raft.ServerID(p.Name), raft.ServerAddress(p.Name)).Error(); err != nil {
 		return "", fmt.Errorf("transfer leadership to %s: %w", p.Name, err)
 	}
 	m.log.Info("leadership transferred by the operator", "event", "leadership.transferred", "to", p.Name)

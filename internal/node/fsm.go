@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -130,6 +131,22 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 	}
 	return out
+}
+
+// reset gives the fsm an empty virtual server, releasing the old one (a forced sync:
+// raft is stopped and the log emptied).
+func (f *fsm) reset(engine *vm.Engine) error {
+	vs, err := vserver.New(vserver.Config{Engine: engine, Logger: f.log})
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	old := f.vs
+	f.vs, f.lastTime, f.failed = vs, 0, false
+	f.applied.Store(0)
+	f.restored.Store(0)
+	f.mu.Unlock()
+	return old.Close(context.Background())
 }
 
 // Snapshot copies the guest state on the apply goroutine; Persist writes it while

@@ -37,10 +37,24 @@ func (m *Member) startLinks() error {
 		return fmt.Errorf("member links: %w", err)
 	}
 	m.links = l
+	// Member-to-member HTTP is served from now on, before raft starts: a member that is
+	// still starting answers 503 at once rather than leave its peers waiting.
+	m.linkSrv = &http.Server{Handler: http.HandlerFunc(m.serveLink), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	go m.linkSrv.Serve(l.Listener(link.ProtoHTTP))
 	tr := l.HTTPTransport()
 	tr.MaxIdleConnsPerHost = 64
 	m.client.Transport = tr
 	return nil
+}
+
+// serveLink serves member-to-member HTTP once this member is ready (startHTTP).
+func (m *Member) serveLink(w http.ResponseWriter, r *http.Request) {
+	h := m.linkMux.Load()
+	if h == nil {
+		apiError(w, http.StatusServiceUnavailable, m.cfg.Name+" is starting")
+		return
+	}
+	h.ServeHTTP(w, r)
 }
 
 // watchCertificate raises a warning event while this member's certificate expires

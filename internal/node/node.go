@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/gateway"
@@ -35,27 +36,36 @@ const startTimeout = 60 * time.Second
 
 // Member is one running cluster member.
 type Member struct {
-	cfg     Config
-	log     *slog.Logger
-	dir     *dataDir
-	engine  *vm.Engine // nil on the witness
-	fsm     *fsm       // nil on the witness
-	raft    *raft.Raft
-	wal     *logStore
-	snaps   *raft.FileSnapshotStore
-	trans   raft.Transport
-	ln      net.Listener
-	srv     *http.Server
-	peers   map[string]Peer
-	client  *http.Client // member-to-member HTTP over the links (forwarding, status gathering)
-	links   *link.Layer  // member links a and b (nil for a lone CoServer)
-	linkSrv *http.Server // member-to-member HTTP, served on the links
-	appends appendDedup  // forwarded entries in flight on this leader, by seed
-	events  *events.Log  // this member's persisted event log (data dir/events)
-	metrics *memberMetrics
+	cfg    Config
+	log    *slog.Logger
+	dir    *dataDir
+	engine *vm.Engine                // nil on the witness
+	fsm    *fsm                      // nil on the witness
+	raftp  atomic.Pointer[raft.Raft] // swapped by an override or a forced sync (replica.go); use r()
+	rc     *raft.Config
+	wal    *logStore
+	snaps  *raft.FileSnapshotStore
+	trans  raft.Transport // closed by Close
+	// raftTrans is what raft gets: trans, whose Close is left to the member, so that a
+	// replaced raft instance (replica.go) does not close the links' raft listener.
+	raftTrans raft.Transport
+	ln        net.Listener
+	srv       *http.Server
+	peers     map[string]Peer
+	client    *http.Client                  // member-to-member HTTP over the links (forwarding, status gathering)
+	links     *link.Layer                   // member links a and b (nil for a lone CoServer)
+	linkSrv   *http.Server                  // member-to-member HTTP, served on the links
+	linkMux   atomic.Pointer[http.ServeMux] // its routes, once the member is ready
+	appends   appendDedup                   // forwarded entries in flight on this leader, by seed
+	events    *events.Log                   // this member's persisted event log (data dir/events)
+	metrics   *memberMetrics
 	// disabled: this CoServer was taken out of service by the operator (actions.go)
 	disabled atomic.Bool
 	start    time.Time
+	// replicaMu serializes what replaces the raft instance: the override, a forced
+	// sync, Close.
+	replicaMu sync.Mutex
+	override  atomic.Pointer[cluster.Override] // a start without quorum in effect here (replica.go)
 
 	stop     chan struct{}
 	failOnce sync.Once
@@ -126,9 +136,12 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		}
 	case cfg.Witness:
 		go m.handBackLeadership(m.stop)
+		go m.rejoinPeers(m.stop)
 	default:
+		m.loadOverride()
 		go m.installWhenLeader(m.stop)
 		go m.keepLeadershipAway(m.stop)
+		go m.rejoinPeers(m.stop)
 	}
 	attrs := []any{"event", "member.started", "http", m.GatewayURL(), "pid", os.Getpid(), "version", version.Version}
 	if m.links != nil {
@@ -141,6 +154,19 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 
 func (m *Member) startRaft(f raft.FSM) error {
 	rlog := logbridge.New(m.log, "raft")
+	superseded := false
+	if !m.cfg.Simplex {
+		if err := m.startLinks(); err != nil {
+			return err
+		}
+		// Before this member's raft can vote or campaign: has a peer moved on without it
+		// (a start without quorum, or a forced sync cut short)? Then its log is stale
+		// and it must rejoin empty (replica.go).
+		var err error
+		if superseded, err = m.setAsideIfSuperseded(); err != nil {
+			return err
+		}
+	}
 	wal, err := openLogStore(m.dir, m.log)
 	if err != nil {
 		return err
@@ -178,14 +204,12 @@ func (m *Member) startRaft(f raft.FSM) error {
 	var boot raft.Configuration
 	if m.cfg.Simplex {
 		addr, trans := raft.NewInmemTransport(raft.ServerAddress(m.cfg.Name))
-		m.trans = trans
+		m.trans, m.raftTrans = trans, trans
 		boot.Servers = []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: addr}}
 	} else {
-		if err := m.startLinks(); err != nil {
-			return err
-		}
 		// Raft addresses are member names: the link layer dials whichever link is up.
-		m.trans = raft.NewNetworkTransportWithLogger(m.links.StreamLayer(), 5, 2*time.Second, rlog.Named("transport"))
+		nt := raft.NewNetworkTransportWithLogger(m.links.StreamLayer(), 5, 2*time.Second, rlog.Named("transport"))
+		m.trans, m.raftTrans = nt, sharedTransport{nt}
 		for _, p := range m.cfg.Peers {
 			boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.Name)})
 		}
@@ -194,13 +218,13 @@ func (m *Member) startRaft(f raft.FSM) error {
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
-	if !existing {
-		if err := raft.BootstrapCluster(rc, logs, wal, snaps, m.trans, boot); err != nil {
+	if !existing && !superseded {
+		if err := raft.BootstrapCluster(rc, logs, wal, snaps, m.raftTrans, boot); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 		m.log.Info("bootstrapped a new member", "data", m.cfg.DataDir, "members", len(boot.Servers))
 	}
-	r, err := raft.NewRaft(rc, f, logs, wal, snaps, m.trans)
+	r, err := raft.NewRaft(rc, f, logs, wal, snaps, m.raftTrans)
 	if err != nil {
 		if problems := unreadableSnapshots(snaps); len(problems) > 0 {
 			return fmt.Errorf("start raft: no snapshot in %s could be restored (%s). Nothing was changed. "+
@@ -210,20 +234,25 @@ func (m *Member) startRaft(f raft.FSM) error {
 		}
 		return fmt.Errorf("start raft: %w", err)
 	}
-	m.raft = r
+	m.rc = rc
+	m.raftp.Store(r)
 	return nil
 }
 
+// r is this member's running raft. An override or a forced sync replaces it (replica.go).
+func (m *Member) r() *raft.Raft { return m.raftp.Load() }
+
 func (m *Member) startHTTP() error {
 	extra := map[string]http.Handler{
-		"GET /ftvs/cluster":                       http.HandlerFunc(m.handleCluster),
-		"GET /ftvs/v1/events":                     http.HandlerFunc(m.handleEvents),
-		"GET /ftvs/v1/events/stream":              http.HandlerFunc(m.handleEventStream),
-		"GET /metrics":                            http.HandlerFunc(m.handleMetrics),
-		"POST /ftvs/v1/coservers/{name}/{action}": http.HandlerFunc(m.handleCoServerAction),
-		"POST /ftvs/v1/leadership/transfer":       http.HandlerFunc(m.handleTransfer),
-		"GET /ftvs/ui/":                           ui.Handler(),
-		"GET /ftvs/ui":                            http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),
+		"GET /ftvs/cluster":                           http.HandlerFunc(m.handleCluster),
+		"GET /ftvs/v1/events":                         http.HandlerFunc(m.handleEvents),
+		"GET /ftvs/v1/events/stream":                  http.HandlerFunc(m.handleEventStream),
+		"GET /metrics":                                http.HandlerFunc(m.handleMetrics),
+		"POST /ftvs/v1/coservers/{name}/{action}":     http.HandlerFunc(m.handleCoServerAction),
+		"POST /ftvs/v1/leadership/transfer":           http.HandlerFunc(m.handleTransfer),
+		"POST /ftvs/v1/override/start-without-quorum": http.HandlerFunc(m.handleOverride),
+		"GET /ftvs/ui/":                               ui.Handler(),
+		"GET /ftvs/ui":                                http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),
 	}
 	m.initMetrics()
 	if m.cfg.FaultInjection && m.links != nil {
@@ -262,8 +291,8 @@ func (m *Member) startHTTP() error {
 		mux.Handle("GET /ftvs/status", h)
 		mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
 		mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
-		m.linkSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-		go m.linkSrv.Serve(m.links.Listener(link.ProtoHTTP))
+		mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
+		m.linkMux.Store(mux)
 	}
 	return nil
 }
@@ -279,7 +308,7 @@ func (m *Member) maxRequestBytes() int {
 // the configured guest if the virtual server has none.
 func (m *Member) ensureModule(ctx context.Context) error {
 	deadline := time.Now().Add(startTimeout)
-	for m.raft.State() != raft.Leader {
+	for m.r().State() != raft.Leader {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("lone CoServer did not become leader within %s", startTimeout)
 		}
@@ -296,7 +325,7 @@ func (m *Member) ensureModule(ctx context.Context) error {
 // proposes the configured guest if the virtual server has none. strict refuses a data
 // dir that runs another module than an explicitly given one.
 func (m *Member) installModule(ctx context.Context, strict bool) error {
-	if err := m.raft.Barrier(startTimeout).Error(); err != nil {
+	if err := m.r().Barrier(startTimeout).Error(); err != nil {
 		return fmt.Errorf("replay log: %w", err)
 	}
 	st := m.fsm.status(false)
@@ -335,15 +364,26 @@ func (m *Member) installModule(ctx context.Context, strict bool) error {
 // installWhenLeader (cluster CoServer) installs the guest whenever this CoServer gains
 // leadership of a virtual server that has none.
 func (m *Member) installWhenLeader(stop <-chan struct{}) {
+	// Polled rather than raft's LeaderCh: the raft instance can be replaced (replica.go),
+	// and the channel with it.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var led *raft.Raft // the instance this CoServer last saw itself lead
 	for {
 		select {
 		case <-stop:
 			return
-		case isLeader := <-m.raft.LeaderCh():
-			if !isLeader {
-				continue
-			}
+		case <-tick.C:
 		}
+		r := m.r()
+		if r.State() != raft.Leader {
+			led = nil
+			continue
+		}
+		if led == r {
+			continue
+		}
+		led = r
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		if err := m.installModule(ctx, false); err != nil {
 			m.log.Error("virtual server failed to start", "event", "vs.failed_to_initialize", "err", err)
@@ -368,7 +408,7 @@ func (m *Member) gatewayScheme() string {
 }
 
 // Snapshot asks raft for a snapshot now and waits for it.
-func (m *Member) Snapshot() error { return m.raft.Snapshot().Error() }
+func (m *Member) Snapshot() error { return m.r().Snapshot().Error() }
 
 // Failed receives the reason when this member can no longer serve.
 func (m *Member) Failed() <-chan error { return m.failed }
@@ -397,9 +437,11 @@ func (m *Member) Close() error {
 			cancel()
 		}
 	}
-	if m.raft != nil {
-		errs = append(errs, m.raft.Shutdown().Error())
+	m.replicaMu.Lock() // waits for a replica reset under way
+	if r := m.r(); r != nil {
+		errs = append(errs, r.Shutdown().Error())
 	}
+	m.replicaMu.Unlock()
 	if c, ok := m.trans.(raft.WithClose); ok {
 		errs = append(errs, c.Close())
 	}

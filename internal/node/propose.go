@@ -117,7 +117,7 @@ func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx 
 				}
 				return vserver.Result{}, false, nil
 			}
-			if m.raft.CommitIndex() >= idx {
+			if m.r().CommitIndex() >= idx {
 				var l raft.Log
 				if err := m.wal.GetLog(idx, &l); err == nil && (l.Type != raft.LogCommand || !bytes.Equal(l.Data, data)) {
 					return vserver.Result{}, false, nil // another entry was committed at idx
@@ -136,9 +136,9 @@ func (m *Member) appendViaLeader(ctx context.Context, data []byte) (uint64, *vse
 		var idx uint64
 		var res *vserver.Result
 		var err error
-		if m.raft.State() == raft.Leader {
+		if m.r().State() == raft.Leader {
 			idx, res, err = m.appendHere(ctx, data)
-		} else if _, leader := m.raft.LeaderWithID(); leader == "" {
+		} else if _, leader := m.r().LeaderWithID(); leader == "" {
 			if leaderless.IsZero() {
 				leaderless = time.Now()
 			}
@@ -171,7 +171,7 @@ func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, *vserver.
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	f := m.raft.Apply(data, timeout)
+	f := m.r().Apply(data, timeout)
 	err := f.Error()
 	switch {
 	case err == nil:
@@ -324,8 +324,8 @@ func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
 // appendOnce appends a forwarded entry on this member, the leader, and writes the answer.
 func (m *Member) appendOnce(w http.ResponseWriter, ctx context.Context, data []byte) {
 	reply := func(code int, rep appendReply) { writeJSON(w, code, rep) }
-	if m.raft.State() != raft.Leader {
-		_, leader := m.raft.LeaderWithID()
+	if m.r().State() != raft.Leader {
+		_, leader := m.r().LeaderWithID()
 		reply(http.StatusConflict, appendReply{Error: "not the leader", Leader: string(leader)})
 		return
 	}
@@ -339,7 +339,7 @@ func (m *Member) appendOnce(w http.ResponseWriter, ctx context.Context, data []b
 			// waits until it learns the new commit index. Raft sends that with the next
 			// append, or after the commit timeout when idle; a barrier is such an append
 			// and tells the followers at once. (Barriers never reach the FSM.)
-			go m.raft.Barrier(time.Second)
+			go m.r().Barrier(time.Second)
 			h.Set(headerResult, "index")
 			w.WriteHeader(http.StatusOK)
 			return

@@ -22,12 +22,12 @@ const syncLagEntries = 256
 // Status implements gateway.Cluster: this member's own view.
 func (m *Member) Status(withHash bool) cluster.Status {
 	st := cluster.Status{
-		Member: m.cfg.Name, Kind: "coserver", Role: roleName(m.raft.State()), PID: os.Getpid(), Version: version.Version,
-		Protocol: version.Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.raft.LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
+		Member: m.cfg.Name, Kind: "coserver", Role: roleName(m.r().State()), PID: os.Getpid(), Version: version.Version,
+		Protocol: version.Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.r().LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
 	}
-	_, leader := m.raft.LeaderWithID()
+	_, leader := m.r().LeaderWithID()
 	st.Leader = string(leader)
-	stats := m.raft.Stats()
+	stats := m.r().Stats()
 	st.CommitIndex, _ = strconv.ParseUint(stats["commit_index"], 10, 64)
 	st.Term, _ = strconv.ParseUint(stats["term"], 10, 64)
 	st.LastContact = stats["last_contact"]
@@ -35,15 +35,20 @@ func (m *Member) Status(withHash bool) cluster.Status {
 		st.LastSnapshotIndex = metas[0].Index
 	}
 	st.Links = m.linkStates()
+	st.Voters, st.AwaitingRejoin = m.voters()
+	st.Override = m.override.Load()
 	if m.cfg.Witness {
 		st.Kind, st.VirtualServer = "witness", "none"
-		st.AppliedIndex = m.raft.AppliedIndex()
+		st.AppliedIndex = m.r().AppliedIndex()
 		return st
 	}
 	vs := m.fsm.status(withHash)
 	st.AppliedIndex, st.StateHash, st.Module, st.ModuleSHA256 = vs.Applied, vs.StateHash, vs.Module, vs.ModuleSHA
 	st.MemoryBytes, st.Resets, st.Failure = vs.MemoryBytes, vs.Resets, vs.Failed
 	st.Sync = m.syncProgress(st)
+	if st.AwaitingRejoin && st.Sync == nil {
+		st.Sync = &cluster.Sync{Phase: "waiting for the leader to add it back", Unit: "entries"}
+	}
 	switch {
 	case vs.Failed != "":
 		st.VirtualServer = "failed"

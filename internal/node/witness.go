@@ -62,13 +62,13 @@ func (m *Member) handBackLeadership(stop <-chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case isLeader := <-m.raft.LeaderCh():
+		case isLeader := <-m.r().LeaderCh():
 			if !isLeader {
 				continue
 			}
 		case <-tick.C:
 		}
-		if m.raft.State() != raft.Leader {
+		if m.r().State() != raft.Leader {
 			continue
 		}
 		to, ok := m.bestCoServer()
@@ -77,7 +77,7 @@ func (m *Member) handBackLeadership(stop <-chan struct{}) {
 			continue
 		}
 		m.log.Info("witness is leader: handing leadership to a CoServer", "event", "witness.transfer", "to", to.Name)
-		if err := m.raft.LeadershipTransferToServer(raft.ServerID(to.Name), raft.ServerAddress(to.Name)).Error(); err != nil {
+		if err := m.r().LeadershipTransferToServer(raft.ServerID(to.Name), raft.ServerAddress(to.Name)).Error(); err != nil {
 			m.log.Warn("leadership transfer from the witness failed; retrying", "to", to.Name, "err", err)
 		}
 	}

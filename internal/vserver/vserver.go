@@ -102,6 +102,16 @@ func New(cfg Config) (*Server, error) {
 	return &Server{cfg: cfg, log: cfg.Logger}, nil
 }
 
+// Close releases the guest instance. The Server must not be used after.
+func (s *Server) Close(ctx context.Context) error {
+	if s.inst == nil {
+		return nil
+	}
+	err := s.inst.Close(ctx)
+	s.inst = nil
+	return err
+}
+
 // Applied is the index of the last entry applied.
 func (s *Server) Applied() uint64 { return s.applied }
 

@@ -306,6 +306,10 @@
         detail = 'Redundancy lost: only ' + (running.map((m) => m.name).join(', ') || 'one CoServer') +
           ' runs the virtual server' + (others.length ? ' — ' + others.map(whyNotRunning).join('; ') : '') + '.';
         if (cos.length === 1) detail = 'A lone CoServer (one-sided start): no redundancy.';
+        if (v.override) {
+          detail = v.override.coserver + ' was started WITHOUT QUORUM by the operator at ' + fmtClock(v.override.since) +
+            ' and serves alone. When ' + v.override.excluded.join(' and ') + ' return, they sync from it and the override clears.';
+        }
         break;
       case 'syncing': {
         const syncing = others.filter(reachable);

@@ -1,0 +1,541 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/vserver"
+)
+
+// The replica's raft instance can be replaced while the member runs, for two operator
+// actions, and one check at start-up keeps them safe:
+//
+//   - Start without quorum (the override): the other CoServer and the witness are dead.
+//     This CoServer stops raft, rewrites its configuration so that it is the only voter
+//     (raft.RecoverCluster, which keeps every entry of its log), raises its term far
+//     above anything the dead members can have reached, and starts raft again: it
+//     elects itself and serves, simplex. The OVERRIDE file records it.
+//   - Forced sync: a CoServer throws its copy away and takes the leader's again. It
+//     stops raft (from then on it acknowledges nothing), has the leader remove it from
+//     the configuration, empties its log and snapshots, and starts raft with no
+//     configuration: it can neither vote nor campaign until the leader adds it back.
+//   - Superseded at start: before raft starts, a member asks its peers for their
+//     configuration. If one that answers has voters and this member is not among them,
+//     the cluster went on without it (a start without quorum, or a forced sync cut
+//     short): its raft log and snapshots are set aside (kept, never deleted) and it
+//     starts empty, with no configuration, like a forced sync.
+//
+// The leader adds back any member that answers and waits to rejoin (rejoinPeers); it
+// then syncs from the leader: snapshot and log. Membership changes only ever go
+// through the leader of the current configuration, so two configurations never hold a
+// quorum at once, with one exception that the operator owns: a start without quorum
+// while the others were in fact alive behind cut links. It is refused while any peer
+// answers on either link, and it is an error-level event.
+
+// overrideTermJump is added to the term at a start without quorum: members that were
+// down come back with a lower term and cannot make this CoServer step down, whatever
+// elections they held among themselves.
+const overrideTermJump = 1 << 32
+
+// keyCurrentTerm is where hashicorp/raft keeps the current term in the stable store.
+var keyCurrentTerm = []byte("CurrentTerm")
+
+// sharedTransport is the member's raft transport as raft sees it: raft closes its
+// transport on shutdown, and the member keeps this one for the next raft instance.
+type sharedTransport struct{ *raft.NetworkTransport }
+
+func (sharedTransport) Close() error { return nil }
+
+// overridePath is the record of a start without quorum in effect on this CoServer.
+func (d *dataDir) overridePath() string { return filepath.Join(d.path, "OVERRIDE") }
+
+func (m *Member) loadOverride() {
+	b, err := os.ReadFile(m.dir.overridePath())
+	if err != nil {
+		return
+	}
+	var o cluster.Override
+	if err := json.Unmarshal(b, &o); err != nil {
+		m.log.Warn("OVERRIDE record unreadable; treating the override as in effect", "file", m.dir.overridePath(), "err", err)
+		o = cluster.Override{CoServer: m.cfg.Name}
+	}
+	m.override.Store(&o)
+}
+
+// voters is this member's latest raft configuration; awaiting is true when it has none
+// (it waits for the leader to add it back).
+func (m *Member) voters() (voters []string, awaiting bool) {
+	r := m.r()
+	if r == nil || r.State() == raft.Shutdown {
+		return nil, false
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return nil, false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters = append(voters, string(s.ID))
+		}
+	}
+	slices.Sort(voters)
+	return voters, len(f.Configuration().Servers) == 0
+}
+
+// restartRaft stops raft, runs during with raft stopped, and starts raft again on the
+// (possibly rewritten) stores. The caller holds replicaMu. during's error is returned;
+// raft is started again either way.
+func (m *Member) restartRaft(during func() error) error {
+	if err := m.r().Shutdown().Error(); err != nil {
+		return fmt.Errorf("stop raft: %w", err)
+	}
+	duringErr := during()
+	logs, err := raft.NewLogCache(4096, m.wal)
+	if err == nil {
+		var r *raft.Raft
+		if r, err = raft.NewRaft(m.rc, m.fsm, logs, m.wal, m.snaps, m.raftTrans); err == nil {
+			m.raftp.Store(r)
+			return duringErr
+		}
+	}
+	err = fmt.Errorf("start raft again: %w", err)
+	m.replicaFailed(err)
+	return errors.Join(duringErr, err)
+}
+
+// overrideRequest is the body of POST /ftvs/v1/override/start-without-quorum.
+type overrideRequest struct {
+	CoServer string `json:"coserver"`
+	Confirm  string `json:"confirm"`
+}
+
+// handleOverride is POST /ftvs/v1/override/start-without-quorum: the classic one-sided
+// start. It runs on the CoServer that is to start, so it is sent to that CoServer's own
+// Manager (its peers are down: nobody could relay it).
+func (m *Member) handleOverride(w http.ResponseWriter, r *http.Request) {
+	var req overrideRequest
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err == nil {
+		err = json.Unmarshal(b, &req)
+	}
+	if err != nil {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"coserver": "coserver1", "confirm": "coserver1"}: %v`, err))
+		return
+	}
+	msg, err := m.startWithoutQuorum(r.Context(), req, r.RemoteAddr)
+	if err != nil {
+		var ae *actionError
+		if errors.As(err, &ae) && ae.code != http.StatusBadRequest {
+			m.log.Warn("start without quorum refused", "event", "override.refused", "coserver", req.CoServer, "reason", ae.msg, "from", r.RemoteAddr)
+		}
+		replyErr(w, err)
+		return
+	}
+	reply(w, http.StatusOK, actionReply{Message: msg})
+}
+
+// startWithoutQuorum makes this CoServer the only voter and starts the virtual server
+// on it, after checking that no peer answers.
+func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, from string) (string, error) {
+	if p, ok := m.peers[req.CoServer]; !ok || p.Name == "witness" {
+		return "", refuse(http.StatusBadRequest, "\"coserver\": %q is not a CoServer: give one of %s", req.CoServer, m.coserverNames())
+	}
+	if req.Confirm != req.CoServer {
+		return "", refuse(http.StatusBadRequest, "\"confirm\" must repeat the CoServer's name (%q) to show you mean it; it is %q", req.CoServer, req.Confirm)
+	}
+	if m.cfg.Witness || m.cfg.Simplex {
+		return "", refuse(http.StatusConflict, "%s cannot start the virtual server without quorum: only a CoServer of a pair can", m.cfg.Name)
+	}
+	if req.CoServer != m.cfg.Name {
+		p := m.peers[req.CoServer]
+		return "", refuse(http.StatusConflict, "this is %s: send the request to %s's own Manager (%s%s); a start without quorum runs on the CoServer that is to serve",
+			m.cfg.Name, p.Name, m.gatewayScheme(), p.HTTP)
+	}
+	if m.disabled.Load() {
+		return "", refuse(http.StatusConflict, "%s is disabled: `ftvs enable --coserver %s` first", m.cfg.Name, strings.TrimPrefix(m.cfg.Name, "coserver"))
+	}
+	if o := m.override.Load(); o != nil {
+		return "", refuse(http.StatusConflict, "%s already runs without quorum (since %s); it clears when a peer rejoins", m.cfg.Name, o.Since)
+	}
+	m.replicaMu.Lock()
+	defer m.replicaMu.Unlock()
+	if reach := m.reachablePeers(ctx); len(reach) > 0 {
+		return "", refuse(http.StatusConflict, "refused: %s answer%s (%s), so the cluster is not down to %s alone. Start without quorum only when the other CoServer and the witness are dead; bring them back instead, and the cluster recovers by itself",
+			strings.Join(reach, " and "), map[bool]string{true: "s", false: ""}[len(reach) == 1], m.reachabilityDetail(reach), m.cfg.Name)
+	}
+	if m.r().State() == raft.Leader {
+		return "", refuse(http.StatusConflict, "%s leads with a quorum: nothing to override", m.cfg.Name)
+	}
+	st := m.fsm.status(false)
+	if st.Failed != "" {
+		return "", refuse(http.StatusConflict, "%s's replica failed (%s): it has no state to serve; restart it first", m.cfg.Name, st.Failed)
+	}
+	if st.Module == "" {
+		return "", refuse(http.StatusConflict, "%s has no virtual server yet (no module applied): there is nothing to start", m.cfg.Name)
+	}
+	var excluded []string
+	for _, p := range m.cfg.Peers {
+		if p.Name != m.cfg.Name {
+			excluded = append(excluded, p.Name)
+		}
+	}
+	o := &cluster.Override{CoServer: m.cfg.Name, Since: time.Now().UTC().Format(time.RFC3339Nano), Excluded: excluded, By: from}
+	b, _ := json.MarshalIndent(o, "", "  ")
+	if err := writeFileSync(m.dir.overridePath(), append(b, '\n')); err != nil {
+		return "", fmt.Errorf("record the override: %w", err)
+	}
+	lastIndex := m.r().LastIndex()
+	m.log.Error("virtual server started WITHOUT QUORUM on this CoServer by the operator: it is the only voter until a peer rejoins",
+		"event", "override.started", "excluded", strings.Join(excluded, ","), "last_index", lastIndex, "applied_index", st.Applied, "from", from)
+	err := m.restartRaft(func() error {
+		vs, err := vserver.New(vserver.Config{Engine: m.engine, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return err
+		}
+		defer vs.Close(context.Background())
+		replay := &fsm{log: slog.New(slog.DiscardHandler), vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes}
+		conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(m.cfg.Name), Address: raft.ServerAddress(m.cfg.Name)}}}
+		if err := raft.RecoverCluster(m.rc, replay, m.wal, m.wal, m.snaps, m.raftTrans, conf); err != nil {
+			return fmt.Errorf("make %s the only voter: %w", m.cfg.Name, err)
+		}
+		term, err := m.wal.GetUint64(keyCurrentTerm)
+		if err != nil {
+			return fmt.Errorf("read the current term: %w", err)
+		}
+		return m.wal.SetUint64(keyCurrentTerm, term+overrideTermJump)
+	})
+	if err != nil {
+		os.Remove(m.dir.overridePath())
+		m.log.Error("start without quorum failed", "event", "override.failed", "err", err)
+		return "", fmt.Errorf("start without quorum: %w", err)
+	}
+	m.override.Store(o)
+	deadline := time.Now().Add(10 * time.Second)
+	for m.r().State() != raft.Leader && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m.r().State() != raft.Leader {
+		return "", fmt.Errorf("%s is the only voter now but did not take leadership within 10 s; see its log", m.cfg.Name)
+	}
+	return fmt.Sprintf("%s serves the virtual server alone, without quorum (simplex), from its log up to index %d. "+
+		"When %s come back they sync from %s and the cluster returns to duplex by itself",
+		m.cfg.Name, lastIndex, strings.Join(excluded, " and "), m.cfg.Name), nil
+}
+
+// reachablePeers lists the peers that answer on either link: over a link that is up,
+// or to a status request.
+func (m *Member) reachablePeers(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	up := map[string]bool{}
+	for _, l := range m.linkStates() {
+		if l.State == "up" {
+			up[l.To] = true
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range m.cfg.Peers {
+		if p.Name == m.cfg.Name || up[p.Name] {
+			continue
+		}
+		wg.Go(func() {
+			if st := m.fetchStatus(ctx, p, false); st.Role != "unreachable" {
+				mu.Lock()
+				up[p.Name] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	var out []string
+	for name := range up {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *Member) reachabilityDetail(names []string) string {
+	var parts []string
+	for _, l := range m.linkStates() {
+		if slices.Contains(names, l.To) && l.State == "up" {
+			parts = append(parts, fmt.Sprintf("%s link %s up", l.To, l.Link))
+		}
+	}
+	if len(parts) == 0 {
+		return "they answer status requests"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// setAsideIfSuperseded runs at start, before the raft stores are opened: if a peer's
+// configuration has voters and this member is not one of them, the cluster went on
+// without it. Its log and snapshots are moved to DATA/superseded-TIME/ and it starts
+// with no configuration, to be added back by the leader.
+func (m *Member) setAsideIfSuperseded() (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	type answer struct {
+		name   string
+		voters []string
+	}
+	var mu sync.Mutex
+	var by []answer
+	var wg sync.WaitGroup
+	for _, p := range m.cfg.Peers {
+		if p.Name == m.cfg.Name {
+			continue
+		}
+		wg.Go(func() {
+			st := m.fetchStatus(ctx, p, false)
+			if st.Role == "unreachable" || len(st.Voters) == 0 || slices.Contains(st.Voters, m.cfg.Name) {
+				return
+			}
+			mu.Lock()
+			by = append(by, answer{p.Name, st.Voters})
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(by) == 0 {
+		return false, nil
+	}
+	raftDir := m.dir.raftDir()
+	var moved []string
+	aside := filepath.Join(m.dir.path, "superseded-"+time.Now().UTC().Format("20060102T150405Z"))
+	for _, sub := range []string{"log", "snapshots"} {
+		from := filepath.Join(raftDir, sub)
+		if _, err := os.Stat(from); err != nil {
+			continue
+		}
+		if err := os.MkdirAll(aside, 0o700); err != nil {
+			return false, fmt.Errorf("set aside the superseded raft state: %w", err)
+		}
+		if err := os.Rename(from, filepath.Join(aside, sub)); err != nil {
+			return false, fmt.Errorf("set aside the superseded raft state: %w", err)
+		}
+		moved = append(moved, sub)
+	}
+	kept := "nothing to keep (empty data dir)"
+	if len(moved) > 0 {
+		kept = aside
+	}
+	m.log.Warn(fmt.Sprintf("%s went on without this member (its voters are %s): this member's log is stale. It starts empty and syncs from the leader once added back",
+		by[0].name, strings.Join(by[0].voters, ", ")),
+		"event", "member.superseded", "by", by[0].name, "voters", strings.Join(by[0].voters, ","), "kept", kept)
+	return true, nil
+}
+
+// rejoinPeers runs on every member and acts on the leader: a configured peer that is
+// not in the raft configuration and answers waiting to rejoin is added back as a voter.
+// It then syncs from the leader. The first peer back clears a start without quorum.
+func (m *Member) rejoinPeers(stop <-chan struct{}) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var conflictLogged time.Time
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		r := m.r()
+		if r.State() != raft.Leader {
+			continue
+		}
+		f := r.GetConfiguration()
+		if f.Error() != nil {
+			continue
+		}
+		in := map[string]bool{}
+		for _, s := range f.Configuration().Servers {
+			in[string(s.ID)] = true
+		}
+		for _, p := range m.cfg.Peers {
+			if in[p.Name] {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			st := m.fetchStatus(ctx, p, false)
+			cancel()
+			switch {
+			case st.Role == "unreachable":
+				continue
+			case !st.AwaitingRejoin:
+				if st.Role == "leader" && time.Since(conflictLogged) > 30*time.Second {
+					conflictLogged = time.Now()
+					m.log.Error(fmt.Sprintf("%s leads a configuration of its own (voters %s) while %s leads this one: both may have accepted writes. Stop %s and start it again: it then rejoins from %s, and its copy is kept in its data dir as superseded-TIME",
+						p.Name, strings.Join(st.Voters, ", "), m.cfg.Name, p.Name, m.cfg.Name),
+						"event", "override.conflict", "peer", p.Name)
+				}
+				continue
+			}
+			if err := r.AddVoter(raft.ServerID(p.Name), raft.ServerAddress(p.Name), 0, 5*time.Second).Error(); err != nil {
+				m.log.Warn("adding a returning member back failed; retrying", "peer", p.Name, "err", err)
+				continue
+			}
+			m.log.Info(p.Name+" is back in the configuration: it syncs from "+m.cfg.Name, "event", "member.rejoined", "peer", p.Name)
+			if m.override.Load() != nil {
+				if err := os.Remove(m.dir.overridePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+					m.log.Warn("clearing the OVERRIDE record failed", "err", err)
+				}
+				m.override.Store(nil)
+				m.log.Info("start without quorum cleared: "+p.Name+" rejoined, so a quorum again needs two members", "event", "override.cleared", "peer", p.Name)
+			}
+		}
+	}
+}
+
+// resync throws this CoServer's copy of the virtual server away and takes the leader's
+// again (the sync action).
+func (m *Member) resync(ctx context.Context) (string, error) {
+	other := m.otherCoServer()
+	ost := m.fetchStatus(ctx, other, false)
+	if ost.Role == "unreachable" || ost.VirtualServer != "running" {
+		return "", refuse(http.StatusConflict, "%s cannot sync: %s, the only other copy, is %s; bring it back first", m.cfg.Name, other.Name, describeState(ost))
+	}
+	if reach := m.reachablePeers(ctx); len(reach) < len(m.cfg.Peers)-1 {
+		return "", refuse(http.StatusConflict, "%s cannot sync now: while it re-syncs the others must hold the quorum together, and only %v answer", m.cfg.Name, reach)
+	}
+	voters, _ := m.voters()
+	if !slices.Contains(voters, m.cfg.Name) {
+		return "", refuse(http.StatusConflict, "%s is not in the configuration (it is waiting to rejoin): it syncs as soon as the leader adds it back", m.cfg.Name)
+	}
+	if m.r().State() == raft.Leader {
+		if err := m.r().LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name)).Error(); err != nil {
+			return "", fmt.Errorf("hand leadership to %s before syncing: %w", other.Name, err)
+		}
+	}
+	m.replicaMu.Lock()
+	defer m.replicaMu.Unlock()
+	m.log.Warn("forced sync: this CoServer discards its copy and takes the leader's again", "event", "sync.forced", "from", other.Name)
+	err := m.restartRaft(func() error {
+		// raft is stopped: this member acknowledges nothing now. Leave the configuration
+		// first; if that fails, nothing was changed.
+		if err := m.askLeaderToRemove(ctx); err != nil {
+			return err
+		}
+		first, _ := m.wal.FirstIndex()
+		last, _ := m.wal.LastIndex()
+		if err := m.wal.DeleteRange(first, last); err != nil {
+			return fmt.Errorf("empty the raft log: %w", err)
+		}
+		metas, err := m.snaps.List()
+		if err != nil {
+			return fmt.Errorf("list snapshots: %w", err)
+		}
+		for _, md := range metas {
+			if err := os.RemoveAll(filepath.Join(m.dir.raftDir(), "snapshots", md.ID)); err != nil {
+				return fmt.Errorf("remove snapshot %s: %w", md.ID, err)
+			}
+		}
+		return m.fsm.reset(m.engine)
+	})
+	if err != nil {
+		return "", refuse(http.StatusConflict, "sync of %s failed: %v", m.cfg.Name, err)
+	}
+	return fmt.Sprintf("%s discarded its copy and waits to be added back; it then takes %s's snapshot and log (follow it in `ftvs status`)", m.cfg.Name, other.Name), nil
+}
+
+// askLeaderToRemove has the leader take this member out of the configuration.
+func (m *Member) askLeaderToRemove(ctx context.Context) error {
+	body, _ := json.Marshal(map[string]string{"name": m.cfg.Name})
+	deadline := time.Now().Add(10 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		for _, p := range m.cfg.Peers {
+			if p.Name == m.cfg.Name {
+				continue
+			}
+			code, msg, err := m.postInternal(ctx, p, "/ftvs/internal/remove", body)
+			switch {
+			case err != nil:
+				last = err
+			case code == http.StatusOK:
+				return nil
+			default:
+				last = errors.New(msg)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("no leader took %s out of the configuration: %v", m.cfg.Name, last)
+}
+
+// handleInternalRemove is POST /ftvs/internal/remove {"name": ...} on the links: the
+// leader removes a CoServer that is about to re-sync.
+func (m *Member) handleInternalRemove(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if p, ok := m.peers[body.Name]; !ok || p.Name == "witness" {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a CoServer", body.Name))
+		return
+	}
+	rf := m.r()
+	if rf.State() != raft.Leader {
+		apiError(w, http.StatusConflict, m.cfg.Name+" does not lead")
+		return
+	}
+	if err := rf.RemoveServer(raft.ServerID(body.Name), 0, 5*time.Second).Error(); err != nil {
+		apiError(w, http.StatusServiceUnavailable, fmt.Sprintf("remove %s: %v", body.Name, err))
+		return
+	}
+	m.log.Info(body.Name+" left the configuration to re-sync", "event", "member.removed", "peer", body.Name)
+	reply(w, http.StatusOK, actionReply{Message: "removed"})
+}
+
+// postInternal posts to a peer's member API over the links.
+func (m *Member) postInternal(ctx context.Context, p Peer, path string, body []byte) (int, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+path, strings.NewReader(string(body)))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var ar actionReply
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ar)
+	return resp.StatusCode, ar.Error + ar.Message, nil
+}
+
+// writeFileSync writes a small file and syncs it.
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
