@@ -68,6 +68,15 @@ func (m *Member) handleEvents(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	switch scope := r.URL.Query().Get("scope"); scope {
+	case "", "member":
+	case "cluster":
+		m.clusterEvents(w, r, q)
+		return
+	default:
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("scope=%q: use member (this member's events, the default) or cluster (every member's, merged by time)", scope))
+		return
+	}
 	evs, err := m.events.Query(q)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, "read the event log: "+err.Error())

@@ -245,6 +245,11 @@ func (m *Member) r() *raft.Raft { return m.raftp.Load() }
 func (m *Member) startHTTP() error {
 	extra := map[string]http.Handler{
 		"GET /ftvs/cluster":                           http.HandlerFunc(m.handleCluster),
+		"GET /ftvs/v1/status":                         http.HandlerFunc(m.handleV1Status),
+		"GET /ftvs/v1/cluster":                        http.HandlerFunc(m.handleV1Cluster),
+		"GET /ftvs/v1/members":                        http.HandlerFunc(m.handleV1Members),
+		"GET /ftvs/v1/links":                          http.HandlerFunc(m.handleV1Links),
+		"GET /ftvs/v1/virtual-server":                 http.HandlerFunc(m.handleV1VirtualServer),
 		"GET /ftvs/v1/events":                         http.HandlerFunc(m.handleEvents),
 		"GET /ftvs/v1/events/stream":                  http.HandlerFunc(m.handleEventStream),
 		"GET /metrics":                                http.HandlerFunc(m.handleMetrics),
@@ -292,6 +297,7 @@ func (m *Member) startHTTP() error {
 		mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
 		mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
 		mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
+		mux.HandleFunc("GET /ftvs/v1/events", m.handleEvents)
 		m.linkMux.Store(mux)
 	}
 	return nil
