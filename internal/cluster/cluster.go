@@ -9,36 +9,41 @@ import (
 	"io"
 	"net/http"
 	"slices"
+
+	"github.com/ftvs/ftvs/internal/platform"
 )
 
 // Status is one member's view of itself, served at GET /ftvs/status.
 type Status struct {
-	Member            string  `json:"name"`
-	Kind              string  `json:"kind"` // coserver or witness
-	Role              string  `json:"role"` // leader, follower, candidate, unreachable
-	Leader            string  `json:"leader,omitempty"`
-	Term              uint64  `json:"term,omitempty"` // raft term: two leaders never share one
-	Mode              string  `json:"mode,omitempty"` // a lone CoServer's mode; the cluster view decides otherwise
-	PID               int     `json:"pid,omitempty"`
-	Version           string  `json:"version,omitempty"`
-	Protocol          int     `json:"protocol,omitempty"`
-	Gateway           string  `json:"gateway,omitempty"`
-	Manager           string  `json:"manager,omitempty"` // the web UI of this member
-	AppliedIndex      uint64  `json:"applied_index"`
-	CommitIndex       uint64  `json:"commit_index"`
-	LastLogIndex      uint64  `json:"last_log_index"`
-	LastSnapshotIndex uint64  `json:"last_snapshot_index"`
-	LastContact       string  `json:"last_contact,omitempty"`
-	StateHash         string  `json:"state_hash,omitempty"`
-	Module            string  `json:"module,omitempty"`
-	ModuleSHA256      string  `json:"module_sha256,omitempty"`
-	MemoryBytes       uint64  `json:"memory_bytes"`
-	Resets            uint64  `json:"resets"`
-	VirtualServer     string  `json:"virtual_server"` // running, syncing, no-module, failed, none (witness), unknown
-	Failure           string  `json:"failure,omitempty"`
-	Sync              *Sync   `json:"sync,omitempty"`
-	UptimeSeconds     float64 `json:"uptime_seconds,omitempty"`
-	Links             []Link  `json:"links,omitempty"` // this member's links to each peer, as it sees them
+	Member   string `json:"name"`
+	Kind     string `json:"kind"` // coserver or witness
+	Role     string `json:"role"` // leader, follower, candidate, unreachable
+	Leader   string `json:"leader,omitempty"`
+	Term     uint64 `json:"term,omitempty"` // raft term: two leaders never share one
+	Mode     string `json:"mode,omitempty"` // a lone CoServer's mode; the cluster view decides otherwise
+	PID      int    `json:"pid,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Protocol int    `json:"protocol,omitempty"`
+	ABI      int    `json:"abi,omitempty"` // the guest ABI level this member's runtime implements
+	// Platform: the facts advisories are evaluated against.
+	Platform          *platform.Facts `json:"platform,omitempty"`
+	Gateway           string          `json:"gateway,omitempty"`
+	Manager           string          `json:"manager,omitempty"` // the web UI of this member
+	AppliedIndex      uint64          `json:"applied_index"`
+	CommitIndex       uint64          `json:"commit_index"`
+	LastLogIndex      uint64          `json:"last_log_index"`
+	LastSnapshotIndex uint64          `json:"last_snapshot_index"`
+	LastContact       string          `json:"last_contact,omitempty"`
+	StateHash         string          `json:"state_hash,omitempty"`
+	Module            string          `json:"module,omitempty"`
+	ModuleSHA256      string          `json:"module_sha256,omitempty"`
+	MemoryBytes       uint64          `json:"memory_bytes"`
+	Resets            uint64          `json:"resets"`
+	VirtualServer     string          `json:"virtual_server"` // running, syncing, no-module, failed, none (witness), unknown
+	Failure           string          `json:"failure,omitempty"`
+	Sync              *Sync           `json:"sync,omitempty"`
+	UptimeSeconds     float64         `json:"uptime_seconds,omitempty"`
+	Links             []Link          `json:"links,omitempty"` // this member's links to each peer, as it sees them
 	// Voters are the raft voters in this member's latest configuration: normally all
 	// three members; fewer after a start without quorum or during a forced sync.
 	Voters []string `json:"voters,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/platform"
 	"github.com/ftvs/ftvs/internal/version"
 )
 
@@ -35,6 +36,8 @@ func (m *Member) Status(withHash bool) cluster.Status {
 		st.LastSnapshotIndex = metas[0].Index
 	}
 	st.Links = m.linkStates()
+	pf := platform.Local()
+	st.Platform, st.ABI = &pf, version.ABI
 	st.Voters, st.AwaitingRejoin = m.voters()
 	st.Override = m.override.Load()
 	if m.cfg.Witness {

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package platform
+
+func kernelRelease() string { return "" }
