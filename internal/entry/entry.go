@@ -21,6 +21,12 @@ const (
 	KindModule Kind = 3
 	// KindNoop changes nothing; it exists so a leader can commit a marker entry.
 	KindNoop Kind = 4
+	// KindUpdate replaces the running module, carrying the state across (the payload is
+	// vserver's update payload).
+	KindUpdate Kind = 5
+	// KindRollback goes back to an earlier module (the payload is its sha256, or empty
+	// for the most recent one).
+	KindRollback Kind = 6
 )
 
 func (k Kind) String() string {
@@ -33,6 +39,10 @@ func (k Kind) String() string {
 		return "module"
 	case KindNoop:
 		return "noop"
+	case KindUpdate:
+		return "update"
+	case KindRollback:
+		return "rollback"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -82,7 +92,7 @@ func Decode(b []byte) (Entry, error) {
 	var e Entry
 	e.Kind = Kind(b[1])
 	switch e.Kind {
-	case KindRequest, KindTick, KindModule, KindNoop:
+	case KindRequest, KindTick, KindModule, KindNoop, KindUpdate, KindRollback:
 	default:
 		return Entry{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, b[1])
 	}

@@ -26,8 +26,8 @@ type Module struct {
 	SHA256 [32]byte
 	// Binary is the original module as given to Load.
 	Binary []byte
-	// HasTick, HasExportState, HasImportState tell which optional exports exist.
-	HasTick, HasExportState, HasImportState bool
+	// HasTick, HasExportState, HasImportState, HasHealth tell which optional exports exist.
+	HasTick, HasExportState, HasImportState, HasHealth bool
 }
 
 // SHA256Hex is the module identity in hex.
@@ -90,6 +90,8 @@ func (e *Engine) load(ctx context.Context, name string, bin []byte) (*Module, er
 			m.HasExportState = true
 		case "ftvs_import_state":
 			m.HasImportState = true
+		case "ftvs_health":
+			m.HasHealth = true
 		}
 	}
 	return m, nil

@@ -188,4 +188,5 @@ var abiExports = []struct {
 	{name: "ftvs_tick", optional: true},
 	{name: "ftvs_export_state", results: []api.ValueType{api.ValueTypeI64}, optional: true},
 	{name: "ftvs_import_state", params: []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, results: []api.ValueType{api.ValueTypeI64}, optional: true},
+	{name: "ftvs_health", results: []api.ValueType{api.ValueTypeI64}, optional: true},
 }

@@ -19,24 +19,41 @@ type Snapshot struct {
 	ModuleName string
 	Module     []byte
 	State      *vm.State
+	// Version 2: the running module's version, the earlier modules kept for rollback,
+	// and the probation of a recent update (all replicated state: they decide what
+	// later entries do).
+	ModuleVersion string
+	History       []SnapshotModule
+	Probation     probation
+}
+
+// SnapshotModule is an earlier module in a snapshot.
+type SnapshotModule struct {
+	Name, Version string
+	Wasm          []byte
 }
 
 // ErrCorrupt means a snapshot file failed its checks. Nothing was restored from it.
 var ErrCorrupt = errors.New("snapshot is corrupted")
 
-// The file format (version 1), all integers big endian:
+// The file format (version 2), all integers big endian:
 //
 //	"FTVSSNAP" | u32 version | u64 index | u8 name length | name | u32 module length | module
 //	u8 has-state; if 1:
 //	  [32]module sha256 | i64 clock | u32 global count | per global: u32 index, u8 type, u8 mutable, u64 value
 //	  u64 memory bytes | page bitmap (1 bit per 64 KiB page, set = stored) | stored pages | [32]state hash
+//	version 2 only: u8 version length | module version | u8 history count | per earlier
+//	  module: u8 name length | name | u8 version length | version | u32 length | module
+//	  | u8 on probation | u32 threshold | u32 consecutive traps | u32 probation left
 //	[32] sha256 of everything before it
+//
+// Version 1 files (no update section) are still read.
 //
 // All-zero pages are not stored. The trailing checksum covers the whole file; the state
 // hash is recomputed on read, so a file that decodes is exactly what was written.
 const (
 	snapMagic         = "FTVSSNAP"
-	snapVersion       = 1
+	snapVersion       = 2
 	maxSnapModule     = 64 << 20
 	maxSnapGlobals    = 1 << 16
 	snapPageSize      = 65536
@@ -91,6 +108,27 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		sum := st.Hash()
 		e.bytes(sum[:])
 	}
+	if len(s.ModuleVersion) > maxModuleNameBytes || len(s.History) > 255 {
+		return 0, fmt.Errorf("snapshot: module version of %d bytes or %d earlier modules", len(s.ModuleVersion), len(s.History))
+	}
+	e.u8(uint8(len(s.ModuleVersion)))
+	e.bytes([]byte(s.ModuleVersion))
+	e.u8(uint8(len(s.History)))
+	for _, h := range s.History {
+		if len(h.Name) > maxModuleNameBytes || len(h.Version) > maxModuleNameBytes {
+			return 0, fmt.Errorf("snapshot: earlier module %q %q: name or version too long", h.Name, h.Version)
+		}
+		e.u8(uint8(len(h.Name)))
+		e.bytes([]byte(h.Name))
+		e.u8(uint8(len(h.Version)))
+		e.bytes([]byte(h.Version))
+		e.u32(uint32(len(h.Wasm)))
+		e.bytes(h.Wasm)
+	}
+	e.bool(s.Probation.Active)
+	e.u32(s.Probation.Threshold)
+	e.u32(s.Probation.Consecutive)
+	e.u32(s.Probation.Left)
 	if e.err != nil {
 		return cw.n, fmt.Errorf("write snapshot: %w", e.err)
 	}
@@ -129,9 +167,40 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 	if magic := d.bytes(len(snapMagic)); d.err == nil && string(magic) != snapMagic {
 		return nil, errors.New("not an ftvs snapshot (bad magic)")
 	}
-	if v := d.u32(); d.err == nil && v != snapVersion {
-		return nil, fmt.Errorf("snapshot format version %d, this build reads version %d", v, snapVersion)
+	v := d.u32()
+	if d.err == nil && v != 1 && v != snapVersion {
+		return nil, fmt.Errorf("snapshot format version %d, this build reads versions 1 and %d", v, snapVersion)
 	}
+	s, err := decodeSnapshotV1(d, maxMemory)
+	if err != nil || v == 1 {
+		return s, err
+	}
+	s.ModuleVersion = string(d.bytes(int(d.u8())))
+	nh := int(d.u8())
+	for i := 0; i < nh && d.err == nil; i++ {
+		var h SnapshotModule
+		h.Name = string(d.bytes(int(d.u8())))
+		h.Version = string(d.bytes(int(d.u8())))
+		n := d.u32()
+		if d.err == nil && n > maxSnapModule {
+			return nil, fmt.Errorf("earlier module of %d bytes exceeds %d", n, maxSnapModule)
+		}
+		h.Wasm = d.bytes(int(n))
+		s.History = append(s.History, h)
+	}
+	switch b := d.u8(); {
+	case d.err != nil:
+	case b > 1:
+		return nil, fmt.Errorf("bad probation flag %d", b)
+	default:
+		s.Probation.Active = b == 1
+	}
+	s.Probation.Threshold, s.Probation.Consecutive, s.Probation.Left = d.u32(), d.u32(), d.u32()
+	return s, d.err
+}
+
+// decodeSnapshotV1 reads what versions 1 and 2 share: index, module and state.
+func decodeSnapshotV1(d *decoder, maxMemory uint64) (*Snapshot, error) {
 	s := &Snapshot{Index: d.u64()}
 	s.ModuleName = string(d.bytes(int(d.u8())))
 	n := d.u32()

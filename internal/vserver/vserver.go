@@ -78,6 +78,10 @@ type Server struct {
 	applied uint64
 	failed  error
 
+	modVersion string          // the running module's version (from its update)
+	history    []HistoryModule // earlier modules, most recent last (update.go)
+	watch      probation       // an updated module on probation (update.go)
+
 	checkpoint      *vm.State // state at checkpointIndex (nil before a module runs)
 	checkpointIndex uint64
 	redo            []redoEntry
@@ -111,6 +115,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.inst = nil
 	return err
 }
+
+// Engine is the engine the server loads modules with.
+func (s *Server) Engine() *vm.Engine { return s.cfg.Engine }
 
 // Applied is the index of the last entry applied.
 func (s *Server) Applied() uint64 { return s.applied }
@@ -160,6 +167,12 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 	case entry.KindModule:
 		res.Err = s.install(ctx, in)
 		return res
+	case entry.KindUpdate:
+		res.Err = s.update(ctx, in)
+		return res
+	case entry.KindRollback:
+		res.Err = s.rollback(ctx, in, "")
+		return res
 	}
 	if s.inst == nil {
 		res.Err = ErrNoModule
@@ -176,9 +189,13 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 	switch {
 	case err == nil:
 		s.remember(in)
+		s.noteSuccess()
 	case errors.As(err, &trap):
 		s.reset(ctx, in.Index, trap.Reason)
 		res.Response, res.Err = nil, err
+		if s.failed == nil {
+			s.noteTrap(ctx, in)
+		}
 	case errors.Is(err, vm.ErrAborted):
 		s.reset(ctx, in.Index, "the guest aborted it")
 		res.Err = err // the guest's own response stays in res.Response
@@ -301,6 +318,10 @@ func (s *Server) Snapshot() (*Snapshot, error) {
 		}
 	}
 	snap.ModuleName, snap.Module, snap.State = s.mod.Name, s.mod.Binary, s.checkpoint
+	snap.ModuleVersion, snap.Probation = s.modVersion, s.watch
+	for _, h := range s.history {
+		snap.History = append(snap.History, SnapshotModule{Name: h.Module.Name, Version: h.Version, Wasm: h.Module.Binary})
+	}
 	return snap, nil
 }
 
@@ -321,10 +342,22 @@ func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
 			return fmt.Errorf("restore snapshot %d: %w", snap.Index, err)
 		}
 	}
+	var history []HistoryModule
+	for _, h := range snap.History {
+		m, err := s.cfg.Engine.Load(ctx, h.Name, h.Wasm)
+		if err != nil {
+			if inst != nil {
+				inst.Close(ctx)
+			}
+			return fmt.Errorf("restore snapshot %d: load earlier module %s %s: %w", snap.Index, h.Name, h.Version, err)
+		}
+		history = append(history, HistoryModule{Module: m, Version: h.Version})
+	}
 	if s.inst != nil {
 		s.inst.Close(ctx)
 	}
 	s.mod, s.inst, s.applied, s.failed = mod, inst, snap.Index, nil
+	s.modVersion, s.history, s.watch = snap.ModuleVersion, history, snap.Probation
 	s.checkpoint, s.checkpointIndex = snap.State, snap.Index
 	s.redo, s.redoBytes = nil, 0
 	if mod != nil {
