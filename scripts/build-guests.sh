@@ -10,9 +10,13 @@ set -eu
 cd "$(dirname "$0")/.."
 out=${1:-internal/defaultguest}
 mkdir -p "$out"
-# -trimpath and an empty build ID drop the build machine's paths and cache
-# keys; -buildvcs=false keeps the commit hash and dirty flag out of the
-# module, so committing it does not make it stale.
-GOOS=wasip1 GOARCH=wasm GOWASM= CGO_ENABLED=0 GOFLAGS= \
-	go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= \
+# `ftvs module build` is the SDK's build step: go build for wasip1 with
+# -buildmode=c-shared, -trimpath, an empty build ID and -buildvcs=false (no
+# build machine paths, cache keys, commit hash or dirty flag in the module, so
+# committing it does not make it stale), a check by the vm engine, then the
+# ftvs.module metadata section. GOOS and GOARCH are cleared for the ftvs tool
+# itself (it sets them for the guest); GOWASM and GOFLAGS for both builds.
+GOOS= GOARCH= GOWASM= GOFLAGS= \
+	go run ./cmd/ftvs module build \
+	--name kv --version 1.0.0 --requires ">=0.1.0-0, <1" --abi 1 \
 	-o "$out/kv.wasm" ./examples/kv

@@ -14,7 +14,7 @@ fi
 
 echo "== go vet"
 go vet ./...
-GOOS=wasip1 GOARCH=wasm go vet ./guest/ ./examples/... ./internal/testguest/
+GOOS=wasip1 GOARCH=wasm go vet ./guest/ ./examples/... ./internal/testguest/...
 
 echo "== default guest is built from source"
 scripts/check-guests.sh
@@ -35,3 +35,7 @@ fuzz ./guest FuzzParseRequestFast
 fuzz ./internal/raftlog FuzzOpen
 fuzz ./internal/events FuzzReadEvents
 fuzz ./internal/config FuzzParse
+fuzz ./internal/vrange FuzzParseRange
+fuzz ./internal/modmeta FuzzRead
+fuzz ./internal/advisory FuzzParse
+fuzz ./internal/vserver FuzzUpdatePayload

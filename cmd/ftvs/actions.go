@@ -131,21 +131,39 @@ func (t target) post(cmd, path string, body []byte, stdout, stderr io.Writer) in
 
 // postAction sends an action to the first member that answers and prints its message.
 func postAction(cmd, dir, addr, tokenFile, path string, body []byte, stdout, stderr io.Writer) int {
+	var rep struct{ Message, Error string }
+	status, code := sendAction(cmd, dir, addr, tokenFile, path, body, 15*time.Second, &rep, stderr)
+	switch {
+	case code != exitOK:
+		return code
+	case status != http.StatusOK:
+		fmt.Fprintf(stderr, "ftvs %s: %d %s: %s\n", cmd, status, http.StatusText(status), rep.Error)
+		return exitFailure
+	}
+	fmt.Fprintln(stdout, rep.Message)
+	return exitOK
+}
+
+// sendAction posts an action with the manager token to the first member that answers
+// (of --addr, or every member of --cluster) and decodes its JSON answer into rep. It
+// returns the HTTP status, and an exit code other than exitOK when nothing answered or
+// the command line was wrong (the error is printed).
+func sendAction(cmd, dir, addr, tokenFile, path string, body []byte, timeout time.Duration, rep any, stderr io.Writer) (int, int) {
 	if (dir == "") == (addr == "") {
 		fmt.Fprintf(stderr, "ftvs %s: give --cluster DIR or --addr HOST:PORT (one of them)\n", cmd)
-		return exitUsage
+		return 0, exitUsage
 	}
 	if tokenFile == "" {
 		if dir == "" {
 			fmt.Fprintf(stderr, "ftvs %s: with --addr, give --token-file (the cluster's manager.token)\n", cmd)
-			return exitUsage
+			return 0, exitUsage
 		}
 		tokenFile = filepath.Join(dir, "manager.token")
 	}
 	tok, err := os.ReadFile(tokenFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftvs %s: manager token: %v\n", cmd, err)
-		return exitUsage
+		return 0, exitUsage
 	}
 	var bases []string
 	if addr != "" {
@@ -154,7 +172,7 @@ func postAction(cmd, dir, addr, tokenFile, path string, body []byte, stdout, std
 		cfg, err := anyConfig(dir)
 		if err != nil {
 			fmt.Fprintf(stderr, "ftvs %s: %v\n", cmd, err)
-			return exitUsage
+			return 0, exitUsage
 		}
 		for _, m := range cfg.Members {
 			bases = append(bases, "http://"+m.HTTP)
@@ -162,7 +180,7 @@ func postAction(cmd, dir, addr, tokenFile, path string, body []byte, stdout, std
 	}
 	var lastErr error
 	for _, base := range bases {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 		req.Header.Set("Content-Type", "application/json")
@@ -172,17 +190,15 @@ func postAction(cmd, dir, addr, tokenFile, path string, body []byte, stdout, std
 			lastErr = err
 			continue
 		}
-		var rep struct{ Message, Error string }
-		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep)
+		err = json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(rep)
 		resp.Body.Close()
 		cancel()
-		if resp.StatusCode != http.StatusOK {
-			fmt.Fprintf(stderr, "ftvs %s: %s: %s\n", cmd, resp.Status, rep.Error)
-			return exitFailure
+		if err != nil {
+			fmt.Fprintf(stderr, "ftvs %s: %s answered %s that is not JSON: %v\n", cmd, base, resp.Status, err)
+			return resp.StatusCode, exitFailure
 		}
-		fmt.Fprintln(stdout, rep.Message)
-		return exitOK
+		return resp.StatusCode, exitOK
 	}
 	fmt.Fprintf(stderr, "ftvs %s: no member answered: %v\n", cmd, lastErr)
-	return exitFailure
+	return 0, exitFailure
 }

@@ -36,9 +36,13 @@ func commands() []command {
 		{"enable", "bring a disabled CoServer back (--coserver N)", runEnable},
 		{"sync", "make a CoServer discard its copy and take the leader's again (--coserver N)", runSync},
 		{"leader", "move leadership to a CoServer (--to N)", runLeader},
+		{"update", "replace the virtual server's module: checks, advisories, rehearsal on every CoServer, then the switch", runUpdate},
+		{"rollback", "go back to the previous module with the current state (--to SHA for an earlier one)", runRollback},
 		{"start-without-quorum", "the worst day: serve from one CoServer while the others are dead (--coserver N --confirm NAME)", runStartWithoutQuorum},
 		{"cert", "member certificates: rotate MEMBER, list", runCert},
+		{"doctor", "show this machine's (and the members') versions and platform, and which advisories match (--advisories FILE)", runDoctor},
 		{"inspect", "describe a stopped CoServer's data dir", runInspect},
+		{"module", "guest modules: inspect FILE.wasm, stamp or build one with its metadata", runModule},
 		{"bench", "measure PUT throughput and latency against a running virtual server", runBench},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintf(stdout, "ftvs %s (protocol %d, guest ABI %d)\n", version.Version, version.Protocol, version.ABI)

@@ -29,7 +29,9 @@ func (s *kvStore) keys(prefix string) []string {
 }
 
 // stateV1 is the exported state: JSON, keys sorted by encoding/json, values
-// base64. Later versions must keep loading it.
+// base64. Later versions must keep loading it, and keep "entries" (the values) in
+// their own formats ("ftvs-kv/N"), so that a rollback to this version can load
+// their state: it reads the fields it knows and drops the rest.
 type stateV1 struct {
 	Format  string            `json:"format"`
 	Entries map[string][]byte `json:"entries"`
@@ -46,8 +48,8 @@ func (s *kvStore) load(b []byte) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("kv: loading state: %w", err)
 	}
-	if st.Format != formatV1 {
-		return fmt.Errorf("kv: unknown state format %q", st.Format)
+	if !strings.HasPrefix(st.Format, "ftvs-kv/") {
+		return fmt.Errorf("kv: unknown state format %q (want ftvs-kv/N)", st.Format)
 	}
 	if st.Entries == nil {
 		st.Entries = make(map[string][]byte)

@@ -37,13 +37,20 @@ type Status struct {
 	StateHash         string          `json:"state_hash,omitempty"`
 	Module            string          `json:"module,omitempty"`
 	ModuleSHA256      string          `json:"module_sha256,omitempty"`
-	MemoryBytes       uint64          `json:"memory_bytes"`
-	Resets            uint64          `json:"resets"`
-	VirtualServer     string          `json:"virtual_server"` // running, syncing, no-module, failed, none (witness), unknown
-	Failure           string          `json:"failure,omitempty"`
-	Sync              *Sync           `json:"sync,omitempty"`
-	UptimeSeconds     float64         `json:"uptime_seconds,omitempty"`
-	Links             []Link          `json:"links,omitempty"` // this member's links to each peer, as it sees them
+	ModuleVersion     string          `json:"module_version,omitempty"`
+	// ModuleHistory: the earlier modules a rollback can go back to, most recent last
+	// ("name version sha256-prefix").
+	ModuleHistory []string `json:"module_history,omitempty"`
+	// Probation: the module was updated recently; it is rolled back by itself if it
+	// traps on several consecutive entries.
+	Probation     bool    `json:"probation,omitempty"`
+	MemoryBytes   uint64  `json:"memory_bytes"`
+	Resets        uint64  `json:"resets"`
+	VirtualServer string  `json:"virtual_server"` // running, syncing, no-module, failed, none (witness), unknown
+	Failure       string  `json:"failure,omitempty"`
+	Sync          *Sync   `json:"sync,omitempty"`
+	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
+	Links         []Link  `json:"links,omitempty"` // this member's links to each peer, as it sees them
 	// Voters are the raft voters in this member's latest configuration: normally all
 	// three members; fewer after a start without quorum or during a forced sync.
 	Voters []string `json:"voters,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,6 +210,11 @@ type vsStatus struct {
 	Resets      uint64
 	StateHash   string
 	Failed      string
+	// ModuleVersion and History (earlier modules "name version sha12", most recent
+	// last), Probation: an update on probation.
+	ModuleVersion string
+	History       []string
+	Probation     bool
 }
 
 func (f *fsm) status(withHash bool) vsStatus {
@@ -216,7 +222,10 @@ func (f *fsm) status(withHash bool) vsStatus {
 	defer f.mu.Unlock()
 	st := vsStatus{Applied: f.vs.Applied(), MemoryBytes: f.vs.MemoryBytes(), Resets: f.vs.Resets()}
 	if m := f.vs.Module(); m != nil {
-		st.Module, st.ModuleSHA = m.Name, m.SHA256Hex()
+		st.Module, st.ModuleSHA, st.ModuleVersion, st.Probation = m.Name, m.SHA256Hex(), f.vs.ModuleVersion(), f.vs.OnProbation()
+	}
+	for _, h := range f.vs.History() {
+		st.History = append(st.History, strings.TrimSpace(h.Module.Name+" "+h.Version)+" "+h.Module.SHA256Hex()[:12])
 	}
 	if err := f.vs.Failed(); err != nil {
 		st.Failed = err.Error()

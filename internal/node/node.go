@@ -255,6 +255,8 @@ func (m *Member) startHTTP() error {
 		"GET /metrics":                                http.HandlerFunc(m.handleMetrics),
 		"POST /ftvs/v1/coservers/{name}/{action}":     http.HandlerFunc(m.handleCoServerAction),
 		"POST /ftvs/v1/leadership/transfer":           http.HandlerFunc(m.handleTransfer),
+		"POST /ftvs/v1/update":                        http.HandlerFunc(m.handleUpdate),
+		"POST /ftvs/v1/rollback":                      http.HandlerFunc(m.handleRollback),
 		"POST /ftvs/v1/override/start-without-quorum": http.HandlerFunc(m.handleOverride),
 		"GET /ftvs/ui/":                               ui.Handler(),
 		"GET /ftvs/ui":                                http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),
@@ -297,6 +299,9 @@ func (m *Member) startHTTP() error {
 		mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
 		mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
 		mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
+		mux.HandleFunc("POST /ftvs/internal/rehearse", m.handleInternalRehearse)
+		mux.HandleFunc("POST /ftvs/internal/update", m.handleUpdate)
+		mux.HandleFunc("POST /ftvs/internal/rollback", m.handleRollback)
 		mux.HandleFunc("GET /ftvs/v1/events", m.handleEvents)
 		m.linkMux.Store(mux)
 	}

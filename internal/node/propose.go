@@ -290,7 +290,9 @@ func (m *Member) forwardRetrying(ctx context.Context, p Peer, data []byte) (uint
 // handleAppend is /ftvs/internal/append (member links only): another member forwards an
 // entry to the leader. A repeated seed gets the first attempt's answer (appendDedup).
 func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(m.maxRequestBytes())+4096))
+	// Only members send this (it is served on the links): client requests were bounded
+	// by the gateway; updates carry a whole module.
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max(m.maxRequestBytes(), entry.MaxPayloadBytes))+4096))
 	if err != nil {
 		writeJSON(w, http.StatusRequestEntityTooLarge, appendReply{Error: err.Error()})
 		return

@@ -47,6 +47,7 @@ func (m *Member) Status(withHash bool) cluster.Status {
 	}
 	vs := m.fsm.status(withHash)
 	st.AppliedIndex, st.StateHash, st.Module, st.ModuleSHA256 = vs.Applied, vs.StateHash, vs.Module, vs.ModuleSHA
+	st.ModuleVersion, st.ModuleHistory, st.Probation = vs.ModuleVersion, vs.History, vs.Probation
 	st.MemoryBytes, st.Resets, st.Failure = vs.MemoryBytes, vs.Resets, vs.Failed
 	st.Sync = m.syncProgress(st)
 	if st.AwaitingRejoin && st.Sync == nil {

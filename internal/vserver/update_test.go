@@ -242,3 +242,25 @@ func TestSnapshotCarriesHistory(t *testing.T) {
 		t.Fatalf("rollback on the original (%v) and the restored replica (%v) differ", ra.Err, rc.Err)
 	}
 }
+
+// The update payload decoder takes any bytes without panicking, and what it accepts
+// encodes back to the same bytes.
+func FuzzUpdatePayload(f *testing.F) {
+	p, _ := vserver.EncodeUpdatePayload(vserver.UpdatePayload{Name: "kv", Version: "2.0.0", Wasm: []byte("\x00asm"), RollbackAfterTraps: 3, Probation: 1000})
+	f.Add(p)
+	f.Add([]byte{})
+	f.Add([]byte{1, 2, 'k', 'v', 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := vserver.DecodeUpdatePayload(b)
+		if err != nil {
+			if !errors.Is(err, entry.ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		back, err := vserver.EncodeUpdatePayload(got)
+		if err != nil || !bytes.Equal(back, b) {
+			t.Fatalf("payload does not round-trip: %v", err)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 
 	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
@@ -227,6 +228,9 @@ func (s *Server) install(ctx context.Context, in Input) error {
 		return fmt.Errorf("virtual server failed to initialize: %w", err)
 	}
 	s.mod, s.inst = mod, inst
+	if meta, found, err := modmeta.Read(bin); err == nil && found {
+		s.modVersion = meta.Version
+	}
 	s.log.Info("virtual server running", "module", name, "sha256", mod.SHA256Hex(), "index", in.Index, "memory_bytes", inst.MemoryBytes())
 	return s.takeCheckpoint()
 }

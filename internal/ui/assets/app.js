@@ -768,6 +768,30 @@
       ok: 'Sync',
       path: (n) => '/ftvs/v1/coservers/' + encodeURIComponent(n) + '/sync',
     },
+    rehearse: {
+      title: () => 'Rehearse ' + moduleFileName(),
+      text: () => ['Every check and the rehearsal on every running CoServer, on a copy of its live state. Nothing is changed, whatever the outcome.'],
+      ok: 'Rehearse',
+      path: () => '/ftvs/v1/update',
+      body: async () => ({ module: await moduleFileBase64(), simplex: $('update-simplex').checked, dry_run: true }),
+    },
+    update: {
+      title: () => 'Update to ' + moduleFileName(),
+      text: () => [
+        'The module is checked and rehearsed on every running CoServer first; if anything fails, nothing changes and you see every reason with its remedy.',
+        'If all passes, both CoServers switch at the same log entry, carrying the state across. The new module is then on probation: if it traps on several requests in a row, the virtual server rolls back by itself.',
+      ],
+      ok: 'Update',
+      path: () => '/ftvs/v1/update',
+      body: async () => ({ module: await moduleFileBase64(), simplex: $('update-simplex').checked }),
+    },
+    rollback: {
+      title: () => 'Roll back the module',
+      text: () => ['Back to the previous module, carrying the current state across (it is rehearsed first). Writes made under the current module are kept.'],
+      ok: 'Roll back',
+      path: () => '/ftvs/v1/rollback',
+      body: () => ({}),
+    },
     override: {
       title: (n) => 'Start ' + n + ' without quorum',
       text: (n) => [
@@ -781,6 +805,21 @@
       body: (n, typed) => ({ coserver: n, confirm: typed }),
     },
   };
+
+  function moduleFileName() {
+    const f = $('update-file').files[0];
+    return f ? f.name : 'a module';
+  }
+
+  // moduleFileBase64 reads the chosen module as standard base64.
+  async function moduleFileBase64() {
+    const f = $('update-file').files[0];
+    if (!f) throw new Error('choose a .wasm module first');
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  }
 
   function loadToken() {
     try { state.token = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { state.token = ''; }
@@ -804,6 +843,8 @@
     if (state.busy) return 'An action is under way.';
     const v = state.view;
     if (action === 'override') return '';
+    if (action === 'update' || action === 'rehearse') return $('update-file').files.length ? '' : 'Choose a .wasm module first.';
+    if (action === 'rollback') return '';
     if (!v || document.body.dataset.mode === 'unknown') return 'No contact with the cluster.';
     const m = memberNamed(v, target);
     if (!m || !reachable(m)) return target + ' does not answer.';
@@ -882,7 +923,7 @@
     const title = spec.title(p.target);
     showResult('pending', title + ': asking the cluster…');
     try {
-      const body = spec.body ? spec.body(p.target, typed) : {};
+      const body = spec.body ? await spec.body(p.target, typed) : {};
       const resp = await fetchWithTimeout(spec.path(p.target), {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + state.token },
@@ -933,6 +974,11 @@
       if (e.key === 'Enter' && !$('confirm-ok').disabled) runConfirmed();
     });
     $('action-result-close').addEventListener('click', () => { $('action-result').hidden = true; });
+    $('update-file').addEventListener('change', updateButtons);
+    for (const id of ['update-dry', 'update-go', 'update-rollback']) {
+      const b = $(id);
+      b.addEventListener('click', () => askConfirm(b.dataset.action, b.dataset.target));
+    }
     $('events-problems').addEventListener('change', (e) => {
       document.body.classList.toggle('problems-only', e.target.checked);
     });
