@@ -108,7 +108,7 @@ type View struct {
 	Mode        string    `json:"mode"` // duplex, simplex, syncing, no-quorum
 	AskedVia    string    `json:"asked_via"`
 	Leader      string    `json:"leader,omitempty"`
-	Unreachable []string  `json:"unreachable,omitempty"`
+	Unreachable []string  `json:"unreachable"`
 	Override    *Override `json:"override,omitempty"` // a start without quorum in effect
 	Members     []Status  `json:"members"`
 	// Links are every reachable member's links; a link to or from an unreachable
@@ -123,7 +123,7 @@ type View struct {
 //   - syncing: a reachable CoServer is being brought back (or none runs yet);
 //   - duplex: both CoServers run the virtual server; simplex: one does.
 func BuildView(askedVia string, members []Status) View {
-	v := View{AskedVia: askedVia, Members: members, Links: []Link{}}
+	v := View{AskedVia: askedVia, Members: members, Links: []Link{}, Unreachable: []string{}}
 	reachable, running, syncing := 0, 0, 0
 	for _, m := range members {
 		v.Links = append(v.Links, m.Links...)

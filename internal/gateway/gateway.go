@@ -91,9 +91,14 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		mux.Handle(pattern, h)
 	}
-	mux.HandleFunc("/ftvs/", func(w http.ResponseWriter, r *http.Request) {
-		problem(w, http.StatusNotFound, "no such ftvs endpoint %s %s: try GET /ftvs/health or GET /ftvs/status", r.Method, r.URL.Path)
-	})
+	// Member paths outside /ftvs/ (e.g. GET /metrics) are the member's for every method:
+	// another method is a 405, never a request for the guest.
+	for pattern := range cfg.Extra {
+		if _, path, ok := strings.Cut(pattern, " "); ok && !strings.HasPrefix(path, "/ftvs/") && !strings.Contains(path, "{") {
+			mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { noRoute(mux, w, r) })
+		}
+	}
+	mux.HandleFunc("/ftvs/", func(w http.ResponseWriter, r *http.Request) { noRoute(mux, w, r) })
 	mux.Handle("/", g.requireToken(http.HandlerFunc(g.serveGuest), cfg.ClientToken, "the client token (the file named by gateway.client_token_file)"))
 	return mux, nil
 }
@@ -114,7 +119,12 @@ func (g *gateway) requireToken(h http.Handler, token, what string) http.Handler 
 			if got != "" {
 				msg = "wrong token"
 			}
-			problem(w, http.StatusUnauthorized, "%s: %s %s requires %s, sent as \"Authorization: Bearer TOKEN\"", msg, r.Method, r.URL.Path, what)
+			msg = fmt.Sprintf("%s: %s %s requires %s, sent as \"Authorization: Bearer TOKEN\"", msg, r.Method, r.URL.Path, what)
+			if isMemberPath(r.URL.Path) {
+				apiProblem(w, http.StatusUnauthorized, msg)
+			} else {
+				problem(w, http.StatusUnauthorized, "%s", msg)
+			}
 			return
 		}
 		r.Header.Del("Authorization")
@@ -192,6 +202,36 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // problem writes a plain-text error a person can act on.
+// noRoute answers a member path that has no route for this method: 405 with Allow when
+// the path takes other methods, else 404. Both in the member API's JSON error shape.
+func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" && pattern != "/ftvs/" && strings.Contains(pattern, " ") {
+			allow = append(allow, method)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		apiProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
+	apiProblem(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: the endpoints are listed in API.md; try GET /ftvs/v1/cluster", r.Method, r.URL.Path))
+}
+
+// isMemberPath tells the member's own paths (the Manager API) from the guest's.
+func isMemberPath(p string) bool { return strings.HasPrefix(p, "/ftvs/") || p == "/metrics" }
+
+// apiProblem writes the member API's error shape: {"error": "..."}.
+func apiProblem(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
 func problem(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

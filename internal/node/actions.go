@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -270,13 +271,24 @@ func (m *Member) relay(w http.ResponseWriter, r *http.Request, p Peer, path stri
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := m.client.Do(req)
 	if err != nil {
-		reply(w, http.StatusBadGateway, actionReply{Error: fmt.Sprintf("%s cannot be reached over either link: %v", p.Name, err)})
+		msg := fmt.Sprintf("%s did not answer over either link: %v", p.Name, err)
+		if !isDialError(err) {
+			msg = fmt.Sprintf("the connection to %s was lost before it answered (%v): the action may or may not have been carried out; check `ftvs status` and `ftvs events` before asking again", p.Name, err)
+		}
+		reply(w, http.StatusBadGateway, actionReply{Error: msg})
 		return
 	}
 	defer resp.Body.Close()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+}
+
+// isDialError reports whether err happened before a request was sent (so nothing was
+// done on the other side).
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func (m *Member) otherCoServer() Peer {

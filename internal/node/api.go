@@ -105,7 +105,7 @@ func (m *Member) handleV1VirtualServer(w http.ResponseWriter, r *http.Request) {
 	out := VirtualServer{Mode: v.Mode, Leader: v.Leader, Override: v.Override, CoServers: []VirtualServerCopy{}, Unreachable: orEmpty(v.Unreachable)}
 	var src *cluster.Status // the virtual server's facts: the leader's copy, else the most advanced one
 	for i, st := range v.Members {
-		if st.Kind != "coserver" {
+		if st.Kind != "coserver" && (st.Role != "unreachable" || st.Member == "witness") {
 			continue
 		}
 		out.CoServers = append(out.CoServers, VirtualServerCopy{Name: st.Member, VirtualServer: st.VirtualServer, AppliedIndex: st.AppliedIndex,
