@@ -191,3 +191,32 @@ func TestUpdateWhileCoServerAway(t *testing.T) {
 	readKeys(t, c.url(config.CoServer2), 50)
 	readRange(t, c.url(config.CoServer2), "simplex-", 20)
 }
+
+// A module that passes the rehearsal but traps on every request after the switch is
+// rolled back by both CoServers at the same entry, with the state it had.
+func TestAutomaticRollbackAfterUpdate(t *testing.T) {
+	c := newCluster(t)
+	c.waitMode("duplex", duplexTimeout)
+	putKeys(t, c.gateways(), 20)
+	bad := guestFile(t, "github.com/ftvs/ftvs/internal/testguest/trapsafter", "kv", "6.6.6")
+	if code, out, stderr := ftvs(t, "update", "--cluster", c.dir, bad); code != 0 {
+		t.Fatalf("update to trapsafter: exit %d: %s%s", code, out, stderr)
+	}
+	for i := range 3 {
+		code, body, _, err := send("GET", c.url(config.CoServer1)+"/kv/key0001", nil)
+		if err != nil || code != http.StatusInternalServerError {
+			t.Fatalf("request %d under trapsafter: %d %q %v, want 500 (a trap)", i, code, body, err)
+		}
+	}
+	readKeys(t, c.url(config.CoServer2), 20) // kv again, with its state
+	c.waitConverged(convergeTimeout)
+	for _, name := range []string{config.CoServer1, config.CoServer2} {
+		st, err := c.memberStatus(name, false)
+		if err != nil || st.ModuleVersion != "1.0.0" || st.Probation {
+			t.Fatalf("%s after the automatic rollback: module %s %s, probation %v, %v", name, st.Module, st.ModuleVersion, st.Probation, err)
+		}
+		if got := c.memberEvents(name, "rollback.automatic"); len(got) != 1 || got[0].Severity != "warning" {
+			t.Fatalf("rollback.automatic on %s: %+v", name, got)
+		}
+	}
+}

@@ -178,7 +178,9 @@ func (s *Server) rollback(ctx context.Context, in Input, why string) error {
 		return fmt.Errorf("%w: no earlier module to roll back to (%s %s is the only one this virtual server ran)", ErrUpdate, s.mod.Name, s.modVersion)
 	}
 	i := len(s.history) - 1
-	if p := in.Entry.Payload; len(p) == 32 && why == "" {
+	// An automatic rollback (why given) happens at whatever entry made the count: its
+	// payload is that entry's, not a rollback target.
+	if p := in.Entry.Payload; why == "" && len(p) == 32 {
 		i = -1
 		for j, h := range s.history {
 			if bytes.Equal(h.Module.SHA256[:], p) {
@@ -188,7 +190,7 @@ func (s *Server) rollback(ctx context.Context, in Input, why string) error {
 		if i < 0 {
 			return fmt.Errorf("%w: module %x is not among the last %d modules", ErrUpdate, p[:6], MaxHistory)
 		}
-	} else if len(p) != 0 && len(p) != 32 {
+	} else if why == "" && len(p) != 0 {
 		return fmt.Errorf("%w: rollback payload of %d bytes", entry.ErrMalformed, len(p))
 	}
 	target := s.history[i]

@@ -197,7 +197,8 @@ func TestAutomaticRollback(t *testing.T) {
 		t.Fatalf("update to trapsafter: %v", res.Err)
 	}
 	for i := range vserver.DefaultRollbackAfterTraps {
-		res := r.request("GET /kv/a HTTP/1.1\r\nHost: vs\r\n\r\n")
+		// Payloads of several lengths (32 bytes is the size of a rollback target).
+		res := r.request("GET /kv/a?n=%d HTTP/1.1\r\nHost: vs\r\n\r\n", i*100)
 		var trap *vm.TrapError
 		if !errors.As(res.Err, &trap) {
 			t.Fatalf("request %d under trapsafter: %v, want a trap", i, res.Err)
