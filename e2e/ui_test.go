@@ -629,6 +629,44 @@ func TestManagerUI(t *testing.T) {
 	}
 	b.screenshot(filepath.Join(art, "04-action.png"))
 
+	// A module update from the page: choose the file, rehearse, then update.
+	kv2 := guestFile(t, "github.com/ftvs/ftvs/examples/kv2", "kv", "2.0.0")
+	var doc struct {
+		Root struct {
+			NodeID int `json:"nodeId"`
+		} `json:"root"`
+	}
+	json.Unmarshal(b.must("DOM.getDocument", map[string]any{}, true), &doc)
+	var q struct {
+		NodeID int `json:"nodeId"`
+	}
+	json.Unmarshal(b.must("DOM.querySelector", map[string]any{"nodeId": doc.Root.NodeID, "selector": "#update-file"}, true), &q)
+	b.must("DOM.setFileInputFiles", map[string]any{"files": []string{kv2}, "nodeId": q.NodeID}, true)
+	b.mustEval(`document.getElementById('update').open = true; document.getElementById('update-file').dispatchEvent(new Event('change'))`, nil)
+	runUpdate := func(button, want string) uiState {
+		t.Helper()
+		b.mustEval(`document.getElementById('`+button+`').click()`, nil)
+		b.waitUI(button+"'s confirmation", 5*time.Second, func(s uiState) bool { return s.Dialog.Open })
+		b.mustEval(`document.getElementById('confirm-ok').click()`, nil)
+		s := b.waitUI(button+"'s answer", chromiumCallTimeout, func(s uiState) bool {
+			return !s.Dialog.Open && s.Result.Shown && s.Result.Outcome != "pending" && s.Result.Text != ""
+		})
+		if s.Result.Outcome != "ok" || !strings.Contains(s.Result.Text, want) {
+			t.Fatalf("%s from the page: %s %q, want ok with %q", button, s.Result.Outcome, s.Result.Text, want)
+		}
+		return s
+	}
+	runUpdate("update-dry", "passed every check and the rehearsal on coserver1 and coserver2")
+	runUpdate("update-go", "kv 2.0.0 runs from index")
+	var shown string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && shown != "version 2.0.0"; time.Sleep(100 * time.Millisecond) {
+		b.mustEval(`document.getElementById('vs-version').textContent`, &shown)
+	}
+	if shown != "version 2.0.0" {
+		t.Errorf("after the update the page shows %q, want version 2.0.0", shown)
+	}
+	b.screenshot(filepath.Join(art, "05-update.png"))
+
 	if p := b.pageProblems(); len(p) > 0 {
 		t.Errorf("the page had problems: %s", strings.Join(p, "\n"))
 	}
