@@ -44,6 +44,7 @@ type clusterMember struct {
 	dataDir string
 
 	args   []string      // extra flags after --config
+	bin    string        // the ftvs binary to run; "" is ftvsBinary (set under cluster.mu)
 	out    *lockedBuffer // output of every incarnation, for the test log
 	starts int
 
@@ -137,7 +138,11 @@ func (c *cluster) start(name string) error {
 	}
 	m.starts++
 	fmt.Fprintf(m.out, "===== start #%d of %s at %s\n", m.starts, name, time.Now().Format("15:04:05.000"))
-	cmd := exec.Command(ftvsBinary(c.t), append([]string{m.kind, "--config", m.cfgPath}, m.args...)...)
+	bin := m.bin
+	if bin == "" {
+		bin = ftvsBinary(c.t)
+	}
+	cmd := exec.Command(bin, append([]string{m.kind, "--config", m.cfgPath}, m.args...)...)
 	cmd.Stderr = m.out
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/version"
 )
 
 // aLongTimeAgo is a deadline in the past: it interrupts a blocked Read or Write.
@@ -246,11 +248,12 @@ func (c *rawConn) Close() error {
 // Conn is a connection to a peer over one link, as returned by DialContext and by the
 // protocol listeners.
 type Conn struct {
-	net.Conn // *tls.Conn over raw, or raw
-	raw      *rawConn
-	peer     string
-	link     string
-	proto    byte
+	net.Conn  // *tls.Conn over raw, or raw
+	raw       *rawConn
+	peer      string
+	link      string
+	proto     byte
+	peerBuild version.Build
 }
 
 // Peer is the member at the other end (authenticated by its certificate under TLS).
@@ -261,6 +264,10 @@ func (c *Conn) Link() string { return c.link }
 
 // Proto is the protocol tag of the connection header.
 func (c *Conn) Proto() byte { return c.proto }
+
+// PeerBuild is the peer's release and protocol levels, as it gave them in the handshake.
+// The two ends speak the lower of the two levels (version.Build.Common).
+func (c *Conn) PeerBuild() version.Build { return c.peerBuild }
 
 // Close closes the TCP connection. Under TLS no close_notify is sent: all protocols on the
 // links frame their own messages, and a close must not wait on a dead link.

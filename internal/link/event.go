@@ -28,8 +28,14 @@ const (
 	// reason_a, reason_b.
 	EventAllDown = "link.all_down"
 	// EventPeerRefused: an incoming connection was refused (unknown member, bad
-	// certificate, certificate/name mismatch, bad header). Details: link, remote, member
-	// (as claimed, may be empty), reason. At most one per link, member and reason per 10s.
+	// certificate, certificate/name mismatch, bad header, incompatible protocol level),
+	// or a probe of this member was refused by its peer, or refused its peer's answer,
+	// for versions (incompatible protocol level, unsupported header version). Details:
+	// direction (incoming, outgoing), link, remote, member (as claimed, may be empty),
+	// reason; for an incompatible level also version, protocol, peer_version,
+	// peer_protocol. At most one per direction, link, member and reason per 10s; for an
+	// incompatible level, one per peer and peer release per 10s, whichever link and
+	// direction saw it.
 	EventPeerRefused = "link.peer_refused"
 )
 
@@ -82,10 +88,32 @@ func (l *Layer) deliverEvents() {
 	}
 }
 
-// refused reports a refused incoming connection, rate-limited per link, member and reason.
-func (l *Layer) refused(link int, remote, claimed, reason string) {
+// refusal is a refused connection: an incoming one this member refused, or (outgoing)
+// one of its probes that the peer refused, or whose answer it refused, for versions.
+type refusal struct {
+	outgoing bool
+	link     int
+	remote   string // the other end's address
+	member   string // as claimed in the header (incoming; may be empty) or dialled (outgoing)
+	reason   string
+	details  map[string]string // more details (versions and levels of an incompatibility)
+	// key rate-limits the event instead of direction, link, member and reason: an
+	// incompatible peer is refused on both links, in both directions, with the same news.
+	key string
+}
+
+// refused reports a refusal as EventPeerRefused, rate-limited per direction, link,
+// member and reason (or per r.key).
+func (l *Layer) refused(r refusal) {
 	now := time.Now()
-	key := linkName(link) + "\x00" + claimed + "\x00" + reason
+	dir := "incoming"
+	if r.outgoing {
+		dir = "outgoing"
+	}
+	key := dir + "\x00" + linkName(r.link) + "\x00" + r.member + "\x00" + r.reason
+	if r.key != "" {
+		key = r.key
+	}
 	l.mu.Lock()
 	last, seen := l.refusals[key]
 	if !seen || now.Sub(last) >= refusalEventEvery {
@@ -96,10 +124,17 @@ func (l *Layer) refused(link int, remote, claimed, reason string) {
 	}
 	l.mu.Unlock()
 	if seen && now.Sub(last) < refusalEventEvery {
-		l.log.Debug("incoming connection refused", "link", linkName(link), "remote", remote, "member", claimed, "reason", reason)
+		l.log.Debug("member connection refused", "direction", dir, "link", linkName(r.link), "remote", r.remote,
+			"member", r.member, "reason", r.reason)
 		return
 	}
-	l.emit(Event{Time: now, Code: EventPeerRefused, Severity: SeverityWarning,
-		Message: "incoming member connection refused", Details: map[string]string{
-			"link": linkName(link), "remote": remote, "member": claimed, "reason": reason}})
+	details := map[string]string{"direction": dir, "link": linkName(r.link), "remote": r.remote, "member": r.member, "reason": r.reason}
+	for k, v := range r.details {
+		details[k] = v
+	}
+	msg := "incoming member connection refused"
+	if r.outgoing {
+		msg = "member connection to a peer refused"
+	}
+	l.emit(Event{Time: now, Code: EventPeerRefused, Severity: SeverityWarning, Message: msg, Details: details})
 }

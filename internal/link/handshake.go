@@ -3,23 +3,37 @@ package link
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/version"
 )
 
-// Connection header, sent by the dialer after connect (and the TLS handshake):
+// Connection header, sent by the dialer after connect (and the TLS handshake), all
+// integers big endian:
 //
-//	"FTVL" | version (1 byte) | protocol (1 byte) | name length (1 byte) | member name
+//	"FTVL" | header version 2 (1 byte) | protocol tag (1) | name length (1) | member name
+//	       | protocol level (2) | oldest peer level (2) | version length (1) | version
 //
-// The acceptor answers one byte: ackOK, or a refusal code before it closes.
+// The acceptor answers one byte: ackOK, or a refusal code before it closes. ackOK and
+// ackIncompatible are followed by the acceptor's own build, in the same form as the
+// dialer's: protocol level (2) | oldest peer level (2) | version length (1) | version.
+// ackBadVersion is a single byte in every header version, so that a dialer of any
+// version understands it (header version 1, before protocol levels, is refused with it).
 const (
 	headerMagic   = "FTVL"
-	headerVersion = 1
+	headerVersion = 2
+	// headerVersionV1 is the header of builds from before members exchanged their
+	// protocol levels: it carries no level, so it is refused, with a reason.
+	headerVersionV1 = 1
+	maxVersionBytes = 255
 )
 
 const (
@@ -28,6 +42,7 @@ const (
 	ackNameMismatch
 	ackNoProtocol
 	ackBadVersion
+	ackIncompatible
 )
 
 var ackReasons = map[byte]string{
@@ -35,17 +50,90 @@ var ackReasons = map[byte]string{
 	ackNameMismatch:  "certificate does not name the member in the header",
 	ackNoProtocol:    "protocol not served",
 	ackBadVersion:    "unsupported header version",
+	ackIncompatible:  "incompatible protocol level",
 }
 
-func encodeHeader(proto byte, name string) []byte {
-	b := make([]byte, 0, len(headerMagic)+3+len(name))
-	b = append(b, headerMagic...)
-	b = append(b, headerVersion, proto, byte(len(name)))
-	return append(b, name...)
+// badVersionReason is the dialer's reason for an ackBadVersion answer.
+const badVersionReason = "unsupported header version: the peer runs an ftvs build that does not read link header version 2 " +
+	"(one from before members exchanged protocol levels, or a much newer one): see UPGRADING.md"
+
+func encodeHeader(proto byte, name string, b version.Build) []byte {
+	out := make([]byte, 0, len(headerMagic)+3+len(name)+5+len(b.Version))
+	out = append(out, headerMagic...)
+	out = append(out, headerVersion, proto, byte(len(name)))
+	out = append(out, name...)
+	return appendBuild(out, b)
 }
 
-// dialHandshake runs TLS (if configured), sends the header and reads the ack on rc, a fresh
-// connection on p. ctx bounds it.
+// appendBuild appends b's levels and version (cut to maxVersionBytes).
+func appendBuild(out []byte, b version.Build) []byte {
+	v := b.Version
+	if len(v) > maxVersionBytes {
+		v = v[:maxVersionBytes]
+	}
+	out = binary.BigEndian.AppendUint16(out, uint16(b.Protocol))
+	out = binary.BigEndian.AppendUint16(out, uint16(b.MinPeerProtocol))
+	out = append(out, byte(len(v)))
+	return append(out, v...)
+}
+
+// readBuild reads what appendBuild wrote. The version is the peer's word, printed in
+// logs and events: anything but printable ASCII is replaced.
+func readBuild(r io.Reader) (version.Build, error) {
+	var fixed [5]byte
+	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+		return version.Build{}, err
+	}
+	v := make([]byte, fixed[4])
+	if _, err := io.ReadFull(r, v); err != nil {
+		return version.Build{}, err
+	}
+	for i, c := range v {
+		if c < 0x20 || c > 0x7e {
+			v[i] = '?'
+		}
+	}
+	return version.Build{Version: string(v), Protocol: int(binary.BigEndian.Uint16(fixed[0:])),
+		MinPeerProtocol: int(binary.BigEndian.Uint16(fixed[2:]))}, nil
+}
+
+// IncompatibleError is a handshake between two members whose protocol levels do not
+// overlap (version.Build.CompatibleWith). Refused by the peer, it is also ErrRefused.
+type IncompatibleError struct {
+	Peer      string        // the peer's member name
+	PeerBuild version.Build // what the peer said it is
+	Self      version.Build
+	ByPeer    bool // the peer refused this member; else this member refused the peer's answer
+}
+
+func (e *IncompatibleError) Error() string {
+	msg := "incompatible protocol level: " + version.Incompatible(e.Peer, e.PeerBuild, e.Self)
+	if e.ByPeer {
+		return ErrRefused.Error() + ": " + msg
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrIncompatible) hold, and ErrRefused when the peer refused.
+func (e *IncompatibleError) Is(target error) bool {
+	return target == ErrIncompatible || (e.ByPeer && target == ErrRefused)
+}
+
+// rateKey rate-limits the events of an incompatibility: one per peer and peer release,
+// whatever the link and direction.
+func (e *IncompatibleError) rateKey() string {
+	return "incompatible\x00" + e.Peer + "\x00" + e.PeerBuild.Version + "\x00" + strconv.Itoa(e.PeerBuild.Protocol)
+}
+
+// details are the event details of an incompatibility.
+func (e *IncompatibleError) details() map[string]string {
+	return map[string]string{"version": e.Self.Version, "protocol": strconv.Itoa(e.Self.Protocol),
+		"peer_version": e.PeerBuild.Version, "peer_protocol": strconv.Itoa(e.PeerBuild.Protocol)}
+}
+
+// dialHandshake runs TLS (if configured), sends the header and reads the answer on rc, a
+// fresh connection on p. ctx bounds it. A probe's handshake (it runs on the layer's own
+// goroutine) reports a version refusal in either direction as a link.peer_refused event.
 func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto byte) (*Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		rc.SetDeadline(dl)
@@ -69,22 +157,50 @@ func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto b
 		}
 		nc = tc
 	}
-	if _, err := nc.Write(encodeHeader(proto, l.cfg.Self)); err != nil {
+	if _, err := nc.Write(encodeHeader(proto, l.cfg.Self, l.cfg.Build)); err != nil {
 		return nil, fmt.Errorf("send header: %w", err)
 	}
 	var ack [1]byte
 	if _, err := io.ReadFull(nc, ack[:]); err != nil {
 		return nil, fmt.Errorf("read header answer: %w", err)
 	}
-	if ack[0] != ackOK {
-		reason, ok := ackReasons[ack[0]]
-		if !ok {
-			reason = fmt.Sprintf("code %d", ack[0])
+	report := func(reason string, ie *IncompatibleError) {
+		if proto != ProtoProbe {
+			return
 		}
-		return nil, fmt.Errorf("%w: %s", ErrRefused, reason)
+		r := refusal{outgoing: true, link: p.link, remote: p.addr, member: p.peer.name, reason: reason}
+		if ie != nil {
+			r.details, r.key = ie.details(), ie.rateKey()
+		}
+		l.refused(r)
 	}
-	rc.SetDeadline(time.Time{})
-	return &Conn{Conn: nc, raw: rc, peer: p.peer.name, link: linkName(p.link), proto: proto}, nil
+	switch ack[0] {
+	case ackOK:
+		peerBuild, err := readBuild(nc)
+		if err != nil {
+			return nil, fmt.Errorf("read header answer: %w", err)
+		}
+		if !l.cfg.Build.CompatibleWith(peerBuild) {
+			ie := &IncompatibleError{Peer: p.peer.name, PeerBuild: peerBuild, Self: l.cfg.Build}
+			report(ie.Error(), ie)
+			return nil, ie
+		}
+		rc.SetDeadline(time.Time{})
+		return &Conn{Conn: nc, raw: rc, peer: p.peer.name, link: linkName(p.link), proto: proto, peerBuild: peerBuild}, nil
+	case ackIncompatible:
+		peerBuild, _ := readBuild(nc) // zero if cut short: the message says "unknown version"
+		ie := &IncompatibleError{Peer: p.peer.name, PeerBuild: peerBuild, Self: l.cfg.Build, ByPeer: true}
+		report(ie.Error(), ie)
+		return nil, ie
+	case ackBadVersion:
+		report(ErrRefused.Error()+": "+badVersionReason, nil)
+		return nil, fmt.Errorf("%w: %s", ErrRefused, badVersionReason)
+	}
+	reason, ok := ackReasons[ack[0]]
+	if !ok {
+		reason = fmt.Sprintf("code %d", ack[0])
+	}
+	return nil, fmt.Errorf("%w: %s", ErrRefused, reason)
 }
 
 func (l *Layer) acceptLoop(link int, ln net.Listener) {
@@ -160,7 +276,7 @@ func (l *Layer) acceptHandshake(link int, rc *rawConn) (*Conn, error) {
 		tc = tls.Server(rc, t.Server)
 		if err := tc.HandshakeContext(l.ctx); err != nil {
 			if isTLSFailure(err) {
-				l.refused(link, remote, "", "tls handshake: "+err.Error())
+				l.refused(refusal{link: link, remote: remote, reason: "tls handshake: " + err.Error()})
 			} else {
 				l.log.Debug("incoming TLS handshake broke off", "link", linkName(link), "remote", remote, "error", err)
 			}
@@ -174,56 +290,88 @@ func (l *Layer) acceptHandshake(link int, rc *rawConn) (*Conn, error) {
 		return nil, err
 	}
 	if string(fixed[:len(headerMagic)]) != headerMagic {
-		l.refused(link, remote, "", "not an ftvs link header")
+		l.refused(refusal{link: link, remote: remote, reason: "not an ftvs link header"})
 		return nil, errors.New("bad magic")
 	}
-	refuse := func(code byte, claimed, reason string, event bool) error {
-		nc.Write([]byte{code})
+	refuse := func(code byte, claimed, reason string, event bool, ie *IncompatibleError) error {
+		answer := []byte{code}
+		if code == ackIncompatible {
+			answer = appendBuild(answer, l.cfg.Build)
+		}
+		nc.Write(answer)
 		if event {
-			l.refused(link, remote, claimed, reason)
+			r := refusal{link: link, remote: remote, member: claimed, reason: reason}
+			if ie != nil {
+				r.details, r.key = ie.details(), ie.rateKey()
+			}
+			l.refused(r)
 		} else {
 			l.log.Debug("incoming connection refused", "link", linkName(link), "remote", remote, "member", claimed, "reason", reason)
 		}
 		return errors.New(reason)
 	}
-	if fixed[len(headerMagic)] != headerVersion {
-		return nil, refuse(ackBadVersion, "", fmt.Sprintf("header version %d, want %d", fixed[len(headerMagic)], headerVersion), true)
-	}
 	proto := fixed[len(headerMagic)+1]
 	name := make([]byte, fixed[len(headerMagic)+2])
+	switch hv := fixed[len(headerMagic)]; hv {
+	case headerVersion:
+	case headerVersionV1: // same layout up to the name: name the member in the event
+		claimed := ""
+		if _, err := io.ReadFull(nc, name); err == nil {
+			claimed = string(name)
+		}
+		return nil, refuse(ackBadVersion, claimed, fmt.Sprintf(
+			"header version 1: the peer runs an ftvs build from before members exchanged protocol levels, which cannot work with this one; "+
+				"this member runs ftvs %s (protocol %d, reads header version %d): upgrade that member (see UPGRADING.md)",
+			l.cfg.Build.Version, l.cfg.Build.Protocol, headerVersion), true, nil)
+	default:
+		return nil, refuse(ackBadVersion, "", fmt.Sprintf(
+			"header version %d, this build reads version %d: the peer runs an ftvs build this one cannot work with; "+
+				"this member runs ftvs %s (protocol %d) (see UPGRADING.md)",
+			hv, headerVersion, l.cfg.Build.Version, l.cfg.Build.Protocol), true, nil)
+	}
 	if _, err := io.ReadFull(nc, name); err != nil {
+		return nil, err
+	}
+	peerBuild, err := readBuild(nc)
+	if err != nil {
+		l.log.Debug("incoming header broke off", "link", linkName(link), "remote", remote, "error", err)
 		return nil, err
 	}
 	claimed := string(name)
 	pr, ok := l.peers[claimed]
 	if !ok {
-		return nil, refuse(ackUnknownMember, claimed, fmt.Sprintf("unknown member %q", claimed), true)
+		return nil, refuse(ackUnknownMember, claimed, fmt.Sprintf("unknown member %q", claimed), true, nil)
 	}
 	if tc != nil {
 		certName, err := l.cfg.TLS.PeerName(tc.ConnectionState())
 		if err != nil {
-			return nil, refuse(ackNameMismatch, claimed, "peer certificate: "+err.Error(), true)
+			return nil, refuse(ackNameMismatch, claimed, "peer certificate: "+err.Error(), true, nil)
 		}
 		if certName != claimed {
 			return nil, refuse(ackNameMismatch, claimed,
-				fmt.Sprintf("certificate names %q but the header claims %q", certName, claimed), true)
+				fmt.Sprintf("certificate names %q but the header claims %q", certName, claimed), true, nil)
 		}
+	}
+	// Checked once the peer is authenticated: only members learn this build's version.
+	if !l.cfg.Build.CompatibleWith(peerBuild) {
+		ie := &IncompatibleError{Peer: claimed, PeerBuild: peerBuild, Self: l.cfg.Build}
+		return nil, refuse(ackIncompatible, claimed, ie.Error(), true, ie)
 	}
 	if proto != ProtoProbe {
 		l.mu.Lock()
 		_, served := l.protos[proto]
 		l.mu.Unlock()
 		if !served {
-			return nil, refuse(ackNoProtocol, claimed, fmt.Sprintf("protocol %d not served", proto), false)
+			return nil, refuse(ackNoProtocol, claimed, fmt.Sprintf("protocol %d not served", proto), false, nil)
 		}
 	}
 	l.attach(rc, pr.paths[link], proto == ProtoProbe)
 	// From here the connection is on its path: a cut blocks the answer like any other byte.
-	if _, err := nc.Write([]byte{ackOK}); err != nil {
+	if _, err := nc.Write(appendBuild([]byte{ackOK}, l.cfg.Build)); err != nil {
 		return nil, err
 	}
 	rc.SetDeadline(time.Time{})
-	return &Conn{Conn: nc, raw: rc, peer: claimed, link: linkName(link), proto: proto}, nil
+	return &Conn{Conn: nc, raw: rc, peer: claimed, link: linkName(link), proto: proto, peerBuild: peerBuild}, nil
 }
 
 // isTLSFailure tells a handshake that failed on certificates or protocol (a refusal) from
@@ -249,7 +397,7 @@ func reason(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, ErrRefused):
+	case errors.Is(err, ErrRefused), errors.Is(err, ErrIncompatible):
 		return err.Error()
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/version"
 )
 
 // tWriter sends log lines to t.Log until the test ends.
@@ -115,7 +117,9 @@ type clusterOpts struct {
 	tls         bool
 	probe, down time.Duration
 	dialTimeout time.Duration
-	product     bool // use the product's default probe timings
+	product     bool                     // use the product's default probe timings
+	builds      map[string]version.Build // per member; default version.Self()
+	noWait      bool                     // return without waiting for the links to come up
 }
 
 // pki is a throwaway CA that issues member certificates (name as CN and DNS SAN).
@@ -238,7 +242,7 @@ func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*membe
 		}
 		m := &member{name: n, ev: newRecorder()}
 		cfg := Config{Self: n, Listeners: lns[n], Peers: peers, ProbeInterval: o.probe, DownAfter: o.down,
-			DialTimeout: o.dialTimeout, Logger: log.With("member", n), OnEvent: m.ev.add}
+			DialTimeout: o.dialTimeout, Logger: log.With("member", n), OnEvent: m.ev.add, Build: o.builds[n]}
 		if ca != nil {
 			cfg.TLS = tlsFor(ca, ca.issue(t, n))
 		}
@@ -251,7 +255,9 @@ func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*membe
 		ms[n] = m
 	}
 	for _, m := range ms {
-		waitUp(t, m.layer, 5*time.Second)
+		if !o.noWait {
+			waitUp(t, m.layer, 5*time.Second)
+		}
 	}
 	return ms, ca
 }

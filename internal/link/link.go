@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/version"
 )
 
 // Protocol tags sent in the connection header. Other values are free for other protocols.
@@ -53,6 +55,9 @@ var (
 	ErrRefused = errors.New("refused by peer")
 	// ErrUnknownLink is returned for a link name other than "a" or "b".
 	ErrUnknownLink = errors.New(`unknown link (want "a" or "b")`)
+	// ErrIncompatible is returned by a dial to a peer whose protocol levels do not
+	// overlap with this member's; the error is an *IncompatibleError with both builds.
+	ErrIncompatible = errors.New("incompatible protocol level")
 )
 
 // Config configures a Layer.
@@ -62,6 +67,9 @@ type Config struct {
 	Listeners [2]net.Listener      // optional: open listeners used instead of Listen; Close closes them
 	Peers     map[string][2]string // peer name -> its link a and link b addresses
 	TLS       *TLSConfig           // optional: mutual TLS on every connection of both links
+	// Build is this member's release and protocol levels, sent in every header; peers
+	// whose levels do not overlap are refused. Zero: version.Self().
+	Build version.Build
 
 	ProbeInterval time.Duration // time between probe pings on each (peer, link); default 20ms
 	DownAfter     time.Duration // no pong for this long marks the link down; default 60ms
@@ -124,6 +132,12 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Build == (version.Build{}) {
+		c.Build = version.Self()
+	}
+	if err := c.Build.Valid(); err != nil {
+		return fmt.Errorf("build %s: %w", c.Build.Version, err)
 	}
 	if t := c.TLS; t != nil {
 		if t.Server == nil || t.Client == nil || t.PeerName == nil {
