@@ -18,6 +18,7 @@ import (
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/modmeta"
+	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -282,6 +283,9 @@ func (m *Member) rehearse(ctx context.Context, name string, bin []byte) Rehearsa
 	if err != nil {
 		return fail(err)
 	}
+	// From the copy of the state (hundreds of MiB allocated at once) to the end of the
+	// long guest calls, no collection may stop the world: see vm.HoldGC.
+	defer vm.HoldGC()()
 	m.fsm.mu.Lock()
 	c, err := m.fsm.vs.CopyState()
 	m.fsm.mu.Unlock()
@@ -313,12 +317,13 @@ func (m *Member) handleInternalRehearse(w http.ResponseWriter, r *http.Request) 
 
 func (m *Member) rehearseRemote(ctx context.Context, p Peer, name string, bin []byte) RehearsalReport {
 	rep := RehearsalReport{Member: p.Name}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	client := &http.Client{Transport: m.client.Transport} // a rehearsal outlasts m.client's timeout
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+"/ftvs/internal/rehearse?name="+url.QueryEscape(name), bytes.NewReader(bin))
 	if err == nil {
 		var resp *http.Response
-		if resp, err = m.client.Do(req); err == nil {
+		if resp, err = client.Do(req); err == nil {
 			defer resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep)

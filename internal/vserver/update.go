@@ -242,6 +242,7 @@ func (s *Server) switchTo(ctx context.Context, in Input, mod *vm.Module, version
 // seed and its identity) and imports it. The seeds of export and import derive from
 // seed, so every replica does exactly the same.
 func Transfer(ctx context.Context, from *vm.Instance, mod *vm.Module, index uint64, timeNanos int64, seed [entry.SeedSize]byte) (*vm.Instance, error) {
+	defer vm.HoldGC()() // the export and import calls can be long: see vm.HoldGC
 	st, err := from.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("copy the current state: %w", err)
