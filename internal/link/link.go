@@ -197,6 +197,7 @@ type path struct {
 	since        time.Time
 	reason       string
 	lostReported bool
+	downs        uint64                // how many times it went down (for linkFailed's grace)
 	suspectAt    time.Time             // a dial on this path failed; zero when not suspect
 	conns        map[*rawConn]struct{} // connections attached to this path
 }

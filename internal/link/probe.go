@@ -130,7 +130,13 @@ func (l *Layer) linkAnswered(p *path, pongs int) {
 	if !p.suspectAt.IsZero() && now.Sub(p.suspectAt) >= l.cfg.DownAfter {
 		p.suspectAt = time.Time{}
 	}
+	var doomed []*rawConn
 	if !p.up && pongs >= upAfterPongs {
+		// Connections left open on the other link when both went quiet (linkFailed):
+		// if that link is still down, move their users over to this one.
+		if other := p.peer.paths[1-p.link]; !other.up {
+			doomed = other.dataConns()
+		}
 		downFor := now.Sub(p.since)
 		p.up, p.since, p.reason, p.suspectAt = true, now, "", time.Time{}
 		if !p.everUp {
@@ -147,17 +153,42 @@ func (l *Layer) linkAnswered(p *path, pongs int) {
 		}
 	}
 	l.mu.Unlock()
+	for _, c := range doomed {
+		c.Close()
+	}
 	l.emit(evs...)
 }
 
-// linkFailed records a failed probe of p. A link that was up goes down and every data
-// connection on it is closed, so its users fail at once and redial over the other link.
+// bothDownGrace (times DownAfter) is how long the connections of a link stay open when
+// it goes down while the other link is silent too (linkFailed).
+const bothDownGrace = 3
+
+// dataConns lists p's connections other than probes. Call with Layer.mu held.
+func (p *path) dataConns() []*rawConn {
+	var out []*rawConn
+	for c := range p.conns {
+		if !c.probe {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// linkFailed records a failed probe of p. A link that was up goes down. If the other
+// link is demonstrably alive (it received something within two probe intervals), every
+// data connection on p is closed, so its users fail at once and redial over the other
+// link. If the other link is silent too, they are given a grace period: both links going
+// quiet together is far more often this member's own machine (or the peer's) being
+// stalled for a moment than two networks failing at once, and closed connections would
+// turn that moment into failed requests and an election. They are closed when the grace
+// period ends with p still down, or as soon as the other link comes back (linkAnswered).
 func (l *Layer) linkFailed(p *path, why string) {
 	now := time.Now()
 	var evs []Event
 	var doomed []*rawConn
 	l.mu.Lock()
 	other := p.peer.paths[1-p.link]
+	otherAlive := other.up && now.Sub(time.Unix(0, other.lastRx.Load())) < 2*l.cfg.ProbeInterval
 	lost := func() {
 		p.lostReported = true
 		evs = append(evs, Event{Time: now, Code: EventRedundancyLost, Severity: SeverityWarning,
@@ -166,10 +197,22 @@ func (l *Layer) linkFailed(p *path, why string) {
 	}
 	if p.up {
 		p.up, p.since, p.reason = false, now, why
-		for c := range p.conns {
-			if !c.probe {
-				doomed = append(doomed, c)
-			}
+		p.downs++
+		if otherAlive {
+			doomed = p.dataConns()
+		} else {
+			downs := p.downs
+			time.AfterFunc(bothDownGrace*l.cfg.DownAfter, func() {
+				l.mu.Lock()
+				var late []*rawConn
+				if !p.up && p.downs == downs {
+					late = p.dataConns()
+				}
+				l.mu.Unlock()
+				for _, c := range late {
+					c.Close()
+				}
+			})
 		}
 		lost()
 	} else {
