@@ -23,7 +23,12 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzz (short runs)"
-fuzz() { go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-10s}" "$1"; }
+# Fuzzers that write files (raftlog) fsync on every input: on a disk still flushing what
+# the tests above wrote, one fsync can take seconds and Go's fuzzing coordinator then
+# gives up ("context deadline exceeded"). Their temp dirs go to memory when possible.
+fuzztmp=${TMPDIR:-/tmp}
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then fuzztmp=/dev/shm; fi
+fuzz() { TMPDIR=$fuzztmp go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-10s}" "$1"; }
 fuzz ./internal/entry FuzzDecode
 fuzz ./internal/vserver FuzzReadSnapshot
 fuzz ./internal/vserver FuzzModulePayload
