@@ -311,3 +311,46 @@ func TestOutOfFuelAgreement(t *testing.T) {
 }
 
 func sha(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// Where checkpoints fall is local to a replica: one that checkpoints every 50 entries
+// and one whose bound grows with its memory (RedoPerMemoryBytes) answer every entry
+// alike and hold the same state through traps, whose undo replays different lengths.
+func TestCheckpointPolicyIsLocal(t *testing.T) {
+	bin := guesttest.Build(t, testGuest)
+	ctx := context.Background()
+	mk := func(cfg vserver.Config) *vserver.Server {
+		e, err := vm.NewEngine(ctx, vm.Config{CacheDir: guesttest.CacheDir(), FuelPerEntry: 5_000_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close(ctx) })
+		cfg.Engine = e
+		s, err := vserver.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		install(t, s, "testguest", bin)
+		return s
+	}
+	a := mk(vserver.Config{MaxRedoEntries: 50})
+	b := mk(vserver.Config{MaxRedoEntries: 50, RedoPerMemoryBytes: 4096}) // ~1,000+ entries
+	for i := range 600 {
+		target, method := "/count", "POST"
+		if i%97 == 96 {
+			target, method = "/trap", "GET"
+		}
+		in := vserver.Input{Index: uint64(i + 2), TimeNanos: t0 + int64(i), Entry: request(method, target, "", byte(i))}
+		ra, rb := a.Apply(ctx, in), b.Apply(ctx, in)
+		if !bytes.Equal(ra.Response, rb.Response) || fmt.Sprint(ra.Err) != fmt.Sprint(rb.Err) {
+			t.Fatalf("entry %d: %q %v / %q %v", in.Index, ra.Response, ra.Err, rb.Response, rb.Err)
+		}
+		if i%50 == 0 || target == "/trap" {
+			if hash(t, a) != hash(t, b) {
+				t.Fatalf("entry %d: state hashes differ", in.Index)
+			}
+		}
+	}
+	if a.Resets() != 6 || b.Resets() != 6 {
+		t.Fatalf("resets %d and %d, want 6", a.Resets(), b.Resets())
+	}
+}
