@@ -42,12 +42,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	path := *file
-	if path == "" && *dir != "" {
-		if p := filepath.Join(*dir, "advisories.toml"); isFile(p) {
-			path = p
-		}
-	}
+	path := advisoriesFile(*file, *dir)
 	var advs []advisory.Advisory
 	if path != "" {
 		var err error
@@ -218,8 +213,15 @@ func (r doctorReport) print(w io.Writer) {
 	}
 }
 
-// isFile reports whether path is a regular file or a link to one.
-func isFile(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && !st.IsDir()
+// advisoriesFile is the advisories file `doctor` and `update` use: the one given, else
+// advisories.toml in the cluster dir when there is one, else none ("").
+func advisoriesFile(given, clusterDir string) string {
+	if given != "" || clusterDir == "" {
+		return given
+	}
+	p := filepath.Join(clusterDir, "advisories.toml")
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		return p
+	}
+	return ""
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/node"
@@ -32,13 +31,7 @@ func runUpdate(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	req := node.UpdateRequest{Name: *name, Module: base64.StdEncoding.EncodeToString(bin), Simplex: *simplex, DryRun: *dryRun}
-	advPath := *advisories
-	if advPath == "" && *t.dir != "" {
-		if p := filepath.Join(*t.dir, "advisories.toml"); fileExists(p) {
-			advPath = p
-		}
-	}
-	if advPath != "" {
+	if advPath := advisoriesFile(*advisories, *t.dir); advPath != "" {
 		b, err := os.ReadFile(advPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "ftvs update: advisories: %v\n", err)
@@ -108,9 +101,4 @@ func showUpdateReply(cmd string, t target, path string, body []byte, asJSON bool
 		fmt.Fprintln(stdout, rep.Message)
 	}
 	return exitOK
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -190,13 +190,7 @@ func (m *Member) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m.r().State() != raft.Leader {
-		_, leader := m.r().LeaderWithID()
-		lp, ok := m.peers[string(leader)]
-		if !ok {
-			reply(w, http.StatusServiceUnavailable, actionReply{Error: "no leader now (no quorum); try again when the cluster has one"})
-			return
-		}
-		m.relay(w, r, lp, "/ftvs/internal/transfer", body)
+		m.relayToLeader(w, r, "/ftvs/internal/transfer", body)
 		return
 	}
 	m.handleInternalTransferTo(w, r, p)
@@ -259,17 +253,23 @@ func (m *Member) transferTo(ctx context.Context, p Peer) (string, error) {
 	return fmt.Sprintf("%s leads now", p.Name), nil
 }
 
+// relayToLeader passes an action to the leader over the links (this member does not lead,
+// or, as the witness, cannot do it).
+func (m *Member) relayToLeader(w http.ResponseWriter, r *http.Request, path string, body []byte) {
+	_, leader := m.r().LeaderWithID()
+	p, ok := m.peers[string(leader)]
+	if !ok || p.Name == m.cfg.Name {
+		reply(w, http.StatusServiceUnavailable, actionReply{Error: "no leader now (no quorum); try again when the cluster has one"})
+		return
+	}
+	m.relay(w, r, p, path, body)
+}
+
 // relay sends an action to another member over the links and passes its answer on.
 func (m *Member) relay(w http.ResponseWriter, r *http.Request, p Peer, path string, body []byte) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+path, bytes.NewReader(body))
-	if err != nil {
-		reply(w, http.StatusInternalServerError, actionReply{Error: err.Error()})
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := m.client.Do(req)
+	resp, err := m.postPeer(ctx, m.client, p, path, body)
 	if err != nil {
 		msg := fmt.Sprintf("%s did not answer over either link: %v", p.Name, err)
 		if !isDialError(err) {
@@ -282,6 +282,16 @@ func (m *Member) relay(w http.ResponseWriter, r *http.Request, p Peer, path stri
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+}
+
+// postPeer posts a JSON body to a peer's member API over the links.
+func (m *Member) postPeer(ctx context.Context, c *http.Client, p Peer, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.Do(req)
 }
 
 // isDialError reports whether err happened before a request was sent (so nothing was

@@ -139,13 +139,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 // entries at 120 MiB, whose replay after a trap is well under a second.
 const redoPerMemoryBytes = 8 << 10
 
+// newVServer makes an empty virtual server for this CoServer's replica.
+func newVServer(engine *vm.Engine, log *slog.Logger) (*vserver.Server, error) {
+	return vserver.New(vserver.Config{Engine: engine, Logger: log, RedoPerMemoryBytes: redoPerMemoryBytes})
+}
+
 // reset gives the fsm an empty virtual server, releasing the old one (a forced sync:
 // raft is stopped and the log emptied).
-func (f *fsm) reset(engine *vm.Engine) error {
-	vs, err := vserver.New(vserver.Config{Engine: engine, Logger: f.log, RedoPerMemoryBytes: redoPerMemoryBytes})
-	if err != nil {
-		return err
-	}
+func (f *fsm) reset(vs *vserver.Server) error {
 	f.mu.Lock()
 	old := f.vs
 	f.vs, f.lastTime, f.failed = vs, 0, false

@@ -115,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		if m.engine, err = vm.NewEngine(ctx, vmc); err != nil {
 			return nil, err
 		}
-		vs, err := vserver.New(vserver.Config{Engine: m.engine, Logger: m.log, RedoPerMemoryBytes: redoPerMemoryBytes})
+		vs, err := newVServer(m.engine, m.log)
 		if err != nil {
 			return nil, err
 		}

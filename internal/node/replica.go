@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -247,21 +246,11 @@ func (m *Member) reachablePeers(ctx context.Context) []string {
 			up[l.To] = true
 		}
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, p := range m.cfg.Peers {
-		if p.Name == m.cfg.Name || up[p.Name] {
-			continue
+	for _, st := range m.askPeers(ctx, false, func(p Peer) bool { return up[p.Name] }) {
+		if st.Member != "" && st.Role != "unreachable" {
+			up[st.Member] = true
 		}
-		wg.Go(func() {
-			if st := m.fetchStatus(ctx, p, false); st.Role != "unreachable" {
-				mu.Lock()
-				up[p.Name] = true
-				mu.Unlock()
-			}
-		})
 	}
-	wg.Wait()
 	var out []string
 	for name := range up {
 		out = append(out, name)
@@ -290,28 +279,12 @@ func (m *Member) reachabilityDetail(names []string) string {
 func (m *Member) setAsideIfSuperseded() (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	type answer struct {
-		name   string
-		voters []string
-	}
-	var mu sync.Mutex
-	var by []answer
-	var wg sync.WaitGroup
-	for _, p := range m.cfg.Peers {
-		if p.Name == m.cfg.Name {
-			continue
+	var by []cluster.Status // the peers that went on without this member
+	for _, st := range m.askPeers(ctx, false, nil) {
+		if st.Member != "" && st.Role != "unreachable" && len(st.Voters) > 0 && !slices.Contains(st.Voters, m.cfg.Name) {
+			by = append(by, st)
 		}
-		wg.Go(func() {
-			st := m.fetchStatus(ctx, p, false)
-			if st.Role == "unreachable" || len(st.Voters) == 0 || slices.Contains(st.Voters, m.cfg.Name) {
-				return
-			}
-			mu.Lock()
-			by = append(by, answer{p.Name, st.Voters})
-			mu.Unlock()
-		})
 	}
-	wg.Wait()
 	if len(by) == 0 {
 		return false, nil
 	}
@@ -336,8 +309,8 @@ func (m *Member) setAsideIfSuperseded() (bool, error) {
 		kept = aside
 	}
 	m.log.Warn(fmt.Sprintf("%s went on without this member (its voters are %s): this member's log is stale. It starts empty and syncs from the leader once added back",
-		by[0].name, strings.Join(by[0].voters, ", ")),
-		"event", "member.superseded", "by", by[0].name, "voters", strings.Join(by[0].voters, ","), "kept", kept)
+		by[0].Member, strings.Join(by[0].Voters, ", ")),
+		"event", "member.superseded", "by", by[0].Member, "voters", strings.Join(by[0].Voters, ","), "kept", kept)
 	return true, nil
 }
 
@@ -444,7 +417,11 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 				return fmt.Errorf("remove snapshot %s: %w", md.ID, err)
 			}
 		}
-		return m.fsm.reset(m.engine)
+		vs, err := newVServer(m.engine, m.log)
+		if err != nil {
+			return err
+		}
+		return m.fsm.reset(vs)
 	})
 	if err != nil {
 		return "", refuse(http.StatusConflict, "sync of %s failed: %v", m.cfg.Name, err)
@@ -508,12 +485,7 @@ func (m *Member) handleInternalRemove(w http.ResponseWriter, r *http.Request) {
 func (m *Member) postInternal(ctx context.Context, p Peer, path string, body []byte) (int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+path, strings.NewReader(string(body)))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := m.client.Do(req)
+	resp, err := m.postPeer(ctx, m.client, p, path, body)
 	if err != nil {
 		return 0, "", err
 	}

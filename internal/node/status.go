@@ -149,17 +149,28 @@ func (m *Member) Cluster(ctx context.Context, withHash bool) cluster.View {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	out := make([]cluster.Status, len(m.cfg.Peers))
-	var wg sync.WaitGroup
+	out := m.askPeers(ctx, withHash, nil)
 	for i, p := range m.cfg.Peers {
 		if p.Name == m.cfg.Name {
 			out[i] = m.Status(withHash)
+		}
+	}
+	return cluster.BuildView(m.cfg.Name, out)
+}
+
+// askPeers fetches the peers' statuses in parallel. The result is aligned with
+// cfg.Peers; this member's own place, and the peers skip leaves out, stay empty.
+func (m *Member) askPeers(ctx context.Context, withHash bool, skip func(Peer) bool) []cluster.Status {
+	out := make([]cluster.Status, len(m.cfg.Peers))
+	var wg sync.WaitGroup
+	for i, p := range m.cfg.Peers {
+		if p.Name == m.cfg.Name || (skip != nil && skip(p)) {
 			continue
 		}
 		wg.Go(func() { out[i] = m.fetchStatus(ctx, p, withHash) })
 	}
 	wg.Wait()
-	return cluster.BuildView(m.cfg.Name, out)
+	return out
 }
 
 // fetchStatus asks a peer for its status over the member links.

@@ -86,23 +86,12 @@ func (m *Member) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m.engine == nil { // the witness: the leader (a CoServer) does it
-		m.relayToLeader(w, r, "/ftvs/internal/update", req)
+		b, _ := json.Marshal(req)
+		m.relayToLeader(w, r, "/ftvs/internal/update", b)
 		return
 	}
 	code, rep := m.update(r.Context(), req, bin)
 	writeJSON(w, code, rep)
-}
-
-// relayToLeader passes an action the witness cannot do to the leader, over the links.
-func (m *Member) relayToLeader(w http.ResponseWriter, r *http.Request, path string, body any) {
-	_, leader := m.r().LeaderWithID()
-	p, ok := m.peers[string(leader)]
-	if !ok || p.Name == m.cfg.Name {
-		apiError(w, http.StatusServiceUnavailable, "no CoServer leads now (no quorum); try again when the cluster has one, or ask a CoServer's Manager")
-		return
-	}
-	b, _ := json.Marshal(body)
-	m.relay(w, r, p, path, b)
 }
 
 // update runs every check and the rehearsals, then proposes the update.
@@ -320,17 +309,14 @@ func (m *Member) rehearseRemote(ctx context.Context, p Peer, name string, bin []
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	client := &http.Client{Transport: m.client.Transport} // a rehearsal outlasts m.client's timeout
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+"/ftvs/internal/rehearse?name="+url.QueryEscape(name), bytes.NewReader(bin))
+	resp, err := m.postPeer(ctx, client, p, "/ftvs/internal/rehearse?name="+url.QueryEscape(name), bin)
 	if err == nil {
-		var resp *http.Response
-		if resp, err = client.Do(req); err == nil {
-			defer resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep)
-			} else {
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-				err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
-			}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep)
+		} else {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 		}
 	}
 	if err != nil {
@@ -356,7 +342,8 @@ func (m *Member) handleRollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m.engine == nil {
-		m.relayToLeader(w, r, "/ftvs/internal/rollback", req)
+		b, _ := json.Marshal(req)
+		m.relayToLeader(w, r, "/ftvs/internal/rollback", b)
 		return
 	}
 	code, rep := m.rollback(r.Context(), req)

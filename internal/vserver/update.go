@@ -89,22 +89,16 @@ func DecodeUpdatePayload(b []byte) (UpdatePayload, error) {
 		return p, fmt.Errorf("%w: update module of %d bytes", entry.ErrMalformed, n)
 	}
 	p.Wasm = d.bytes(int(n))
-	if d.err == nil {
-		if _, err := d.r.ReadByte(); err == nil {
-			d.err = errors.New("trailing bytes")
-		}
+	if _, err := d.r.ReadByte(); d.err == nil && err == nil {
+		d.err = errors.New("trailing bytes")
 	}
-	if d.err != nil || p.Name == "" {
-		return p, fmt.Errorf("%w: update payload: %v", entry.ErrMalformed, cmpErr(d.err, "no module name"))
+	if d.err == nil && p.Name == "" {
+		d.err = errors.New("no module name")
+	}
+	if d.err != nil {
+		return p, fmt.Errorf("%w: update payload: %v", entry.ErrMalformed, d.err)
 	}
 	return p, nil
-}
-
-func cmpErr(err error, otherwise string) error {
-	if err != nil {
-		return err
-	}
-	return errors.New(otherwise)
 }
 
 // EncodeRollbackPayload names the module to go back to (by sha256); zero means the
