@@ -37,6 +37,12 @@ const (
 	// incompatible level, one per peer and peer release per 10s, whichever link and
 	// direction saw it.
 	EventPeerRefused = "link.peer_refused"
+	// EventPeerGone: nothing listens at a peer's addresses any more: after its probe
+	// connections were closed by the peer, a fresh connect was refused on both links.
+	// Its process is gone (killed, crashed or stopped), not merely slow or cut off: a
+	// stalled process and a cut cable are silent, they do not refuse. Details: peer.
+	// Once per disappearance: again only after a link to the peer came back up.
+	EventPeerGone = "link.peer_gone"
 )
 
 // Severities.

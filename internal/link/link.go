@@ -179,6 +179,7 @@ type peer struct {
 	paths [2]*path
 	// under Layer.mu
 	allDownReported bool
+	goneReported    bool // EventPeerGone sent; cleared when a link comes back up
 }
 
 // path is one (peer, link).
@@ -199,6 +200,7 @@ type path struct {
 	lostReported bool
 	downs        uint64                // how many times it went down (for linkFailed's grace)
 	suspectAt    time.Time             // a dial on this path failed; zero when not suspect
+	refused      bool                  // the last probe dial on this path was refused
 	conns        map[*rawConn]struct{} // connections attached to this path
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -287,6 +288,72 @@ func TestLinkDownClosesConns(t *testing.T) {
 	c1.layer.RestoreAll("coserver2")
 	waitUp(t, c1.layer, 2*time.Second)
 	waitUp(t, c2.layer, 2*time.Second)
+	for _, m := range []*member{c1, c2} {
+		for _, ev := range m.ev.all() {
+			if ev.Code == EventPeerGone {
+				t.Errorf("%s: %+v for a cut: a cut is silent, it refuses nothing", m.name, ev)
+			}
+		}
+	}
+}
+
+// TestPeerGone: a peer whose layer is closed (its process exited) closes its connections
+// and refuses new ones on both links: the others report it gone, once, and again only
+// after it came back and went away again. With TLS, as members run.
+func TestPeerGone(t *testing.T) {
+	ms, ca := newCluster(t, clusterOpts{tls: true}, "coserver1", "coserver2", "witness")
+	c1, c2, w := ms["coserver1"], ms["coserver2"], ms["witness"]
+	lns := c2.layer.Addrs()
+	n1, nw := c1.ev.len(), w.ev.len()
+	c2.layer.Close()
+	for _, m := range []struct {
+		m    *member
+		from int
+	}{{c1, n1}, {w, nw}} {
+		ev := m.m.ev.wait(t, m.from, EventPeerGone, map[string]string{"peer": "coserver2"}, 5*time.Second)
+		if ev.Severity != SeverityWarning || !strings.Contains(ev.Message, "refused on both links") {
+			t.Errorf("%s: event %+v", m.m.name, ev)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // more refused probes: still one event
+	gone := func(m *member) (n int) {
+		for _, ev := range m.ev.all() {
+			if ev.Code == EventPeerGone {
+				if ev.Details["peer"] != "coserver2" {
+					t.Errorf("%s: %+v", m.name, ev)
+				}
+				n++
+			}
+		}
+		return n
+	}
+	if n := gone(c1); n != 1 {
+		t.Errorf("coserver1 reported coserver2 gone %d times, want 1", n)
+	}
+
+	// coserver2 returns on the same addresses, then goes away again: a second event.
+	var relisten [2]net.Listener
+	for i, a := range lns {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Skipf("cannot listen on %s again: %v", a, err)
+		}
+		relisten[i] = ln
+	}
+	l, err := New(Config{Self: "coserver2", Listeners: relisten, Peers: map[string][2]string{
+		"coserver1": c1.layer.Addrs(), "witness": w.layer.Addrs()},
+		ProbeInterval: 3 * DefaultProbeInterval, DownAfter: 5 * DefaultDownAfter,
+		Logger: testLogger(t).With("member", "coserver2"), TLS: tlsFor(ca, ca.issue(t, "coserver2"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUp(t, c1.layer, 5*time.Second)
+	n1 = c1.ev.len()
+	l.Close()
+	c1.ev.wait(t, n1, EventPeerGone, map[string]string{"peer": "coserver2"}, 5*time.Second)
+	if n := gone(c1); n != 2 {
+		t.Errorf("coserver1 reported coserver2 gone %d times after two exits, want 2", n)
+	}
 }
 
 // TestCloseWithQueuedConns closes a layer whose protocol listener holds connections that

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -17,8 +18,11 @@ func (l *Layer) probeLoop(p *path) {
 	for {
 		start := time.Now()
 		c, err := l.dialPath(l.ctx, p, ProtoProbe)
+		var connected time.Time
 		if err == nil {
 			retry = l.cfg.ProbeInterval
+			l.setRefused(p, false)
+			connected = time.Now()
 			err = l.probe(p, c)
 		}
 		if l.ctx.Err() != nil {
@@ -30,9 +34,18 @@ func (l *Layer) probeLoop(p *path) {
 		}
 		l.linkFailed(p, why)
 		wait := l.cfg.ProbeInterval
-		if c == nil { // a dial that failed fast (refused) waits out the backoff
+		switch {
+		case c == nil: // a dial that failed fast (refused) waits out the backoff
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				l.setRefused(p, true)
+			}
 			wait = max(wait, retry-time.Since(start))
 			retry = min(2*retry, maxProbeRetry)
+		case closedByPeer(err) && time.Since(connected) >= l.cfg.DownAfter:
+			// The peer closed a probe connection that had been working: its process
+			// may have just died. Look again at once: a refused connect says so now
+			// (EventPeerGone), where silence would take DownAfter to mean anything.
+			wait = 0
 		}
 		select {
 		case <-time.After(wait):
@@ -143,7 +156,7 @@ func (l *Layer) linkAnswered(p *path, pongs int) {
 			l.log.Info("link up", "peer", p.peer.name, "link", linkName(p.link), "addr", p.addr)
 		}
 		p.everUp = true
-		p.peer.allDownReported = false
+		p.peer.allDownReported, p.peer.goneReported = false, false
 		if p.lostReported {
 			p.lostReported = false
 			evs = append(evs, Event{Time: now, Code: EventRedundancyRestored, Severity: SeverityInfo,
@@ -233,4 +246,31 @@ func (l *Layer) linkFailed(p *path, why string) {
 		c.Close()
 	}
 	l.emit(evs...)
+}
+
+// closedByPeer reports whether a connection ended because the peer closed it (or its
+// kernel did, for a process that exited), rather than by silence or by this member.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// setRefused records whether the last probe dial on p was refused. When both links of a
+// peer that was once reachable refuse, nothing listens there any more: EventPeerGone,
+// once until a link to the peer comes back up (linkAnswered).
+func (l *Layer) setRefused(p *path, refused bool) {
+	l.mu.Lock()
+	p.refused = refused
+	pr := p.peer
+	other := pr.paths[1-p.link]
+	gone := refused && other.refused && !p.up && !other.up && (p.everUp || other.everUp) && !pr.goneReported
+	if gone {
+		pr.goneReported = true
+	}
+	l.mu.Unlock()
+	if gone {
+		l.emit(Event{Time: time.Now(), Code: EventPeerGone, Severity: SeverityWarning,
+			Message: "a peer's process is gone: connections to it are refused on both links",
+			Details: map[string]string{"peer": pr.name}})
+	}
 }
