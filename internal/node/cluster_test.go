@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -120,9 +122,31 @@ func TestClusterFailoverAndSync(t *testing.T) {
 	if leader != "coserver1" && leader != "coserver2" {
 		leader = "coserver1"
 	}
+	wasLeader := c.m["coserver1"].Cluster(context.Background(), false).Leader == leader
 	other := map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[leader]
 	c.stop(leader)
 	c.waitMode(c.m[other], "simplex")
+	if wasLeader {
+		// Its listeners closed with it: the others saw it gone (link.peer_gone) and one of
+		// them stood for election at once (takeover.go) rather than wait for the timers.
+		var gone []string
+		for _, name := range []string{other, "witness"} {
+			evs, err := c.m[name].events.Query(events.Query{Codes: []string{"leader.gone", "link.peer_gone"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				if e.Details["leader"] == leader || e.Details["peer"] == leader {
+					gone = append(gone, name+":"+e.Code)
+				}
+			}
+		}
+		t.Logf("after %s stopped: %v", leader, gone)
+		if !slices.Contains(gone, other+":link.peer_gone") || !slices.Contains(gone, "witness:link.peer_gone") ||
+			!slices.Contains(gone, other+":leader.gone") && !slices.Contains(gone, "witness:leader.gone") {
+			t.Errorf("events after the leader %s stopped: %v; want link.peer_gone on both others and leader.gone on one", leader, gone)
+		}
+	}
 	for i := 300; i < 600; i++ {
 		put(c.m[other], fmt.Sprintf("k%03d", i), fmt.Sprintf("v%d", i))
 	}

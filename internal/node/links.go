@@ -23,7 +23,7 @@ func (m *Member) startLinks() error {
 	lc := link.Config{
 		Self: m.cfg.Name, Listen: m.cfg.Links, Peers: peers,
 		ProbeInterval: m.cfg.LinkProbeInterval, DownAfter: m.cfg.LinkDownAfter,
-		Logger: m.log,
+		Logger: m.log, OnEvent: m.onLinkEvent,
 	}
 	if mat := m.cfg.TLS; mat != nil {
 		lc.TLS = &link.TLSConfig{Server: mat.ServerTLS(), Client: mat.ClientTLS, PeerName: mat.PeerMember}

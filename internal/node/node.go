@@ -208,7 +208,7 @@ func (m *Member) startRaft(f raft.FSM) error {
 		boot.Servers = []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: addr}}
 	} else {
 		// Raft addresses are member names: the link layer dials whichever link is up.
-		nt := raft.NewNetworkTransportWithLogger(m.links.StreamLayer(), 5, 2*time.Second, rlog.Named("transport"))
+		nt := raft.NewNetworkTransportWithLogger(newSelfStream(m.links.StreamLayer(), m.cfg.Name), 5, 2*time.Second, rlog.Named("transport"))
 		m.trans, m.raftTrans = nt, sharedTransport{nt}
 		for _, p := range m.cfg.Peers {
 			boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.Name)})

@@ -1,0 +1,154 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/link"
+)
+
+// Taking over from a leader whose process is gone.
+//
+// A follower that hears nothing from the leader waits out raft's heartbeat timeout
+// (100-200 ms) before it stands, because silence can be a slow leader. A refused
+// connect cannot: the link layer reports link.peer_gone when, after the peer closed its
+// probe connections, nothing listens at its addresses on either link (a SIGKILLed or
+// crashed process; its kernel closes its sockets at once). If that peer is the leader,
+// the other CoServer does not wait: it hands its own raft a TimeoutNow, the message a leader
+// sends to the member it transfers leadership to. Its raft then stands at once, without
+// pre-vote, and its vote request carries raft's leadership-transfer flag, so the witness
+// does not refuse it for still believing in the dead leader. The witness still refuses
+// it if the CoServer's log is behind its own; then the witness stands the same way a
+// moment later and hands leadership to the CoServer once elected.
+//
+// Safety does not depend on this: any member may stand for election at any time in raft,
+// and a vote is still granted only to a log at least as up to date as the voter's. A
+// wrong "gone" (a member whose listeners were closed while it still ran) costs one
+// election, as a heartbeat timeout would. Silence (a stalled process, a cut link) never
+// triggers it.
+
+// onLinkEvent receives the link layer's events.
+func (m *Member) onLinkEvent(ev link.Event) {
+	if ev.Code == link.EventPeerGone {
+		go m.standIfLeaderGone(ev.Details["peer"])
+	}
+}
+
+// witnessStandAfter is how long the witness leaves a CoServer to win the election after
+// the leader's process went away before it stands itself (standIfLeaderGone).
+const witnessStandAfter = 20 * time.Millisecond
+
+// standIfLeaderGone makes this member stand for election now if gone is the leader it
+// follows. A CoServer stands at once. The witness stands only if no leader emerged
+// within witnessStandAfter: the CoServer's log can be a few entries behind its own (it
+// acknowledged them, the CoServer had not yet), and then the witness refuses the
+// CoServer its vote. Standing with the transfer flag, it wins the other CoServer's vote
+// and hands leadership to it at once (witness.go), well before the election timers fire.
+func (m *Member) standIfLeaderGone(gone string) {
+	if m.cfg.Witness {
+		time.Sleep(witnessStandAfter)
+	}
+	r := m.r()
+	if r == nil || m.disabled.Load() || r.State() != raft.Follower {
+		return
+	}
+	if _, leader := r.LeaderWithID(); string(leader) != gone && (!m.cfg.Witness || leader != "") {
+		return
+	}
+	if voters, awaiting := m.voters(); awaiting || !slices.Contains(voters, m.cfg.Name) {
+		return
+	}
+	self := raft.ServerAddress(m.cfg.Name)
+	req := &raft.TimeoutNowRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: m.rc.ProtocolVersion,
+		ID: []byte(m.cfg.Name), Addr: []byte(self)}}
+	if err := m.trans.TimeoutNow(raft.ServerID(m.cfg.Name), self, req, &raft.TimeoutNowResponse{}); err != nil {
+		m.log.Warn("could not stand for election after the leader's process went away; the election timers will", "leader", gone, "err", err)
+		return
+	}
+	m.log.Warn("the leader's process is gone (connections refused on both links): standing for election now",
+		"event", "leader.gone", "leader", gone)
+}
+
+// selfStream is a member's raft stream layer: the links, plus connections this member
+// dials to itself, in process, so that raft's own transport can hand its own raft a
+// TimeoutNow (standIfLeaderGone).
+type selfStream struct {
+	raft.StreamLayer
+	self     raft.ServerAddress
+	local    chan net.Conn     // self-dialled, waiting for Accept
+	accepted chan acceptResult // from the links
+	done     chan struct{}     // closed by Close
+	once     sync.Once
+}
+
+type acceptResult struct {
+	c   net.Conn
+	err error
+}
+
+func newSelfStream(links raft.StreamLayer, self string) *selfStream {
+	s := &selfStream{StreamLayer: links, self: raft.ServerAddress(self),
+		local: make(chan net.Conn), accepted: make(chan acceptResult), done: make(chan struct{})}
+	go s.acceptLinks()
+	return s
+}
+
+func (s *selfStream) acceptLinks() {
+	for {
+		c, err := s.StreamLayer.Accept()
+		select {
+		case s.accepted <- acceptResult{c, err}:
+		case <-s.done:
+			if c != nil {
+				c.Close()
+			}
+			return
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+}
+
+func (s *selfStream) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.local:
+		return c, nil
+	case r := <-s.accepted:
+		return r.c, r.err
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (s *selfStream) Close() error {
+	s.once.Do(func() { close(s.done) })
+	return s.StreamLayer.Close()
+}
+
+func (s *selfStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if address != s.self {
+		return s.StreamLayer.Dial(address, timeout)
+	}
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	mine, theirs := net.Pipe()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case s.local <- theirs:
+		return mine, nil
+	case <-s.done:
+	case <-t.C:
+	}
+	mine.Close()
+	theirs.Close()
+	return nil, fmt.Errorf("dial %s (this member) in process: %w", s.self, net.ErrClosed)
+}
