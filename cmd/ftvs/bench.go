@@ -91,7 +91,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return fail(exitFailure, "%v", err)
 	}
 	var killed string
-	res, fo, err := bench.RunWithFault(ctx, cfg, target, at, func() error {
+	window := time.Duration(0) // the kill's outage ends where the restart's effects begin
+	if *restart {
+		window = *restartAfter
+	}
+	res, fo, err := bench.RunWithFault(ctx, cfg, target, at, window, func() error {
 		name, err := killLeader(ctx, *dir)
 		killed = name
 		if err != nil || !*restart {
@@ -108,8 +112,13 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return fail(exitFailure, "%v", err)
 	}
 	fmt.Fprintln(stdout, res)
-	fmt.Fprintf(stdout, "failover: killed %s (SIGKILL) at %s; window without a successful write after the kill %s (longest in the whole run %s at %s); acknowledged writes %d, not readable afterwards %d\n",
-		killed, fo.FaultAt.Round(time.Millisecond), fo.FaultGap.Round(time.Millisecond), fo.LongestGap.Round(time.Millisecond), fo.GapStart.Round(time.Millisecond), fo.Acked, fo.Lost)
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	after := ""
+	if window > 0 {
+		after = fmt.Sprintf("; after the restart (%s later) %s at %s", ms(window), ms(fo.AfterGap), ms(fo.AfterGapStart))
+	}
+	fmt.Fprintf(stdout, "failover: killed %s (SIGKILL) at %s; window without a successful write after the kill %s at %s%s; longest in the whole run %s at %s; acknowledged writes %d, not readable afterwards %d\n",
+		killed, ms(fo.FaultAt), ms(fo.FaultGap), ms(fo.FaultGapStart), after, ms(fo.LongestGap), ms(fo.GapStart), fo.Acked, fo.Lost)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftvs bench: %v\n", err)
 	}

@@ -360,11 +360,18 @@ type FailoverResult struct {
 	// its end, so that a run that never recovers shows as one long gap).
 	LongestGap time.Duration
 	GapStart   time.Duration // offset from the start of the run where LongestGap begins
-	// FaultGap is the longest gap among those that end after the fault was injected, from
-	// FaultGapStart: the outage the fault caused, not a stall earlier in the run.
+	// FaultGap is the longest gap that ends after the fault was injected and begins
+	// before the fault window closes, from FaultGapStart: the outage the fault caused,
+	// not a stall earlier in the run, nor the effect of what follows the window (the
+	// restart of a killed member).
 	FaultGap      time.Duration
 	FaultGapStart time.Duration
+	// AfterGap is the longest gap that ends after the fault window, from AfterGapStart
+	// (zero without a window).
+	AfterGap      time.Duration
+	AfterGapStart time.Duration
 	FaultAt       time.Duration // offset from the start of the run where the fault was injected
+	Window        time.Duration // length of the fault window; 0: to the end of the run
 	Acked         int           // writes acknowledged
 	Lost          int           // acknowledged, but afterwards missing or holding another value
 	ReadErrors    int           // acknowledged writes that could not be read back (not counted as lost)
@@ -375,6 +382,10 @@ func (f FailoverResult) String() string {
 	s := fmt.Sprintf("longest_gap=%s gap_start=%s fault_at=%s fault_gap=%s fault_gap_start=%s acked=%d lost=%d",
 		f.LongestGap.Round(time.Millisecond), f.GapStart.Round(time.Millisecond), f.FaultAt.Round(time.Millisecond),
 		f.FaultGap.Round(time.Millisecond), f.FaultGapStart.Round(time.Millisecond), f.Acked, f.Lost)
+	if f.Window > 0 {
+		s += fmt.Sprintf(" window=%s after_gap=%s after_gap_start=%s", f.Window.Round(time.Millisecond),
+			f.AfterGap.Round(time.Millisecond), f.AfterGapStart.Round(time.Millisecond))
+	}
 	if f.ReadErrors > 0 {
 		s += fmt.Sprintf(" read_errors=%d", f.ReadErrors)
 	}
@@ -396,10 +407,12 @@ type Write struct {
 const retryPause = 2 * time.Millisecond
 
 // RunWithFault runs the load of RunTarget against t (each write to a new key with a unique
-// value), calls fault once faultAt into the run, and measures the longest gap between
-// acknowledged writes. After the run it reads every acknowledged write back through t
-// (see VerifyAcked). An error from fault is returned together with the results.
-func RunWithFault(ctx context.Context, cfg Config, t Target, faultAt time.Duration, fault func() error) (Result, FailoverResult, error) {
+// value), calls fault once faultAt into the run, and measures the longest gaps between
+// acknowledged writes: in the whole run, caused by the fault (ending after it, beginning
+// within window of it; window 0 means to the end of the run), and after the window.
+// After the run it reads every acknowledged write back through t (see VerifyAcked). An
+// error from fault is returned together with the results.
+func RunWithFault(ctx context.Context, cfg Config, t Target, faultAt, window time.Duration, fault func() error) (Result, FailoverResult, error) {
 	if faultAt < 0 || faultAt >= cfg.Duration {
 		return Result{}, FailoverResult{}, fmt.Errorf("bench: fault time %s outside the run (%s)", faultAt, cfg.Duration)
 	}
@@ -423,8 +436,15 @@ func RunWithFault(ctx context.Context, cfg Config, t Target, faultAt time.Durati
 		return res, FailoverResult{}, err
 	}
 	<-done
-	fr := FailoverResult{Acked: len(writes), FaultAt: faultTime}
-	fr.LongestGap, fr.GapStart, fr.FaultGap, fr.FaultGapStart = longestGap(writes, res.Duration, faultTime)
+	fr := FailoverResult{Acked: len(writes), FaultAt: faultTime, Window: window}
+	g := gapsOf(writes, res.Duration)
+	fr.LongestGap, fr.GapStart = g.longest(0, res.Duration)
+	end := res.Duration
+	if window > 0 {
+		end = faultTime + window
+		fr.AfterGap, fr.AfterGapStart = g.longest(end, res.Duration)
+	}
+	fr.FaultGap, fr.FaultGapStart = g.longest(faultTime, end)
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout(len(writes)))
 	defer cancel()
 	fr.Lost, fr.ReadErrors, fr.FirstLost = VerifyAcked(vctx, t, writes, cfg.Clients)
@@ -438,27 +458,28 @@ func verifyTimeout(n int) time.Duration {
 	return time.Minute + time.Duration(n)*time.Millisecond
 }
 
-// longestGap returns the longest interval between consecutive acknowledgements in a run
-// of the given length, counting the run's start and end as bounds, and the longest of
-// those that end after the fault time.
-func longestGap(writes []Write, run, fault time.Duration) (gap, at, fgap, fat time.Duration) {
+// gaps are the acknowledgement times of a run, sorted, bounded by its start and end.
+type gaps []time.Duration
+
+func gapsOf(writes []Write, run time.Duration) gaps {
 	ts := make([]time.Duration, 0, len(writes)+2)
 	ts = append(ts, 0)
 	for _, w := range writes {
 		ts = append(ts, w.At)
 	}
 	slices.Sort(ts)
-	ts = append(ts, max(run, ts[len(ts)-1]))
-	for i := 1; i < len(ts); i++ {
-		d := ts[i] - ts[i-1]
-		if d > gap {
-			gap, at = d, ts[i-1]
-		}
-		if ts[i] > fault && d > fgap {
-			fgap, fat = d, ts[i-1]
+	return append(ts, max(run, ts[len(ts)-1]))
+}
+
+// longest returns the longest interval between consecutive acknowledgements among those
+// that end after from and begin before to, and where it begins.
+func (g gaps) longest(from, to time.Duration) (gap, at time.Duration) {
+	for i := 1; i < len(g); i++ {
+		if d := g[i] - g[i-1]; g[i] > from && g[i-1] < to && d > gap {
+			gap, at = d, g[i-1]
 		}
 	}
-	return gap, at, fgap, fat
+	return gap, at
 }
 
 // VerifyAcked reads every write back through t with up to workers concurrent readers

@@ -275,7 +275,7 @@ func TestRunWithFaultGap(t *testing.T) {
 	defer srv.Close()
 	const stall = 300 * time.Millisecond
 	cfg := Config{Clients: 4, Duration: 1500 * time.Millisecond, ValueSize: 256, KeyPrefix: "gap"}
-	res, fr, err := RunWithFault(context.Background(), cfg, &HTTPTarget{URL: srv.URL}, 500*time.Millisecond, func() error { return f.stall(stall, cfg.Clients) })
+	res, fr, err := RunWithFault(context.Background(), cfg, &HTTPTarget{URL: srv.URL}, 500*time.Millisecond, 0, func() error { return f.stall(stall, cfg.Clients) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestRunWithFaultLost(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	cfg := Config{Clients: 2, Duration: 300 * time.Millisecond, ValueSize: 16}
-	_, fr, err := RunWithFault(context.Background(), cfg, &HTTPTarget{URL: srv.URL}, 100*time.Millisecond, nil)
+	_, fr, err := RunWithFault(context.Background(), cfg, &HTTPTarget{URL: srv.URL}, 100*time.Millisecond, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestRunWithFaultLost(t *testing.T) {
 	if fr.Lost < want-cfg.Clients || fr.Lost > want || fr.FirstLost == "" {
 		t.Errorf("lost %d (first %q); the server dropped %d", fr.Lost, fr.FirstLost, want)
 	}
-	if _, _, err := RunWithFault(context.Background(), cfg, &HTTPTarget{URL: srv.URL}, time.Second, nil); err == nil {
+	if _, _, err := RunWithFault(context.Background(), cfg, &HTTPTarget{URL: srv.URL}, time.Second, 0, nil); err == nil {
 		t.Error("fault after the end of the run: no error")
 	}
 }
@@ -323,17 +323,24 @@ func TestRunWithFaultLost(t *testing.T) {
 func TestLongestGap(t *testing.T) {
 	ms := time.Millisecond
 	w := []Write{{At: 30 * ms}, {At: 10 * ms}, {At: 80 * ms}, {At: 20 * ms}}
-	if g, at, fg, fat := longestGap(w, 100*ms, 50*ms); g != 50*ms || at != 30*ms || fg != 50*ms || fat != 30*ms {
-		t.Errorf("gap %s at %s, after fault %s at %s; want 50ms at 30ms for both", g, at, fg, fat)
+	g := gapsOf(w, 100*ms)
+	if d, at := g.longest(0, 100*ms); d != 50*ms || at != 30*ms {
+		t.Errorf("whole run: gap %s at %s; want 50ms at 30ms", d, at)
 	}
-	if g, _, fg, fat := longestGap(w, 100*ms, 85*ms); g != 50*ms || fg != 20*ms || fat != 80*ms {
-		t.Errorf("fault at 85ms: gap %s, after fault %s at %s; want 50ms, 20ms at 80ms", g, fg, fat)
+	if d, at := g.longest(50*ms, 100*ms); d != 50*ms || at != 30*ms {
+		t.Errorf("after 50ms: gap %s at %s; want 50ms at 30ms (it ends after the fault)", d, at)
 	}
-	if g, at, _, _ := longestGap(nil, 100*ms, 0); g != 100*ms || at != 0 {
-		t.Errorf("no writes: gap %s at %s; want the whole run", g, at)
+	if d, at := g.longest(85*ms, 100*ms); d != 20*ms || at != 80*ms {
+		t.Errorf("after 85ms: gap %s at %s; want 20ms at 80ms", d, at)
 	}
-	if g, _, _, _ := longestGap(w, 300*ms, 0); g != 220*ms {
-		t.Errorf("no ack after 80ms of 300ms: gap %s, want 220ms", g)
+	if d, at := g.longest(15*ms, 25*ms); d != 10*ms || at != 10*ms {
+		t.Errorf("window 15-25ms: gap %s at %s; want 10ms at 10ms (the 50ms gap begins after the window)", d, at)
+	}
+	if d, at := gapsOf(nil, 100*ms).longest(0, 100*ms); d != 100*ms || at != 0 {
+		t.Errorf("no writes: gap %s at %s; want the whole run", d, at)
+	}
+	if d, _ := gapsOf(w, 300*ms).longest(0, 300*ms); d != 220*ms {
+		t.Errorf("no ack after 80ms of 300ms: gap %s, want 220ms", d)
 	}
 }
 
@@ -428,7 +435,7 @@ func TestEtcdCompare(t *testing.T) {
 			return p.Kill() // SIGKILL
 		}
 		cfg := Config{Clients: n, Duration: duration, ValueSize: 256, KeyPrefix: prefix + "-failover"}
-		res, fr, err := RunWithFault(ctx, cfg, et, dur("FTVS_ETCD_FAULT_AT", "3s"), kill)
+		res, fr, err := RunWithFault(ctx, cfg, et, dur("FTVS_ETCD_FAULT_AT", "3s"), 0, kill)
 		if err != nil {
 			t.Fatal(err)
 		}
