@@ -10,8 +10,9 @@ import (
 // emits no preemption points). A garbage collection must stop the world twice per
 // cycle, and waits for such a goroutine to come back to Go: during a long guest call
 // every other goroutine of the process would stand still (raft heartbeats, link probes,
-// the gateway). Request entries are short (microseconds) and do not matter; a module
-// update's state export and import can take seconds. The same goes, for tens of
+// the gateway). A single request entry is short (microseconds), and the goroutine that
+// applies entries yields between calls every yieldEvery (instance.go); a module update's
+// state export and import is one call that can take seconds. The same goes, for tens of
 // milliseconds, for a goroutine zeroing a large new allocation (a copy of the guest
 // memory): Go cannot preempt that either. HoldGC keeps collections from starting while
 // such work runs. (wazero's CloseOnContextDone makes compiled code

@@ -32,7 +32,16 @@ type Instance struct {
 	rand    entropy
 	out     *guestOutput
 	dead    bool
+	yielded time.Time // when call last let the scheduler in (yieldEvery)
 }
+
+// yieldEvery bounds how long a goroutine runs guest calls back to back before it lets
+// the Go scheduler in (runtime.Gosched) between two calls. Go cannot preempt compiled
+// guest code, and in practice it did not preempt the apply goroutine between entries
+// either: a collection waited up to 390 ms to scan its stack while the goroutines that
+// allocated meanwhile (raft heartbeats among them) waited for the collection. An
+// explicit yield between calls is a point where it always can (TestApplyStall).
+const yieldEvery = time.Millisecond
 
 // Module returns the module this instance runs.
 func (in *Instance) Module() *Module { return in.mod }
@@ -197,6 +206,7 @@ func (in *Instance) call(ctx context.Context, name string, budget int64, args ..
 		return nil, fmt.Errorf("%w: export %s missing", ErrBadModule, name)
 	}
 	in.fuel.Set(uint64(budget))
+	in.yielded = yieldAfter(in.yielded)
 	start := time.Now()
 	res, err := fn.Call(ctx, args...)
 	if took := time.Since(start); took > in.mod.engine.cfg.Watchdog {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -22,6 +23,8 @@ type Global struct {
 // State is the complete state of a guest between two entries: its linear memory, every
 // global, and the host's virtual clock. The random source needs no state: every entry
 // reseeds it. A State is immutable once made and may be shared between goroutines.
+// Memory made by Snapshot lives outside the Go heap and is released when the State is
+// unreachable: keep the State, not just the slice, while reading it (runtime.KeepAlive).
 type State struct {
 	ModuleSHA  [32]byte
 	ClockNanos int64
@@ -57,6 +60,7 @@ func (s *State) Hash() [32]byte {
 	binary.BigEndian.PutUint64(b[:], uint64(len(s.Memory)))
 	h.Write(b[:])
 	writeChunked(h, s.Memory)
+	runtime.KeepAlive(s) // s.Memory may be a mapping that goes with s (newStateMemory)
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
@@ -73,7 +77,8 @@ func (in *Instance) Snapshot() (*State, error) {
 	if !ok {
 		return nil, fmt.Errorf("snapshot: read %d bytes of guest memory failed", size)
 	}
-	st := &State{ModuleSHA: in.mod.SHA256, ClockNanos: in.clock.now, Memory: make([]byte, size)}
+	st := &State{ModuleSHA: in.mod.SHA256, ClockNanos: in.clock.now}
+	st.Memory = newStateMemory(st, int(size))
 	copyChunked(st.Memory, view)
 	for i, g := range in.mod.info.Globals {
 		st.Globals = append(st.Globals, Global{Index: g.Index, Type: g.Type, Mutable: g.Mutable, Value: in.globals[i].Get()})
@@ -118,6 +123,7 @@ func (m *Module) Restore(ctx context.Context, st *State) (*Instance, error) {
 		return fail(fmt.Errorf("%w: write %d bytes of memory failed", ErrBadState, len(st.Memory)))
 	}
 	copyChunked(view, st.Memory)
+	runtime.KeepAlive(st)
 	for i, g := range st.Globals {
 		want := m.info.Globals[i]
 		if g.Index != want.Index || g.Type != want.Type || g.Mutable != want.Mutable {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/guesttest"
@@ -36,4 +39,61 @@ func BenchmarkApplyKVPut(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
+}
+
+// BenchmarkApplyStall applies kv PUTs to ever new keys (the guest memory grows, and with
+// it every checkpoint's copy) while another goroutine allocates, as a member's gateway and
+// raft do, and a third wakes every 5 ms. It reports how late that sleeper woke at worst:
+// how long the whole process stood still. Checkpoints once stalled it for 100-900 ms
+// (vm.newStateMemory, vm.yieldEvery). Run with -benchtime=200000x for ~80 MiB of guest
+// memory.
+func BenchmarkApplyStall(b *testing.B) {
+	bin := guesttest.Build(b, kvGuest)
+	s := newServerRedo(b, vm.Config{}, 0)
+	install(b, s, "kv", bin)
+	value := bytes.Repeat([]byte("v"), 256)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var worst atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() { // garbage, as request handling makes
+		var keep [][]byte
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Microsecond):
+			}
+			if keep = append(keep, make([]byte, 4096)); len(keep) > 20000 {
+				keep = nil
+			}
+		}
+	})
+	wg.Go(func() {
+		last := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			now := time.Now()
+			if late := int64(now.Sub(last) - 5*time.Millisecond); late > worst.Load() {
+				worst.Store(late)
+			}
+			last = now
+		}
+	})
+	b.ResetTimer()
+	for i := range b.N {
+		req := fmt.Appendf(nil, "PUT /kv/k%d HTTP/1.1\r\nHost: vs\r\nContent-Length: 256\r\n\r\n%s", i, value)
+		if r := s.Apply(ctx, vserver.Input{Index: uint64(i + 2), TimeNanos: t0, Entry: entry.Entry{Kind: entry.KindRequest, Payload: req}}); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(float64(worst.Load())/1e6, "worst-stall-ms")
+	b.ReportMetric(float64(s.MemoryBytes())/(1<<20), "guest-MiB")
 }

@@ -105,7 +105,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 				e.bytes(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
 			}
 		}
-		sum := st.Hash()
+		sum := st.Hash() // also keeps st, and so st.Memory, alive until here
 		e.bytes(sum[:])
 	}
 	if len(s.ModuleVersion) > maxModuleNameBytes || len(s.History) > 255 {
