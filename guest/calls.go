@@ -53,7 +53,7 @@ func tick() {
 		return
 	}
 	now := time.Now()
-	run("in tick", func() { f(now) })
+	run("in tick", nil, func() { f(now) })
 }
 
 // exportState returns a result frame holding the exported state.
@@ -64,7 +64,7 @@ func exportState() []byte {
 	}
 	var state []byte
 	var err error
-	if msg, ok := run("exporting state", func() { state, err = f() }); !ok {
+	if msg, ok := run("exporting state", nil, func() { state, err = f() }); !ok {
 		return setOutput(frameError, []byte("panic exporting state: "+msg))
 	}
 	if err != nil {
@@ -82,7 +82,7 @@ func importState(state []byte) []byte {
 	}
 	state = bytes.Clone(state)
 	var err error
-	if msg, ok := run("importing state", func() { err = f(state) }); !ok {
+	if msg, ok := run("importing state", nil, func() { err = f(state) }); !ok {
 		return setOutput(frameError, []byte("panic importing state: "+msg))
 	}
 	if err != nil {

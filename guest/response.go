@@ -3,7 +3,6 @@ package guest
 import (
 	"bytes"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -92,15 +91,22 @@ func (w *responseWriter) encode(head bool) []byte {
 	if text == "" {
 		text = "status code " + strconv.Itoa(w.code)
 	}
+	var num [20]byte // for numbers, without an allocation each
 	b.WriteString("HTTP/1.1 ")
 	if w.code < 100 {
 		b.WriteByte('0')
 	}
-	b.WriteString(strconv.Itoa(w.code))
+	b.Write(strconv.AppendInt(num[:0], int64(w.code), 10))
 	b.WriteByte(' ')
 	b.WriteString(text)
 	b.WriteString("\r\n")
-	for _, k := range slices.Sorted(maps.Keys(w.sent)) {
+	var keyBuf [16]string // most responses have a few headers: sort them without allocating
+	keys := keyBuf[:0]
+	for k := range w.sent {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		if framingHeaders[k] || framingHeaders[http.CanonicalHeaderKey(k)] || !validFieldName(k) ||
 			strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
@@ -113,7 +119,9 @@ func (w *responseWriter) encode(head bool) []byte {
 		}
 	}
 	if !head && bodyAllowed(w.code) {
-		b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
+		b.WriteString("Content-Length: ")
+		b.Write(strconv.AppendInt(num[:0], int64(len(body)), 10))
+		b.WriteString("\r\n")
 	}
 	b.WriteString("\r\n")
 	b.Write(body)

@@ -33,7 +33,7 @@ func serve(h http.Handler, request []byte) (resp []byte, aborted bool) {
 			"ftvs guest: no handler registered (call guest.Handle in an init function)", isHead(req)), false
 	}
 	w := newResponseWriter()
-	if msg, ok := run("serving "+req.Method+" "+req.RequestURI, func() { h.ServeHTTP(w, req) }); !ok {
+	if msg, ok := run("serving", req, func() { h.ServeHTTP(w, req) }); !ok {
 		return encodeError(http.StatusInternalServerError, "internal server error: panic: "+msg, isHead(req)), true
 	}
 	return w.encode(isHead(req)), false
@@ -41,11 +41,15 @@ func serve(h http.Handler, request []byte) (resp []byte, aborted bool) {
 
 // run calls f and reports whether it returned normally. If f panicked, msg
 // is the panic value, and the panic and its stack are written to stderr
-// (the host's log), introduced by what.
-func run(what string, f func()) (msg string, ok bool) {
+// (the host's log), introduced by what and, if req is not nil, its method and
+// URI (put together only then: this runs for every request).
+func run(what string, req *http.Request, f func()) (msg string, ok bool) {
 	defer func() {
 		if !ok {
 			msg = fmt.Sprint(recover())
+			if req != nil {
+				what += " " + req.Method + " " + req.RequestURI
+			}
 			fmt.Fprintf(logOutput, "ftvs guest: panic %s: %s\n%s", what, msg, debug.Stack())
 		}
 	}()
@@ -94,8 +98,15 @@ func decodeRequest(b []byte) (*http.Request, error) {
 
 // newBody is a request body holding a copy of b.
 func newBody(b []byte) io.ReadCloser {
-	return io.NopCloser(bytes.NewReader(bytes.Clone(b)))
+	body := &requestBody{}
+	body.Reset(bytes.Clone(b))
+	return body
 }
+
+// requestBody is io.NopCloser(bytes.NewReader(b)) in one allocation.
+type requestBody struct{ bytes.Reader }
+
+func (*requestBody) Close() error { return nil }
 
 // encodeError is the response for a request the handler could not serve.
 func encodeError(code int, msg string, head bool) []byte {
