@@ -11,20 +11,21 @@ import (
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // strip returns bin without its ftvs.module sections.
 func strip(t *testing.T, bin []byte) []byte {
 	t.Helper()
-	secs, err := metaSections(bin)
+	secs, err := wasm.CustomSections(bin, SectionName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []byte
 	last := 0
 	for _, s := range secs {
-		out = append(out, bin[last:s.start]...)
-		last = s.end
+		out = append(out, bin[last:s.Start]...)
+		last = s.End
 	}
 	return append(out, bin[last:]...)
 }

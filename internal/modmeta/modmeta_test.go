@@ -16,8 +16,7 @@ var emptyModule = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 
 // custom returns a custom section with the given name and payload.
 func custom(name string, payload []byte) []byte {
-	content := append(appendName(nil, name), payload...)
-	return append(appendULEB([]byte{0}, uint64(len(content))), content...)
+	return wasm.AppendCustomSection(nil, name, payload)
 }
 
 // module is the header followed by the given sections.
@@ -123,7 +122,7 @@ func TestStampReplaces(t *testing.T) {
 	if err != nil || !found || got != m {
 		t.Fatalf("Read = %+v, %v, %v; want %+v", got, found, err, m)
 	}
-	secs, _ := metaSections(out)
+	secs, _ := wasm.CustomSections(out, SectionName)
 	if len(secs) != 1 {
 		t.Fatalf("%d %s sections after Stamp, want 1", len(secs), SectionName)
 	}

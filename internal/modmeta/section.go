@@ -15,7 +15,7 @@ import (
 // vm engine for that. Framing errors are *wasm.Error (wasm.ErrNotWasm, ErrTruncated,
 // ErrMalformed, ...); metadata errors wrap ErrInvalid, also when there are two sections.
 func Read(bin []byte) (m Meta, found bool, err error) {
-	secs, err := metaSections(bin)
+	secs, err := wasm.CustomSections(bin, SectionName)
 	if err != nil {
 		return Meta{}, false, err
 	}
@@ -25,11 +25,11 @@ func Read(bin []byte) (m Meta, found bool, err error) {
 	case 1:
 	default:
 		return Meta{}, true, fmt.Errorf("%w: the module has %d %s sections (at offsets 0x%x and 0x%x), at most one is allowed: stamp it again with `ftvs module stamp`, which keeps one",
-			ErrInvalid, len(secs), SectionName, secs[0].start, secs[1].start)
+			ErrInvalid, len(secs), SectionName, secs[0].Start, secs[1].Start)
 	}
 	s := secs[0]
-	if m, err = decode(bin[s.payload:s.end]); err != nil {
-		return Meta{}, true, fmt.Errorf("%s section at offset 0x%x: %w", SectionName, s.start, err)
+	if m, err = decode(bin[s.Payload:s.End]); err != nil {
+		return Meta{}, true, fmt.Errorf("%s section at offset 0x%x: %w", SectionName, s.Start, err)
 	}
 	return m, true, nil
 }
@@ -59,22 +59,18 @@ func Stamp(bin []byte, m Meta) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	secs, err := metaSections(bin)
+	secs, err := wasm.CustomSections(bin, SectionName)
 	if err != nil {
 		return nil, err
 	}
-	content := appendName(nil, SectionName)
-	content = append(content, payload...)
-	out := make([]byte, 0, len(bin)+len(content)+10)
+	out := make([]byte, 0, len(bin)+len(SectionName)+len(payload)+16)
 	last := 0
 	for _, s := range secs {
-		out = append(out, bin[last:s.start]...)
-		last = s.end
+		out = append(out, bin[last:s.Start]...)
+		last = s.End
 	}
 	out = append(out, bin[last:]...)
-	out = append(out, 0) // custom section id
-	out = appendULEB(out, uint64(len(content)))
-	return append(out, content...), nil
+	return wasm.AppendCustomSection(out, SectionName, payload), nil
 }
 
 // decode parses and validates a section payload.
@@ -113,85 +109,4 @@ func encode(m Meta) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// section locates one ftvs.module section: its id byte, payload and end.
-type section struct{ start, payload, end int }
-
-var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
-
-// metaSections checks the header and the framing of every section (id, size, and for
-// custom sections the name) and returns the ftvs.module sections.
-func metaSections(b []byte) ([]section, error) {
-	if len(b) < 4 || !bytes.Equal(b[:4], header[:4]) {
-		return nil, walkErr("header", 0, wasm.ErrNotWasm, "%s", wasm.ErrNotWasm)
-	}
-	if len(b) < 8 {
-		return nil, walkErr("header", len(b), wasm.ErrTruncated, "input ends inside the version field")
-	}
-	if !bytes.Equal(b[4:8], header[4:]) {
-		return nil, walkErr("header", 4, wasm.ErrVersion, "version bytes % x: %s", b[4:8], wasm.ErrVersion)
-	}
-	var out []section
-	for pos := 8; pos < len(b); {
-		start := pos
-		id := b[pos]
-		size, next, err := readU32(b, pos+1)
-		if err != nil {
-			return nil, err
-		}
-		if uint64(size) > uint64(len(b)-next) {
-			return nil, walkErr("", start, wasm.ErrTruncated, "section id %d: size %d exceeds the %d remaining bytes", id, size, len(b)-next)
-		}
-		end := next + int(size)
-		if id == 0 {
-			n, p, err := readU32(b[:end], next)
-			if err != nil {
-				return nil, err
-			}
-			if uint64(n) > uint64(end-p) {
-				return nil, walkErr("custom", next, wasm.ErrMalformed, "name length %d exceeds the section's %d remaining bytes", n, end-p)
-			}
-			if string(b[p:p+int(n)]) == SectionName {
-				out = append(out, section{start: start, payload: p + int(n), end: end})
-			}
-		}
-		pos = end
-	}
-	return out, nil
-}
-
-// readU32 reads an unsigned LEB128 u32 at b[pos:].
-func readU32(b []byte, pos int) (v uint32, next int, err error) {
-	var x uint32
-	for i := range 5 {
-		if pos+i >= len(b) {
-			return 0, 0, walkErr("", pos, wasm.ErrTruncated, "input ends inside a LEB128 integer")
-		}
-		c := b[pos+i]
-		if i == 4 && c > 0x0f {
-			return 0, 0, walkErr("", pos, wasm.ErrMalformed, "LEB128 integer too long or overflows 32 bits")
-		}
-		x |= uint32(c&0x7f) << (7 * i)
-		if c&0x80 == 0 {
-			return x, pos + i + 1, nil
-		}
-	}
-	return 0, 0, walkErr("", pos, wasm.ErrMalformed, "LEB128 integer too long") // not reached: the fifth byte ends the loop
-}
-
-func walkErr(section string, off int, sentinel error, format string, args ...any) error {
-	return &wasm.Error{Section: section, Func: -1, Offset: off, Msg: fmt.Sprintf(format, args...), Err: sentinel}
-}
-
-func appendULEB(b []byte, v uint64) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
-}
-
-func appendName(b []byte, s string) []byte {
-	return append(appendULEB(b, uint64(len(s))), s...)
 }

@@ -1,7 +1,5 @@
 package wasm
 
-import "bytes"
-
 // Section ids.
 const (
 	secCustom    = 0
@@ -70,18 +68,10 @@ func Parse(b []byte) (*Module, error) {
 
 func parse(b []byte, withLoops bool) (*parser, error) {
 	p := &parser{b: b, mod: &Module{}, withLoops: withLoops, dataCount: -1}
-	r := newReader(b)
-	r.section = "header"
-	if len(b) < 4 || !bytes.Equal(b[:4], magic) {
-		return nil, r.errAt(0, ErrNotWasm, "%s", ErrNotWasm)
+	r, err := headerReader(b)
+	if err != nil {
+		return nil, err
 	}
-	if len(b) < 8 {
-		return nil, r.truncated(len(b), "input ends inside the version field")
-	}
-	if !bytes.Equal(b[4:8], version1) {
-		return nil, r.errAt(4, ErrVersion, "version bytes % x: %s", b[4:8], ErrVersion)
-	}
-	r.pos = 8
 	lastRank := 0
 	for !r.done() {
 		start := r.pos
