@@ -58,7 +58,10 @@ func (m *Member) standIfLeaderGone(gone string) {
 	if r == nil || m.disabled.Load() || r.State() != raft.Follower {
 		return
 	}
-	if _, leader := r.LeaderWithID(); string(leader) != gone && (!m.cfg.Witness || leader != "") {
+	// Only while following the gone leader; the witness also when it knows no leader
+	// any more (its own timer may have fired meanwhile) and none has emerged.
+	_, leader := r.LeaderWithID()
+	if following := string(leader) == gone || m.cfg.Witness && leader == ""; !following {
 		return
 	}
 	if voters, awaiting := m.voters(); awaiting || !slices.Contains(voters, m.cfg.Name) {
