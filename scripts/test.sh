@@ -44,3 +44,5 @@ fuzz ./internal/vrange FuzzParseRange
 fuzz ./internal/modmeta FuzzRead
 fuzz ./internal/advisory FuzzParse
 fuzz ./internal/vserver FuzzUpdatePayload
+fuzz ./internal/forward FuzzReadReply
+fuzz ./internal/forward FuzzReadRequest

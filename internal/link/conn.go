@@ -269,6 +269,10 @@ func (c *Conn) Proto() byte { return c.proto }
 // The two ends speak the lower of the two levels (version.Build.Common).
 func (c *Conn) PeerBuild() version.Build { return c.peerBuild }
 
+// NetConn is the TCP connection under TLS and the layer's fault injection, for looking
+// at the socket (is it closed?): reading or writing it directly would bypass both.
+func (c *Conn) NetConn() net.Conn { return c.raw.Conn }
+
 // Close closes the TCP connection. Under TLS no close_notify is sent: all protocols on the
 // links frame their own messages, and a close must not wait on a dead link.
 func (c *Conn) Close() error { return c.raw.Close() }

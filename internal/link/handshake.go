@@ -196,6 +196,9 @@ func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto b
 		report(ErrRefused.Error()+": "+badVersionReason, nil)
 		return nil, fmt.Errorf("%w: %s", ErrRefused, badVersionReason)
 	}
+	if ack[0] == ackNoProtocol {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, ErrNotServed)
+	}
 	reason, ok := ackReasons[ack[0]]
 	if !ok {
 		reason = fmt.Sprintf("code %d", ack[0])

@@ -21,6 +21,9 @@ const (
 	ProtoRaft  byte = 1
 	ProtoHTTP  byte = 2
 	ProtoProbe byte = 3 // the layer's own liveness probes; not dialable or listenable
+	// ProtoForward carries entries from a CoServer to the leader (internal/forward).
+	// Members from before it answer a dial with ErrNotServed.
+	ProtoForward byte = 4
 )
 
 // Link names.
@@ -58,6 +61,9 @@ var (
 	// ErrIncompatible is returned by a dial to a peer whose protocol levels do not
 	// overlap with this member's; the error is an *IncompatibleError with both builds.
 	ErrIncompatible = errors.New("incompatible protocol level")
+	// ErrNotServed is returned, with ErrRefused, by a dial for a protocol the peer does
+	// not serve (it has no listener for it, or is a build from before the protocol).
+	ErrNotServed = errors.New("protocol not served")
 )
 
 // Config configures a Layer.
@@ -230,7 +236,7 @@ func New(cfg Config) (_ *Layer, err error) {
 		l.names = append(l.names, name)
 	}
 	sort.Strings(l.names)
-	for _, proto := range []byte{ProtoRaft, ProtoHTTP} {
+	for _, proto := range []byte{ProtoRaft, ProtoHTTP, ProtoForward} {
 		l.protos[proto] = newProtoListener(l, proto)
 	}
 	for i := range l.lns {

@@ -25,7 +25,7 @@ func newProtoListener(l *Layer, proto byte) *protoListener {
 
 // Listener returns the listener of accepted connections for proto; every call for the same
 // proto returns the same listener. Its Addr is link a's address. Connections for a protocol
-// arrive only once its listener exists (ProtoRaft and ProtoHTTP exist from New on); after
+// arrive only once its listener exists (ProtoRaft, ProtoHTTP and ProtoForward exist from New on); after
 // the listener is closed they are refused.
 func (l *Layer) Listener(proto byte) net.Listener {
 	l.mu.Lock()

@@ -1,8 +1,11 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/forward"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -41,6 +44,11 @@ func (m *Member) startLinks() error {
 	// still starting answers 503 at once rather than leave its peers waiting.
 	m.linkSrv = &http.Server{Handler: http.HandlerFunc(m.serveLink), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	go m.linkSrv.Serve(l.Listener(link.ProtoHTTP))
+	m.fwd = &forward.Client{Dial: func(ctx context.Context, peer string) (net.Conn, error) {
+		return l.DialContext(ctx, peer, link.ProtoForward)
+	}}
+	m.fwdSrv = &forward.Server{Handle: m.serveForwarded, MaxRequest: m.maxForwardedEntry(), Log: m.log}
+	go m.fwdSrv.Serve(l.Listener(link.ProtoForward))
 	tr := l.HTTPTransport()
 	tr.MaxIdleConnsPerHost = 64
 	m.client.Transport = tr
@@ -124,12 +132,9 @@ type dedupEntry struct {
 }
 
 type appendCall struct {
-	done chan struct{}
-	at   time.Time
-	// set before done is closed
-	code int
-	hdr  http.Header
-	body []byte
+	done  chan struct{}
+	at    time.Time
+	reply forward.Reply // set before done is closed
 }
 
 // dedupKeep is how long an append is remembered for a retry: longer than the propose
@@ -178,33 +183,4 @@ func (d *appendDedup) forget(seed [entry.SeedSize]byte, c *appendCall) {
 	if d.pending[seed] == c {
 		delete(d.pending, seed)
 	}
-}
-
-// recorder captures a handler's answer so that a retry can be given the same one.
-type recorder struct {
-	hdr  http.Header
-	code int
-	body []byte
-}
-
-func (r *recorder) Header() http.Header { return r.hdr }
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	r.body = append(r.body, b...)
-	return len(b), nil
-}
-
-func (c *appendCall) writeTo(w http.ResponseWriter) {
-	for k, v := range c.hdr {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(c.code)
-	w.Write(c.body)
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/forward"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,6 +57,9 @@ type Member struct {
 	links     *link.Layer                   // member links a and b (nil for a lone CoServer)
 	linkSrv   *http.Server                  // member-to-member HTTP, served on the links
 	linkMux   atomic.Pointer[http.ServeMux] // its routes, once the member is ready
+	fwd       *forward.Client               // forwarding to the leader over the links
+	fwdSrv    *forward.Server               // forwarded entries, served on the links
+	fwdHTTP   atomic.Pointer[time.Time]     // until then, forward over HTTP (the leader is an older build)
 	appends   appendDedup                   // forwarded entries in flight on this leader, by seed
 	events    *events.Log                   // this member's persisted event log (data dir/events)
 	metrics   *memberMetrics
@@ -447,6 +451,12 @@ func (m *Member) Close() error {
 			errs = append(errs, srv.Shutdown(ctx))
 			cancel()
 		}
+	}
+	if m.fwdSrv != nil {
+		errs = append(errs, m.fwdSrv.Close())
+	}
+	if m.fwd != nil {
+		m.fwd.Close()
 	}
 	m.replicaMu.Lock() // waits for a replica reset under way
 	if r := m.r(); r != nil {

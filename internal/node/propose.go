@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/forward"
 	"io"
 	"net"
 	"net/http"
@@ -189,9 +190,54 @@ func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, *vserver.
 	}
 }
 
-// The leader's answer to a forwarded entry, on 200: the entry's index, and either the
+// forward sends the entry to leader p over the forwarding protocol (internal/forward),
+// or over member HTTP to a member from before it.
+func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vserver.Result, error) {
+	var rep forward.Reply
+	var err error
+	if m.fwdHTTP.Load() == nil || time.Now().After(*m.fwdHTTP.Load()) {
+		rep, err = m.fwd.Forward(ctx, p.Name, data)
+		if errors.Is(err, link.ErrNotServed) {
+			// An older member: use HTTP with it for a while, then look again.
+			m.log.Info("leader does not serve the forwarding protocol; forwarding over HTTP", "leader", p.Name)
+			until := time.Now().Add(time.Minute)
+			m.fwdHTTP.Store(&until)
+		}
+	}
+	if m.fwdHTTP.Load() != nil && time.Now().Before(*m.fwdHTTP.Load()) {
+		rep, err = m.forwardHTTP(ctx, p, data)
+	}
+	if err != nil {
+		if errors.Is(err, forward.ErrNotSent) {
+			// Never delivered: the leader is gone. Wait for the next one.
+			return 0, nil, fmt.Errorf("%w: leader %s %w: %v", errLeaderMoved, p.Name, errUnreachable, err)
+		}
+		return 0, nil, fmt.Errorf("%w: %w: forwarding to leader %s: %v", gateway.ErrUncertain, errInFlight, p.Name, err)
+	}
+	switch rep.Status {
+	case forward.Applied, forward.Aborted:
+		res := vserver.Result{Index: rep.Index, FuelUsed: rep.Fuel, Response: rep.Body}
+		if rep.Status == forward.Aborted {
+			res.Err = vm.ErrAborted
+		}
+		return rep.Index, &res, nil
+	case forward.Committed:
+		return rep.Index, nil, nil
+	case forward.NotLeader:
+		return 0, nil, fmt.Errorf("%w: %s is no longer leader (%s)", errLeaderMoved, p.Name, rep.Message())
+	case forward.Unavailable:
+		return 0, nil, fmt.Errorf("%w: leader %s: %s", gateway.ErrUnavailable, p.Name, rep.Message())
+	case forward.Refused:
+		return 0, nil, fmt.Errorf("leader %s refused the entry: %s", p.Name, rep.Message())
+	default:
+		return rep.Index, nil, fmt.Errorf("%w: leader %s: %s", gateway.ErrUncertain, p.Name, rep.Message())
+	}
+}
+
+// The leader's answer over member HTTP, on 200: the entry's index, and either the
 // guest's response as the body (result "applied" or "aborted") or nothing (result
-// "index": the forwarding member answers from its own apply).
+// "index": the forwarding member answers from its own apply). Members from before
+// internal/forward forward this way.
 const (
 	headerIndex          = "X-Ftvs-Index"
 	headerResult         = "X-Ftvs-Result"
@@ -205,11 +251,12 @@ type appendReply struct {
 	Leader string `json:"leader,omitempty"`
 }
 
-// forward sends the entry to the leader's /ftvs/internal/append.
-func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vserver.Result, error) {
+// forwardHTTP sends the entry to the leader's /ftvs/internal/append. The error wraps
+// forward.ErrNotSent when the request never reached the leader.
+func (m *Member) forwardHTTP(ctx context.Context, p Peer, data []byte) (forward.Reply, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+"/ftvs/internal/append", bytes.NewReader(data))
 	if err != nil {
-		return 0, nil, err
+		return forward.Reply{}, fmt.Errorf("%w: %w", forward.ErrNotSent, err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := m.client.Do(req)
@@ -217,44 +264,41 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 		var op *net.OpError
 		var de *link.DialError
 		if errors.As(err, &de) || errors.As(err, &op) && op.Op == "dial" {
-			// Never delivered: the leader is gone. Wait for the next one.
-			return 0, nil, fmt.Errorf("%w: leader %s %w: %v", errLeaderMoved, p.Name, errUnreachable, err)
+			return forward.Reply{}, fmt.Errorf("%w: %w", forward.ErrNotSent, err)
 		}
-		return 0, nil, fmt.Errorf("%w: %w: forwarding to leader %s: %v", gateway.ErrUncertain, errInFlight, p.Name, err)
+		return forward.Reply{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64)
 		if err != nil || idx == 0 {
-			return 0, nil, fmt.Errorf("%w: leader %s committed the entry but sent no index (%q)", gateway.ErrUncertain, p.Name, resp.Header.Get(headerIndex))
+			return forward.Reply{Status: forward.Uncertain, Body: fmt.Appendf(nil, "committed the entry but sent no index (%q)", resp.Header.Get(headerIndex))}, nil
 		}
-		res := vserver.Result{Index: idx}
-		res.FuelUsed, _ = strconv.ParseInt(resp.Header.Get(headerFuel), 10, 64)
+		rep := forward.Reply{Status: forward.Committed, Index: idx}
+		rep.Fuel, _ = strconv.ParseInt(resp.Header.Get(headerFuel), 10, 64)
 		switch resp.Header.Get(headerResult) {
 		case "applied", "aborted":
 			body, err := io.ReadAll(io.LimitReader(resp.Body, maxForwardedResponse))
 			if err != nil {
-				// Committed: this member's own apply will give the result.
-				return idx, nil, nil
+				return rep, nil // committed: this member's own apply will give the result
 			}
-			res.Response = body
+			rep.Status, rep.Body = forward.Applied, body
 			if resp.Header.Get(headerResult) == "aborted" {
-				res.Err = vm.ErrAborted
+				rep.Status = forward.Aborted
 			}
-			return idx, &res, nil
-		default:
-			return idx, nil, nil
 		}
+		return rep, nil
 	}
 	var r appendReply
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r)
+	msg := []byte(r.Error)
 	switch resp.StatusCode {
 	case http.StatusConflict:
-		return 0, nil, fmt.Errorf("%w: %s is no longer leader (%s)", errLeaderMoved, p.Name, r.Error)
+		return forward.Reply{Status: forward.NotLeader, Body: msg}, nil
 	case http.StatusServiceUnavailable:
-		return 0, nil, fmt.Errorf("%w: leader %s: %s", gateway.ErrUnavailable, p.Name, r.Error)
+		return forward.Reply{Status: forward.Unavailable, Body: msg}, nil
 	default:
-		return r.Index, nil, fmt.Errorf("%w: leader %s answered %s: %s", gateway.ErrUncertain, p.Name, resp.Status, r.Error)
+		return forward.Reply{Status: forward.Uncertain, Index: r.Index, Body: fmt.Appendf(nil, "answered %s: %s", resp.Status, r.Error)}, nil
 	}
 }
 
@@ -287,80 +331,114 @@ func (m *Member) forwardRetrying(ctx context.Context, p Peer, data []byte) (uint
 	}
 }
 
-// handleAppend is /ftvs/internal/append (member links only): another member forwards an
-// entry to the leader. A repeated seed gets the first attempt's answer (appendDedup).
+// maxForwardedEntry bounds an entry another member forwards: client requests were
+// bounded by its gateway; updates carry a whole module.
+func (m *Member) maxForwardedEntry() int {
+	return max(m.maxRequestBytes(), entry.MaxPayloadBytes) + 4096
+}
+
+// serveForwarded is the forwarding protocol's handler (internal/forward, member links
+// only): another member forwards an entry to the leader.
+func (m *Member) serveForwarded(ctx context.Context, data []byte) forward.Reply {
+	if m.linkMux.Load() == nil {
+		return forward.Reply{Status: forward.Unavailable, Body: []byte(m.cfg.Name + " is starting")}
+	}
+	return m.acceptForwarded(ctx, data)
+}
+
+// handleAppend is /ftvs/internal/append (member links only): the forwarding of members
+// from before internal/forward.
 func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
-	// Only members send this (it is served on the links): client requests were bounded
-	// by the gateway; updates carry a whole module.
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max(m.maxRequestBytes(), entry.MaxPayloadBytes))+4096))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(m.maxForwardedEntry())))
 	if err != nil {
 		writeJSON(w, http.StatusRequestEntityTooLarge, appendReply{Error: err.Error()})
 		return
 	}
+	rep := m.acceptForwarded(r.Context(), data)
+	h := w.Header()
+	switch rep.Status {
+	case forward.Applied, forward.Aborted:
+		h.Set(headerIndex, strconv.FormatUint(rep.Index, 10))
+		h.Set(headerResult, "applied")
+		if rep.Status == forward.Aborted {
+			h.Set(headerResult, "aborted")
+		}
+		h.Set(headerFuel, strconv.FormatInt(rep.Fuel, 10))
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Length", strconv.Itoa(len(rep.Body)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(rep.Body)
+	case forward.Committed:
+		h.Set(headerIndex, strconv.FormatUint(rep.Index, 10))
+		h.Set(headerResult, "index")
+		w.WriteHeader(http.StatusOK)
+	case forward.NotLeader:
+		writeJSON(w, http.StatusConflict, appendReply{Error: rep.Message()})
+	case forward.Unavailable:
+		writeJSON(w, http.StatusServiceUnavailable, appendReply{Error: rep.Message()})
+	case forward.Refused:
+		writeJSON(w, http.StatusBadRequest, appendReply{Error: rep.Message()})
+	default:
+		writeJSON(w, http.StatusBadGateway, appendReply{Index: rep.Index, Error: rep.Message()})
+	}
+}
+
+// acceptForwarded appends a forwarded entry on this member, which should be the leader.
+// A repeated seed gets the first attempt's answer (appendDedup).
+func (m *Member) acceptForwarded(ctx context.Context, data []byte) forward.Reply {
 	e, err := entry.Decode(data)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, appendReply{Error: err.Error()})
-		return
+		return forward.Reply{Status: forward.Refused, Body: []byte(err.Error())}
 	}
 	call, first := m.appends.begin(e.Seed)
 	if !first {
 		select {
 		case <-call.done:
-			call.writeTo(w)
-		case <-r.Context().Done():
+			return call.reply
+		case <-ctx.Done():
+			return forward.Reply{Status: forward.Uncertain, Body: []byte("the first attempt of this entry is still running")}
 		}
-		return
 	}
-	rec := &recorder{hdr: http.Header{}}
-	m.appendOnce(rec, context.WithoutCancel(r.Context()), data) // runs to the end even if the asker is cut off
-	call.code, call.hdr, call.body = rec.code, rec.hdr, rec.body
-	if call.code == http.StatusConflict {
+	call.reply = m.appendOnce(context.WithoutCancel(ctx), data) // runs to the end even if the asker is cut off
+	if call.reply.Status == forward.NotLeader {
 		// Not the leader: nothing was appended. A retry must be tried afresh (this
 		// member may lead again by then), not told "not the leader" from memory.
 		m.appends.forget(e.Seed, call)
 	}
 	close(call.done)
-	call.writeTo(w)
+	return call.reply
 }
 
-// appendOnce appends a forwarded entry on this member, the leader, and writes the answer.
-func (m *Member) appendOnce(w http.ResponseWriter, ctx context.Context, data []byte) {
-	reply := func(code int, rep appendReply) { writeJSON(w, code, rep) }
+// appendOnce appends a forwarded entry on this member, the leader.
+func (m *Member) appendOnce(ctx context.Context, data []byte) forward.Reply {
 	if m.r().State() != raft.Leader {
-		_, leader := m.r().LeaderWithID()
-		reply(http.StatusConflict, appendReply{Error: "not the leader", Leader: string(leader)})
-		return
+		msg := "not the leader"
+		if _, leader := m.r().LeaderWithID(); leader != "" {
+			msg += "; the leader is " + string(leader)
+		}
+		return forward.Reply{Status: forward.NotLeader, Body: []byte(msg)}
 	}
 	idx, res, err := m.appendHere(ctx, data)
 	switch {
+	case err == nil && res == nil:
+		// The member that forwarded the entry answers from its own apply, which
+		// waits until it learns the new commit index. Raft sends that with the next
+		// append, or after the commit timeout when idle; a barrier is such an append
+		// and tells the followers at once. (Barriers never reach the FSM.)
+		go m.r().Barrier(time.Second)
+		return forward.Reply{Status: forward.Committed, Index: idx}
 	case err == nil:
-		h := w.Header()
-		h.Set(headerIndex, strconv.FormatUint(idx, 10))
-		if res == nil {
-			// The member that forwarded the entry answers from its own apply, which
-			// waits until it learns the new commit index. Raft sends that with the next
-			// append, or after the commit timeout when idle; a barrier is such an append
-			// and tells the followers at once. (Barriers never reach the FSM.)
-			go m.r().Barrier(time.Second)
-			h.Set(headerResult, "index")
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		h.Set(headerResult, "applied")
+		rep := forward.Reply{Status: forward.Applied, Index: idx, Fuel: res.FuelUsed, Body: res.Response}
 		if res.Err != nil {
-			h.Set(headerResult, "aborted")
+			rep.Status = forward.Aborted
 		}
-		h.Set(headerFuel, strconv.FormatInt(res.FuelUsed, 10))
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Length", strconv.Itoa(len(res.Response)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(res.Response)
+		return rep
 	case errors.Is(err, errLeaderMoved):
-		reply(http.StatusConflict, appendReply{Error: err.Error()})
+		return forward.Reply{Status: forward.NotLeader, Body: []byte(err.Error())}
 	case errors.Is(err, gateway.ErrUnavailable):
-		reply(http.StatusServiceUnavailable, appendReply{Error: err.Error()})
+		return forward.Reply{Status: forward.Unavailable, Body: []byte(err.Error())}
 	default:
-		reply(http.StatusBadGateway, appendReply{Index: idx, Error: err.Error()})
+		return forward.Reply{Status: forward.Uncertain, Index: idx, Body: []byte(err.Error())}
 	}
 }
 
