@@ -25,3 +25,6 @@ require (
 	go.etcd.io/bbolt v1.3.6 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 )
+
+// hashicorp/raft with the patch in third_party/raft.patch (scripts/vendor-raft.sh).
+replace github.com/hashicorp/raft => ./third_party/raft

@@ -16,6 +16,9 @@ echo "== go vet"
 go vet ./...
 GOOS=wasip1 GOARCH=wasm go vet ./guest/ ./examples/... ./internal/testguest/...
 
+echo "== third_party/raft is hashicorp/raft with third_party/raft.patch"
+scripts/vendor-raft.sh --check
+
 echo "== default guest is built from source"
 scripts/check-guests.sh
 

@@ -104,6 +104,7 @@ func (s *logStore) DeleteRange(min, max uint64) error  { return s.Store.DeleteRa
 func (s *logStore) Close() error                       { return errors.Join(s.Store.Close(), s.BoltStore.Close()) }
 
 var (
-	_ raft.LogStore    = (*logStore)(nil)
-	_ raft.StableStore = (*logStore)(nil)
+	_ raft.LogStore      = (*logStore)(nil)
+	_ raft.AsyncLogStore = (*logStore)(nil) // the leader's fsync runs beside replication (third_party/raft.patch)
+	_ raft.StableStore   = (*logStore)(nil)
 )

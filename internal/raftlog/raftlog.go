@@ -1,11 +1,12 @@
 // Package raftlog is the raft log store of a member: append-only segment files with one
 // write and one fsync per batch of entries.
 //
-// Every acknowledged request waits for its batch to be durable on two members, one after
-// the other (hashicorp/raft writes the leader's copy before it replicates), so the cost
-// of a durable append is paid twice on every request's path. A B+tree store (bbolt)
-// writes pages and then a meta page, two fsyncs per batch; this store writes the
-// records and syncs once.
+// Every acknowledged request waits for its batch to be durable on two members, so the
+// cost of a durable append is on every request's path. A B+tree store (bbolt) writes
+// pages and then a meta page, two fsyncs per batch; this store writes the records and
+// syncs once. The leader's appends (StoreLogsAsync, for ftvs's patch of hashicorp/raft in
+// third_party/) are synced by a background syncer while raft replicates them, so the
+// leader's fsync and the follower's run side by side.
 //
 // Layout of the directory:
 //
@@ -41,6 +42,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -57,6 +59,9 @@ const headerSize = 8
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
+// datasync flushes a segment's data (and what is needed to read it back); tests replace it.
+var datasync = fdatasync
+
 // ErrCorrupt means a record that was acknowledged cannot be read back intact.
 var ErrCorrupt = errors.New("raft log is corrupted")
 
@@ -70,6 +75,18 @@ type Store struct {
 	head     uint64     // first live index; entries below it are compacted
 	writeBuf []byte
 	closed   bool
+
+	// The leader's appends (StoreLogsAsync) are made durable by a syncer goroutine.
+	syncq    chan pendingSync // sent under mu while !closed, in write order; closed by Close
+	syncqEnd bool             // syncq is closed (under mu)
+	syncDone chan struct{}    // closed when the syncer has ended
+	syncErr  atomic.Pointer[error]
+}
+
+// pendingSync is an asynchronous append waiting for its fsync.
+type pendingSync struct {
+	seg     *segment
+	durable func()
 }
 
 type segment struct {
@@ -78,6 +95,30 @@ type segment struct {
 	f       *os.File
 	offsets []int64 // offset of each record, by index - first
 	size    int64
+
+	fmu     sync.Mutex // orders the syncer's fsync before closing f
+	fclosed bool
+}
+
+// close closes the segment's file, after an fsync of the syncer under way.
+func (s *segment) close() {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if !s.fclosed {
+		s.fclosed = true
+		s.f.Close()
+	}
+}
+
+// sync makes the segment's writes durable; a closed segment (removed, or the store
+// closed) has nothing left to make durable, and reports false.
+func (s *segment) sync() (bool, error) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.fclosed {
+		return false, nil
+	}
+	return true, datasync(s.f)
 }
 
 func (s *segment) last() uint64 { return s.first + uint64(len(s.offsets)) - 1 }
@@ -117,6 +158,8 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		s.segs = append(s.segs, seg)
 	}
 	s.dropBelowHead()
+	s.syncq, s.syncDone = make(chan pendingSync, 1024), make(chan struct{})
+	go s.syncer()
 	return s, nil
 }
 
@@ -255,7 +298,7 @@ func (s *Store) dropBelowHead() {
 
 func (s *Store) removeSegment(i int) {
 	seg := s.segs[i]
-	seg.f.Close()
+	seg.close()
 	if err := os.Remove(seg.path); err != nil {
 		s.log.Warn("raft log: removing a compacted segment", "file", seg.path, "err", err)
 	}
@@ -336,8 +379,79 @@ func (s *Store) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l})
 
 // StoreLogs implements raft.LogStore: one write and one fsync for the batch. The logs
 // must follow the last index (or start a new run after a gap, as after a snapshot).
-func (s *Store) StoreLogs(logs []*raft.Log) error {
+// Followers store this way: their answer to the leader says the entries are durable.
+func (s *Store) StoreLogs(logs []*raft.Log) error { return s.storeLogs(logs, nil) }
+
+// StoreLogsAsync implements raft.AsyncLogStore (third_party/raft.patch): the leader's
+// appends. The batch is written at once, so that GetLog reads it and raft replicates it
+// to the followers; the syncer makes it durable meanwhile and then calls durable, from
+// which on the leader counts its own copy towards the commit. So the leader's fsync and
+// the followers' run side by side instead of one after the other. Batches become durable,
+// and durable is called, in the order of the calls. A batch whose fsync fails is never
+// reported durable, and the store then refuses every write (the member must restart).
+func (s *Store) StoreLogsAsync(logs []*raft.Log, durable func()) error {
+	if durable == nil {
+		return errors.New("store raft logs: StoreLogsAsync without a durable callback")
+	}
+	return s.storeLogs(logs, durable)
+}
+
+// syncer makes asynchronous appends durable: it takes every append queued so far, syncs
+// each segment they wrote to once, then calls their durable callbacks in order.
+func (s *Store) syncer() {
+	defer close(s.syncDone)
+	var batch []pendingSync
+	for p := range s.syncq {
+		batch = append(batch[:0], p)
+	more:
+		for {
+			select {
+			case p, ok := <-s.syncq:
+				if !ok {
+					break more
+				}
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		if s.syncErr.Load() != nil {
+			continue // never durable: drop the callbacks
+		}
+		durable := true
+		var last *segment
+		for _, p := range batch {
+			if p.seg == last {
+				continue
+			}
+			last = p.seg
+			open, err := p.seg.sync()
+			if err != nil {
+				err = fmt.Errorf("sync raft log %s: %w (the member must restart)", p.seg.path, err)
+				s.syncErr.Store(&err)
+				s.log.Error("raft log: fsync failed; the log refuses every write from now on", "file", p.seg.path, "err", err)
+				durable = false
+				break
+			}
+			// A segment closed before its sync was removed (compacted, or a deposed
+			// leader's suffix) or the store closed: its entries need no more.
+			durable = durable && open
+		}
+		if durable {
+			for _, p := range batch {
+				p.durable()
+			}
+		}
+	}
+}
+
+// storeLogs writes logs; with durable nil it syncs before it returns, else it queues the
+// sync for the syncer.
+func (s *Store) storeLogs(logs []*raft.Log, durable func()) error {
 	if len(logs) == 0 {
+		if durable != nil {
+			durable()
+		}
 		return nil
 	}
 	for i := 1; i < len(logs); i++ {
@@ -349,6 +463,9 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return errors.New("store raft logs: the log is closed")
+	}
+	if err := s.syncErr.Load(); err != nil {
+		return *err
 	}
 	last := s.lastIndex()
 	first := logs[0].Index
@@ -384,13 +501,18 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		seg.f.Truncate(seg.size) // best effort: the next open cuts it off anyway
 		return fmt.Errorf("append to raft log %s: %w", seg.path, err)
 	}
-	if err := datasync(seg.f); err != nil {
-		// After a failed fsync the page cache state is unknown: stop using this log.
-		s.closed = true
-		return fmt.Errorf("sync raft log %s: %w (the member must restart)", seg.path, err)
+	if durable == nil {
+		if err := datasync(seg.f); err != nil {
+			// After a failed fsync the page cache state is unknown: stop using this log.
+			s.closed = true
+			return fmt.Errorf("sync raft log %s: %w (the member must restart)", seg.path, err)
+		}
 	}
 	seg.offsets = append(seg.offsets, offsets...)
 	seg.size += int64(len(buf))
+	if durable != nil {
+		s.syncq <- pendingSync{seg, durable}
+	}
 	return nil
 }
 
@@ -509,18 +631,26 @@ func (s *Store) writeHead(head uint64) error {
 	return nil
 }
 
-// Close closes the segment files.
+// Close closes the segment files, once the syncer has made the asynchronous appends
+// durable.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
+	if !s.syncqEnd {
+		s.syncqEnd = true
+		close(s.syncq)
+	}
+	s.mu.Unlock()
+	<-s.syncDone
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closeFiles()
 	return nil
 }
 
 func (s *Store) closeFiles() {
 	for _, seg := range s.segs {
-		seg.f.Close()
+		seg.close()
 	}
 }
 

@@ -12,4 +12,4 @@ func preallocate(f *os.File, size int64) error {
 }
 
 // datasync flushes f's data (and the metadata needed to read it back).
-func datasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }
+func fdatasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }

@@ -9,4 +9,4 @@ import (
 
 func preallocate(*os.File, int64) error { return errors.ErrUnsupported }
 
-func datasync(f *os.File) error { return f.Sync() }
+func fdatasync(f *os.File) error { return f.Sync() }
