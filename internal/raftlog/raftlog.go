@@ -110,15 +110,16 @@ func (s *segment) close() {
 	}
 }
 
-// sync makes the segment's writes durable; a closed segment (removed, or the store
-// closed) has nothing left to make durable, and reports false.
-func (s *segment) sync() (bool, error) {
+// sync makes the segment's writes durable. A closed segment has nothing left to make
+// durable: it was removed (its entries compacted into a snapshot, or a deposed
+// leader's suffix deleted), or the store was closed after the syncer drained its queue.
+func (s *segment) sync() error {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	if s.fclosed {
-		return false, nil
+		return nil
 	}
-	return true, datasync(s.f)
+	return datasync(s.f)
 }
 
 func (s *segment) last() uint64 { return s.first + uint64(len(s.offsets)) - 1 }
@@ -425,17 +426,13 @@ func (s *Store) syncer() {
 				continue
 			}
 			last = p.seg
-			open, err := p.seg.sync()
-			if err != nil {
+			if err := p.seg.sync(); err != nil {
 				err = fmt.Errorf("sync raft log %s: %w (the member must restart)", p.seg.path, err)
 				s.syncErr.Store(&err)
 				s.log.Error("raft log: fsync failed; the log refuses every write from now on", "file", p.seg.path, "err", err)
 				durable = false
 				break
 			}
-			// A segment closed before its sync was removed (compacted, or a deposed
-			// leader's suffix) or the store closed: its entries need no more.
-			durable = durable && open
 		}
 		if durable {
 			for _, p := range batch {
