@@ -16,7 +16,7 @@ func healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func get(w http.ResponseWriter, r *http.Request) {
-	v, ok := store.m[r.PathValue("key")]
+	v, ok := store.Get(r.PathValue("key"))
 	if !ok {
 		http.Error(w, "no such key", http.StatusNotFound)
 		return
@@ -31,7 +31,7 @@ func put(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	store.m[r.PathValue("key")] = v
+	store.Put(r.PathValue("key"), v)
 	// The version comes from the host's deterministic random source, so both
 	// CoServers answer with the same one.
 	var b [8]byte
@@ -41,11 +41,11 @@ func put(w http.ResponseWriter, r *http.Request) {
 }
 
 func del(w http.ResponseWriter, r *http.Request) {
-	delete(store.m, r.PathValue("key"))
+	store.Delete(r.PathValue("key"))
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func list(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(store.keys(r.URL.Query().Get("prefix")))
+	json.NewEncoder(w).Encode(store.Keys(r.URL.Query().Get("prefix")))
 }

@@ -5,28 +5,20 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+
+	"github.com/ftvs/ftvs/examples/kv/kvstore"
 )
 
-// kvStore is the key-value map and its state transfer format.
+// kvStore is the key-value map (kvstore: nearly nothing for the guest's garbage
+// collector to scan) and its state transfer format.
 type kvStore struct {
-	m map[string][]byte
+	*kvstore.Store
 }
 
-func newStore() *kvStore { return &kvStore{m: make(map[string][]byte)} }
-
-// keys returns the keys starting with prefix, sorted; never nil.
-func (s *kvStore) keys(prefix string) []string {
-	keys := []string{}
-	for k := range s.m {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	return keys
-}
+func newStore() *kvStore { return &kvStore{kvstore.New()} }
 
 // stateV1 is the exported state: JSON, keys sorted by encoding/json, values
 // base64. Later versions must keep loading it, and keep "entries" (the values) in
@@ -40,7 +32,9 @@ type stateV1 struct {
 const formatV1 = "ftvs-kv/1"
 
 func (s *kvStore) export() ([]byte, error) {
-	return json.Marshal(stateV1{Format: formatV1, Entries: s.m})
+	entries := make(map[string][]byte, s.Len())
+	s.All(func(k string, v []byte) { entries[k] = v })
+	return json.Marshal(stateV1{Format: formatV1, Entries: entries})
 }
 
 func (s *kvStore) load(b []byte) error {
@@ -51,9 +45,12 @@ func (s *kvStore) load(b []byte) error {
 	if !strings.HasPrefix(st.Format, "ftvs-kv/") {
 		return fmt.Errorf("kv: unknown state format %q (want ftvs-kv/N)", st.Format)
 	}
-	if st.Entries == nil {
-		st.Entries = make(map[string][]byte)
+	// In key order: the store's layout, and so the state hash, must not depend on
+	// the order a Go map is iterated in.
+	n := kvstore.New()
+	for _, k := range slices.Sorted(maps.Keys(st.Entries)) {
+		n.Put(k, st.Entries[k])
 	}
-	s.m = st.Entries
+	s.Store = n
 	return nil
 }

@@ -97,3 +97,32 @@ func BenchmarkApplyStall(b *testing.B) {
 	b.ReportMetric(float64(worst.Load())/1e6, "worst-stall-ms")
 	b.ReportMetric(float64(s.MemoryBytes())/(1<<20), "guest-MiB")
 }
+
+// BenchmarkKVLongestPut fills the kv guest with b.N keys of 256 bytes, one PUT per
+// entry, and reports the longest single PUT: where the guest's own garbage collector
+// ran (it runs inside one request, on every replica at the same entry). Run with
+// -benchtime=300000x for about 100 MiB of values.
+func BenchmarkKVLongestPut(b *testing.B) {
+	bin := guesttest.Build(b, kvGuest)
+	// No checkpoint of the guest memory while it fills (they copy it all, and are
+	// not what this measures).
+	s := newServerRedo(b, vm.Config{}, 1<<30)
+	install(b, s, "kv", bin)
+	value := bytes.Repeat([]byte("v"), 256)
+	ctx := context.Background()
+	var longest time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		req := fmt.Appendf(nil, "PUT /kv/key-%d HTTP/1.1\r\nHost: vs\r\nContent-Length: 256\r\n\r\n%s", i, value)
+		start := time.Now()
+		r := s.Apply(ctx, vserver.Input{Index: uint64(i + 2), TimeNanos: t0, Entry: entry.Entry{Kind: entry.KindRequest, Payload: req}})
+		if d := time.Since(start); d > longest {
+			longest = d
+		}
+		if r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	b.ReportMetric(float64(longest.Microseconds())/1000, "longest-ms")
+	b.ReportMetric(float64(s.MemoryBytes())/(1<<20), "guest-MiB")
+}
