@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -71,7 +70,7 @@ func InitWith(dir string, opts InitOptions) (*InitResult, error) {
 	if err := checkInitDir(dir); err != nil {
 		return nil, err
 	}
-	addrs, err := freeLoopbackAddrs(3 * len(MemberNames))
+	addrs, err := FreeLoopbackAddrs(3 * len(MemberNames))
 	if err != nil {
 		return nil, fmt.Errorf("config: init: pick ports: %w", err)
 	}
@@ -192,20 +191,4 @@ func writeNew(path string, data []byte, mode fs.FileMode) error {
 		os.Remove(path) // created above (O_EXCL): ours
 	}
 	return err
-}
-
-// freeLoopbackAddrs holds n listeners on 127.0.0.1:0 at once, so the ports are distinct,
-// and closes them. Another process may take a port before the member starts; the
-// member then fails to listen and says so.
-func freeLoopbackAddrs(n int) ([]string, error) {
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs, nil
 }

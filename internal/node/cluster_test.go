@@ -3,27 +3,17 @@ package node
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 type testCluster struct {
 	t     *testing.T
@@ -40,8 +30,14 @@ func newTestCluster(t *testing.T) *testCluster {
 	if err := pki.CreateCA(c.pki, 24*time.Hour, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.peers = append(c.peers, Peer{Name: name, Links: [2]string{freeAddr(t), freeAddr(t)}, HTTP: freeAddr(t)})
+	// Below the kernel's ephemeral range: the members' connections to each other (and
+	// other tests') cannot take a port before its member listens on it.
+	addrs, err := config.FreeLoopbackAddrs(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"coserver1", "coserver2", "witness"} {
+		c.peers = append(c.peers, Peer{Name: name, Links: [2]string{addrs[3*i], addrs[3*i+1]}, HTTP: addrs[3*i+2]})
 		c.dirs[name] = t.TempDir()
 		if _, err := pki.IssueMember(c.pki, name, 24*time.Hour, time.Now()); err != nil {
 			t.Fatal(err)
