@@ -533,6 +533,14 @@ func (r *Raft) pipelineSend(s *followerReplication, p AppendPipeline, nextIdx *u
 // pipelineDecode is used to decode the responses of pipelined requests.
 func (r *Raft) pipelineDecode(s *followerReplication, p AppendPipeline, stopCh, finishCh chan struct{}) {
 	defer close(finishCh)
+	// ftvs: close the pipeline when decoding stops. Otherwise, after a Success=false
+	// or a stale term, the send loop can issue one more AppendEntries that waits for
+	// the transport's decoder, which waits for this consumer: pipelineReplicate
+	// never returns, replication to the follower stops for good while heartbeats go
+	// on, and Shutdown hangs (hashicorp/raft#612). Close is idempotent; the blocked
+	// send then fails with ErrPipelineShutdown and replication falls back to
+	// replicateTo as designed.
+	defer p.Close()
 	respCh := p.Consumer()
 	for {
 		select {
