@@ -20,11 +20,14 @@ import (
 // only when that leaves too little room, or the range is unknown, do they come from ":0".
 func FreeLoopbackAddrs(n int) ([]string, error) {
 	if lo := ephemeralLow(); lo-minPickedPort >= 1000 {
-		if addrs, err := pickBelow(n, lo); err == nil {
+		below := func() string {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(minPickedPort+rand.IntN(lo-minPickedPort)))
+		}
+		if addrs, err := listenAll(n, 50*n, below); err == nil {
 			return addrs, nil
 		}
 	}
-	return fromKernel(n)
+	return listenAll(n, n, func() string { return "127.0.0.1:0" })
 }
 
 // minPickedPort is the lowest port FreeLoopbackAddrs picks: above the well-known and
@@ -48,31 +51,19 @@ func ephemeralLow() int {
 	return lo
 }
 
-// pickBelow holds n listeners on random ports in [minPickedPort, limit) at once, so the
-// ports are distinct, and closes them.
-func pickBelow(n, limit int) ([]string, error) {
+// listenAll holds listeners on addresses from next until n are open, so the ports are
+// distinct, and closes them; it gives up after tries attempts.
+func listenAll(n, tries int, next func() string) ([]string, error) {
 	var addrs []string
-	for tries := 0; len(addrs) < n; tries++ {
-		if tries >= 50*n {
-			return nil, fmt.Errorf("no free loopback port below %d after %d tries", limit, tries)
+	var lastErr error
+	for i := 0; len(addrs) < n; i++ {
+		if i >= tries {
+			return nil, fmt.Errorf("%d free loopback ports: %d of %d tries failed, the last: %w", n, i-len(addrs), tries, lastErr)
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(minPickedPort+rand.IntN(limit-minPickedPort))))
+		l, err := net.Listen("tcp", next())
 		if err != nil {
-			continue // taken
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs, nil
-}
-
-// fromKernel holds n listeners on 127.0.0.1:0 at once and closes them.
-func fromKernel(n int) ([]string, error) {
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+			lastErr = err // taken
+			continue
 		}
 		defer l.Close()
 		addrs = append(addrs, l.Addr().String())

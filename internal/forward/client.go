@@ -103,38 +103,25 @@ func (c *Client) roundTrip(ctx context.Context, conn net.Conn, frame []byte) (re
 
 // take returns an idle connection to peer, or nil.
 func (c *Client) take(peer string) (net.Conn, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	list := c.idle[peer]
 	var stale []net.Conn
-	defer func() {
-		for _, s := range stale {
-			s.Close()
+	defer func() { // after the unlock below
+		for _, sc := range stale {
+			sc.Close()
 		}
 	}()
-	for len(list) > 0 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for list := c.idle[peer]; len(list) > 0; {
 		ic := list[len(list)-1]
 		list = list[:len(list)-1]
-		if time.Since(ic.since) > c.idleTimeout() {
-			// The older ones are older still.
-			for _, o := range list {
-				stale = append(stale, o.c)
-			}
-			stale = append(stale, ic.c)
-			list = list[:0]
-			break
-		}
-		if peerClosed(ic.c) {
-			// The peer closed it while it was idle (it restarted, or shut down): a
-			// request written on it would be in doubt for nothing.
+		c.idle[peer] = list
+		// Idle too long, or closed by the peer while idle (it restarted, or shut
+		// down): a request written on it would be in doubt for nothing.
+		if time.Since(ic.since) > c.idleTimeout() || peerClosed(ic.c) {
 			stale = append(stale, ic.c)
 			continue
 		}
-		c.idle[peer] = list
 		return ic.c, true
-	}
-	if c.idle != nil {
-		c.idle[peer] = list
 	}
 	return nil, false
 }

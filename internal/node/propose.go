@@ -193,9 +193,10 @@ func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, *vserver.
 // forward sends the entry to leader p over the forwarding protocol (internal/forward),
 // or over member HTTP to a member from before it.
 func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vserver.Result, error) {
+	viaHTTP := func() bool { until := m.fwdHTTP.Load(); return until != nil && time.Now().Before(*until) }
 	var rep forward.Reply
 	var err error
-	if m.fwdHTTP.Load() == nil || time.Now().After(*m.fwdHTTP.Load()) {
+	if !viaHTTP() {
 		rep, err = m.fwd.Forward(ctx, p.Name, data)
 		if errors.Is(err, link.ErrNotServed) {
 			// An older member: use HTTP with it for a while, then look again.
@@ -204,7 +205,7 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 			m.fwdHTTP.Store(&until)
 		}
 	}
-	if m.fwdHTTP.Load() != nil && time.Now().Before(*m.fwdHTTP.Load()) {
+	if viaHTTP() {
 		rep, err = m.forwardHTTP(ctx, p, data)
 	}
 	if err != nil {

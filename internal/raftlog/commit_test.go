@@ -53,7 +53,6 @@ type nopFSM struct{}
 func (nopFSM) Apply(l *raft.Log) any               { return l.Index }
 func (nopFSM) Snapshot() (raft.FSMSnapshot, error) { return nil, io.EOF }
 func (nopFSM) Restore(io.ReadCloser) error         { return nil }
-func (h *heldStore) logs() raft.LogStore           { return h }
 func newHeld(t *testing.T) *heldStore              { return &heldStore{Store: open(t, t.TempDir())} }
 func waitLeader(t *testing.T, r *raft.Raft, id string) {
 	t.Helper()
