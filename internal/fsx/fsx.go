@@ -1,0 +1,158 @@
+// Package fsx is the file system under a member's durable stores (the raft log, the
+// stable store, the snapshots): the operating system's (OS), or, in tests, a simulated
+// disk that loses unsynced writes at a crash (package crashfs) or fails on demand
+// (Faulty).
+//
+// The interface is the small part of package os the stores use, with the durability
+// operations made explicit: a write is durable only after Sync (or Datasync) of its
+// file, and a directory entry (a create, rename or remove) only after SyncDir of its
+// directory.
+package fsx
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// FS is a file system.
+type FS interface {
+	// OpenFile is os.OpenFile.
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	// Rename is os.Rename: atomic, and durable after SyncDir of both directories.
+	Rename(oldpath, newpath string) error
+	// Remove is os.Remove: a file or an empty directory.
+	Remove(name string) error
+	// MkdirAll is os.MkdirAll.
+	MkdirAll(path string, perm fs.FileMode) error
+	// ReadDir is os.ReadDir: the entries sorted by name.
+	ReadDir(name string) ([]fs.DirEntry, error)
+	// Stat is os.Stat.
+	Stat(name string) (fs.FileInfo, error)
+	// SyncDir makes the creations, renames and removals in directory name durable.
+	SyncDir(name string) error
+}
+
+// File is an open file.
+type File interface {
+	io.Reader
+	io.Writer
+	io.ReaderAt
+	io.WriterAt
+	io.Closer
+	Name() string
+	Stat() (fs.FileInfo, error)
+	Truncate(size int64) error
+	// Sync makes the file's data and metadata durable (fsync).
+	Sync() error
+	// Datasync makes the file's data durable, and the metadata needed to read it back
+	// (fdatasync).
+	Datasync() error
+	// Allocate reserves space for the file's first size bytes, extending it with zeros
+	// where it is shorter (fallocate). errors.ErrUnsupported where the file system
+	// cannot.
+	Allocate(size int64) error
+}
+
+// OS is the operating system's file system.
+var OS FS = osFS{}
+
+type osFS struct{}
+
+func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (osFS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+func (osFS) ReadDir(name string) ([]fs.DirEntry, error)   { return os.ReadDir(name) }
+func (osFS) Stat(name string) (fs.FileInfo, error)        { return os.Stat(name) }
+
+func (osFS) SyncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type osFile struct{ *os.File }
+
+func (f osFile) Datasync() error           { return datasync(f.File) }
+func (f osFile) Allocate(size int64) error { return allocate(f.File, size) }
+
+// ReadFile reads a whole file.
+func ReadFile(fsys FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// WriteFileAtomic replaces name with data durably: it writes a temporary file beside
+// it, syncs it, renames it over name and syncs the directory. After a crash, name holds
+// either its old content or data, never a mix; once it returns, data is durable.
+func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
+	tmp := name + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, name)
+	}
+	if err == nil {
+		err = fsys.SyncDir(filepath.Dir(name))
+	}
+	if err != nil {
+		fsys.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// RemoveAll removes path and everything below it; a missing path is no error.
+func RemoveAll(fsys FS, path string) error {
+	st, err := fsys.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		ents, err := fsys.ReadDir(path)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if err := RemoveAll(fsys, filepath.Join(path, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

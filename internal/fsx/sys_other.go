@@ -1,0 +1,12 @@
+//go:build !linux
+
+package fsx
+
+import (
+	"errors"
+	"os"
+)
+
+func allocate(*os.File, int64) error { return errors.ErrUnsupported }
+
+func datasync(f *os.File) error { return f.Sync() }
