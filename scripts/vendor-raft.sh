@@ -3,7 +3,8 @@
 # with: the upstream module at RAFT_VERSION (from the Go module proxy) without its tests
 # (but with bench/, which raft-boltdb's tests import), with third_party/raft.patch
 # applied. See third_party/README.md for what the patch does and why. Run it after changing RAFT_VERSION or the patch; `--check` only verifies that
-# third_party/raft is what this script would write (exit 1 if not).
+# third_party/raft is what this script would write (exit 1 if not); `--write-patch`
+# rewrites third_party/raft.patch from the files edited in third_party/raft.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,20 @@ if [[ -z $dir || ! -d $dir ]]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [[ ${1:-} == --write-patch ]]; then
+	mkdir -p "$tmp/a" "$tmp/b"
+	for f in "$OUT"/*.go; do
+		base=$(basename "$f")
+		if ! cmp -s "$f" "$dir/$base"; then
+			cp "$dir/$base" "$tmp/a/"
+			cp "$f" "$tmp/b/"
+		fi
+	done
+	(cd "$tmp" && git diff --no-index a b || true) | grep -v '^index \|^diff --git' |
+		sed -e 's#^--- a/a/#--- a/#' -e 's#^+++ b/b/#+++ b/#' >"$PATCH"
+	echo "vendor-raft: wrote $PATCH from $OUT"
+	exit 0
+fi
 mkdir -p "$tmp/raft"
 for f in "$dir"/*.go "$dir"/go.mod "$dir"/go.sum "$dir"/LICENSE "$dir"/README.md; do
 	case $f in *_test.go) continue ;; esac

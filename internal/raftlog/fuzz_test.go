@@ -1,8 +1,7 @@
 package raftlog
 
 import (
-	"encoding/binary"
-	"hash/crc32"
+	"github.com/ftvs/ftvs/internal/fsx"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,24 +9,45 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// FuzzOpen: a segment file with arbitrary contents never panics Open; if Open accepts
-// it, every index it reports can be read back.
+// FuzzOpen: a segment whose batches hold arbitrary bytes never panics Open; if Open
+// accepts it, every index it reports can be read back, and the log takes appends.
 func FuzzOpen(f *testing.F) {
-	p := encode(nil, mk(1, 1))
-	valid := binary.LittleEndian.AppendUint32(nil, uint32(len(p)))
-	valid = binary.LittleEndian.AppendUint32(valid, crc32.Checksum(p, crcTable))
-	valid = append(valid, p...)
-	f.Add(valid)
-	f.Add(append(append([]byte{}, valid...), valid...))
+	// Seeds: the batches a real store writes.
+	dir := f.TempDir()
+	s, err := Open(dir, Options{SegmentBytes: 64 << 10})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i := uint64(1); i <= 20; i += 5 {
+		var logs []*raft.Log
+		for j := i; j < i+5; j++ {
+			logs = append(logs, mk(j, 1))
+		}
+		if err := s.StoreLogs(logs); err != nil {
+			f.Fatal(err)
+		}
+	}
+	seg := s.segs[0]
+	hdr := seg.segHeader
+	body := make([]byte, seg.size-sectorSize)
+	seg.f.ReadAt(body, sectorSize)
+	s.Close()
+	f.Add(body)
+	f.Add(body[:len(body)/2])
+	f.Add(append(make([]byte, sectorSize), body...))
 	f.Add([]byte{})
-	f.Add(make([]byte, 64))
-	f.Add(append(append([]byte{}, valid...), 0xff, 0xff, 0xff, 0x7f))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "seg-00000000000000000001.log"), data, 0o600); err != nil {
+		if err := writeManifest(fsx.OS, dir, manifest{cuts: map[uint64]uint64{}}); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(dir, nil)
+		h := hdr
+		h.gen = 0
+		file := append(h.encode(), data...)
+		if err := os.WriteFile(filepath.Join(dir, segName(0)), file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(dir, Options{SegmentBytes: 64 << 10})
 		if err != nil {
 			return
 		}
@@ -39,6 +59,9 @@ func FuzzOpen(f *testing.F) {
 			if err := s.GetLog(i, &l); err != nil || l.Index != i {
 				t.Fatalf("Open accepted index %d but GetLog = %v (index %d)", i, err, l.Index)
 			}
+		}
+		if err := s.StoreLogs([]*raft.Log{mk(last+1, 2)}); err != nil {
+			t.Fatalf("append after open: %v", err)
 		}
 	})
 }

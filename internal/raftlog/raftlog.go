@@ -1,104 +1,126 @@
 // Package raftlog is the raft log store of a member: append-only segment files with one
-// write and one fsync per batch of entries.
+// write and one fsync per batch of entries, and a recovery that tells the damage a
+// crash leaves from corruption.
 //
 // Every acknowledged request waits for its batch to be durable on two members, so the
 // cost of a durable append is on every request's path. A B+tree store (bbolt) writes
-// pages and then a meta page, two fsyncs per batch; this store writes the records and
-// syncs once. The leader's appends (StoreLogsAsync, for ftvs's patch of hashicorp/raft in
-// third_party/) are synced by a background syncer while raft replicates them, so the
-// leader's fsync and the follower's run side by side.
+// pages and then a meta page, two fsyncs per batch; this store writes the batch and
+// syncs once. The leader's appends (StoreLogsAsync, for ftvs's patch of hashicorp/raft
+// in third_party/) are synced by a background syncer while raft replicates them, so the
+// leader's fsync and the followers' run side by side.
 //
-// Layout of the directory:
+// Layout of the directory (DESIGN.md has the byte formats and the reasoning):
 //
-//	seg-<first index, 20 digits>.log   records, contiguous indexes within a segment
-//	head                               the first live index (written on compaction)
+//	MANIFEST                    first live index, void generations, cut segments
+//	seg-<generation, 20 digits>.wal
 //
-// A record is: payload length (4 bytes, little endian), CRC-32C of the payload (4),
-// payload. A segment is preallocated (fallocate) to SegmentBytes, so appends do not
-// change its size and fdatasync has only data to flush (95-100 µs here instead of
-// ~150 µs for a growing file); a zero length ends a segment's records, and everything
-// after it must be zeros. The payload is the raft.Log: index, term, type, appended-at time, data,
-// extensions. Segments roll at SegmentBytes. Indexes are contiguous within a segment;
-// a gap starts a new segment (raft leaves one after installing a snapshot).
+// Segments are preallocated and only ever appended to; they are read in generation
+// order. A segment that must end early (a deleted suffix, damage after its end) is cut
+// in the manifest and never written again: the next batch starts a new segment.
 //
-// Recovery: every segment is read and checked on open. A torn or corrupted record at
-// the end of the newest segment is a write that was never acknowledged (acknowledgement
-// follows the fsync), so it is cut off with a warning. Corruption anywhere else is
-// refused with the file and offset: those entries were acknowledged, and the member
-// must be restored (or, in a pair, wiped and synced from its peer) rather than guess.
+// Recovery: on open every batch is checked. Each batch header carries the durable
+// watermark (every index up to it was durable when the batch was written), and each
+// segment header the index it follows. Damage that a crash explains (a batch the disk
+// got only part of: an all-zero sector inside it; a segment whose predecessor lost its
+// tail; batches written after a lost one) is cut off, provided no intact batch anywhere
+// after it says that the lost entries were durable. Anything else is corruption
+// (ErrCorrupt), reported with the file and offset; the member then sets the log aside
+// and syncs from its peers (internal/node).
 package raftlog
 
 import (
-	"encoding/binary"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/fsx"
 )
 
-// SegmentBytes is the size after which a new segment file is started.
+// SegmentBytes is the default size of a segment file (preallocated).
 const SegmentBytes = 64 << 20
 
 // maxRecord bounds one record's payload: raft entries are at most a request (a few
 // MiB) or a module (tens of MiB) plus framing.
 const maxRecord = 1 << 30
 
-const headerSize = 8
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// datasync flushes a segment's data (and what is needed to read it back); tests replace it.
-var datasync = fdatasync
-
-// ErrCorrupt means a record that was acknowledged cannot be read back intact.
+// ErrCorrupt means the log cannot be read back as it was acknowledged: a record, a
+// header or the manifest is damaged in a way no crash explains, or entries reported
+// durable are missing.
 var ErrCorrupt = errors.New("raft log is corrupted")
+
+// Options configure a Store. Zero fields take defaults.
+type Options struct {
+	FS     fsx.FS       // default fsx.OS
+	Logger *slog.Logger // default: discard
+	// SegmentBytes is the size a segment file is preallocated to; a new one starts
+	// when a batch does not fit. Default SegmentBytes.
+	SegmentBytes int64
+	// OnFail is called once, in its own goroutine, when the store fails (a write or
+	// fsync error it cannot undo): it refuses every write from then on, until it is
+	// closed and opened again (recovery then checks what reached the disk).
+	OnFail func(error)
+}
 
 // Store is a raft.LogStore. It is safe for concurrent use.
 type Store struct {
-	dir string
-	log *slog.Logger
+	dir      string
+	fs       fsx.FS
+	log      *slog.Logger
+	segBytes int64
+	onFail   func(error)
 
 	mu       sync.RWMutex
-	segs     []*segment // ascending by first index
-	head     uint64     // first live index; entries below it are compacted
+	segs     []*segment // the live log, in generation (= index) order
+	man      manifest
+	nextGen  uint64
+	durable  uint64 // every live index up to it is durable (the watermark batches carry)
+	truncs   uint64 // count of suffix and whole-log deletions, to fence the syncer's watermark
 	writeBuf []byte
 	closed   bool
 
 	// The leader's appends (StoreLogsAsync) are made durable by a syncer goroutine.
 	syncq    chan pendingSync // sent under mu while !closed, in write order; closed by Close
 	syncqEnd bool             // syncq is closed (under mu)
+	pending  int              // async batches not yet synced (under mu)
 	syncDone chan struct{}    // closed when the syncer has ended
-	syncErr  atomic.Pointer[error]
+	failErr  atomic.Pointer[error]
+	failOnce sync.Once
 }
 
 // pendingSync is an asynchronous append waiting for its fsync.
 type pendingSync struct {
 	seg     *segment
+	last    uint64 // its last index
+	truncs  uint64 // Store.truncs when it was written
 	durable func()
 }
 
 type segment struct {
-	first   uint64
+	segHeader
 	path    string
-	f       *os.File
-	offsets []int64 // offset of each record, by index - first
-	size    int64
+	f       fsx.File
+	pad     *[sectorSize]byte
+	offsets []int64  // file offset of each record, by index - first
+	sizes   []uint32 // its length, framing included
+	size    int64    // where the next batch goes (a sector boundary)
+	sealed  bool     // cut or damaged after its end: never appended to again
 
 	fmu     sync.Mutex // orders the syncer's fsync before closing f
 	fclosed bool
 }
+
+func (s *segment) last() uint64 { return s.first + uint64(len(s.offsets)) - 1 }
+
+func (s *segment) empty() bool { return len(s.offsets) == 0 }
 
 // close closes the segment's file, after an fsync of the syncer under way.
 func (s *segment) close() {
@@ -111,205 +133,59 @@ func (s *segment) close() {
 }
 
 // sync makes the segment's writes durable. A closed segment has nothing left to make
-// durable: it was removed (its entries compacted into a snapshot, or a deposed
-// leader's suffix deleted), or the store was closed after the syncer drained its queue.
+// durable: it was removed (compacted, or a deleted suffix), or the store was closed
+// after the syncer drained its queue.
 func (s *segment) sync() error {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	if s.fclosed {
 		return nil
 	}
-	return datasync(s.f)
+	return s.f.Datasync()
 }
 
-func (s *segment) last() uint64 { return s.first + uint64(len(s.offsets)) - 1 }
+var (
+	_ raft.LogStore          = (*Store)(nil)
+	_ raft.MonotonicLogStore = (*Store)(nil)
+)
 
-var _ raft.LogStore = (*Store)(nil)
+func segName(gen uint64) string { return fmt.Sprintf("seg-%020d.wal", gen) }
 
-// Open opens (or creates) the log in dir and checks every record.
-func Open(dir string, log *slog.Logger) (*Store, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// Open opens (or creates) the log in dir and checks every batch (recover.go).
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.FS == nil {
+		opts.FS = fsx.OS
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = SegmentBytes
+	}
+	s := &Store{dir: dir, fs: opts.FS, log: opts.Logger, segBytes: opts.SegmentBytes, onFail: opts.OnFail}
+	if err := s.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft log dir %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, log: log}
-	if err := s.readHead(); err != nil {
+	if err := s.fs.SyncDir(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("create raft log dir %s: %w", dir, err)
+	}
+	if err := s.recover(); err != nil {
+		s.closeFiles()
 		return nil, err
 	}
-	names, err := filepath.Glob(filepath.Join(dir, "seg-*.log"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names) // 20-digit names sort by index
-	for i, name := range names {
-		seg, err := openSegment(name, i == len(names)-1, log)
-		if err != nil {
-			s.closeFiles()
-			return nil, err
-		}
-		if len(s.segs) > 0 && len(seg.offsets) > 0 && seg.first <= s.lastIndex() {
-			seg.f.Close()
-			s.closeFiles()
-			return nil, fmt.Errorf("%w: %s starts at index %d, inside the previous segment (which ends at %d); "+
-				"restore the data dir from a backup, or move it aside and let the member sync from its peer",
-				ErrCorrupt, name, seg.first, s.lastIndex())
-		}
-		s.segs = append(s.segs, seg)
-	}
-	s.dropBelowHead()
 	s.syncq, s.syncDone = make(chan pendingSync, 1024), make(chan struct{})
 	go s.syncer()
 	return s, nil
 }
 
-func (s *Store) headPath() string { return filepath.Join(s.dir, "head") }
-
-func (s *Store) readHead() error {
-	b, err := os.ReadFile(s.headPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read raft log head: %w", err)
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: %s holds %q, not an index; restore the data dir from a backup, or move it aside and let the member sync from its peer", ErrCorrupt, s.headPath(), b)
-	}
-	s.head = n
-	return nil
-}
-
-// openSegment reads and checks a segment. In the newest segment (tail) a bad record
-// ends the log: it is cut off.
-func openSegment(path string, tail bool, log *slog.Logger) (*segment, error) {
-	first, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), "seg-"), ".log"), 10, 64)
-	if err != nil || first == 0 {
-		return nil, fmt.Errorf("%w: unexpected file name %s", ErrCorrupt, path)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open raft log segment: %w", err)
-	}
-	seg := &segment{first: first, path: path, f: f}
-	fail := func(off int64, why string) (*segment, error) {
-		if tail && !validRecordAfter(f, off) {
-			log.Warn("raft log: cutting off an incomplete write at the end (never acknowledged)",
-				"file", path, "offset", off, "reason", why)
-			if err := f.Truncate(off); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("truncate %s at %d: %w", path, off, err)
-			}
-			if err := f.Sync(); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("sync %s: %w", path, err)
-			}
-			seg.size = off
-			return seg, nil
-		}
-		f.Close()
-		return nil, fmt.Errorf("%w: %s at offset %d: %s; the entries after it were acknowledged, so this member "+
-			"cannot rebuild its log: restore the data dir from a backup, or move it aside and let the member sync from its peer",
-			ErrCorrupt, path, off, why)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	var off int64
-	var hdr [headerSize]byte
-	var l raft.Log
-	for off < st.Size() {
-		if _, err := f.ReadAt(hdr[:], off); err != nil {
-			return fail(off, "truncated record header")
-		}
-		n := binary.LittleEndian.Uint32(hdr[0:4])
-		if n == 0 { // the end of the records: the rest is preallocated space
-			if zero, err := zeroFrom(f, off, st.Size()); err != nil || !zero {
-				return fail(off, "a zero record length followed by data")
-			}
-			break
-		}
-		if n > maxRecord || off+headerSize+int64(n) > st.Size() {
-			return fail(off, fmt.Sprintf("record length %d runs past the end of the file", n))
-		}
-		payload := make([]byte, n)
-		if _, err := f.ReadAt(payload, off+headerSize); err != nil {
-			return fail(off, "truncated record")
-		}
-		if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(hdr[4:8]) {
-			return fail(off, "checksum mismatch")
-		}
-		if err := decode(payload, &l); err != nil {
-			return fail(off, err.Error())
-		}
-		if want := first + uint64(len(seg.offsets)); l.Index != want {
-			return fail(off, fmt.Sprintf("record holds index %d, expected %d", l.Index, want))
-		}
-		seg.offsets = append(seg.offsets, off)
-		off += headerSize + int64(n)
-	}
-	seg.size = off
-	return seg, nil
-}
-
-// validRecordAfter reports whether an intact record follows the bad one at off, found
-// by skipping it by its length field. A torn final write leaves nothing intact after
-// it; a damaged record in the middle of the log does.
-func validRecordAfter(f *os.File, off int64) bool {
-	st, err := f.Stat()
-	if err != nil {
-		return true // cannot tell: refuse rather than cut
-	}
-	var hdr [headerSize]byte
-	for bad := true; ; bad = false {
-		if _, err := f.ReadAt(hdr[:], off); err != nil {
-			return false
-		}
-		n := int64(binary.LittleEndian.Uint32(hdr[0:4]))
-		next := off + headerSize + n
-		if n == 0 && !bad {
-			zero, err := zeroFrom(f, off, st.Size())
-			return err != nil || !zero // data after the zeros: not a torn end
-		}
-		if n > maxRecord || next > st.Size() {
-			return false
-		}
-		if !bad {
-			payload := make([]byte, n)
-			var l raft.Log
-			if _, err := f.ReadAt(payload, off+headerSize); err == nil &&
-				crc32.Checksum(payload, crcTable) == binary.LittleEndian.Uint32(hdr[4:8]) && decode(payload, &l) == nil {
-				return true
-			}
-		}
-		off = next
-	}
-}
-
-// dropBelowHead forgets segments wholly below the head (their files are removed).
-func (s *Store) dropBelowHead() {
-	for len(s.segs) > 0 && (len(s.segs[0].offsets) == 0 && len(s.segs) > 1 || len(s.segs[0].offsets) > 0 && s.segs[0].last() < s.head) {
-		s.removeSegment(0)
-	}
-}
-
-func (s *Store) removeSegment(i int) {
-	seg := s.segs[i]
-	seg.close()
-	if err := os.Remove(seg.path); err != nil {
-		s.log.Warn("raft log: removing a compacted segment", "file", seg.path, "err", err)
-	}
-	s.segs = slices.Delete(s.segs, i, i+1)
-}
+// IsMonotonic implements raft.MonotonicLogStore: after installing a snapshot, raft
+// deletes the whole log rather than leave entries of an older history before a gap.
+func (s *Store) IsMonotonic() bool { return true }
 
 func (s *Store) firstIndex() uint64 {
 	for _, seg := range s.segs {
-		if len(seg.offsets) > 0 {
-			return max(seg.first, s.head)
+		if !seg.empty() && seg.last() >= s.man.head {
+			return max(seg.first, s.man.head)
 		}
 	}
 	return 0
@@ -317,7 +193,7 @@ func (s *Store) firstIndex() uint64 {
 
 func (s *Store) lastIndex() uint64 {
 	for i := len(s.segs) - 1; i >= 0; i-- {
-		if len(s.segs[i].offsets) > 0 {
+		if !s.segs[i].empty() {
 			return s.segs[i].last()
 		}
 	}
@@ -342,10 +218,7 @@ func (s *Store) LastIndex() (uint64, error) {
 func (s *Store) GetLog(index uint64, l *raft.Log) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed {
-		return raft.ErrLogNotFound
-	}
-	if index < s.head {
+	if s.closed || index < s.man.head || index == 0 {
 		return raft.ErrLogNotFound
 	}
 	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].first > index }) - 1
@@ -353,24 +226,21 @@ func (s *Store) GetLog(index uint64, l *raft.Log) error {
 		return raft.ErrLogNotFound
 	}
 	seg := s.segs[i]
-	if len(seg.offsets) == 0 || index > seg.last() {
+	if seg.empty() || index > seg.last() {
 		return raft.ErrLogNotFound
 	}
-	off := seg.offsets[index-seg.first]
-	end := seg.size
-	if k := index - seg.first + 1; k < uint64(len(seg.offsets)) {
-		end = seg.offsets[k]
-	}
-	buf := make([]byte, end-off)
+	k := index - seg.first
+	off := seg.offsets[k]
+	buf := make([]byte, seg.sizes[k])
 	if _, err := seg.f.ReadAt(buf, off); err != nil {
 		return fmt.Errorf("read raft log %s at %d: %w", seg.path, off, err)
 	}
-	n := binary.LittleEndian.Uint32(buf[0:4])
-	if int64(n)+headerSize != end-off || crc32.Checksum(buf[headerSize:], crcTable) != binary.LittleEndian.Uint32(buf[4:8]) {
-		return fmt.Errorf("%w: %s at offset %d (index %d) changed on disk since it was written", ErrCorrupt, seg.path, off, index)
+	scramble(buf, off, seg.pad)
+	if err := readRecord(buf, l); err != nil {
+		return fmt.Errorf("%w: %s at offset %d (index %d) changed on disk since it was written: %v", ErrCorrupt, seg.path, off, index, err)
 	}
-	if err := decode(buf[headerSize:], l); err != nil {
-		return fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, seg.path, off, err)
+	if l.Index != index {
+		return fmt.Errorf("%w: %s at offset %d holds index %d, expected %d", ErrCorrupt, seg.path, off, l.Index, index)
 	}
 	return nil
 }
@@ -389,12 +259,31 @@ func (s *Store) StoreLogs(logs []*raft.Log) error { return s.storeLogs(logs, nil
 // which on the leader counts its own copy towards the commit. So the leader's fsync and
 // the followers' run side by side instead of one after the other. Batches become durable,
 // and durable is called, in the order of the calls. A batch whose fsync fails is never
-// reported durable, and the store then refuses every write (the member must restart).
+// reported durable, and the store then refuses every write (OnFail).
 func (s *Store) StoreLogsAsync(logs []*raft.Log, durable func()) error {
 	if durable == nil {
 		return errors.New("store raft logs: StoreLogsAsync without a durable callback")
 	}
 	return s.storeLogs(logs, durable)
+}
+
+// Err is the error that made the store fail (see Options.OnFail), or nil.
+func (s *Store) Err() error {
+	if p := s.failErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail records the store's failure: from now on it refuses every write.
+func (s *Store) fail(err error) {
+	s.failOnce.Do(func() {
+		s.failErr.Store(&err)
+		s.log.Error("raft log failed: it refuses every write until it is opened again", "dir", s.dir, "err", err)
+		if s.onFail != nil {
+			go s.onFail(err)
+		}
+	})
 }
 
 // syncer makes asynchronous appends durable: it takes every append queued so far, syncs
@@ -416,25 +305,29 @@ func (s *Store) syncer() {
 				break more
 			}
 		}
-		if s.syncErr.Load() != nil {
-			continue // never durable: drop the callbacks
-		}
-		durable := true
+		ok := s.Err() == nil
 		var last *segment
 		for _, p := range batch {
-			if p.seg == last {
+			if !ok || p.seg == last {
 				continue
 			}
 			last = p.seg
 			if err := p.seg.sync(); err != nil {
-				err = fmt.Errorf("sync raft log %s: %w (the member must restart)", p.seg.path, err)
-				s.syncErr.Store(&err)
-				s.log.Error("raft log: fsync failed; the log refuses every write from now on", "file", p.seg.path, "err", err)
-				durable = false
-				break
+				s.fail(fmt.Errorf("sync raft log %s: %w", p.seg.path, err))
+				ok = false
 			}
 		}
-		if durable {
+		s.mu.Lock()
+		s.pending -= len(batch)
+		if ok {
+			for _, p := range batch {
+				if p.truncs == s.truncs {
+					s.durable = max(s.durable, p.last)
+				}
+			}
+		}
+		s.mu.Unlock()
+		if ok { // never durable otherwise: the callbacks are dropped
 			for _, p := range batch {
 				p.durable()
 			}
@@ -461,56 +354,89 @@ func (s *Store) storeLogs(logs []*raft.Log, durable func()) error {
 	if s.closed {
 		return errors.New("store raft logs: the log is closed")
 	}
-	if err := s.syncErr.Load(); err != nil {
-		return *err
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("store raft logs: %w", err)
 	}
 	last := s.lastIndex()
 	first := logs[0].Index
-	if last != 0 && first <= last {
-		return fmt.Errorf("store raft logs: index %d is not after the last stored index %d (delete the suffix first)", first, last)
-	}
 	if first == 0 {
 		return errors.New("store raft logs: index 0 is not a valid log index")
 	}
+	if last != 0 && first <= last {
+		return fmt.Errorf("store raft logs: index %d is not after the last stored index %d (delete the suffix first)", first, last)
+	}
+	if first < s.man.head {
+		return fmt.Errorf("store raft logs: index %d is below the first live index %d", first, s.man.head)
+	}
+	// The batch: header, records, padding; everything after the header scrambled.
+	buf := append(s.writeBuf[:0], make([]byte, batchHeaderSize)...)
+	starts := make([]int, len(logs))
+	for i, l := range logs {
+		starts[i] = len(buf)
+		buf = appendRecord(buf, l)
+		if len(buf)-starts[i]-recordHeader > maxRecord {
+			return fmt.Errorf("store raft logs: entry %d is %d bytes, more than %d", l.Index, len(buf)-starts[i], maxRecord)
+		}
+	}
+	bodyLen := len(buf) - batchHeaderSize
+	buf = append(buf, make([]byte, batchSpan(int64(bodyLen))-int64(len(buf)))...)
 	seg := s.tail()
-	if seg == nil || (len(seg.offsets) > 0 && first != seg.last()+1) || seg.size >= SegmentBytes ||
-		(len(seg.offsets) == 0 && seg.first != first) {
+	if seg == nil || seg.sealed || (!seg.empty() && first != seg.last()+1) || (seg.empty() && seg.first != first) ||
+		(seg.size+int64(len(buf)) > s.segBytes && seg.size > sectorSize) {
 		var err error
 		if seg, err = s.newSegment(first); err != nil {
 			return err
 		}
 	}
-	buf := s.writeBuf[:0]
-	offsets := make([]int64, 0, len(logs))
-	for _, l := range logs {
-		offsets = append(offsets, seg.size+int64(len(buf)))
-		start := len(buf)
-		buf = append(buf, make([]byte, headerSize)...)
-		buf = encode(buf, l)
-		payload := buf[start+headerSize:]
-		binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
-		binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
-	}
+	off := seg.size
+	scramble(buf[batchHeaderSize:], off+batchHeaderSize, seg.pad)
+	body := buf[batchHeaderSize : batchHeaderSize+bodyLen]
+	batchHeader{first: first, count: uint32(len(logs)), bodyLen: uint32(bodyLen), durable: s.durable,
+		bodyCRC: crcChecksum(body)}.put(buf)
 	if cap(buf) <= 4<<20 {
 		s.writeBuf = buf
 	}
-	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
-		seg.f.Truncate(seg.size) // best effort: the next open cuts it off anyway
-		return fmt.Errorf("append to raft log %s: %w", seg.path, err)
+	if _, err := seg.f.WriteAt(buf, off); err != nil {
+		return s.undoWrite(seg, off, len(buf), fmt.Errorf("append to raft log %s: %w", seg.path, err))
 	}
 	if durable == nil {
-		if err := datasync(seg.f); err != nil {
-			// After a failed fsync the page cache state is unknown: stop using this log.
-			s.closed = true
-			return fmt.Errorf("sync raft log %s: %w (the member must restart)", seg.path, err)
+		if err := seg.f.Datasync(); err != nil {
+			err = fmt.Errorf("sync raft log %s: %w", seg.path, err)
+			s.fail(err)
+			return err
 		}
 	}
-	seg.offsets = append(seg.offsets, offsets...)
-	seg.size += int64(len(buf))
-	if durable != nil {
-		s.syncq <- pendingSync{seg, durable}
+	for i := range logs {
+		seg.offsets = append(seg.offsets, off+int64(starts[i]))
+		end := batchHeaderSize + bodyLen
+		if i+1 < len(logs) {
+			end = starts[i+1]
+		}
+		seg.sizes = append(seg.sizes, uint32(end-starts[i]))
 	}
+	seg.size = off + int64(len(buf))
+	if durable == nil {
+		if s.pending == 0 { // else earlier batches of the syncer may not be durable yet
+			s.durable = logs[len(logs)-1].Index
+		}
+		return nil
+	}
+	s.pending++
+	s.syncq <- pendingSync{seg: seg, last: logs[len(logs)-1].Index, truncs: s.truncs, durable: durable}
 	return nil
+}
+
+// undoWrite clears what a failed write may have left after the segment's end, so that
+// the next batch is not followed by debris. If that fails too, the store fails.
+func (s *Store) undoWrite(seg *segment, off int64, n int, err error) error {
+	if _, zerr := seg.f.WriteAt(make([]byte, n), off); zerr != nil {
+		s.fail(errors.Join(err, fmt.Errorf("clear the failed write: %w", zerr)))
+		return err
+	}
+	if serr := seg.f.Datasync(); serr != nil {
+		s.fail(errors.Join(err, fmt.Errorf("sync raft log %s: %w", seg.path, serr)))
+	}
+	return err
 }
 
 func (s *Store) tail() *segment {
@@ -520,55 +446,94 @@ func (s *Store) tail() *segment {
 	return s.segs[len(s.segs)-1]
 }
 
-// newSegment starts a segment at first. An empty tail segment is replaced.
+// newSegment starts a segment at first: preallocated, its header durable, its name in
+// the directory durable. An empty tail segment is replaced. A disk too full for the
+// preallocation refuses the batch (the error wraps syscall.ENOSPC).
 func (s *Store) newSegment(first uint64) (*segment, error) {
-	if t := s.tail(); t != nil && len(t.offsets) == 0 {
+	if t := s.tail(); t != nil && t.empty() {
 		s.removeSegment(len(s.segs) - 1)
 	}
-	path := filepath.Join(s.dir, fmt.Sprintf("seg-%020d.log", first))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	h := segHeader{gen: s.nextGen, first: first, prev: s.lastIndex()}
+	rand.Read(h.salt[:])
+	path := filepath.Join(s.dir, segName(h.gen))
+	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create raft log segment: %w", err)
 	}
-	if err := preallocate(f, SegmentBytes); err == nil {
-		if err := f.Sync(); err != nil { // the size and allocation, once
-			f.Close()
-			return nil, fmt.Errorf("sync raft log segment: %w", err)
-		}
-	}
-	if err := syncDir(s.dir); err != nil {
+	s.nextGen++
+	fail := func(err error) (*segment, error) {
 		f.Close()
+		s.fs.Remove(path)
+		s.fs.SyncDir(s.dir) // best effort: a leftover is void at the next open anyway
 		return nil, err
 	}
-	seg := &segment{first: first, path: path, f: f}
+	if err := f.Allocate(s.segBytes); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fail(fmt.Errorf("preallocate raft log segment %s (%d bytes): %w", path, s.segBytes, err))
+	}
+	if _, err := f.WriteAt(h.encode(), 0); err != nil {
+		return fail(fmt.Errorf("write raft log segment header %s: %w", path, err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("sync raft log segment %s: %w", path, err))
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fail(fmt.Errorf("sync raft log dir: %w", err))
+	}
+	seg := &segment{segHeader: h, path: path, f: f, pad: padFor(h.salt), size: sectorSize}
 	s.segs = append(s.segs, seg)
 	return seg, nil
 }
 
-// DeleteRange implements raft.LogStore. Raft deletes either a prefix (compaction after
-// a snapshot) or a suffix (entries of a deposed leader that conflict with the new one).
+// removeSegment closes and removes segment i (the caller syncs the directory).
+func (s *Store) removeSegment(i int) {
+	seg := s.segs[i]
+	seg.close()
+	if err := s.fs.Remove(seg.path); err != nil {
+		s.log.Warn("raft log: removing a segment", "file", seg.path, "err", err)
+	}
+	delete(s.man.cuts, seg.gen)
+	s.segs = slices.Delete(s.segs, i, i+1)
+}
+
+// DeleteRange implements raft.LogStore. Raft deletes a prefix (compaction after a
+// snapshot), a suffix (entries of a deposed leader that conflict with the new one), or
+// everything (after installing a snapshot). The manifest says so durably before any
+// file changes, so a crash in between leaves the same log as the deletion would.
 func (s *Store) DeleteRange(min, max uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("delete raft logs: the log is closed")
+	}
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("delete raft logs: %w", err)
+	}
 	first, last := s.firstIndex(), s.lastIndex()
 	if last == 0 || min > max || max < first || min > last {
 		return nil
 	}
 	switch {
 	case min <= first && max >= last: // everything: what comes next may start anywhere
+		m := manifest{minGen: s.nextGen, cuts: map[uint64]uint64{}}
+		if err := s.setManifest(m); err != nil {
+			return err
+		}
 		for len(s.segs) > 0 {
 			s.removeSegment(0)
 		}
-		if err := syncDir(s.dir); err != nil {
-			return err
-		}
-		return s.writeHead(0)
+		s.durable = 0
+		s.truncs++
+		return s.syncDir()
 	case min <= first: // prefix
-		if err := s.writeHead(max + 1); err != nil {
+		m := s.copyManifest()
+		m.head = max + 1
+		if err := s.setManifest(m); err != nil {
 			return err
 		}
-		s.dropBelowHead()
-		return syncDir(s.dir)
+		for len(s.segs) > 0 && (s.segs[0].empty() || s.segs[0].last() < s.man.head) && len(s.segs) > 1 {
+			s.removeSegment(0)
+		}
+		return s.syncDir()
 	case max >= last: // suffix
 		return s.truncateFrom(min)
 	default:
@@ -576,55 +541,75 @@ func (s *Store) DeleteRange(min, max uint64) error {
 	}
 }
 
-// truncateFrom removes index and everything after it.
+// truncateFrom removes index and everything after it: the segment holding it is cut
+// before it, later ones are void, and the next batch starts a new segment.
 func (s *Store) truncateFrom(index uint64) error {
-	for len(s.segs) > 0 {
-		seg := s.tail()
-		if len(seg.offsets) == 0 || seg.first >= index {
-			s.removeSegment(len(s.segs) - 1)
-			continue
+	m := s.copyManifest()
+	for _, seg := range s.segs {
+		if seg.empty() || seg.last() >= index {
+			m.cuts[seg.gen] = index - 1
 		}
-		if index > seg.last() {
-			break
-		}
-		off := seg.offsets[index-seg.first]
-		// Zero the records from off on (keeping the preallocated space): a zero length
-		// is the end of the records.
-		if _, err := seg.f.WriteAt(make([]byte, seg.size-off), off); err != nil {
-			return fmt.Errorf("truncate raft log %s at %d: %w", seg.path, off, err)
-		}
-		if err := datasync(seg.f); err != nil {
-			s.closed = true
-			return fmt.Errorf("sync raft log %s: %w (the member must restart)", seg.path, err)
-		}
-		seg.offsets = seg.offsets[:index-seg.first]
-		seg.size = off
-		break
 	}
-	return syncDir(s.dir)
+	if err := s.setManifest(m); err != nil {
+		return err
+	}
+	for i := len(s.segs) - 1; i >= 0; i-- {
+		seg := s.segs[i]
+		if cut, ok := s.man.cuts[seg.gen]; ok {
+			seg.sealed = true
+			if cut < seg.first {
+				s.removeSegment(i)
+				continue
+			}
+			n := cut - seg.first + 1
+			seg.offsets, seg.sizes = seg.offsets[:n], seg.sizes[:n]
+		}
+	}
+	s.durable = min(s.durable, index-1)
+	s.truncs++
+	return s.syncDir()
 }
 
-// writeHead records the first live index durably (write, fsync, rename, fsync dir).
-func (s *Store) writeHead(head uint64) error {
-	tmp := s.headPath() + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(head, 10)+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write raft log head: %w", err)
+// lastOr is the segment's last index, or def when it is empty.
+func (s *segment) lastOr(def uint64) uint64 {
+	if s.empty() {
+		return def
 	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		err = f.Sync()
-		f.Close()
+	return s.last()
+}
+
+func (s *Store) copyManifest() manifest {
+	m := s.man
+	m.cuts = make(map[uint64]uint64, len(s.man.cuts))
+	for g, c := range s.man.cuts {
+		m.cuts[g] = c
 	}
-	if err == nil {
-		err = os.Rename(tmp, s.headPath())
+	return m
+}
+
+// setManifest writes m durably and makes it the store's. A failure leaves the old one
+// in effect (on disk and here).
+func (s *Store) setManifest(m manifest) error {
+	live := map[uint64]bool{}
+	for _, seg := range s.segs {
+		live[seg.gen] = true
 	}
-	if err == nil {
-		err = syncDir(s.dir)
+	for g := range m.cuts {
+		if !live[g] {
+			delete(m.cuts, g)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("write raft log head: %w", err)
+	if err := writeManifest(s.fs, s.dir, m); err != nil {
+		return err
 	}
-	s.head = head
+	s.man = m
+	return nil
+}
+
+func (s *Store) syncDir() error {
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("sync raft log dir %s: %w", s.dir, err)
+	}
 	return nil
 }
 
@@ -633,12 +618,14 @@ func (s *Store) writeHead(head uint64) error {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	if !s.syncqEnd {
+	if !s.syncqEnd && s.syncq != nil {
 		s.syncqEnd = true
 		close(s.syncq)
 	}
 	s.mu.Unlock()
-	<-s.syncDone
+	if s.syncDone != nil {
+		<-s.syncDone
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeFiles()
@@ -649,91 +636,4 @@ func (s *Store) closeFiles() {
 	for _, seg := range s.segs {
 		seg.close()
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
-// encode appends the payload of l.
-func encode(b []byte, l *raft.Log) []byte {
-	b = binary.LittleEndian.AppendUint64(b, l.Index)
-	b = binary.LittleEndian.AppendUint64(b, l.Term)
-	b = append(b, byte(l.Type))
-	var t int64
-	if !l.AppendedAt.IsZero() {
-		t = l.AppendedAt.UnixNano()
-	}
-	b = binary.LittleEndian.AppendUint64(b, uint64(t))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(l.Data)))
-	b = append(b, l.Data...)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(l.Extensions)))
-	b = append(b, l.Extensions...)
-	return b
-}
-
-const fixedPayload = 8 + 8 + 1 + 8 + 4 + 4
-
-// decode parses a payload into l. Data and Extensions are copies.
-func decode(p []byte, l *raft.Log) error {
-	if len(p) < fixedPayload {
-		return io.ErrUnexpectedEOF
-	}
-	l.Index = binary.LittleEndian.Uint64(p[0:])
-	l.Term = binary.LittleEndian.Uint64(p[8:])
-	l.Type = raft.LogType(p[16])
-	t := int64(binary.LittleEndian.Uint64(p[17:]))
-	l.AppendedAt = time.Time{}
-	if t != 0 {
-		l.AppendedAt = time.Unix(0, t)
-	}
-	n := uint64(binary.LittleEndian.Uint32(p[25:]))
-	rest := p[29:]
-	if uint64(len(rest)) < n+4 {
-		return fmt.Errorf("data length %d runs past the record", n)
-	}
-	l.Data = nil
-	if n > 0 {
-		l.Data = slices.Clone(rest[:n])
-	}
-	rest = rest[n:]
-	m := uint64(binary.LittleEndian.Uint32(rest))
-	rest = rest[4:]
-	if uint64(len(rest)) != m {
-		return fmt.Errorf("extensions length %d does not match the record", m)
-	}
-	l.Extensions = nil
-	if m > 0 {
-		l.Extensions = slices.Clone(rest)
-	}
-	return nil
-}
-
-// zeroFrom reports whether f holds only zero bytes from off to size.
-func zeroFrom(f *os.File, off, size int64) (bool, error) {
-	buf := make([]byte, 1<<20)
-	for off < size {
-		n := int64(len(buf))
-		if size-off < n {
-			n = size - off
-		}
-		if _, err := f.ReadAt(buf[:n], off); err != nil {
-			return false, err
-		}
-		for _, b := range buf[:n] {
-			if b != 0 {
-				return false, nil
-			}
-		}
-		off += n
-	}
-	return true, nil
 }

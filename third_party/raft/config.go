@@ -235,6 +235,14 @@ type Config struct {
 	// PreVoteDisabled deactivate the pre-vote feature when set to true
 	PreVoteDisabled bool
 
+	// NoVote (ftvs), when set and returning a non-empty reason for an election in
+	// term, makes this server grant no vote and no pre-vote in it, refuse a
+	// TimeoutNow and not stand for election: a server that lost entries it
+	// acknowledged, or whose disk fails, must take no part in choosing a leader until
+	// it is whole again. It is called from raft's main goroutine: it must be fast and
+	// must not call into raft.
+	NoVote func(term uint64) string
+
 	// NoLegacyTelemetry allows to skip the legacy metrics to avoid duplicates.
 	// legacy metrics are those that have `_peer_name` as metric suffix instead as labels.
 	// e.g: raft_replication_heartbeat_peer0

@@ -89,7 +89,7 @@ func (c *LogCache) StoreLogsAsync(logs []*Log, durable func()) error {
 		return nil
 	}
 	if err := as.StoreLogsAsync(logs, durable); err != nil {
-		return fmt.Errorf("unable to store logs within log store, err: %q", err)
+		return fmt.Errorf("unable to store logs within log store: %w", err)
 	}
 	c.l.Lock()
 	for _, l := range logs {

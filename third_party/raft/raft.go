@@ -239,7 +239,13 @@ func (r *Raft) runFollower() {
 				}
 			} else {
 				metrics.IncrCounter([]string{"raft", "transition", "heartbeat_timeout"}, 1)
-				if hasVote(r.configurations.latest, r.localID) {
+				if why := r.noVote(r.getCurrentTerm() + 1); why != "" {
+					// ftvs: not standing while it must take no part in elections.
+					if !didWarn {
+						r.logger.Warn("heartbeat timeout reached, not standing for election", "reason", why)
+						didWarn = true
+					}
+				} else if hasVote(r.configurations.latest, r.localID) {
 					r.logger.Warn("heartbeat timeout reached, starting election", "last-leader-addr", lastLeaderAddr, "last-leader-id", lastLeaderID)
 					r.setState(Candidate)
 					return
@@ -1637,6 +1643,12 @@ func (r *Raft) requestVote(rpc RPC, req *RequestVoteRequest) {
 		resp.Peers = encodePeers(r.configurations.latest, r.trans)
 	}
 
+	// ftvs: a server that must not vote answers no before anything else.
+	if why := r.noVote(req.Term); why != "" {
+		r.logger.Warn("rejecting vote request: this server takes no part in elections now", "reason", why)
+		return
+	}
+
 	// Check if we have an existing leader [who's not the candidate] and also
 	// check the LeadershipTransfer flag is set. Usually votes are rejected if
 	// there is a known leader. But if the leader initiated a leadership transfer,
@@ -1763,6 +1775,12 @@ func (r *Raft) requestPreVote(rpc RPC, req *RequestPreVoteRequest) {
 	defer func() {
 		rpc.Respond(resp, rpcErr)
 	}()
+
+	// ftvs: a server that must not vote grants no pre-vote either.
+	if why := r.noVote(req.Term); why != "" {
+		r.logger.Warn("rejecting pre-vote request: this server takes no part in elections now", "reason", why)
+		return
+	}
 
 	// Check if we have an existing leader [who's not the candidate] and also
 	candidate := r.trans.DecodePeer(req.GetRPCHeader().Addr)
@@ -2223,10 +2241,29 @@ func (r *Raft) initiateLeadershipTransfer(id *ServerID, address *ServerAddress) 
 
 // timeoutNow is what happens when a server receives a TimeoutNowRequest.
 func (r *Raft) timeoutNow(rpc RPC, req *TimeoutNowRequest) {
+	if why := r.noVote(r.getCurrentTerm() + 1); why != "" { // ftvs
+		rpc.Respond(nil, fmt.Errorf("refusing to stand for election: %s", why))
+		return
+	}
 	r.setLeader("", "")
 	r.setState(Candidate)
 	r.candidateFromLeadershipTransfer.Store(true)
 	rpc.Respond(&TimeoutNowResponse{}, nil)
+}
+
+// noVote (ftvs) is why this server must not take part in an election now, or "".
+// A server with no configuration is not a voter of any cluster: it may be one that
+// lost its log (and with it the entries it acknowledged) and waits to be added back.
+// Upstream grants votes in that state for clusters that bootstrap one server and
+// join the others empty; ftvs bootstraps every member with the full configuration.
+func (r *Raft) noVote(term uint64) string {
+	if len(r.configurations.latest.Servers) == 0 {
+		return "it has no configuration"
+	}
+	if f := r.config().NoVote; f != nil {
+		return f(term)
+	}
+	return ""
 }
 
 // setLatestConfiguration stores the latest configuration and updates a copy of it.
