@@ -156,3 +156,30 @@ func RemoveAll(fsys FS, path string) error {
 	}
 	return nil
 }
+
+// MkdirAllSync is MkdirAll that also makes every directory it creates durable: it
+// syncs the parent of each one it made.
+func MkdirAllSync(fsys FS, path string, perm fs.FileMode) error {
+	path = filepath.Clean(path)
+	var missing []string
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := fsys.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(path, perm); err != nil {
+		return err
+	}
+	for _, p := range missing {
+		if err := fsys.SyncDir(filepath.Dir(p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

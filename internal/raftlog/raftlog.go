@@ -90,7 +90,6 @@ type Store struct {
 	// The leader's appends (StoreLogsAsync) are made durable by a syncer goroutine.
 	syncq    chan pendingSync // sent under mu while !closed, in write order; closed by Close
 	syncqEnd bool             // syncq is closed (under mu)
-	pending  int              // async batches not yet synced (under mu)
 	syncDone chan struct{}    // closed when the syncer has ended
 	failErr  atomic.Pointer[error]
 	failOnce sync.Once
@@ -113,6 +112,9 @@ type segment struct {
 	sizes   []uint32 // its length, framing included
 	size    int64    // where the next batch goes (a sector boundary)
 	sealed  bool     // cut or damaged after its end: never appended to again
+	// unsynced counts its asynchronous batches the syncer has not synced yet (under
+	// Store.mu).
+	unsynced int
 
 	fmu     sync.Mutex // orders the syncer's fsync before closing f
 	fclosed bool
@@ -163,10 +165,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.SegmentBytes = SegmentBytes
 	}
 	s := &Store{dir: dir, fs: opts.FS, log: opts.Logger, segBytes: opts.SegmentBytes, onFail: opts.OnFail}
-	if err := s.fs.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create raft log dir %s: %w", dir, err)
-	}
-	if err := s.fs.SyncDir(filepath.Dir(dir)); err != nil {
+	if err := fsx.MkdirAllSync(s.fs, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft log dir %s: %w", dir, err)
 	}
 	if err := s.recover(); err != nil {
@@ -318,7 +317,9 @@ func (s *Store) syncer() {
 			}
 		}
 		s.mu.Lock()
-		s.pending -= len(batch)
+		for _, p := range batch {
+			p.seg.unsynced--
+		}
 		if ok {
 			for _, p := range batch {
 				if p.truncs == s.truncs {
@@ -400,6 +401,17 @@ func (s *Store) storeLogs(logs []*raft.Log, durable func()) error {
 		return s.undoWrite(seg, off, len(buf), fmt.Errorf("append to raft log %s: %w", seg.path, err))
 	}
 	if durable == nil {
+		// A follower's answer says the whole log up to here is durable: asynchronous
+		// batches it wrote as leader, in other segments, too.
+		for _, sg := range s.segs {
+			if sg != seg && sg.unsynced > 0 {
+				if err := sg.sync(); err != nil {
+					err = fmt.Errorf("sync raft log %s: %w", sg.path, err)
+					s.fail(err)
+					return err
+				}
+			}
+		}
 		if err := seg.f.Datasync(); err != nil {
 			err = fmt.Errorf("sync raft log %s: %w", seg.path, err)
 			s.fail(err)
@@ -416,12 +428,10 @@ func (s *Store) storeLogs(logs []*raft.Log, durable func()) error {
 	}
 	seg.size = off + int64(len(buf))
 	if durable == nil {
-		if s.pending == 0 { // else earlier batches of the syncer may not be durable yet
-			s.durable = logs[len(logs)-1].Index
-		}
+		s.durable = logs[len(logs)-1].Index
 		return nil
 	}
-	s.pending++
+	seg.unsynced++
 	s.syncq <- pendingSync{seg: seg, last: logs[len(logs)-1].Index, truncs: s.truncs, durable: durable}
 	return nil
 }
@@ -565,7 +575,9 @@ func (s *Store) truncateFrom(index uint64) error {
 			seg.offsets, seg.sizes = seg.offsets[:n], seg.sizes[:n]
 		}
 	}
-	s.durable = min(s.durable, index-1)
+	// The watermark never passes the log's end: a batch written after a suffix that
+	// ended in a gap must not vouch for indexes the gap never held.
+	s.durable = min(s.durable, index-1, s.lastIndex())
 	s.truncs++
 	return s.syncDir()
 }

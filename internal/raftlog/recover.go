@@ -52,6 +52,7 @@ type recovery struct {
 	seenAt    string     // where that watermark was found
 	orphans   []*segment // segments wholly after the break
 	cutAt     *segment   // the chain segment where the break happened (it gets a cut)
+	compacted []*segment // segments wholly before the head whose removal did not reach the disk
 	void      []string   // files of segments the manifest voids, or never completed
 }
 
@@ -103,7 +104,7 @@ func (s *Store) recover() error {
 	r := &recovery{s: s}
 	for _, gen := range gens {
 		if err := r.segment(gen); err != nil {
-			for _, seg := range append(r.chain, r.orphans...) {
+			for _, seg := range slices.Concat(r.chain, r.orphans, r.compacted) {
 				seg.close()
 			}
 			return err
@@ -159,6 +160,12 @@ func (r *recovery) segment(gen uint64) error {
 		r.orphans = append(r.orphans, seg)
 		_, err := r.scanOrphans(seg, sectorSize)
 		return err
+	}
+	if len(r.chain) > 0 && h.prev != r.chainLast && h.prev < s.man.head {
+		// What lies between is compacted: a compaction removes segments oldest first,
+		// and a crash kept some of their removals and not others.
+		r.compacted = append(r.compacted, r.chain...)
+		r.chain = nil
 	}
 	if len(r.chain) == 0 {
 		r.chainLast = h.prev
@@ -361,6 +368,12 @@ func (r *recovery) finish() error {
 		seg.close()
 		if err := s.fs.Remove(seg.path); err != nil {
 			return fmt.Errorf("remove orphaned raft log segment %s: %w", seg.path, err)
+		}
+	}
+	for _, seg := range r.compacted {
+		seg.close()
+		if err := s.fs.Remove(seg.path); err != nil {
+			return fmt.Errorf("remove compacted raft log segment %s: %w", seg.path, err)
 		}
 	}
 	for _, path := range r.void {
