@@ -64,10 +64,13 @@ type FS struct {
 	used       int64 // visible bytes of live files
 	root       *inode
 	nextID     uint64
-	meta       []*metaOp            // pending metadata operations, in order; the first is not durable
+	meta       []*metaOp            // pending metadata operations, in order
 	last       map[entryKey]*metaOp // the last pending operation on each name
 	hook       func(Op)
-	faults     []fault
+	// foldInOrder, for tests, folds durable metadata operations only up to the
+	// first pending one, which must make no difference to any crash.
+	foldInOrder bool
+	faults      []fault
 }
 
 var _ fsx.FS = (*FS)(nil)

@@ -132,7 +132,7 @@ func (fsys *FS) addMeta(op *metaOp, dirs ...*inode) {
 
 // syncDir makes durable the pending metadata operations that wait for dir and were
 // synced in all their directories, with the operations they depend on, and folds
-// the durable operations at the head of the queue into the durable entries.
+// them into the durable entries.
 func (fsys *FS) syncDir(dir *inode) {
 	var done []*metaOp
 	for _, op := range fsys.meta {
@@ -162,19 +162,24 @@ func (fsys *FS) syncDir(dir *inode) {
 		}
 		return d.durEntries
 	}
-	i := 0
-	for i < len(fsys.meta) && fsys.meta[i].durable() {
-		op := fsys.meta[i]
+	// A durable operation commutes with every pending one before it: those on
+	// its names, or on the entries of a directory it removes, are durable too.
+	// So all durable operations go to the durable entries now, in order.
+	pending := fsys.meta[:0]
+	for _, op := range fsys.meta {
+		if !op.durable() || fsys.foldInOrder && len(pending) > 0 {
+			pending = append(pending, op)
+			continue
+		}
 		op.apply(durEntries)
 		for _, k := range op.keys() {
 			if fsys.last[k] == op {
 				delete(fsys.last, k)
 			}
 		}
-		fsys.meta[i] = nil
-		i++
 	}
-	fsys.meta = fsys.meta[i:]
+	clear(fsys.meta[len(pending):])
+	fsys.meta = pending
 	if len(fsys.meta) == 0 {
 		fsys.meta = nil
 	}
