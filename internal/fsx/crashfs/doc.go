@@ -3,6 +3,14 @@
 // could be in after a power loss at any moment, so that a store can be reopened from
 // each of them.
 //
+// Names are slash paths, cleaned with path/filepath.Clean; a relative name is taken
+// from the root. Operations behave as package os's on Linux, errors included
+// (*fs.PathError or *os.LinkError around a syscall.Errno, so errors.Is(err,
+// fs.ErrNotExist) and the like work): Rename replaces a file but never a directory,
+// ReadAt past the end returns io.EOF, O_APPEND, O_EXCL, O_TRUNC, O_SYNC and the
+// access modes are honoured. Open files also have Seek. A differential test holds
+// this against the real file system.
+//
 // # Model
 //
 // Durability is strict POSIX, read adversarially: nothing is durable unless a sync
@@ -82,11 +90,12 @@
 // # Faults and capacity
 //
 // FailSync, FailSyncDir, FailWrites and FailAllocate make operations on matching
-// paths fail; a failed Sync drops the file's pending operations from the disk's
-// future, as Linux does. Capacity (Options, SetCapacity) bounds the visible bytes of
-// all files; growth beyond it fails with an error wrapping syscall.ENOSPC and changes
-// nothing. The hook (SetHook) sees every mutating operation just after it is done,
-// which is where tests call Crash.
+// paths fail with a given error (wrapped in an *fs.PathError), changing nothing; a
+// failed Sync also drops the file's pending operations from the disk's future, as
+// Linux does. Capacity (Options, SetCapacity) bounds the visible bytes of all files;
+// growth beyond it fails with an error wrapping syscall.ENOSPC and changes nothing.
+// The hook (SetHook) sees every mutating operation just after it is done, failed
+// ones too (Op.Err), which is where tests call Crash.
 //
 // # Limits
 //
