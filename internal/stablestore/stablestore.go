@@ -90,9 +90,13 @@ type Store struct {
 
 var _ raft.StableStore = (*Store)(nil)
 
-// Open opens the stable store at path, creating it if it does not exist. Whatever Open
-// reads, and the file's directory entry, are made durable before it returns, so a
-// state seen once (even one left unsynced by a process that died) is never lost later.
+// Open opens the stable store at path, creating it if it does not exist. The state
+// Open reads, and the file's directory entry, are durable when it returns, even if a
+// process before it died before syncing them: raft acts on the term and vote it reads
+// as if they were durable. To that end Open writes the state it read again, into the
+// other slot with the next sequence number, and syncs: a plain fsync would not do,
+// because after a failed fsync Linux may keep the unwritten pages in its cache, marked
+// clean, so that a reader sees data that a later fsync never writes.
 // The directory must exist (and its own entry be durable: the caller's business).
 func Open(fsys fsx.FS, path string) (*Store, error) {
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -152,6 +156,13 @@ func load(fsys fsx.FS, f fsx.File, path string) (*Store, error) {
 		if _, err := f.WriteAt(make([]byte, FileBytes-size), size); err != nil {
 			return nil, fmt.Errorf("stable store %s: extend to %d bytes: %w", path, FileBytes, err)
 		}
+	}
+	if s.slot >= 0 {
+		slot, err := s.write(encodePayload(s.kv))
+		if err != nil {
+			return nil, fmt.Errorf("stable store %s: write the state read back: %w", path, err)
+		}
+		s.slot, s.seq = slot, s.seq+1 // the Sync below makes it durable, or Open fails
 	}
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("stable store %s: sync: %w", path, err)
@@ -251,16 +262,9 @@ func (s *Store) update(key string, val []byte) error {
 		return fmt.Errorf("%w: stable store %s: setting %q (%d bytes) makes the key set %d bytes, a slot holds %d",
 			ErrTooLarge, s.path, key, len(val), len(payload), MaxPayloadBytes)
 	}
-	slot := 0
-	if s.slot == 0 {
-		slot = 1
-	}
-	b := encodeSlot(s.seq+1, payload)
-	if n, err := s.f.WriteAt(b, int64(slot*SlotBytes)); err != nil || n != len(b) {
-		if err == nil {
-			err = io.ErrShortWrite
-		}
-		s.failed = fmt.Errorf("stable store %s: write slot %d: %w", s.path, slot, err)
+	slot, err := s.write(payload)
+	if err != nil {
+		s.failed = fmt.Errorf("stable store %s: %w", s.path, err)
 		return s.failed
 	}
 	if err := s.f.Datasync(); err != nil {
@@ -272,4 +276,22 @@ func (s *Store) update(key string, val []byte) error {
 	s.kv, s.seq = next, s.seq+1
 	s.mu.Unlock()
 	return nil
+}
+
+// write writes payload with the next sequence number into the slot that does not
+// hold the current state, and returns that slot. The caller syncs, then makes it the
+// current slot and advances s.seq.
+func (s *Store) write(payload []byte) (int, error) {
+	slot := 0
+	if s.slot == 0 {
+		slot = 1
+	}
+	b := encodeSlot(s.seq+1, payload)
+	if n, err := s.f.WriteAt(b, int64(slot*SlotBytes)); err != nil || n != len(b) {
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		return slot, fmt.Errorf("write slot %d: %w", slot, err)
+	}
+	return slot, nil
 }

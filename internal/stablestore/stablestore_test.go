@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,9 +187,13 @@ func TestSlotsAlternate(t *testing.T) {
 	}
 	s.Close()
 	s = openT(t, fsx.OS, path)
-	s.SetUint64([]byte("CurrentTerm"), 99) // the current state is in slot 0: write slot 1
+	// Open wrote the state it read (slot 0) into slot 1; the update goes to slot 0.
 	if got := slotSeqs(t, path); got != [2]uint64{5, 6} {
-		t.Fatalf("after reopen and update: %v, want [5 6]", got)
+		t.Fatalf("after reopen: %v, want [5 6]", got)
+	}
+	s.SetUint64([]byte("CurrentTerm"), 99)
+	if got := slotSeqs(t, path); got != [2]uint64{7, 6} {
+		t.Fatalf("after reopen and update: %v, want [7 6]", got)
 	}
 }
 
@@ -202,22 +207,21 @@ func TestHigherSequenceWins(t *testing.T) {
 	b := map[string][]byte{"CurrentTerm": u64(9)}
 	empty := make([]byte, SlotBytes)
 	for _, tc := range []struct {
-		name       string
-		file       []byte
-		want       map[string][]byte
-		seq        uint64
-		nextSlot   int
-		nextSeqNew uint64
+		name   string
+		file   []byte
+		want   map[string][]byte
+		seq    uint64 // of the state read
+		winner int    // the slot it was read from; -1 for none
 	}{
-		{"empty file", nil, map[string][]byte{}, 0, 0, 1},
-		{"zero slots", make([]byte, FileBytes), map[string][]byte{}, 0, 0, 1},
-		{"only slot 0", cat(slotWith(3, a), empty), a, 3, 1, 4},
-		{"only slot 1", cat(empty, slotWith(3, a)), a, 3, 0, 4},
-		{"slot 0 newer", cat(slotWith(8, b), slotWith(7, a)), b, 8, 1, 9},
-		{"slot 1 newer", cat(slotWith(7, a), slotWith(8, b)), b, 8, 0, 9},
-		{"far apart, slot 0 newer", cat(slotWith(1<<40, b), slotWith(2, a)), b, 1 << 40, 1, 1<<40 + 1},
-		{"far apart, slot 1 newer", cat(slotWith(2, a), slotWith(1<<40, b)), b, 1 << 40, 0, 1<<40 + 1},
-		{"only slot 0, short file", slotWith(4, a), a, 4, 1, 5},
+		{"empty file", nil, map[string][]byte{}, 0, -1},
+		{"zero slots", make([]byte, FileBytes), map[string][]byte{}, 0, -1},
+		{"only slot 0", cat(slotWith(3, a), empty), a, 3, 0},
+		{"only slot 1", cat(empty, slotWith(3, a)), a, 3, 1},
+		{"slot 0 newer", cat(slotWith(8, b), slotWith(7, a)), b, 8, 0},
+		{"slot 1 newer", cat(slotWith(7, a), slotWith(8, b)), b, 8, 1},
+		{"far apart, slot 0 newer", cat(slotWith(1<<40, b), slotWith(2, a)), b, 1 << 40, 0},
+		{"far apart, slot 1 newer", cat(slotWith(2, a), slotWith(1<<40, b)), b, 1 << 40, 1},
+		{"only slot 0, short file", slotWith(4, a), a, 4, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "stable")
@@ -225,13 +229,31 @@ func TestHigherSequenceWins(t *testing.T) {
 				os.WriteFile(path, tc.file, 0o600)
 			}
 			s := openT(t, fsx.OS, path)
-			if got := s.Snapshot(); !equalKV(got, tc.want) || s.seq != tc.seq {
-				t.Fatalf("opened %q at sequence %d, want %q at %d", got, s.seq, tc.want, tc.seq)
+			if got := s.Snapshot(); !equalKV(got, tc.want) {
+				t.Fatalf("opened %q, want %q", got, tc.want)
+			}
+			seqs := slotSeqs(t, path)
+			next := 0 // the slot the first update writes
+			if tc.winner >= 0 {
+				// Open wrote the state it read into the other slot, one sequence up.
+				if seqs[tc.winner] != tc.seq || seqs[1-tc.winner] != tc.seq+1 || s.seq != tc.seq+1 {
+					t.Fatalf("after Open: slots %v, store at %d; want %d in slot %d and %d in the other",
+						seqs, s.seq, tc.seq, tc.winner, tc.seq+1)
+				}
+				next = tc.winner
+			} else if seqs != [2]uint64{} || s.seq != 0 {
+				t.Fatalf("after Open: slots %v, store at %d; want both empty", seqs, s.seq)
 			}
 			s.Set([]byte("x"), []byte("y"))
-			seqs := slotSeqs(t, path)
-			if seqs[tc.nextSlot] != tc.nextSeqNew {
-				t.Fatalf("after an update, slots %v: want sequence %d in slot %d", seqs, tc.nextSeqNew, tc.nextSlot)
+			if got := slotSeqs(t, path)[next]; got != s.seq {
+				t.Fatalf("the update went to slot %d with sequence %d, want %d", next, got, s.seq)
+			}
+			s.Close()
+			s = openT(t, fsx.OS, path)
+			want := maps.Clone(tc.want)
+			want["x"] = []byte("y")
+			if got := s.Snapshot(); !equalKV(got, want) {
+				t.Fatalf("reopened %q, want %q", got, want)
 			}
 		})
 	}
@@ -389,10 +411,17 @@ func TestDurabilityOps(t *testing.T) {
 	}
 	s.Close()
 	s = openT(t, r, path)
-	// An existing file is synced again: a process that died before syncing may have
-	// left its creation or its last write in the page cache only.
-	if got, want := strings.Join(r.take(), ","), "sync,syncdir "+filepath.Base(dir); got != want {
+	// A process before may have died before syncing its creation or its last write, or
+	// its sync may have failed: Open writes the state it read into the other slot and
+	// syncs it and the directory.
+	if got, want := strings.Join(r.take(), ","), "writeat 0 512,sync,syncdir "+filepath.Base(dir); got != want {
 		t.Fatalf("reopening: %s, want %s", got, want)
+	}
+	s.Close()
+	os.WriteFile(path, make([]byte, FileBytes), 0o600)
+	s = openT(t, r, path)
+	if got, want := strings.Join(r.take(), ","), "sync,syncdir "+filepath.Base(dir); got != want {
+		t.Fatalf("reopening a file without state: %s, want %s", got, want)
 	}
 }
 
