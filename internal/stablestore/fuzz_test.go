@@ -1,9 +1,10 @@
 package stablestore
 
 import (
-	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/ftvs/ftvs/internal/fsx/crashfs"
 )
 
 // FuzzOpen opens arbitrary file contents: Open never panics, refuses anything but a
@@ -18,9 +19,11 @@ func FuzzOpen(f *testing.F) {
 	f.Add(cat(make([]byte, SlotBytes), slotWith(1, kv)))
 	f.Add(slotWith(1, kv)[:300])
 	f.Fuzz(func(t *testing.T, data []byte) {
-		const path = "raft/stable"
-		fsys := newMemFS()
-		fsys.files[path] = bytes.Clone(data)
+		const path = "/raft/stable"
+		fsys := crashfs.New(crashfs.Options{SectorSize: 512})
+		if err := fsys.WriteFile(path, data); err != nil {
+			t.Fatal(err)
+		}
 		s, err := Open(fsys, path)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
