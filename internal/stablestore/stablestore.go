@@ -121,7 +121,7 @@ func load(fsys fsx.FS, f fsx.File, path string) (*Store, error) {
 		return nil, &CorruptError{Path: path, Slot: -1, Reason: fmt.Sprintf("file is %d bytes; a stable store is at most %d", size, FileBytes)}
 	}
 	buf := make([]byte, FileBytes) // bytes past the end of a short file read as zeros
-	if _, err := f.ReadAt(buf[:size], 0); err != nil && err != io.EOF {
+	if _, err := f.ReadAt(buf[:size], 0); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read stable store %s: %w", path, err)
 	}
 	s := &Store{path: path, f: f, slot: -1, kv: map[string][]byte{}}
