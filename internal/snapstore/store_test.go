@@ -50,6 +50,9 @@ var testConf = raft.Configuration{Servers: []raft.Server{
 	{Suffrage: raft.Voter, ID: "witness", Address: "witness"},
 }}
 
+// testTrans encodes the peers of meta.json (FileSnapshotStore needs a transport).
+var _, testTrans = raft.NewInmemTransport("coserver1")
+
 // put writes data as a snapshot at term and index, in chunks, and returns its ID.
 func put(t testing.TB, s raft.SnapshotStore, term, index uint64, data []byte) string {
 	t.Helper()
@@ -61,7 +64,7 @@ func put(t testing.TB, s raft.SnapshotStore, term, index uint64, data []byte) st
 }
 
 func tryPut(s raft.SnapshotStore, term, index uint64, data []byte) (string, error) {
-	k, err := s.Create(1, index, term, testConf, 1, nil)
+	k, err := s.Create(1, index, term, testConf, 1, testTrans)
 	if err != nil {
 		return "", err
 	}
