@@ -96,7 +96,11 @@ func TestWriteFailures(t *testing.T) {
 		{"EIO syncing state.bin", -1, matchSuffix("state.bin", eio), 5000, eio, "state.bin"},
 		{"EIO syncing meta.json", -1, matchSuffix("meta.json", eio), 5000, eio, "meta.json"},
 		{"EIO syncing the snapshot dir", -1, matchSuffix(".tmp", eio), 5000, eio, ".tmp"},
-		{"EIO syncing the store", -1, matchSuffix("snapshots", eio), 5000, eio, "snapshots"},
+		{"EIO syncing the store once", -1, once(matchSuffix("snapshots", eio)), 5000, eio, "snapshots"},
+		// The store's directory cannot be synced at all: the snapshot, renamed back to
+		// .tmp, stays for the next New to remove (its removal could not be made
+		// durable in order).
+		{"EIO syncing the store always", -1, matchSuffix("snapshots", eio), 5000, eio, "snapshots"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -118,6 +122,12 @@ func TestWriteFailures(t *testing.T) {
 			ffs.mu.Lock()
 			ffs.budget, ffs.syncFail = -1, nil
 			ffs.mu.Unlock()
+			if c.name == "EIO syncing the store always" {
+				if got := dirNames(t, fsx.OS, dir); !slices.Equal(got, []string{a, b, id + ".tmp"}) {
+					t.Fatalf("after the failure the directory holds %v", got)
+				}
+				s = open(t, ffs, dir, Config{})
+			}
 			if got := dirNames(t, fsx.OS, dir); !slices.Equal(got, []string{a, b}) {
 				t.Fatalf("after the failure the directory holds %v", got)
 			}
@@ -169,6 +179,21 @@ func TestFailedSinkIsDone(t *testing.T) {
 func matchSuffix(suffix string, err error) func(string) error {
 	return func(name string) error {
 		if strings.HasSuffix(name, suffix) {
+			return err
+		}
+		return nil
+	}
+}
+
+// once lets f fail one call only.
+func once(f func(string) error) func(string) error {
+	done := false
+	return func(name string) error {
+		if done {
+			return nil
+		}
+		if err := f(name); err != nil {
+			done = true
 			return err
 		}
 		return nil

@@ -161,16 +161,7 @@ func (k *sink) Close() error {
 		return k.fail(fmt.Errorf("snapshot %s: rename to %s: %w", k.id, final, err))
 	}
 	if err := k.s.fsys.SyncDir(k.s.dir); err != nil {
-		// Whether the rename is durable is unknown. Take the snapshot back out of the
-		// store (best effort): raft treats it as not made.
-		err = fmt.Errorf("snapshot %s: sync %s: %w", k.id, k.s.dir, err)
-		if rerr := k.s.fsys.Rename(final, k.tmp); rerr != nil {
-			k.s.log.Error("failed to take back a snapshot that is perhaps not durable", "path", final, "error", rerr)
-			k.state, k.err = sinkFailed, err
-			k.s.release(k)
-			return err
-		}
-		return k.fail(err)
+		return k.takeBack(final, fmt.Errorf("snapshot %s: sync %s: %w", k.id, k.s.dir, err))
 	}
 	k.state = sinkClosed
 	k.s.mu.Lock()
@@ -183,6 +174,27 @@ func (k *sink) Close() error {
 		k.s.log.Error("failed to reap old snapshots", "error", err)
 	}
 	return nil
+}
+
+// takeBack fails a sink whose rename into place is perhaps not durable: raft takes
+// the error as "no snapshot", so the snapshot is renamed back to <id>.tmp. Its files
+// are removed only once that rename is durable; until then a crash may bring back
+// either name, and each is whole (a complete snapshot, or a .tmp that New removes).
+func (k *sink) takeBack(final string, err error) error {
+	k.state, k.err = sinkFailed, err
+	k.s.release(k)
+	if rerr := k.s.fsys.Rename(final, k.tmp); rerr != nil {
+		k.s.log.Error("failed to take back a snapshot that is perhaps not durable", "path", final, "error", rerr)
+		return err
+	}
+	if serr := k.s.fsys.SyncDir(k.s.dir); serr != nil {
+		k.s.log.Error("leaving a failed snapshot for the next start to remove", "path", k.tmp, "error", serr)
+		return err
+	}
+	if rerr := fsx.RemoveAll(k.s.fsys, k.tmp); rerr != nil {
+		k.s.log.Error("failed to remove a failed snapshot", "path", k.tmp, "error", rerr)
+	}
+	return err
 }
 
 func (k *sink) writeMeta(data []byte) error {
