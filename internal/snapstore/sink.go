@@ -95,13 +95,17 @@ func (k *sink) closedErr() error {
 	return fmt.Errorf("snapshot %s: %w", k.id, ErrSinkClosed)
 }
 
-// closeFile closes state.bin once.
+// closeFile closes state.bin once, and gives back the write buffer (with anything
+// left in it).
 func (k *sink) closeFile() error {
 	if k.f == nil {
 		return nil
 	}
 	err := k.f.Close()
 	k.f = nil
+	k.w.Reset(nil)
+	writerPool.Put(k.w)
+	k.w = nil
 	return err
 }
 

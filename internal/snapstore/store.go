@@ -45,8 +45,12 @@ var ErrSinkClosed = errors.New("snapshot sink already closed")
 // headBytes is how much of a snapshot's start Config.Refuse sees.
 const headBytes = 16
 
-// writeBufferBytes buffers a sink's writes to state.bin.
-const writeBufferBytes = 256 << 10
+// writeBufferBytes buffers a sink's writes to state.bin, readBufferBytes an open
+// snapshot's reads.
+const (
+	writeBufferBytes = 256 << 10
+	readBufferBytes  = 256 << 10
+)
 
 // Config configures a Store.
 type Config struct {
@@ -190,7 +194,8 @@ func (s *Store) Create(version raft.SnapshotVersion, index, term uint64, configu
 	}
 	k.f = f
 	k.crc = crc64.New(crcTable)
-	k.w = bufio.NewWriterSize(io.MultiWriter(f, k.crc), writeBufferBytes)
+	k.w = writerPool.Get().(*bufio.Writer)
+	k.w.Reset(io.MultiWriter(f, k.crc))
 	k.checkHead = s.refuse != nil
 	s.log.Info("creating snapshot", "path", k.tmp, "term", term, "index", index)
 	return k, nil
@@ -369,8 +374,8 @@ func (s *Store) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 		s.unpin(id)
 		return nil, nil, err
 	}
-	r := &reader{s: s, id: id, f: f}
-	r.br = bufio.NewReaderSize(io.NewSectionReader(f, 0, m.Size), writeBufferBytes)
+	r := &reader{s: s, id: id, f: f, br: readerPool.Get().(*bufio.Reader)}
+	r.br.Reset(io.NewSectionReader(f, 0, m.Size))
 	return &m.SnapshotMeta, r, nil
 }
 
@@ -463,26 +468,46 @@ func (s *Store) unpin(id string) {
 	s.mu.Unlock()
 }
 
+// The buffers of sinks and readers are reused: a workload of many small snapshots
+// (the tests) would spend its time clearing new ones.
+var (
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferBytes) }}
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferBytes) }}
+)
+
 // reader is an open snapshot's state.
 type reader struct {
-	s    *Store
-	id   string
-	f    fsx.File
-	br   *bufio.Reader
-	once sync.Once
+	s  *Store
+	id string
+
+	mu sync.Mutex
+	f  fsx.File // nil once closed
+	br *bufio.Reader
 }
 
-func (r *reader) Read(p []byte) (int, error) { return r.br.Read(p) }
+func (r *reader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return 0, fmt.Errorf("snapshot %s: read after Close: %w", r.id, fs.ErrClosed)
+	}
+	return r.br.Read(p)
+}
 
+// Close closes state.bin and lets the snapshot be reaped. A second Close does
+// nothing.
 func (r *reader) Close() error {
-	err := ErrSinkClosed
-	r.once.Do(func() {
-		err = r.f.Close()
-		r.s.unpin(r.id)
-	})
-	if err == ErrSinkClosed {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
 		return nil
 	}
+	err := r.f.Close()
+	r.f = nil
+	r.br.Reset(nil)
+	readerPool.Put(r.br)
+	r.br = nil
+	r.s.unpin(r.id)
 	return err
 }
 
