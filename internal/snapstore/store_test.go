@@ -487,6 +487,9 @@ func TestConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	// A snapshot that was open when its turn to be reaped came is reaped by a later
+	// Close.
+	put(t, s, 2, 1, []byte("last"))
 	if got := ids(t, s); len(got) != 2 {
 		t.Fatalf("List = %v, want 2 snapshots", got)
 	}
