@@ -9,7 +9,6 @@ import (
 	"hash/crc64"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
@@ -166,6 +165,3 @@ func encodePeers(c raft.Configuration, trans raft.Transport) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
-// nowMillis is the clock of snapshot names; tests replace it.
-var nowMillis = func() int64 { return time.Now().UnixMilli() }

@@ -208,7 +208,7 @@ func (s *Store) reserve(k *sink) error {
 	term, index := k.meta.Term, k.meta.Index
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ms := max(nowMillis(), s.lastMs+1)
+	ms := max(time.Now().UnixMilli(), s.lastMs+1)
 	for range 1000 {
 		id := snapshotName(term, index, ms)
 		_, err1 := s.fsys.Stat(filepath.Join(s.dir, id))
