@@ -70,8 +70,14 @@ func (fsys *FS) crash(c *chooser) *FS {
 		}
 		return m
 	}
+	persisted := make(map[*metaOp]bool)
 	for _, op := range fsys.meta {
-		if op.durable() || c.persist() {
+		ok := op.durable()
+		if !ok && c.persist() {
+			ok = !slices.ContainsFunc(op.deps, func(d *metaOp) bool { return !d.durable() && !persisted[d] })
+		}
+		if ok {
+			persisted[op] = true
 			op.apply(entries)
 		}
 	}

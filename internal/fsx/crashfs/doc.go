@@ -3,6 +3,14 @@
 // could be in after a power loss at any moment, so that a store can be reopened from
 // each of them.
 //
+// Names are slash paths, cleaned with path/filepath.Clean; a relative name is taken
+// from the root. Operations behave as package os's on Linux, errors included
+// (*fs.PathError or *os.LinkError around a syscall.Errno, so errors.Is(err,
+// fs.ErrNotExist) and the like work): Rename replaces a file but never a directory,
+// ReadAt past the end returns io.EOF, O_APPEND, O_EXCL, O_TRUNC, O_SYNC and the
+// access modes are honoured. Open files also have Seek. A differential test holds
+// this against the real file system.
+//
 // # Model
 //
 // Durability is strict POSIX, read adversarially: nothing is durable unless a sync
@@ -21,10 +29,18 @@
 // order. Each waits for SyncDir of the directories whose entries it changes: a
 // create, mkdir or remove for its directory, a rename for its source directory and its
 // target directory (one SyncDir if they are the same), as package fsx promises no
-// less. It is durable once each of them was synced after it. A directory made by
-// MkdirAll is an entry of its parent, so its own entries survive a crash only if it
-// does. The root exists and is durable. Sync of a directory opened with OpenFile is
-// SyncDir.
+// less. It is durable once each of them was synced after it.
+//
+// Operations on the same name are ordered: an operation depends on the last earlier
+// one on each of its names (a rename has two), and the removal of a directory on
+// the earlier ones on its entries. A crash persists an operation only with those it
+// depends on, and an operation made durable makes them durable too. So a rename
+// waiting for its target directory becomes durable, old name and new, when a file
+// created under its old name is made durable by SyncDir of the source directory.
+//
+// A directory made by MkdirAll is an entry of its parent, so its own entries survive
+// a crash only if it does. The root exists and is durable. Sync of a directory
+// opened with OpenFile is SyncDir.
 //
 // Open files hold inodes, not names: a file removed or renamed while open keeps
 // being read and written through its open files.
@@ -35,14 +51,16 @@
 // drawn with a random source:
 //
 //   - Directories: the durable entries, then every pending metadata operation in
-//     the global order, applied if it is durable or drawn to persist. Each operation
-//     is atomic, and a remove or rename applies only if its name still maps to its
-//     inode in the state being built (a removed directory must also be empty there);
-//     otherwise it does nothing. So, in every state, a renamed inode is under its old
-//     name or under its new one, never both and never neither, if its old name was
-//     there; a rename over a name replaces that name's inode atomically. Then only
-//     what is reachable from the root remains: an inode whose last name did not
-//     persist is lost, content and all (what fsck would put in lost+found).
+//     the global order, applied if it is durable, or if it is drawn to persist and
+//     every operation it depends on was applied. Each operation is atomic; a remove
+//     or a rename applies only if its name still maps to its inode (and a removed
+//     directory is empty) in the state being built, which the dependencies ensure.
+//     So each name shows the result of some prefix of the operations on it, and a
+//     renamed inode is under its old name or under its new one, never both and never
+//     neither (if its old name was there); a rename over a name replaces that name's
+//     inode atomically. Then only what is reachable from the root remains: an inode
+//     whose name did not persist is lost, content and all (what fsck would put in
+//     lost+found).
 //   - Files: for each file in that tree, its durable content, then its pending
 //     operations in order, each drawn to persist or not. A write is cut into pieces at
 //     the sector boundaries of the file (multiples of SectorSize); sectors are atomic
@@ -72,11 +90,12 @@
 // # Faults and capacity
 //
 // FailSync, FailSyncDir, FailWrites and FailAllocate make operations on matching
-// paths fail; a failed Sync drops the file's pending operations from the disk's
-// future, as Linux does. Capacity (Options, SetCapacity) bounds the visible bytes of
-// all files; growth beyond it fails with an error wrapping syscall.ENOSPC and changes
-// nothing. The hook (SetHook) sees every mutating operation just after it is done,
-// which is where tests call Crash.
+// paths fail with a given error (wrapped in an *fs.PathError), changing nothing; a
+// failed Sync also drops the file's pending operations from the disk's future, as
+// Linux does. Capacity (Options, SetCapacity) bounds the visible bytes of all files;
+// growth beyond it fails with an error wrapping syscall.ENOSPC and changes nothing.
+// The hook (SetHook) sees every mutating operation just after it is done, failed
+// ones too (Op.Err), which is where tests call Crash.
 //
 // # Limits
 //
@@ -86,9 +105,10 @@
 //     naming it: a file renamed over another before its data was synced can persist
 //     renamed and empty (ext4's auto_da_alloc would save it), and a directory's
 //     entries can persist without the directory's own entry.
-//   - Metadata operations persist as any subset, in order, not as a journal's
-//     prefix: a remove can persist without the create before it in another
-//     directory, which a journaling file system would not allow.
+//   - Metadata operations persist as any subset closed under the dependencies
+//     above, not as a journal's prefix: the removal of one name can persist without
+//     the creation of another made before it, which a journaling file system would
+//     not allow.
 //   - A file's size covers unpersisted data only through a persisted truncate or
 //     allocate: the "size updated, blocks not written" state of some file systems
 //     (zeros at the tail after a crash) arises only that way.

@@ -64,9 +64,13 @@ type FS struct {
 	used       int64 // visible bytes of live files
 	root       *inode
 	nextID     uint64
-	meta       []*metaOp // pending metadata operations, in order; the first is not durable
+	meta       []*metaOp            // pending metadata operations, in order
+	last       map[entryKey]*metaOp // the last pending operation on each name
 	hook       func(Op)
-	faults     []fault
+	// foldInOrder, for tests, folds durable metadata operations only up to the
+	// first pending one, which must make no difference to any crash.
+	foldInOrder bool
+	faults      []fault
 }
 
 var _ fsx.FS = (*FS)(nil)
@@ -260,7 +264,8 @@ func (fsys *FS) open(name string, flag int, perm fs.FileMode) (*file, Op) {
 
 // Rename renames like os.Rename, atomically: it replaces a file, never a directory.
 // The rename is pending until SyncDir of both directories (one when they are the
-// same); see the package documentation.
+// same), or until a later operation on one of its names is durable; see the package
+// documentation.
 func (fsys *FS) Rename(oldpath, newpath string) error {
 	op, np := clean(oldpath), clean(newpath)
 	return fsys.do(func() (Op, bool) {
@@ -416,7 +421,8 @@ func (fsys *FS) Stat(name string) (fs.FileInfo, error) {
 }
 
 // SyncDir makes durable every pending creation, removal and rename that changed an
-// entry of directory name (a rename when both its directories are synced).
+// entry of directory name (a rename when both its directories are synced), and the
+// operations they depend on.
 func (fsys *FS) SyncDir(name string) error {
 	p := clean(name)
 	return fsys.do(func() (Op, bool) {
