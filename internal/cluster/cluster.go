@@ -56,9 +56,16 @@ type Status struct {
 	Voters []string `json:"voters,omitempty"`
 	// AwaitingRejoin: this member holds no configuration (it was superseded, or is being
 	// re-synced) and waits for the leader to add it back.
-	AwaitingRejoin bool      `json:"awaiting_rejoin,omitempty"`
-	Override       *Override `json:"override,omitempty"` // in effect on this member
-	Error          string    `json:"error,omitempty"`    // why it could not be reached
+	AwaitingRejoin bool `json:"awaiting_rejoin,omitempty"`
+	// Rejoin is the id of this member's request to be taken out of the configuration
+	// and added back (it lost, or cannot trust, raft state it acknowledged), and
+	// RejoinReason why; it takes no part in elections until then.
+	Rejoin       string `json:"rejoin,omitempty"`
+	RejoinReason string `json:"rejoin_reason,omitempty"`
+	// Storage is set while this member's disk fails: full, or failing writes.
+	Storage  string    `json:"storage,omitempty"`
+	Override *Override `json:"override,omitempty"` // in effect on this member
+	Error    string    `json:"error,omitempty"`    // why it could not be reached
 }
 
 // Override is a start without quorum in effect: the operator started the virtual

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/fsx"
 )
 
 // The operator's actions (Manager API, POST with the manager token). Any member takes
@@ -120,7 +121,7 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 			return "", refuse(http.StatusConflict, "%s is the only CoServer running the virtual server (%s is %s): disabling it would stop the service; bring %s back first",
 				m.cfg.Name, other.Name, describeState(st), other.Name)
 		}
-		if err := os.WriteFile(m.dir.disabledPath(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+		if err := fsx.WriteFileAtomic(m.fs, m.dir.disabledPath(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
 			return "", fmt.Errorf("record the disabled state: %w", err)
 		}
 		m.disabled.Store(true)
@@ -137,7 +138,10 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 		if !m.disabled.Load() {
 			return m.cfg.Name + " is already enabled", nil
 		}
-		if err := os.Remove(m.dir.disabledPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := m.fs.Remove(m.dir.disabledPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("clear the disabled state: %w", err)
+		}
+		if err := m.fs.SyncDir(m.dir.path); err != nil {
 			return "", fmt.Errorf("clear the disabled state: %w", err)
 		}
 		m.disabled.Store(false)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
@@ -67,6 +68,10 @@ type Config struct {
 	GuestName     string
 	Guest         []byte
 	GuestExplicit bool
+
+	// FS is the file system under the data dir's raft state: fsx.OS when nil (tests
+	// and fault injection put another under it).
+	FS fsx.FS
 
 	VM                 vm.Config
 	HeartbeatTimeout   time.Duration

@@ -3,25 +3,31 @@ package node
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
-	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-
-	"github.com/ftvs/ftvs/internal/raftlog"
+	"github.com/ftvs/ftvs/internal/fsx"
 )
 
 // dataDir is a member's directory, held with an exclusive lock while in use:
 //
-//	LOCK             flock'd; holds the owner's pid
-//	raft/log/        the raft log (internal/raftlog segment files)
-//	raft/stable.db   raft's current term and vote (bbolt)
-//	raft/snapshots/  full-state snapshots (raft file snapshot store)
+//	LOCK              flock'd; holds the owner's pid
+//	DISABLED          this CoServer is out of service (actions.go)
+//	OVERRIDE          a start without quorum is in effect here (replica.go)
+//	REJOIN            this member waits to be taken out and added back (rejoin.go)
+//	raft/wal/         the raft log (internal/raftlog)
+//	raft/stable       raft's current term and vote (internal/stablestore)
+//	raft/snapshots/   full-state snapshots (internal/snapstore)
+//	events/           the member's event log
+//	corrupt-TIME/     raft state found damaged, set aside (never deleted)
+//	superseded-TIME/  raft state of a member the cluster went on without
+//
+// Builds before this one kept the log in raft/log/ (raftlog's v1 format) and the
+// stable store in raft/stable.db (bbolt): they are migrated at start (storage.go).
 type dataDir struct {
 	path string
 	lock *os.File
@@ -30,8 +36,8 @@ type dataDir struct {
 // ErrDataDirInUse means another process holds the data dir.
 var ErrDataDirInUse = errors.New("data dir is in use")
 
-func openDataDir(path string) (*dataDir, error) {
-	if err := os.MkdirAll(filepath.Join(path, "raft"), 0o700); err != nil {
+func openDataDir(fsys fsx.FS, path string) (*dataDir, error) {
+	if err := fsx.MkdirAllSync(fsys, filepath.Join(path, "raft"), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", path, err)
 	}
 	f, err := LockDataDir(path)
@@ -60,51 +66,18 @@ func LockDataDir(path string) (*os.File, error) {
 }
 
 func (d *dataDir) raftDir() string    { return filepath.Join(d.path, "raft") }
-func (d *dataDir) logDir() string     { return filepath.Join(d.path, "raft", "log") }
-func (d *dataDir) stablePath() string { return filepath.Join(d.path, "raft", "stable.db") }
+func (d *dataDir) walDir() string     { return filepath.Join(d.path, "raft", "wal") }
+func (d *dataDir) stablePath() string { return filepath.Join(d.path, "raft", "stable") }
+func (d *dataDir) snapDir() string    { return filepath.Join(d.path, "raft", "snapshots") }
+
+// The stores of builds before this one.
+func (d *dataDir) legacyLogDir() string    { return filepath.Join(d.path, "raft", "log") }
+func (d *dataDir) legacyStablePath() string { return filepath.Join(d.path, "raft", "stable.db") }
+
+// asideDir names a directory for raft state set aside now: kind is corrupt or
+// superseded.
+func (d *dataDir) asideDir(kind string) string {
+	return filepath.Join(d.path, kind+"-"+time.Now().UTC().Format("20060102T150405.000Z"))
+}
 
 func (d *dataDir) close() error { return d.lock.Close() }
-
-// logStore is the raft log and stable store of a data dir. The log is internal/raftlog
-// (segment files, one fsync per batch: every request waits for two of them in a row);
-// the stable store (current term and vote, written on elections only) is raft-boltdb.
-// (raft-wal v0.4.0, the newest the module proxy serves, left a sealed segment without
-// its index block after raft truncated a log suffix on a restarted ex-leader, and the
-// member could not start again: hashicorp/raft-wal#31.)
-type logStore struct {
-	*raftlog.Store
-	*raftboltdb.BoltStore
-}
-
-func openLogStore(d *dataDir, log *slog.Logger) (*logStore, error) {
-	if _, err := os.Stat(filepath.Join(d.raftDir(), "log.db")); err == nil {
-		return nil, fmt.Errorf("data dir %s was written by an older ftvs build (raft/log.db); this build keeps the log in raft/log/. "+
-			"Move the data dir aside and start with an empty one: a CoServer syncs from its peer, a witness from the leader", d.path)
-	}
-	l, err := raftlog.Open(d.logDir(), log)
-	if err != nil {
-		return nil, fmt.Errorf("open raft log: %w", err)
-	}
-	st, err := raftboltdb.New(raftboltdb.Options{Path: d.stablePath()})
-	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("open raft stable store %s: %w", d.stablePath(), err)
-	}
-	return &logStore{Store: l, BoltStore: st}, nil
-}
-
-// Log store methods come from raftlog, stable store methods from bolt.
-
-func (s *logStore) FirstIndex() (uint64, error)        { return s.Store.FirstIndex() }
-func (s *logStore) LastIndex() (uint64, error)         { return s.Store.LastIndex() }
-func (s *logStore) GetLog(i uint64, l *raft.Log) error { return s.Store.GetLog(i, l) }
-func (s *logStore) StoreLog(l *raft.Log) error         { return s.Store.StoreLog(l) }
-func (s *logStore) StoreLogs(logs []*raft.Log) error   { return s.Store.StoreLogs(logs) }
-func (s *logStore) DeleteRange(min, max uint64) error  { return s.Store.DeleteRange(min, max) }
-func (s *logStore) Close() error                       { return errors.Join(s.Store.Close(), s.BoltStore.Close()) }
-
-var (
-	_ raft.LogStore      = (*logStore)(nil)
-	_ raft.AsyncLogStore = (*logStore)(nil) // the leader's fsync runs beside replication (third_party/raft.patch)
-	_ raft.StableStore   = (*logStore)(nil)
-)

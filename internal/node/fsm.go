@@ -25,6 +25,8 @@ type fsm struct {
 	log       *slog.Logger
 	maxMemory uint64
 	onFail    func(error) // called once when the replica fails
+	// onStorageError is told when a snapshot cannot be written to the disk.
+	onStorageError func(error)
 	// snapshotSize returns the size of the newest snapshot in the store (the one raft
 	// is about to restore), for progress; nil or 0 when unknown.
 	snapshotSize func() int64
@@ -38,6 +40,9 @@ type fsm struct {
 	waiters map[[entry.SeedSize]byte]chan vserver.Result // by entry seed: who waits for which entry
 
 	restore progress // snapshot install in progress, for status
+	// persisting counts this replica's own snapshots being written: a sink in the
+	// store is then not a snapshot received from the leader.
+	persisting atomic.Int32
 
 	applied  atomic.Uint64 // last index applied, readable without mu
 	restored atomic.Uint64 // index of the last snapshot restored (entries up to it were not seen one by one)
@@ -165,7 +170,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot virtual server: %w", err)
 	}
-	return &fsmSnapshot{snap: snap, log: f.log}, nil
+	return &fsmSnapshot{snap: snap, log: f.log, persisting: &f.persisting, onStorageError: f.onStorageError}, nil
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -244,18 +249,26 @@ func (f *fsm) status(withHash bool) vsStatus {
 }
 
 type fsmSnapshot struct {
-	snap *vserver.Snapshot
-	log  *slog.Logger
+	snap           *vserver.Snapshot
+	log            *slog.Logger
+	persisting     *atomic.Int32
+	onStorageError func(error)
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	s.persisting.Add(1)
+	defer s.persisting.Add(-1)
 	n, err := s.snap.WriteTo(sink)
 	if err != nil {
 		sink.Cancel()
-		return err
+	} else if err = sink.Close(); err == nil {
+		s.log.Info("snapshot written", "index", s.snap.Index, "bytes", n)
+		return nil
 	}
-	s.log.Info("snapshot written", "index", s.snap.Index, "bytes", n)
-	return sink.Close()
+	if s.onStorageError != nil && isStorageError(err) {
+		s.onStorageError(err)
+	}
+	return err
 }
 
 func (s *fsmSnapshot) Release() {}

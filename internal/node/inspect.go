@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -40,15 +41,12 @@ func Inspect(ctx context.Context, dir string, vmc vm.Config) (*Report, error) {
 	rep := &Report{DataDir: dir}
 	quiet := slog.New(slog.DiscardHandler)
 	vmc.Logger = quiet
-	wal, err := openLogStore(d, quiet)
+	stores, _, err := openStores(d, storeOptions{fs: fsx.OS, log: quiet, repair: false})
 	if err != nil {
 		return nil, err
 	}
-	defer wal.Close()
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(d.raftDir(), 2, nil)
-	if err != nil {
-		return nil, fmt.Errorf("open snapshots in %s: %w", d.raftDir(), err)
-	}
+	defer stores.close()
+	wal, snaps := stores.log, stores.snaps
 	engine, err := vm.NewEngine(ctx, vmc)
 	if err != nil {
 		return nil, err

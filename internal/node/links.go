@@ -58,6 +58,10 @@ func (m *Member) startLinks() error {
 // serveLink serves member-to-member HTTP once this member is ready (startHTTP).
 func (m *Member) serveLink(w http.ResponseWriter, r *http.Request) {
 	h := m.linkMux.Load()
+	if h == nil && r.Method == http.MethodGet && r.URL.Path == "/ftvs/internal/storage" {
+		m.handleInternalStorage(w, r) // peers forming a cluster ask before this member is ready
+		return
+	}
 	if h == nil {
 		apiError(w, http.StatusServiceUnavailable, m.cfg.Name+" is starting")
 		return

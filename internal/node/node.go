@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,9 +23,12 @@ import (
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/logbridge"
+	"github.com/ftvs/ftvs/internal/snapstore"
+	"github.com/ftvs/ftvs/internal/stablestore"
 	"github.com/ftvs/ftvs/internal/ui"
 	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -44,8 +46,15 @@ type Member struct {
 	fsm    *fsm                      // nil on the witness
 	raftp  atomic.Pointer[raft.Raft] // swapped by an override or a forced sync (replica.go); use r()
 	rc     *raft.Config
-	wal    *logStore
-	snaps  *raft.FileSnapshotStore
+	fs     fsx.FS
+	wal    *logStore // raft's log and stable store
+	snaps  *snapstore.Store
+	// rejoin: this member waits to be taken out of the configuration and added back,
+	// and votes for no one meanwhile (rejoin.go). voteFloor: it grants no vote in a
+	// term up to this one (it rejoined in it). fault: its storage fails (fault.go).
+	rejoin    atomic.Pointer[rejoinRecord]
+	voteFloor atomic.Uint64
+	fault     atomic.Pointer[storageFault]
 	trans  raft.Transport // closed by Close
 	// raftTrans is what raft gets: trans, whose Close is left to the member, so that a
 	// replaced raft instance (replica.go) does not close the links' raft listener.
@@ -99,10 +108,13 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 			m.Close()
 		}
 	}()
-	if m.dir, err = openDataDir(cfg.DataDir); err != nil {
+	if m.fs = cfg.FS; m.fs == nil {
+		m.fs = fsx.OS
+	}
+	if m.dir, err = openDataDir(m.fs, cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(m.dir.disabledPath()); err == nil && !cfg.Witness && !cfg.Simplex {
+	if _, err := m.fs.Stat(m.dir.disabledPath()); err == nil && !cfg.Witness && !cfg.Simplex {
 		m.disabled.Store(true)
 	}
 	// Every record with an "event" attribute also goes to the persisted event log.
@@ -124,7 +136,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 			return nil, err
 		}
 		m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed,
-			snapshotSize: m.newestSnapshotSize}
+			snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed}
 		f = m.fsm
 	}
 	if err := m.startRaft(f); err != nil {
@@ -158,7 +170,6 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 
 func (m *Member) startRaft(f raft.FSM) error {
 	rlog := logbridge.New(m.log, "raft")
-	superseded := false
 	if !m.cfg.Simplex {
 		if err := m.startLinks(); err != nil {
 			return err
@@ -166,26 +177,37 @@ func (m *Member) startRaft(f raft.FSM) error {
 		// Before this member's raft can vote or campaign: has a peer moved on without it
 		// (a start without quorum, or a forced sync cut short)? Then its log is stale
 		// and it must rejoin empty (replica.go).
-		var err error
-		if superseded, err = m.setAsideIfSuperseded(); err != nil {
+		if err := m.setAsideIfSuperseded(); err != nil {
 			return err
 		}
 	}
-	wal, err := openLogStore(m.dir, m.log)
+	st, found, err := openStores(m.dir, storeOptions{fs: m.fs, log: m.log, witness: m.cfg.Witness,
+		onFail: m.storageFailed, repair: !m.cfg.Simplex})
 	if err != nil {
 		return err
 	}
-	m.wal = wal
+	m.wal = &logStore{stable: st.stable, onError: m.storageFailed, stop: m.stop,
+		reopen: func() (*stablestore.Store, error) { return stablestore.Open(m.fs, m.dir.stablePath()) }}
+	m.wal.logp.Store(st.log)
+	m.snaps = st.snaps
+	if floor, err := m.wal.GetUint64(keyVoteFloor); err == nil {
+		m.voteFloor.Store(floor)
+	}
+	if err := m.loadRejoin(); err != nil {
+		return err
+	}
+	for _, d := range found {
+		if d.lost && m.rejoin.Load() == nil {
+			if err := m.requestRejoin(fmt.Sprintf("its %s was damaged and set aside in %s", d.what, d.aside)); err != nil {
+				return err
+			}
+		}
+	}
 	// Replication reads recent entries back; keep them in memory.
-	logs, err := raft.NewLogCache(4096, wal)
+	logs, err := raft.NewLogCache(4096, m.wal)
 	if err != nil {
 		return err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(m.dir.raftDir(), 2, rlog.Named("snapshots"))
-	if err != nil {
-		return fmt.Errorf("open snapshot store in %s: %w", m.dir.raftDir(), err)
-	}
-	m.snaps = snaps
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(m.cfg.Name)
 	rc.Logger = rlog
@@ -198,6 +220,7 @@ func (m *Member) startRaft(f raft.FSM) error {
 	rc.ElectionTimeout = m.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = m.cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = m.cfg.CommitTimeout
+	rc.NoVote = m.noVote
 	if m.cfg.Simplex {
 		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
 	}
@@ -218,28 +241,33 @@ func (m *Member) startRaft(f raft.FSM) error {
 			boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.Name)})
 		}
 	}
-	existing, err := raft.HasExistingState(wal, wal, snaps)
+	existing, err := raft.HasExistingState(m.wal, m.wal, m.snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
-	if !existing && !superseded {
-		if err := raft.BootstrapCluster(rc, logs, wal, snaps, m.raftTrans, boot); err != nil {
+	form := false
+	switch {
+	case existing:
+	case m.cfg.Simplex:
+		if err := raft.BootstrapCluster(rc, logs, m.wal, m.snaps, m.raftTrans, boot); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
-		m.log.Info("bootstrapped a new member", "data", m.cfg.DataDir, "members", len(boot.Servers))
+		m.log.Info("bootstrapped a new lone CoServer", "data", m.cfg.DataDir)
+	case m.rejoin.Load() == nil:
+		// No raft state here: a new cluster, or this member lost its data dir. Only the
+		// peers can say which (formCluster); until then it has no configuration, so it
+		// neither votes nor stands.
+		form = true
 	}
-	r, err := raft.NewRaft(rc, f, logs, wal, snaps, m.raftTrans)
+	r, err := raft.NewRaft(rc, f, logs, m.wal, m.snaps, m.raftTrans)
 	if err != nil {
-		if problems := unreadableSnapshots(snaps); len(problems) > 0 {
-			return fmt.Errorf("start raft: no snapshot in %s could be restored (%s). Nothing was changed. "+
-				"The log before the snapshots is compacted, so this data dir cannot rebuild the state alone: "+
-				"restore the data dir from a backup, or (in a pair) move it aside and let the CoServer sync from its peer",
-				filepath.Join(m.dir.raftDir(), "snapshots"), strings.Join(problems, "; "))
-		}
 		return fmt.Errorf("start raft: %w", err)
 	}
 	m.rc = rc
 	m.raftp.Store(r)
+	if form {
+		go m.formCluster(m.stop, boot)
+	}
 	return nil
 }
 
@@ -303,6 +331,8 @@ func (m *Member) startHTTP() error {
 		mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
 		mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
 		mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
+		mux.HandleFunc("POST /ftvs/internal/rejoined", m.handleInternalRejoined)
+		mux.HandleFunc("GET /ftvs/internal/storage", m.handleInternalStorage)
 		mux.HandleFunc("POST /ftvs/internal/rehearse", m.handleInternalRehearse)
 		mux.HandleFunc("POST /ftvs/internal/update", m.handleUpdate)
 		mux.HandleFunc("POST /ftvs/internal/rollback", m.handleRollback)
@@ -483,25 +513,6 @@ func (m *Member) Close() error {
 		errs = append(errs, m.events.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// unreadableSnapshots opens every snapshot (raft checks its CRC) and describes the ones
-// that fail. Used only to explain a failed start.
-func unreadableSnapshots(snaps *raft.FileSnapshotStore) []string {
-	metas, err := snaps.List()
-	if err != nil {
-		return []string{err.Error()}
-	}
-	var problems []string
-	for _, md := range metas {
-		_, rc, err := snaps.Open(md.ID)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", md.ID, err))
-			continue
-		}
-		rc.Close()
-	}
-	return problems
 }
 
 func (m *Member) newestSnapshotSize() int64 {

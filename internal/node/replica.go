@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -63,7 +63,7 @@ func (sharedTransport) Close() error { return nil }
 func (d *dataDir) overridePath() string { return filepath.Join(d.path, "OVERRIDE") }
 
 func (m *Member) loadOverride() {
-	b, err := os.ReadFile(m.dir.overridePath())
+	b, err := fsx.ReadFile(m.fs, m.dir.overridePath())
 	if err != nil {
 		return
 	}
@@ -194,7 +194,7 @@ func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, fr
 	}
 	o := &cluster.Override{CoServer: m.cfg.Name, Since: time.Now().UTC().Format(time.RFC3339Nano), Excluded: excluded, By: from}
 	b, _ := json.MarshalIndent(o, "", "  ")
-	if err := writeFileSync(m.dir.overridePath(), append(b, '\n')); err != nil {
+	if err := fsx.WriteFileAtomic(m.fs, m.dir.overridePath(), append(b, '\n'), 0o600); err != nil {
 		return "", fmt.Errorf("record the override: %w", err)
 	}
 	lastIndex := m.r().LastIndex()
@@ -218,7 +218,8 @@ func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, fr
 		return m.wal.SetUint64(keyCurrentTerm, term+overrideTermJump)
 	})
 	if err != nil {
-		os.Remove(m.dir.overridePath())
+		m.fs.Remove(m.dir.overridePath())
+		m.fs.SyncDir(m.dir.path)
 		m.log.Error("start without quorum failed", "event", "override.failed", "err", err)
 		return "", fmt.Errorf("start without quorum: %w", err)
 	}
@@ -274,9 +275,9 @@ func (m *Member) reachabilityDetail(names []string) string {
 
 // setAsideIfSuperseded runs at start, before the raft stores are opened: if a peer's
 // configuration has voters and this member is not one of them, the cluster went on
-// without it. Its log and snapshots are moved to DATA/superseded-TIME/ and it starts
-// with no configuration, to be added back by the leader.
-func (m *Member) setAsideIfSuperseded() (bool, error) {
+// without it. Its log and snapshots are moved to DATA/superseded-TIME/ (its stable
+// store, with its term and vote, stays), and it asks to rejoin (rejoin.go).
+func (m *Member) setAsideIfSuperseded() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var by []cluster.Status // the peers that went on without this member
@@ -286,96 +287,22 @@ func (m *Member) setAsideIfSuperseded() (bool, error) {
 		}
 	}
 	if len(by) == 0 {
-		return false, nil
+		return nil
 	}
-	raftDir := m.dir.raftDir()
-	var moved []string
-	aside := filepath.Join(m.dir.path, "superseded-"+time.Now().UTC().Format("20060102T150405Z"))
-	for _, sub := range []string{"log", "snapshots"} {
-		from := filepath.Join(raftDir, sub)
-		if _, err := os.Stat(from); err != nil {
-			continue
-		}
-		if err := os.MkdirAll(aside, 0o700); err != nil {
-			return false, fmt.Errorf("set aside the superseded raft state: %w", err)
-		}
-		if err := os.Rename(from, filepath.Join(aside, sub)); err != nil {
-			return false, fmt.Errorf("set aside the superseded raft state: %w", err)
-		}
-		moved = append(moved, sub)
-	}
-	kept := "nothing to keep (empty data dir)"
-	if len(moved) > 0 {
-		kept = aside
+	aside := m.dir.asideDir("superseded")
+	if err := setAsidePaths(m.fs, m.dir.path, aside, m.dir.walDir(), m.dir.snapDir(), m.dir.legacyLogDir()); err != nil {
+		return fmt.Errorf("set aside the superseded raft state: %w", err)
 	}
 	m.log.Warn(fmt.Sprintf("%s went on without this member (its voters are %s): this member's log is stale. It starts empty and syncs from the leader once added back",
 		by[0].Member, strings.Join(by[0].Voters, ", ")),
-		"event", "member.superseded", "by", by[0].Member, "voters", strings.Join(by[0].Voters, ","), "kept", kept)
-	return true, nil
-}
-
-// rejoinPeers runs on every member and acts on the leader: a configured peer that is
-// not in the raft configuration and answers waiting to rejoin is added back as a voter.
-// It then syncs from the leader. The first peer back clears a start without quorum.
-func (m *Member) rejoinPeers(stop <-chan struct{}) {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	var conflictLogged time.Time
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		r := m.r()
-		if r.State() != raft.Leader {
-			continue
-		}
-		f := r.GetConfiguration()
-		if f.Error() != nil {
-			continue
-		}
-		in := map[string]bool{}
-		for _, s := range f.Configuration().Servers {
-			in[string(s.ID)] = true
-		}
-		for _, p := range m.cfg.Peers {
-			if in[p.Name] {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			st := m.fetchStatus(ctx, p, false)
-			cancel()
-			switch {
-			case st.Role == "unreachable":
-				continue
-			case !st.AwaitingRejoin:
-				if st.Role == "leader" && time.Since(conflictLogged) > 30*time.Second {
-					conflictLogged = time.Now()
-					m.log.Error(fmt.Sprintf("%s leads a configuration of its own (voters %s) while %s leads this one: both may have accepted writes. Stop %s and start it again: it then rejoins from %s, and its copy is kept in its data dir as superseded-TIME",
-						p.Name, strings.Join(st.Voters, ", "), m.cfg.Name, p.Name, m.cfg.Name),
-						"event", "override.conflict", "peer", p.Name)
-				}
-				continue
-			}
-			if err := r.AddVoter(raft.ServerID(p.Name), raft.ServerAddress(p.Name), 0, 5*time.Second).Error(); err != nil {
-				m.log.Warn("adding a returning member back failed; retrying", "peer", p.Name, "err", err)
-				continue
-			}
-			m.log.Info(p.Name+" is back in the configuration: it syncs from "+m.cfg.Name, "event", "member.rejoined", "peer", p.Name)
-			if m.override.Load() != nil {
-				if err := os.Remove(m.dir.overridePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-					m.log.Warn("clearing the OVERRIDE record failed", "err", err)
-				}
-				m.override.Store(nil)
-				m.log.Info("start without quorum cleared: "+p.Name+" rejoined, so a quorum again needs two members", "event", "override.cleared", "peer", p.Name)
-			}
-		}
-	}
+		"event", "member.superseded", "by", by[0].Member, "voters", strings.Join(by[0].Voters, ","), "kept", aside)
+	return m.requestRejoin(fmt.Sprintf("%s went on without it; its copy is kept in %s", by[0].Member, aside))
 }
 
 // resync throws this CoServer's copy of the virtual server away and takes the leader's
-// again (the sync action).
+// again (the sync action). It asks to rejoin first (so it takes no part in elections
+// from then on), then empties its log and snapshots; the leader takes it out of the
+// configuration and adds it back, and it syncs like any returning member.
 func (m *Member) resync(ctx context.Context) (string, error) {
 	other := m.otherCoServer()
 	ost := m.fetchStatus(ctx, other, false)
@@ -385,9 +312,8 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 	if reach := m.reachablePeers(ctx); len(reach) < len(m.cfg.Peers)-1 {
 		return "", refuse(http.StatusConflict, "%s cannot sync now: while it re-syncs the others must hold the quorum together, and only %v answer", m.cfg.Name, reach)
 	}
-	voters, _ := m.voters()
-	if !slices.Contains(voters, m.cfg.Name) {
-		return "", refuse(http.StatusConflict, "%s is not in the configuration (it is waiting to rejoin): it syncs as soon as the leader adds it back", m.cfg.Name)
+	if m.rejoin.Load() != nil {
+		return "", refuse(http.StatusConflict, "%s is already waiting to rejoin: it syncs as soon as the leader adds it back", m.cfg.Name)
 	}
 	if m.r().State() == raft.Leader {
 		if err := m.r().LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name)).Error(); err != nil {
@@ -397,12 +323,11 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 	m.replicaMu.Lock()
 	defer m.replicaMu.Unlock()
 	m.log.Warn("forced sync: this CoServer discards its copy and takes the leader's again", "event", "sync.forced", "from", other.Name)
+	if err := m.requestRejoin("a forced sync: it discards its copy and takes " + other.Name + "'s"); err != nil {
+		return "", refuse(http.StatusConflict, "sync of %s failed: %v", m.cfg.Name, err)
+	}
 	err := m.restartRaft(func() error {
-		// raft is stopped: this member acknowledges nothing now. Leave the configuration
-		// first; if that fails, nothing was changed.
-		if err := m.askLeaderToRemove(ctx); err != nil {
-			return err
-		}
+		// raft is stopped, and this member votes for no one: empty its copy.
 		first, _ := m.wal.FirstIndex()
 		last, _ := m.wal.LastIndex()
 		if err := m.wal.DeleteRange(first, last); err != nil {
@@ -413,9 +338,12 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 			return fmt.Errorf("list snapshots: %w", err)
 		}
 		for _, md := range metas {
-			if err := os.RemoveAll(filepath.Join(m.dir.raftDir(), "snapshots", md.ID)); err != nil {
+			if err := fsx.RemoveAll(m.fs, filepath.Join(m.dir.snapDir(), md.ID)); err != nil {
 				return fmt.Errorf("remove snapshot %s: %w", md.ID, err)
 			}
+		}
+		if err := m.fs.SyncDir(m.dir.snapDir()); err != nil {
+			return err
 		}
 		vs, err := newVServer(m.engine, m.log)
 		if err != nil {
@@ -427,31 +355,6 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 		return "", refuse(http.StatusConflict, "sync of %s failed: %v", m.cfg.Name, err)
 	}
 	return fmt.Sprintf("%s discarded its copy and waits to be added back; it then takes %s's snapshot and log (follow it in `ftvs status`)", m.cfg.Name, other.Name), nil
-}
-
-// askLeaderToRemove has the leader take this member out of the configuration.
-func (m *Member) askLeaderToRemove(ctx context.Context) error {
-	body, _ := json.Marshal(map[string]string{"name": m.cfg.Name})
-	deadline := time.Now().Add(10 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		for _, p := range m.cfg.Peers {
-			if p.Name == m.cfg.Name {
-				continue
-			}
-			code, msg, err := m.postInternal(ctx, p, "/ftvs/internal/remove", body)
-			switch {
-			case err != nil:
-				last = err
-			case code == http.StatusOK:
-				return nil
-			default:
-				last = errors.New(msg)
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("no leader took %s out of the configuration: %v", m.cfg.Name, last)
 }
 
 // handleInternalRemove is POST /ftvs/internal/remove {"name": ...} on the links: the
@@ -493,21 +396,4 @@ func (m *Member) postInternal(ctx context.Context, p Peer, path string, body []b
 	var ar actionReply
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ar)
 	return resp.StatusCode, ar.Error + ar.Message, nil
-}
-
-// writeFileSync writes a small file and syncs it.
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

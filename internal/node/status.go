@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -39,6 +38,15 @@ func (m *Member) Status(withHash bool) cluster.Status {
 	pf := platform.Local()
 	st.Platform, st.ABI = &pf, version.ABI
 	st.Voters, st.AwaitingRejoin = m.voters()
+	if rec := m.rejoin.Load(); rec != nil {
+		st.AwaitingRejoin, st.Rejoin, st.RejoinReason = true, rec.ID, rec.Reason
+	}
+	if f := m.fault.Load(); f != nil {
+		st.Storage = "failing: " + f.Reason
+		if f.Full {
+			st.Storage = "full: " + f.Reason
+		}
+	}
 	st.Override = m.override.Load()
 	if m.cfg.Witness {
 		st.Kind, st.VirtualServer = "witness", "none"
@@ -51,7 +59,11 @@ func (m *Member) Status(withHash bool) cluster.Status {
 	st.MemoryBytes, st.Resets, st.Failure = vs.MemoryBytes, vs.Resets, vs.Failed
 	st.Sync = m.syncProgress(st)
 	if st.AwaitingRejoin && st.Sync == nil {
-		st.Sync = &cluster.Sync{Phase: "waiting for the leader to add it back", Unit: "entries"}
+		phase := "waiting for the leader to add it back"
+		if st.Rejoin != "" {
+			phase = "waiting for the leader to take it out of the configuration and add it back"
+		}
+		st.Sync = &cluster.Sync{Phase: phase, Unit: "entries"}
 	}
 	switch {
 	case vs.Failed != "":
@@ -96,27 +108,12 @@ func newSync(phase string, done, total int64, started time.Time) *cluster.Sync {
 	return s
 }
 
-// receivingSnapshot finds a snapshot raft is receiving: a *.tmp dir in the snapshot store
-// whose meta.json carries the expected size.
+// receivingSnapshot reports a snapshot raft is writing into the store.
 func (m *Member) receivingSnapshot() (done, total int64, started time.Time, ok bool) {
-	dirs, _ := filepath.Glob(filepath.Join(m.dir.raftDir(), "snapshots", "*.tmp"))
-	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, "meta.json"))
-		if err != nil {
-			continue
-		}
-		var meta raft.SnapshotMeta
-		if json.Unmarshal(b, &meta) != nil {
-			continue
-		}
-		fi, err := os.Stat(filepath.Join(d, "state.bin"))
-		if err != nil {
-			continue
-		}
-		info, _ := os.Stat(d)
-		return fi.Size(), meta.Size, info.ModTime(), true
+	if m.snaps == nil || m.fsm == nil || m.fsm.persisting.Load() > 0 {
+		return 0, 0, time.Time{}, false
 	}
-	return 0, 0, time.Time{}, false
+	return m.snaps.Receiving()
 }
 
 func roleName(s raft.RaftState) string {

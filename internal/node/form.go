@@ -1,0 +1,168 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Forming a cluster, and telling a new cluster from a lost data dir.
+//
+// A member that starts with no raft state cannot tell by itself whether the cluster is
+// new (every member was just initialised) or whether it lost its data dir while its
+// peers went on. Bootstrapping in the second case would be unsafe: it would vote at
+// term 1 again, and it lacks the entries it acknowledged. So it asks every peer about
+// its raft state (GET /ftvs/internal/storage, answered over the links from before a
+// member's raft starts): only when every peer answers and none has more than the
+// bootstrap entry (the configuration entry every member writes the same way, so
+// doing it at different moments is harmless) and the no-op entries of leaders elected
+// since, does it bootstrap. (No-ops change no state and answer no client: a member that
+// joins without them loses nothing anyone was told.) If any peer has more, it asks to
+// rejoin (rejoin.go). While some peer does not answer, it waits and says for whom.
+
+// storageInfo is a member's raft state as its peers see it before forming a cluster.
+type storageInfo struct {
+	Member        string `json:"member"`
+	Fresh         bool   `json:"fresh"` // nothing beyond the bootstrap entry and leaders' no-ops: a new cluster
+	LastIndex     uint64 `json:"last_index"`
+	LastTerm      uint64 `json:"last_term"`
+	SnapshotIndex uint64 `json:"snapshot_index"`
+}
+
+// storage describes this member's raft state, from raft if it runs, else from the stores.
+func (m *Member) storage() (storageInfo, bool) {
+	if m.wal == nil || m.snaps == nil {
+		return storageInfo{}, false
+	}
+	info := storageInfo{Member: m.cfg.Name}
+	if metas, err := m.snaps.List(); err == nil && len(metas) > 0 {
+		info.SnapshotIndex = metas[0].Index
+	}
+	info.Fresh = info.SnapshotIndex == 0
+	if last, err := m.wal.LastIndex(); err == nil && last > 0 {
+		info.LastIndex = last
+		if last > maxFreshEntries {
+			info.Fresh = false
+		}
+		for i := uint64(1); i <= last; i++ {
+			var l raft.Log
+			if err := m.wal.GetLog(i, &l); err != nil {
+				info.Fresh = false
+				break
+			}
+			info.LastTerm = l.Term
+			if !(i == 1 && l.Type == raft.LogConfiguration && l.Term == 1 || i > 1 && l.Type == raft.LogNoop) {
+				info.Fresh = false
+			}
+			if !info.Fresh && i < last {
+				i = last - 1 // only the last term is still of interest
+			}
+		}
+	}
+	return info, true
+}
+
+// maxFreshEntries bounds the log a fresh member may hold: the bootstrap entry and the
+// no-ops of a few elections.
+const maxFreshEntries = 64
+
+// handleInternalStorage is GET /ftvs/internal/storage on the links.
+func (m *Member) handleInternalStorage(w http.ResponseWriter, _ *http.Request) {
+	info, ok := m.storage()
+	if !ok {
+		apiError(w, http.StatusServiceUnavailable, m.cfg.Name+" is opening its raft state")
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// fetchStorage asks peer p about its raft state; ok is false if it did not answer.
+func (m *Member) fetchStorage(ctx context.Context, p Peer) (storageInfo, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Name+"/ftvs/internal/storage", nil)
+	if err != nil {
+		return storageInfo{}, false
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return storageInfo{}, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		// A build from before this question: a running member of an existing cluster.
+		return storageInfo{Member: p.Name}, true
+	}
+	var info storageInfo
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&info) != nil {
+		return storageInfo{}, false
+	}
+	return info, true
+}
+
+// formCluster runs on a member that started with no raft state and no rejoin request:
+// it bootstraps once every peer answers fresh, or asks to rejoin once one answers with
+// state.
+func (m *Member) formCluster(stop <-chan struct{}, conf raft.Configuration) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var said time.Time
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		var mu sync.Mutex
+		var missing, stateful []string
+		var wg sync.WaitGroup
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		for _, p := range m.cfg.Peers {
+			if p.Name == m.cfg.Name {
+				continue
+			}
+			wg.Go(func() {
+				info, ok := m.fetchStorage(ctx, p)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case !ok:
+					missing = append(missing, p.Name)
+				case !info.Fresh:
+					stateful = append(stateful, p.Name)
+				}
+			})
+		}
+		wg.Wait()
+		cancel()
+		slices.Sort(missing)
+		slices.Sort(stateful)
+		switch {
+		case len(stateful) > 0:
+			reason := fmt.Sprintf("it started with no raft state while %s hold%s the cluster's", strings.Join(stateful, " and "),
+				map[bool]string{true: "s", false: ""}[len(stateful) == 1])
+			if err := m.requestRejoin(reason); err != nil {
+				m.log.Error("recording the rejoin request failed; retrying", "err", err)
+				continue
+			}
+			return
+		case len(missing) == 0:
+			if err := m.r().BootstrapCluster(conf).Error(); err != nil && err != raft.ErrCantBootstrap {
+				m.log.Warn("bootstrapping the new cluster failed; retrying", "err", err)
+				continue
+			}
+			m.log.Info("every member started with no raft state: this one bootstrapped the new cluster", "members", len(conf.Servers))
+			return
+		case time.Since(said) > 10*time.Second:
+			said = time.Now()
+			m.log.Warn("this member has no raft state: it forms a new cluster once every member answers that it has none, or rejoins the cluster of one that has. Waiting for "+
+				strings.Join(missing, " and "), "waiting_for", strings.Join(missing, ","))
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package node
+
+import (
+	"errors"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/raftlog"
+	"github.com/ftvs/ftvs/internal/stablestore"
+)
+
+// logStore is raft's log store and stable store: the member's raft log
+// (internal/raftlog: segment files, one fsync per batch) and stable store
+// (internal/stablestore: two sector-sized slots, one fsync per update), with their
+// storage failures reported to the member (fault.go).
+type logStore struct {
+	logp    atomic.Pointer[raftlog.Store] // replaced when a failed log is reopened (fault.go)
+	onError func(error)                   // a storage failure (not a caller's mistake)
+	stop    <-chan struct{}
+	reopen  func() (*stablestore.Store, error)
+
+	mu     sync.RWMutex
+	stable *stablestore.Store
+}
+
+// log is the raft log in use.
+func (s *logStore) log() *raftlog.Store { return s.logp.Load() }
+
+// Log store methods.
+
+func (s *logStore) FirstIndex() (uint64, error)        { return s.log().FirstIndex() }
+func (s *logStore) LastIndex() (uint64, error)         { return s.log().LastIndex() }
+func (s *logStore) GetLog(i uint64, l *raft.Log) error { return s.log().GetLog(i, l) }
+func (s *logStore) StoreLog(l *raft.Log) error         { return s.StoreLogs([]*raft.Log{l}) }
+func (s *logStore) IsMonotonic() bool                  { return true } // raftlog's
+
+func (s *logStore) StoreLogs(logs []*raft.Log) error { return s.check(s.log().StoreLogs(logs)) }
+
+func (s *logStore) StoreLogsAsync(logs []*raft.Log, durable func()) error {
+	return s.check(s.log().StoreLogsAsync(logs, durable))
+}
+
+func (s *logStore) DeleteRange(min, max uint64) error { return s.check(s.log().DeleteRange(min, max)) }
+
+// check reports err to the member if it is the disk's doing.
+func (s *logStore) check(err error) error {
+	if err != nil && isStorageError(err) {
+		s.onError(err)
+	}
+	return err
+}
+
+// isStorageError tells a failing disk (full, I/O error, a store that failed) from a
+// caller's mistake (an index out of order).
+func isStorageError(err error) bool {
+	var errno syscall.Errno
+	var pe *fs.PathError
+	return errors.As(err, &errno) || errors.As(err, &pe) || errors.Is(err, stablestore.ErrStopped)
+}
+
+// Stable store methods. raft cannot go on when it cannot record its term (it panics):
+// so a failed update is reported, and then retried on a reopened store until it
+// succeeds. Meanwhile raft's main loop waits, so this member acknowledges nothing and
+// votes for no one: it is stopped, not wrong. A leader does not update its stable store
+// while it leads, so it is always a follower or a candidate that waits here.
+
+func (s *logStore) store() *stablestore.Store {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.stable
+}
+
+func (s *logStore) Get(k []byte) ([]byte, error)       { return s.store().Get(k) }
+func (s *logStore) GetUint64(k []byte) (uint64, error) { return s.store().GetUint64(k) }
+
+func (s *logStore) Set(k, v []byte) error { return s.update(func(st *stablestore.Store) error { return st.Set(k, v) }) }
+
+func (s *logStore) SetUint64(k []byte, v uint64) error {
+	return s.update(func(st *stablestore.Store) error { return st.SetUint64(k, v) })
+}
+
+func (s *logStore) update(set func(*stablestore.Store) error) error {
+	err := set(s.store())
+	if err == nil || !isStorageError(err) {
+		return err
+	}
+	s.onError(err)
+	for {
+		select {
+		case <-s.stop:
+			return err
+		case <-time.After(time.Second):
+		}
+		st, oerr := s.reopen()
+		if oerr != nil {
+			continue
+		}
+		if err := set(st); err != nil {
+			st.Close()
+			continue
+		}
+		s.mu.Lock()
+		old := s.stable
+		s.stable = st
+		s.mu.Unlock()
+		old.Close()
+		return nil
+	}
+}
+
+func (s *logStore) Close() error {
+	return errors.Join(s.log().Close(), s.store().Close())
+}
+
+var (
+	_ raft.LogStore          = (*logStore)(nil)
+	_ raft.AsyncLogStore     = (*logStore)(nil) // the leader's fsync runs beside replication (third_party/raft.patch)
+	_ raft.MonotonicLogStore = (*logStore)(nil)
+	_ raft.StableStore       = (*logStore)(nil)
+)
