@@ -34,6 +34,12 @@ func (g *gateway) writeError(w http.ResponseWriter, err error) {
 		problem(w, http.StatusServiceUnavailable, "%v; retry shortly", err)
 	case errors.Is(err, ErrWrongMember):
 		problem(w, http.StatusMisdirectedRequest, "%v", err)
+	case errors.Is(err, ErrStorageFull):
+		w.Header().Set("Retry-After", "1")
+		problem(w, http.StatusInsufficientStorage, "%v; send the request to the other CoServer", err)
+	case errors.Is(err, ErrStorageFailed):
+		w.Header().Set("Retry-After", "1")
+		problem(w, http.StatusServiceUnavailable, "%v; send the request to the other CoServer", err)
 	case errors.Is(err, ErrUncertain):
 		problem(w, http.StatusServiceUnavailable, "%v: the request may or may not have been applied; check before retrying", err)
 	default:
@@ -58,7 +64,8 @@ func outcomeOf(err error) string {
 	switch {
 	case errors.As(err, &trap), errors.Is(err, vm.ErrAborted):
 		return OutcomeUndone
-	case errors.Is(err, vm.ErrRequestTooLarge), errors.Is(err, vserver.ErrNoModule), errors.Is(err, ErrUnavailable), errors.Is(err, ErrWrongMember):
+	case errors.Is(err, vm.ErrRequestTooLarge), errors.Is(err, vserver.ErrNoModule), errors.Is(err, ErrUnavailable), errors.Is(err, ErrWrongMember),
+		errors.Is(err, ErrStorageFull), errors.Is(err, ErrStorageFailed):
 		return OutcomeNotApplied
 	}
 	// ErrUncertain, a failed replica after commit, anything unexpected: be honest.

@@ -35,6 +35,14 @@ var ErrUncertain = errors.New("outcome unknown")
 // ErrWrongMember means this member does not serve the virtual server (the witness).
 var ErrWrongMember = errors.New("wrong member")
 
+// ErrStorageFull means this member's disk is full: it serves nothing until space
+// returns (507 Insufficient Storage); nothing was applied. The other CoServer serves.
+var ErrStorageFull = errors.New("this member's disk is full")
+
+// ErrStorageFailed means this member's disk fails (write or fsync errors): it serves
+// nothing until the disk works again (503); nothing was applied.
+var ErrStorageFailed = errors.New("this member's storage fails")
+
 // Cluster is what the gateway needs from the member it runs on.
 type Cluster interface {
 	// Propose appends e to the replicated log and returns the result of applying it,

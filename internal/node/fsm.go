@@ -27,6 +27,10 @@ type fsm struct {
 	onFail    func(error) // called once when the replica fails
 	// onStorageError is told when a snapshot cannot be written to the disk.
 	onStorageError func(error)
+	// onRestoreFailed is told when a snapshot in the store cannot be restored (the
+	// newest, which raft restores first): it is set aside, so that raft neither tries
+	// it again nor sends it to a peer.
+	onRestoreFailed func(error)
 	// snapshotSize returns the size of the newest snapshot in the store (the one raft
 	// is about to restore), for progress; nil or 0 when unknown.
 	snapshotSize func() int64
@@ -195,11 +199,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.log.Info("sync started: restoring a snapshot", "event", "sync.started", "bytes", total)
 	snap, err := vserver.ReadSnapshot(&countingReader{r: br, p: &f.restore, log: f.log}, f.maxMemory)
 	if err != nil {
+		f.restoreFailed(err)
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.vs.Restore(context.Background(), snap); err != nil {
+		f.restoreFailed(err)
 		return err
 	}
 	if snap.State != nil {
@@ -210,6 +216,12 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.restored.Store(snap.Index)
 	f.applied.Store(snap.Index)
 	return nil
+}
+
+func (f *fsm) restoreFailed(err error) {
+	if f.onRestoreFailed != nil {
+		f.onRestoreFailed(err)
+	}
 }
 
 // status is a consistent view of the virtual server for the API.

@@ -136,7 +136,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 			return nil, err
 		}
 		m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed,
-			snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed}
+			snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot}
 		f = m.fsm
 	}
 	if err := m.startRaft(f); err != nil {
@@ -524,4 +524,21 @@ func (m *Member) newestSnapshotSize() int64 {
 		return 0
 	}
 	return metas[0].Size
+}
+
+// setAsideNewestSnapshot moves the newest snapshot, which could not be restored, out of
+// the store (into corrupt-TIME/): raft would otherwise restore it first at every start
+// and send it to every peer that needs a snapshot.
+func (m *Member) setAsideNewestSnapshot(cause error) {
+	metas, err := m.snaps.List()
+	if err != nil || len(metas) == 0 {
+		return
+	}
+	dest := filepath.Join(m.dir.asideDir("corrupt"), "snapshots", metas[0].ID)
+	if err := m.snaps.SetAside(metas[0].ID, dest); err != nil {
+		m.log.Warn("setting aside a snapshot that could not be restored failed", "snapshot", metas[0].ID, "err", err)
+		return
+	}
+	m.log.Error("a snapshot could not be restored; set aside", "event", "storage.corrupt", "store", "snapshots",
+		"snapshot", metas[0].ID, "set_aside", dest, "err", cause)
 }

@@ -49,6 +49,12 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 	if m.cfg.Witness {
 		return vserver.Result{}, fmt.Errorf("%w: the witness does not run the virtual server; send requests to a CoServer (%s)", gateway.ErrWrongMember, m.coserverURLs())
 	}
+	if f := m.fault.Load(); f != nil {
+		if f.Full {
+			return vserver.Result{}, fmt.Errorf("%w (%s)", gateway.ErrStorageFull, f.Reason)
+		}
+		return vserver.Result{}, fmt.Errorf("%w (%s)", gateway.ErrStorageFailed, f.Reason)
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, m.cfg.ProposeTimeout)
@@ -183,9 +189,12 @@ func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, *vserver.
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		// Refused before it was appended: nothing happened, ask the next leader.
 		return 0, nil, fmt.Errorf("%w: %v", errLeaderMoved, err)
-	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown):
+	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
-	default: // e.g. ErrLeadershipLost: appended at f.Index(), fate unknown
+	case errors.Is(err, raft.ErrRaftShutdown) && f.Index() == 0:
+		// raft stopped before it gave the entry an index: it was never appended.
+		return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+	default: // e.g. ErrLeadershipLost, or ErrRaftShutdown: appended at f.Index(), fate unknown
 		return f.Index(), nil, fmt.Errorf("%w: %v", gateway.ErrUncertain, err)
 	}
 }

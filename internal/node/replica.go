@@ -170,6 +170,9 @@ func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, fr
 	if o := m.override.Load(); o != nil {
 		return "", refuse(http.StatusConflict, "%s already runs without quorum (since %s); it clears when a peer rejoins", m.cfg.Name, o.Since)
 	}
+	if rec := m.rejoin.Load(); rec != nil {
+		return "", refuse(http.StatusConflict, "%s cannot start the virtual server alone: it does not hold the cluster's state (%s); start the CoServer that does", m.cfg.Name, rec.Reason)
+	}
 	m.replicaMu.Lock()
 	defer m.replicaMu.Unlock()
 	if reach := m.reachablePeers(ctx); len(reach) > 0 {

@@ -64,7 +64,7 @@ func (m *Member) standIfLeaderGone(gone string) {
 	if following := string(leader) == gone || m.cfg.Witness && leader == ""; !following {
 		return
 	}
-	if voters, awaiting := m.voters(); awaiting || !slices.Contains(voters, m.cfg.Name) {
+	if voters, awaiting := m.voters(); awaiting || !slices.Contains(voters, m.cfg.Name) || m.noVote(^uint64(0)) != "" {
 		return
 	}
 	self := raft.ServerAddress(m.cfg.Name)

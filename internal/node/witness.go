@@ -97,7 +97,8 @@ func (m *Member) bestCoServer() (Peer, bool) {
 			continue
 		}
 		st := m.fetchStatus(ctx, p, false)
-		if st.Role == "unreachable" || st.Kind != "coserver" || st.VirtualServer == "failed" || st.VirtualServer == "disabled" {
+		if st.Role == "unreachable" || st.Kind != "coserver" || st.VirtualServer == "failed" || st.VirtualServer == "disabled" ||
+			st.Rejoin != "" || st.Storage != "" {
 			continue
 		}
 		if !found || st.AppliedIndex > bestApplied {
