@@ -3,9 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,10 +158,10 @@ func TestDataDirProtection(t *testing.T) {
 	p.stop()
 }
 
-// The raft log under damage: a torn final write (garbage after the last record, as a
-// crash mid-append leaves) is cut off and every acknowledged write survives; a damaged
-// record in the middle is refused at start with the file and the remedy, and nothing
-// is changed.
+// The raft log under damage: what a crash mid-append leaves (a batch the disk got
+// only part of) is cut off and every acknowledged write survives; damage in an
+// acknowledged batch, with intact ones after it, is refused at start with the file and
+// what to do, and nothing is changed: a lone CoServer has no peer to repair from.
 func TestLoneCoServerRaftLogDamage(t *testing.T) {
 	data := t.TempDir()
 	p := startCoServer(t, "--data", data)
@@ -172,18 +172,16 @@ func TestLoneCoServerRaftLogDamage(t *testing.T) {
 		}
 	}
 	p.kill()
-	segs, _ := filepath.Glob(filepath.Join(data, "raft", "log", "seg-*.log"))
+	segs, _ := filepath.Glob(filepath.Join(data, "raft", "wal", "seg-*.wal"))
 	if len(segs) != 1 {
 		t.Fatalf("want one log segment, found %v", segs)
 	}
 	seg := segs[0]
-	end := recordsEnd(t, seg) // segments are preallocated: the records end before the file does
-	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt([]byte{0x40, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 'p', 'a', 'r', 't'}, end) // half a record
-	f.Close()
+	end := writtenEnd(t, seg) // segments are preallocated: the batches end before the file does
+	// A torn append: its header sector never reached the disk, two later sectors did.
+	junk := make([]byte, 1024)
+	rand.NewChaCha8([32]byte{1}).Read(junk)
+	writeAt(t, seg, junk, end+512)
 
 	p = startCoServer(t, "--data", data)
 	for i := range n {
@@ -193,14 +191,16 @@ func TestLoneCoServerRaftLogDamage(t *testing.T) {
 	}
 	p.stop()
 
+	segs, _ = filepath.Glob(filepath.Join(data, "raft", "wal", "seg-*.wal"))
+	seg = segs[0] // the first segment: acknowledged batches, with more after them
 	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[end/2] ^= 0x55 // inside an acknowledged record, with intact ones after it
+	b[writtenEnd(t, seg)/2] ^= 0x55
 	os.WriteFile(seg, b, 0o600)
 	code, _, stderr := ftvs(t, "coserver", "--simplex", "--data", data, "--http", "127.0.0.1:0")
-	if code == 0 || !strings.Contains(stderr, "raft log is corrupted") || !strings.Contains(stderr, seg) || !strings.Contains(stderr, "backup") {
+	if code == 0 || !contains(stderr, "raft log is corrupted", seg, "Nothing was changed", "no peer to repair it from") {
 		t.Fatalf("start on a damaged log: exit %d, stderr:\n%s", code, stderr)
 	}
 	if after, _ := os.ReadFile(seg); string(after) != string(b) {
@@ -208,21 +208,28 @@ func TestLoneCoServerRaftLogDamage(t *testing.T) {
 	}
 }
 
-// recordsEnd is where the records of a raft log segment end: at the first zero length
-// (internal/raftlog's format: 4-byte length, 4-byte checksum, payload).
-func recordsEnd(t *testing.T, path string) int64 {
+// writtenEnd is where the written part of a preallocated file ends (a sector boundary).
+func writtenEnd(t *testing.T, path string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := int64(0)
-	for off+8 <= int64(len(b)) {
-		n := int64(b[off]) | int64(b[off+1])<<8 | int64(b[off+2])<<16 | int64(b[off+3])<<24
-		if n == 0 {
-			break
-		}
-		off += 8 + n
+	end := len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
 	}
-	return off
+	return int64((end + 511) / 512 * 512)
+}
+
+func writeAt(t *testing.T, path string, b []byte, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
 }

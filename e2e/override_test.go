@@ -160,7 +160,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 	if !contains(c.member(cs2).out.String(), "member.superseded") {
 		t.Error("coserver2 did not report member.superseded")
 	}
-	aside, _ := filepath.Glob(filepath.Join(c.member(cs2).dataDir, "superseded-*", "log"))
+	aside, _ := filepath.Glob(filepath.Join(c.member(cs2).dataDir, "superseded-*", "wal"))
 	if len(aside) != 1 {
 		t.Errorf("coserver2's superseded log was not kept: %v", aside)
 	}

@@ -151,12 +151,14 @@ func (m *Member) formCluster(stop <-chan struct{}, conf raft.Configuration) {
 				m.log.Error("recording the rejoin request failed; retrying", "err", err)
 				continue
 			}
+			m.forming.Store(false) // the rejoin request holds its vote from now on
 			return
 		case len(missing) == 0:
 			if err := m.r().BootstrapCluster(conf).Error(); err != nil && err != raft.ErrCantBootstrap {
 				m.log.Warn("bootstrapping the new cluster failed; retrying", "err", err)
 				continue
 			}
+			m.forming.Store(false)
 			m.log.Info("every member started with no raft state: this one bootstrapped the new cluster", "members", len(conf.Servers))
 			return
 		case time.Since(said) > 10*time.Second:

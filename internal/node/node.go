@@ -53,6 +53,7 @@ type Member struct {
 	// and votes for no one meanwhile (rejoin.go). voteFloor: it grants no vote in a
 	// term up to this one (it rejoined in it). fault: its storage fails (fault.go).
 	rejoin    atomic.Pointer[rejoinRecord]
+	forming   atomic.Bool // no raft state, and the peers have not yet said whether the cluster is new (form.go)
 	voteFloor atomic.Uint64
 	fault     atomic.Pointer[storageFault]
 	trans  raft.Transport // closed by Close
@@ -255,9 +256,10 @@ func (m *Member) startRaft(f raft.FSM) error {
 		m.log.Info("bootstrapped a new lone CoServer", "data", m.cfg.DataDir)
 	case m.rejoin.Load() == nil:
 		// No raft state here: a new cluster, or this member lost its data dir. Only the
-		// peers can say which (formCluster); until then it has no configuration, so it
-		// neither votes nor stands.
+		// peers can say which (formCluster); until then it takes no part in elections,
+		// even if a leader hands it a configuration meanwhile.
 		form = true
+		m.forming.Store(true)
 	}
 	r, err := raft.NewRaft(rc, f, logs, m.wal, m.snaps, m.raftTrans)
 	if err != nil {

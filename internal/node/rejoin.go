@@ -95,6 +95,9 @@ func (m *Member) noVote(term uint64) string {
 	if rec := m.rejoin.Load(); rec != nil {
 		return "it waits to be taken out of the configuration and added back (" + rec.Reason + ")"
 	}
+	if m.forming.Load() {
+		return "it has no raft state and its peers have not yet said whether the cluster is new"
+	}
 	if f := m.fault.Load(); f != nil {
 		return "its storage fails: " + f.Reason
 	}

@@ -77,7 +77,7 @@ func openStores(d *dataDir, o storeOptions) (*stores, []damage, error) {
 		return nil, found, err
 	}
 	setAside := func(what string, err error, lost bool, paths ...string) error {
-		if !o.repair {
+		if !o.repair && lost {
 			return fmt.Errorf("%s in %s is damaged: %w. Nothing was changed. This lone CoServer has no peer to repair it from: "+
 				"restore the data dir from a copy, or start it with an empty data dir (the virtual server then starts over)", what, d.path, err)
 		}
@@ -86,6 +86,9 @@ func openStores(d *dataDir, o storeOptions) (*stores, []damage, error) {
 			return fmt.Errorf("set aside the damaged %s: %w", what, err)
 		}
 		note := fmt.Sprintf("ftvs set this %s aside at start: %v\n", what, err)
+		if !lost {
+			note += "Nothing the member acknowledged was lost: it rebuilt its state without it.\n"
+		}
 		fsx.WriteFileAtomic(o.fs, filepath.Join(dir, "REASON.txt"), []byte(note), 0o600)
 		found = append(found, damage{what: what, err: err, aside: dir, lost: lost})
 		o.log.Error("damaged "+what+" set aside: "+err.Error(), "event", "storage.corrupt", "store", what, "set_aside", dir, "err", err)
