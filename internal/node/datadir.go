@@ -71,7 +71,7 @@ func (d *dataDir) stablePath() string { return filepath.Join(d.path, "raft", "st
 func (d *dataDir) snapDir() string    { return filepath.Join(d.path, "raft", "snapshots") }
 
 // The stores of builds before this one.
-func (d *dataDir) legacyLogDir() string    { return filepath.Join(d.path, "raft", "log") }
+func (d *dataDir) legacyLogDir() string     { return filepath.Join(d.path, "raft", "log") }
 func (d *dataDir) legacyStablePath() string { return filepath.Join(d.path, "raft", "stable.db") }
 
 // asideDir names a directory for raft state set aside now: kind is corrupt or

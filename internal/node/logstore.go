@@ -78,7 +78,9 @@ func (s *logStore) store() *stablestore.Store {
 func (s *logStore) Get(k []byte) ([]byte, error)       { return s.store().Get(k) }
 func (s *logStore) GetUint64(k []byte) (uint64, error) { return s.store().GetUint64(k) }
 
-func (s *logStore) Set(k, v []byte) error { return s.update(func(st *stablestore.Store) error { return st.Set(k, v) }) }
+func (s *logStore) Set(k, v []byte) error {
+	return s.update(func(st *stablestore.Store) error { return st.Set(k, v) })
+}
 
 func (s *logStore) SetUint64(k []byte, v uint64) error {
 	return s.update(func(st *stablestore.Store) error { return st.SetUint64(k, v) })

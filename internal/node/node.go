@@ -56,7 +56,7 @@ type Member struct {
 	forming   atomic.Bool // no raft state, and the peers have not yet said whether the cluster is new (form.go)
 	voteFloor atomic.Uint64
 	fault     atomic.Pointer[storageFault]
-	trans  raft.Transport // closed by Close
+	trans     raft.Transport // closed by Close
 	// raftTrans is what raft gets: trans, whose Close is left to the member, so that a
 	// replaced raft instance (replica.go) does not close the links' raft listener.
 	raftTrans raft.Transport

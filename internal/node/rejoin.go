@@ -273,4 +273,3 @@ func (m *Member) notifyRejoined(p Peer, id string, r *raft.Raft) {
 		m.log.Debug("telling a member it rejoined failed; retrying", "peer", p.Name, "code", code, "msg", msg, "err", err)
 	}
 }
-
