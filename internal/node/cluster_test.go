@@ -9,6 +9,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
@@ -22,10 +23,11 @@ type testCluster struct {
 	dirs  map[string]string
 	kv    []byte
 	m     map[string]*Member
+	fs    map[string]fsx.FS // a member's file system, when not the OS's
 }
 
 func newTestCluster(t *testing.T) *testCluster {
-	c := &testCluster{t: t, dirs: map[string]string{}, m: map[string]*Member{},
+	c := &testCluster{t: t, dirs: map[string]string{}, m: map[string]*Member{}, fs: map[string]fsx.FS{},
 		kv: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv"), pki: t.TempDir()}
 	if err := pki.CreateCA(c.pki, 24*time.Hour, time.Now()); err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ func (c *testCluster) start(name string) *Member {
 		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, Links: self.Links, Peers: c.peers, TLS: mat,
 		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
 		VM: vm.Config{CacheDir: guesttest.CacheDir()}, SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
-		TrailingLogs: 50,
+		TrailingLogs: 50, FS: c.fs[name],
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
