@@ -62,6 +62,11 @@ type Status struct {
 	// RejoinReason why; it takes no part in elections until then.
 	Rejoin       string `json:"rejoin,omitempty"`
 	RejoinReason string `json:"rejoin_reason,omitempty"`
+	// Epoch is this member's configuration epoch (raised by a start without quorum);
+	// Unconfirmed says why it does not take part in elections yet after a start (it has
+	// not learnt every peer's epoch).
+	Epoch       string `json:"epoch,omitempty"`
+	Unconfirmed string `json:"unconfirmed,omitempty"`
 	// Storage is set while this member's disk fails: full, or failing writes.
 	Storage  string    `json:"storage,omitempty"`
 	Override *Override `json:"override,omitempty"` // in effect on this member

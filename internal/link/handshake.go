@@ -185,6 +185,9 @@ func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto b
 			report(ie.Error(), ie)
 			return nil, ie
 		}
+		if err := l.exchangeEpochs(nc, p.peer.name, l.cfg.Build.Common(peerBuild), proto, true); err != nil {
+			return nil, err
+		}
 		rc.SetDeadline(time.Time{})
 		return &Conn{Conn: nc, raw: rc, peer: p.peer.name, link: linkName(p.link), proto: proto, peerBuild: peerBuild}, nil
 	case ackIncompatible:
@@ -371,6 +374,10 @@ func (l *Layer) acceptHandshake(link int, rc *rawConn) (*Conn, error) {
 	l.attach(rc, pr.paths[link], proto == ProtoProbe)
 	// From here the connection is on its path: a cut blocks the answer like any other byte.
 	if _, err := nc.Write(appendBuild([]byte{ackOK}, l.cfg.Build)); err != nil {
+		return nil, err
+	}
+	if err := l.exchangeEpochs(nc, claimed, l.cfg.Build.Common(peerBuild), proto, false); err != nil {
+		l.log.Debug("incoming connection refused", "link", linkName(link), "remote", remote, "member", claimed, "reason", err)
 		return nil, err
 	}
 	rc.SetDeadline(time.Time{})

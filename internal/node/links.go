@@ -27,6 +27,8 @@ func (m *Member) startLinks() error {
 		Self: m.cfg.Name, Listen: m.cfg.Links, Peers: peers,
 		ProbeInterval: m.cfg.LinkProbeInterval, DownAfter: m.cfg.LinkDownAfter,
 		Logger: m.log, OnEvent: m.onLinkEvent,
+		Epoch: m.epoch, OnEpoch: m.onPeerEpoch,
+		Fenced: func(proto byte) bool { return proto == link.ProtoRaft || proto == link.ProtoForward },
 	}
 	if mat := m.cfg.TLS; mat != nil {
 		lc.TLS = &link.TLSConfig{Server: mat.ServerTLS(), Client: mat.ClientTLS, PeerName: mat.PeerMember}

@@ -39,16 +39,17 @@ const startTimeout = 60 * time.Second
 
 // Member is one running cluster member.
 type Member struct {
-	cfg    Config
-	log    *slog.Logger
-	dir    *dataDir
-	engine *vm.Engine                // nil on the witness
-	fsm    *fsm                      // nil on the witness
-	raftp  atomic.Pointer[raft.Raft] // swapped by an override or a forced sync (replica.go); use r()
-	rc     *raft.Config
-	fs     fsx.FS
-	wal    *logStore // raft's log and stable store
-	snaps  *snapstore.Store
+	cfg     Config
+	log     *slog.Logger
+	dir     *dataDir
+	engine  *vm.Engine                // nil on the witness
+	fsm     *fsm                      // nil on the witness
+	raftFSM raft.FSM                  // what raft applies to: fsm, or the witness's
+	raftp   atomic.Pointer[raft.Raft] // swapped by an override or a forced sync (replica.go); use r()
+	rc      *raft.Config
+	fs      fsx.FS
+	wal     *logStore // raft's log and stable store
+	snaps   *snapstore.Store
 	// rejoin: this member waits to be taken out of the configuration and added back,
 	// and votes for no one meanwhile (rejoin.go). voteFloor: it grants no vote in a
 	// term up to this one (it rejoined in it). fault: its storage fails (fault.go).
@@ -56,6 +57,7 @@ type Member struct {
 	forming   atomic.Bool // no raft state, and the peers have not yet said whether the cluster is new (form.go)
 	voteFloor atomic.Uint64
 	fault     atomic.Pointer[storageFault]
+	ep        epochState     // configuration epoch (epoch.go)
 	trans     raft.Transport // closed by Close
 	// raftTrans is what raft gets: trans, whose Close is left to the member, so that a
 	// replaced raft instance (replica.go) does not close the links' raft listener.
@@ -140,7 +142,11 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 			snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot}
 		f = m.fsm
 	}
-	if err := m.startRaft(f); err != nil {
+	m.raftFSM = f
+	m.replicaMu.Lock() // what replaces raft (an epoch adoption learnt on the links) waits for it
+	err = m.startRaft(f)
+	m.replicaMu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	if err := m.startHTTP(); err != nil {
@@ -171,6 +177,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 
 func (m *Member) startRaft(f raft.FSM) error {
 	rlog := logbridge.New(m.log, "raft")
+	m.loadEpoch()
 	if !m.cfg.Simplex {
 		if err := m.startLinks(); err != nil {
 			return err

@@ -98,6 +98,9 @@ func (m *Member) noVote(term uint64) string {
 	if m.forming.Load() {
 		return "it has no raft state and its peers have not yet said whether the cluster is new"
 	}
+	if why := m.unconfirmed(); why != "" {
+		return why
+	}
 	if f := m.fault.Load(); f != nil {
 		return "its storage fails: " + f.Reason
 	}

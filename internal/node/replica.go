@@ -106,7 +106,7 @@ func (m *Member) restartRaft(during func() error) error {
 	logs, err := raft.NewLogCache(4096, m.wal)
 	if err == nil {
 		var r *raft.Raft
-		if r, err = raft.NewRaft(m.rc, m.fsm, logs, m.wal, m.snaps, m.raftTrans); err == nil {
+		if r, err = raft.NewRaft(m.rc, m.raftFSM, logs, m.wal, m.snaps, m.raftTrans); err == nil {
 			m.raftp.Store(r)
 			return duringErr
 		}
@@ -201,8 +201,9 @@ func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, fr
 		return "", fmt.Errorf("record the override: %w", err)
 	}
 	lastIndex := m.r().LastIndex()
+	epoch := m.newEpoch()
 	m.log.Error("virtual server started WITHOUT QUORUM on this CoServer by the operator: it is the only voter until a peer rejoins",
-		"event", "override.started", "excluded", strings.Join(excluded, ","), "last_index", lastIndex, "applied_index", st.Applied, "from", from)
+		"event", "override.started", "excluded", strings.Join(excluded, ","), "last_index", lastIndex, "applied_index", st.Applied, "from", from, "epoch", epoch.String())
 	err := m.restartRaft(func() error {
 		vs, err := vserver.New(vserver.Config{Engine: m.engine, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
@@ -218,7 +219,11 @@ func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, fr
 		if err != nil {
 			return fmt.Errorf("read the current term: %w", err)
 		}
-		return m.wal.SetUint64(keyCurrentTerm, term+overrideTermJump)
+		if err := m.wal.SetUint64(keyCurrentTerm, term+overrideTermJump); err != nil {
+			return err
+		}
+		// A new epoch: the members that were away can no longer replicate to this one.
+		return m.setEpoch(epoch, true)
 	})
 	if err != nil {
 		m.fs.Remove(m.dir.overridePath())
@@ -227,6 +232,7 @@ func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, fr
 		return "", fmt.Errorf("start without quorum: %w", err)
 	}
 	m.override.Store(o)
+	m.links.ResetConns() // connections made under the old epoch
 	deadline := time.Now().Add(10 * time.Second)
 	for m.r().State() != raft.Leader && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -250,8 +256,13 @@ func (m *Member) reachablePeers(ctx context.Context) []string {
 			up[l.To] = true
 		}
 	}
-	for _, st := range m.askPeers(ctx, false, func(p Peer) bool { return up[p.Name] }) {
-		if st.Member != "" && st.Role != "unreachable" {
+	for _, st := range m.askPeers(ctx, false, nil) {
+		switch {
+		case st.Member != "" && st.Unconfirmed != "":
+			// It restarted and waits to learn the cluster's epoch: it cannot form a
+			// quorum, and a start without quorum here moves the cluster on past it.
+			delete(up, st.Member)
+		case st.Member != "" && st.Role != "unreachable":
 			up[st.Member] = true
 		}
 	}

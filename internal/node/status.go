@@ -48,6 +48,9 @@ func (m *Member) Status(withHash bool) cluster.Status {
 		}
 	}
 	st.Override = m.override.Load()
+	if !m.cfg.Simplex {
+		st.Epoch, st.Unconfirmed = m.epoch().String(), m.unconfirmed()
+	}
 	if m.cfg.Witness {
 		st.Kind, st.VirtualServer = "witness", "none"
 		st.AppliedIndex = m.r().AppliedIndex()

@@ -6,8 +6,9 @@ import (
 )
 
 func TestDefaults(t *testing.T) {
-	if Protocol != 1 || MinPeerProtocol != 1 {
-		t.Errorf("Protocol %d, MinPeerProtocol %d; want 1 and 1 in a default build", Protocol, MinPeerProtocol)
+	// Level 2: configuration epochs on the links, rejoin requests (internal/node).
+	if Protocol != 2 || MinPeerProtocol != 1 {
+		t.Errorf("Protocol %d, MinPeerProtocol %d; want 2 and 1 in a default build", Protocol, MinPeerProtocol)
 	}
 	if err := Self().Valid(); err != nil {
 		t.Error(err)
