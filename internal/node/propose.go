@@ -178,7 +178,14 @@ func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, *vserver.
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	f := m.r().Apply(data, timeout)
+	return applyOutcome(m.r().Apply(data, timeout))
+}
+
+// applyOutcome says what happened to an entry given to raft.Apply on the leader: its
+// index and result once committed; errLeaderMoved or ErrUnavailable when it was never
+// appended (nothing happened); ErrUncertain with its index when it was appended and
+// its fate is unknown.
+func applyOutcome(f raft.ApplyFuture) (uint64, *vserver.Result, error) {
 	err := f.Error()
 	switch {
 	case err == nil:
@@ -191,8 +198,9 @@ func (m *Member) appendHere(ctx context.Context, data []byte) (uint64, *vserver.
 		return 0, nil, fmt.Errorf("%w: %v", errLeaderMoved, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
-	case errors.Is(err, raft.ErrRaftShutdown) && f.Index() == 0:
-		// raft stopped before it gave the entry an index: it was never appended.
+	case f.Index() == 0:
+		// raft stopped (or failed to store it) before it gave the entry an index: it
+		// was never appended.
 		return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
 	default: // e.g. ErrLeadershipLost, or ErrRaftShutdown: appended at f.Index(), fate unknown
 		return f.Index(), nil, fmt.Errorf("%w: %v", gateway.ErrUncertain, err)

@@ -98,7 +98,7 @@ func (m *Member) bestCoServer() (Peer, bool) {
 		}
 		st := m.fetchStatus(ctx, p, false)
 		if st.Role == "unreachable" || st.Kind != "coserver" || st.VirtualServer == "failed" || st.VirtualServer == "disabled" ||
-			st.Rejoin != "" || st.Storage != "" {
+			st.Rejoin != "" || st.Storage != "" || st.Unconfirmed != "" {
 			continue
 		}
 		if !found || st.AppliedIndex > bestApplied {
