@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Measures how long a wiped CoServer takes to sync back (snapshot install + catch-up)
-# while the virtual server holds about $STATE_MIB MiB of guest memory. Loopback only.
-# Usage: scripts/measure-sync.sh [STATE_MIB]   (default 256)
+# Measures how long a CoServer takes to sync back (snapshot install + catch-up) while the
+# virtual server holds about $STATE_MIB MiB of guest memory, after it lost its data dir
+# (wipe) or restarted on damaged storage that it repairs by itself: a flipped byte in its
+# raft log (log), in its stable store (stable), or in its newest snapshot with the log
+# compacted past the older one (snapshot). Loopback only; the damage modes need python3.
+# Usage: scripts/measure-sync.sh [STATE_MIB] [wipe|log|stable|snapshot]   (256 wipe)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE_MIB=${1:-256}
+DAMAGE=${2:-wipe}
 work=$(mktemp -d)
 bin=$work/ftvs
 pids=()
@@ -30,10 +34,30 @@ done
 echo "filled: $i values of 1 MiB, guest memory $((mem >> 20)) MiB"
 sleep 3 # let a snapshot cover the fill
 kill -9 "$c2"; sleep 0.5
-rm -rf "$work/cluster/coserver2"
+data=$work/cluster/coserver2
+# flip FILE: XOR one byte in the middle of the written part of FILE.
+flip() {
+  python3 - "$1" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+end = len(b.rstrip(b"\0"))
+off = max(512, end // 2)
+b[off] ^= 0x5A
+open(p, "r+b").write(b)
+print(f"flipped byte {off} of {p} ({end} bytes written)")
+PY
+}
+case $DAMAGE in
+wipe) rm -rf "$data" ;;
+log) flip "$(ls "$data"/raft/wal/seg-*.wal | tail -1)" ;;
+stable) flip "$data/raft/stable" ;;
+snapshot) flip "$(ls -td "$data"/raft/snapshots/*/ | head -1)state.bin" ;;
+*) echo "damage $DAMAGE: want wipe, log, stable or snapshot" >&2; exit 2 ;;
+esac
 t0=$(date +%s.%N)
 start coserver coserver2 >/dev/null
 until [ "$(mode)" = duplex ]; do sleep 0.1; done
 t1=$(date +%s.%N)
-echo "sync of a wiped CoServer at $((mem >> 20)) MiB guest memory: $(echo "$t1 - $t0" | bc) s (from restart to duplex)"
-grep -h "sync progress\|sync: snapshot restored\|sync started" "$work/coserver2.log" | sed 's/^time=[^ ]* //' | head -12
+echo "$DAMAGE: coserver2 back to duplex at $((mem >> 20)) MiB guest memory in $(echo "$t1 - $t0" | bc) s (from restart to duplex)"
+grep -h "storage.corrupt\|member.repairing\|member.readded\|sync started\|sync: snapshot restored" "$work/coserver2.log" | sed 's/^time=[^ ]* //' | cut -c1-200 | head -12
