@@ -35,6 +35,7 @@ type storageInfo struct {
 	LastIndex     uint64 `json:"last_index"`
 	LastTerm      uint64 `json:"last_term"`
 	SnapshotIndex uint64 `json:"snapshot_index"`
+	Rejoining     bool   `json:"rejoining,omitempty"` // it asked to be added back
 }
 
 // storage describes this member's raft state, from raft if it runs, else from the stores.
@@ -42,7 +43,7 @@ func (m *Member) storage() (storageInfo, bool) {
 	if m.wal == nil || m.snaps == nil {
 		return storageInfo{}, false
 	}
-	info := storageInfo{Member: m.cfg.Name}
+	info := storageInfo{Member: m.cfg.Name, Rejoining: m.rejoin.Load() != nil}
 	if metas, err := m.snaps.List(); err == nil && len(metas) > 0 {
 		info.SnapshotIndex = metas[0].Index
 	}
@@ -165,6 +166,45 @@ func (m *Member) formCluster(stop <-chan struct{}, conf raft.Configuration) {
 			said = time.Now()
 			m.log.Warn("this member has no raft state: it forms a new cluster once every member answers that it has none, or rejoins the cluster of one that has. Waiting for "+
 				strings.Join(missing, " and "), "waiting_for", strings.Join(missing, ","))
+		}
+	}
+}
+
+// waitForFormation runs on the leader of a cluster that holds nothing yet, before it
+// appends the first entry that is not a no-op (the guest module): it waits, while the
+// cluster is new, until every peer has bootstrapped too. A peer that is still asking its
+// peers would otherwise find this one holding state, take itself for a member that lost
+// its data dir, and rejoin: safe, but a needless repair of a brand-new cluster. Every
+// peer answered moments ago (formCluster needs all three), so this is short; it is
+// bounded by ctx all the same.
+func (m *Member) waitForFormation(ctx context.Context) {
+	if info, ok := m.storage(); !ok || !info.Fresh {
+		return
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		waiting := false
+		for _, p := range m.cfg.Peers {
+			if p.Name == m.cfg.Name {
+				continue
+			}
+			c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			info, ok := m.fetchStorage(c, p)
+			cancel()
+			if ok && info.Fresh && info.LastIndex == 0 && !info.Rejoining {
+				waiting = true // it has not bootstrapped yet
+			}
+		}
+		if !waiting {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.stop:
+			return
+		case <-tick.C:
 		}
 	}
 }

@@ -401,6 +401,9 @@ func (m *Member) installModule(ctx context.Context, strict bool) error {
 		}
 		return nil
 	}
+	if !m.cfg.Simplex {
+		m.waitForFormation(ctx)
+	}
 	payload, err := vserver.EncodeModulePayload(m.cfg.GuestName, m.cfg.Guest)
 	if err != nil {
 		return err
