@@ -20,30 +20,28 @@ import (
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
-// The replica's raft instance can be replaced while the member runs, for two operator
-// actions, and one check at start-up keeps them safe:
+// The replica's raft instance can be replaced while the member runs (restartRaft: raft
+// is stopped, its stores are rewritten, a new instance starts on them):
 //
 //   - Start without quorum (the override): the other CoServer and the witness are dead.
 //     This CoServer stops raft, rewrites its configuration so that it is the only voter
 //     (raft.RecoverCluster, which keeps every entry of its log), raises its term far
-//     above anything the dead members can have reached, and starts raft again: it
-//     elects itself and serves, simplex. The OVERRIDE file records it.
-//   - Forced sync: a CoServer throws its copy away and takes the leader's again. It
-//     stops raft (from then on it acknowledges nothing), has the leader remove it from
-//     the configuration, empties its log and snapshots, and starts raft with no
-//     configuration: it can neither vote nor campaign until the leader adds it back.
-//   - Superseded at start: before raft starts, a member asks its peers for their
-//     configuration. If one that answers has voters and this member is not among them,
-//     the cluster went on without it (a start without quorum, or a forced sync cut
-//     short): its raft log and snapshots are set aside (kept, never deleted) and it
-//     starts empty, with no configuration, like a forced sync.
+//     above anything the dead members can have reached, moves the cluster to a new
+//     configuration epoch (epoch.go), and starts raft again: it elects itself and
+//     serves, simplex. The OVERRIDE file records it.
+//   - Forced sync: a CoServer throws its copy away and takes the leader's again. It asks
+//     to rejoin (rejoin.go: from then on it votes for no one), stops raft, empties its log
+//     and snapshots; the leader takes it out of the configuration and adds it back.
+//   - Superseded: the cluster went on without this member (a start without quorum). At
+//     start it sees that in its peers' voters; at any time in a newer epoch on a link.
+//     Its raft log and snapshots are set aside (kept, never deleted) and it rejoins.
 //
-// The leader adds back any member that answers and waits to rejoin (rejoinPeers); it
-// then syncs from the leader: snapshot and log. Membership changes only ever go
-// through the leader of the current configuration, so two configurations never hold a
-// quorum at once, with one exception that the operator owns: a start without quorum
-// while the others were in fact alive behind cut links. It is refused while any peer
-// answers on either link, and it is an error-level event.
+// Membership changes only ever go through the leader of the current configuration, and
+// members of different epochs do not replicate to each other, so two configurations
+// never commit one history. The operator owns one exception: a start without quorum
+// while the others were in fact alive behind cut links. Both sides then serve until the
+// links heal; the survivor's side wins, and the other side's writes of that time are in
+// its superseded-TIME dir.
 
 // overrideTermJump is added to the term at a start without quorum: members that were
 // down come back with a lower term and cannot make this CoServer step down, whatever
