@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 type testCluster struct {
 	t     *testing.T
+	log   *slog.Logger
 	pki   string // cluster CA and member certificates
 	peers []Peer
 	dirs  map[string]string
@@ -25,7 +27,7 @@ type testCluster struct {
 }
 
 func newTestCluster(t *testing.T) *testCluster {
-	c := &testCluster{t: t, dirs: map[string]string{}, m: map[string]*Member{},
+	c := &testCluster{t: t, log: testLogger(t), dirs: map[string]string{}, m: map[string]*Member{},
 		kv: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv"), pki: t.TempDir()}
 	if err := pki.CreateCA(c.pki, 24*time.Hour, time.Now()); err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ func (c *testCluster) start(name string) *Member {
 		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, Links: self.Links, Peers: c.peers, TLS: mat,
 		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
 		VM: vm.Config{CacheDir: guesttest.CacheDir()}, SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
-		TrailingLogs: 50,
+		TrailingLogs: 50, Logger: c.log,
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
@@ -90,6 +92,7 @@ func (c *testCluster) waitMode(via *Member, mode string) {
 			return
 		}
 		if time.Now().After(deadline) {
+			dumpGoroutines(c.t)
 			c.t.Fatalf("mode %s, want %s: %+v", v.Mode, mode, v)
 		}
 		time.Sleep(50 * time.Millisecond)
