@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,8 +74,15 @@ func TestEventLog(t *testing.T) {
 	for deadline := time.After(10 * time.Second); !want["link.redundancy_lost"] || !want["link.redundancy_restored"]; {
 		select {
 		case e := <-got:
-			if e.Member != config.CoServer2 || e.Details["link"] != "a" || e.Details["peer"] != config.CoServer1 {
-				t.Errorf("unexpected event on the stream: %+v", e)
+			if _, asked := want[e.Code]; !asked || e.Member != config.CoServer2 {
+				t.Errorf("the stream of coserver2's %v events sent %+v", slices.Collect(maps.Keys(want)), e)
+			}
+			if e.Details["link"] != "a" || e.Details["peer"] != config.CoServer1 {
+				// The stream carries every link event of the member. On a busy machine a
+				// probe can also miss its deadline on another link (the three members
+				// and the test share two cores); that is not the fault under test.
+				t.Logf("event of another link on the stream: %+v", e)
+				continue
 			}
 			want[e.Code] = true
 			if e.Code == "link.redundancy_lost" && !restored {

@@ -87,17 +87,34 @@ func (l *Layer) probe(p *path, c *Conn) error {
 	}()
 	last := time.Now()
 	var pong [8]byte
-	got := 0 // bytes of the current pong read so far
+	got := 0         // bytes of the current pong read so far
+	recheck := false // the deadline passed: one more look before the link is blamed
 	for pongs := 1; ; {
-		c.SetReadDeadline(last.Add(l.cfg.DownAfter))
+		deadline := last.Add(l.cfg.DownAfter)
+		if recheck {
+			deadline = time.Now().Add(probeRecheck)
+		}
+		c.SetReadDeadline(deadline)
 		n, err := c.Read(pong[got:])
 		got += n
+		if n > 0 {
+			recheck = false
+		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// A late pong is no proof of a dead link while data arrives on it (a
 				// busy machine schedules the prober late): wait on from the last data.
 				if rx := time.Unix(0, p.lastRx.Load()); time.Since(rx) < l.cfg.DownAfter {
-					last = rx
+					last, recheck = rx, false
+					continue
+				}
+				// Nor is a deadline that fired while this process was not running: when
+				// it runs again, Go fires the expired timer before it polls the network,
+				// so a pong that arrived in time can still wait unread in the socket.
+				if !recheck {
+					recheck = true
+					l.log.Debug("probe deadline passed; looking once more for a pong", "peer", p.peer.name,
+						"link", linkName(p.link), "late", time.Since(deadline).Round(time.Millisecond))
 					continue
 				}
 			} else {
@@ -117,6 +134,11 @@ func (l *Layer) probe(p *path, c *Conn) error {
 		pongs++
 	}
 }
+
+// probeRecheck is how long the prober looks once more for a pong after the deadline
+// passed (probe). A pong waiting in the socket is read at once; a dead link costs this
+// much more before it is declared down.
+const probeRecheck = 5 * time.Millisecond
 
 // servePongs answers the pings of a peer's prober until it goes quiet or fails.
 func (l *Layer) servePongs(c *Conn) {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -16,8 +17,26 @@ import (
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
+// Timers of the in-process test clusters. Their three members share one -race process
+// (code ten times slower) on a 2-core machine that runs other tests beside. A goroutine
+// of that process waking from a 5 ms sleep (watchStalls) was late by up to 398 ms in a
+// run of TestClusterFailoverAndSync with only the machine's background load (74 delays
+// over 100 ms), and by 0.2 to 2.1 s in five runs with two busy loops beside. With the
+// product's timers (raft 100 ms, links down after 60 ms) every such delay became link
+// downs, closed connections and elections in all three members at once, and the
+// cluster churned leaders for the whole minute the test waited (term 73 at the end).
+// These tests are not about timing (a stopped leader is replaced through
+// link.peer_gone, takeover.go), so they get timers above the usual delays, in the
+// product's proportions (links down before raft's heartbeat timeout).
+const (
+	testRaftTimeout   = 2 * time.Second
+	testProbeInterval = 100 * time.Millisecond
+	testLinkDownAfter = 750 * time.Millisecond
+)
+
 type testCluster struct {
 	t     *testing.T
+	log   *slog.Logger
 	pki   string // cluster CA and member certificates
 	peers []Peer
 	dirs  map[string]string
@@ -27,8 +46,9 @@ type testCluster struct {
 }
 
 func newTestCluster(t *testing.T) *testCluster {
-	c := &testCluster{t: t, dirs: map[string]string{}, m: map[string]*Member{}, fs: map[string]fsx.FS{},
+	c := &testCluster{t: t, log: testLogger(t), dirs: map[string]string{}, m: map[string]*Member{}, fs: map[string]fsx.FS{},
 		kv: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv"), pki: t.TempDir()}
+	watchStalls(t)
 	if err := pki.CreateCA(c.pki, 24*time.Hour, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +89,9 @@ func (c *testCluster) start(name string) *Member {
 		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, Links: self.Links, Peers: c.peers, TLS: mat,
 		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
 		VM: vm.Config{CacheDir: guesttest.CacheDir()}, SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
-		TrailingLogs: 50, FS: c.fs[name],
+		TrailingLogs: 50, Logger: c.log, FS: c.fs[name],
+		HeartbeatTimeout: testRaftTimeout, ElectionTimeout: testRaftTimeout, LeaderLeaseTimeout: testRaftTimeout,
+		LinkProbeInterval: testProbeInterval, LinkDownAfter: testLinkDownAfter,
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
@@ -92,6 +114,7 @@ func (c *testCluster) waitMode(via *Member, mode string) {
 			return
 		}
 		if time.Now().After(deadline) {
+			dumpGoroutines(c.t)
 			c.t.Fatalf("mode %s, want %s: %+v", v.Mode, mode, v)
 		}
 		time.Sleep(50 * time.Millisecond)

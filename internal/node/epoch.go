@@ -120,7 +120,7 @@ func (m *Member) onPeerEpoch(peer string, e link.Epoch) {
 	case e.Counter > mine.Counter:
 		if !m.ep.adopting {
 			m.ep.adopting = true
-			go m.adoptEpoch(peer, e)
+			m.goBackground(func() { m.adoptEpoch(peer, e) })
 		}
 	case e.Counter == mine.Counter:
 		if time.Since(m.ep.conflict) > 30*time.Second {

@@ -43,8 +43,8 @@ func (m *Member) storageFailed(err error) {
 		m.log.Error("this member's storage fails: it stops serving and hands leadership away until the disk works again",
 			"event", "storage.failed", "err", err)
 	}
-	go m.handLeadershipAway()
-	go m.recoverStorage(f, m.stop)
+	m.goBackground(m.handLeadershipAway)
+	m.goBackground(func() { m.recoverStorage(f, m.stop) })
 }
 
 // handLeadershipAway transfers leadership to another member if this one leads.

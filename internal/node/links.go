@@ -32,7 +32,7 @@ func (m *Member) startLinks() error {
 	}
 	if mat := m.cfg.TLS; mat != nil {
 		lc.TLS = &link.TLSConfig{Server: mat.ServerTLS(), Client: mat.ClientTLS, PeerName: mat.PeerMember}
-		go m.watchCertificate(mat.Expiry)
+		m.goBackground(func() { m.watchCertificate(mat.Expiry) })
 	} else {
 		m.log.Warn("member links are plaintext (tls.mode = \"off\"): traffic between members is neither encrypted nor authenticated; use only for measurements",
 			"event", "link.plaintext")

@@ -83,7 +83,14 @@ type Member struct {
 	replicaMu sync.Mutex
 	override  atomic.Pointer[cluster.Override] // a start without quorum in effect here (replica.go)
 
-	stop     chan struct{}
+	stop chan struct{}
+	// ctx ends when Close begins; background work (goBackground) runs under it, and
+	// Close waits for that work before it releases what it uses (raft, the engine).
+	ctx      context.Context
+	cancel   context.CancelFunc
+	bgMu     sync.Mutex // guards bgClosed against goBackground
+	bgClosed bool
+	bg       sync.WaitGroup
 	failOnce sync.Once
 	failed   chan error
 	closeMu  sync.Mutex
@@ -103,6 +110,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.Name), failed: make(chan error, 1),
 		stop: make(chan struct{}), peers: map[string]Peer{}, start: time.Now(),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, p := range cfg.Peers {
 		m.peers[p.Name] = p
 	}
@@ -158,13 +166,13 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 			return nil, err
 		}
 	case cfg.Witness:
-		go m.handBackLeadership(m.stop)
-		go m.rejoinPeers(m.stop)
+		m.goBackground(func() { m.handBackLeadership(m.stop) })
+		m.goBackground(func() { m.rejoinPeers(m.stop) })
 	default:
 		m.loadOverride()
-		go m.installWhenLeader(m.stop)
-		go m.keepLeadershipAway(m.stop)
-		go m.rejoinPeers(m.stop)
+		m.goBackground(func() { m.installWhenLeader(m.stop) })
+		m.goBackground(func() { m.keepLeadershipAway(m.stop) })
+		m.goBackground(func() { m.rejoinPeers(m.stop) })
 	}
 	attrs := []any{"event", "member.started", "http", m.GatewayURL(), "pid", os.Getpid(), "version", version.Version}
 	if m.links != nil {
@@ -275,7 +283,7 @@ func (m *Member) startRaft(f raft.FSM) error {
 	m.rc = rc
 	m.raftp.Store(r)
 	if form {
-		go m.formCluster(m.stop, boot)
+		m.goBackground(func() { m.formCluster(m.stop, boot) })
 	}
 	return nil
 }
@@ -379,12 +387,18 @@ func (m *Member) ensureModule(ctx context.Context) error {
 // proposes the configured guest if the virtual server has none. strict refuses a data
 // dir that runs another module than an explicitly given one.
 func (m *Member) installModule(ctx context.Context, strict bool) error {
-	if err := m.r().Barrier(startTimeout).Error(); err != nil {
+	if err := barrier(ctx, m.r(), startTimeout); err != nil {
 		return fmt.Errorf("replay log: %w", err)
 	}
 	st := m.fsm.status(false)
 	if st.Failed != "" {
 		return fmt.Errorf("virtual server failed while replaying its log: %s", st.Failed)
+	}
+	if testHookBeforeLoad != nil {
+		testHookBeforeLoad(ctx, m.cfg.Name)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("guest %s: %w", m.cfg.GuestName, err)
 	}
 	mod, err := m.engine.Load(ctx, m.cfg.GuestName, m.cfg.Guest)
 	if err != nil {
@@ -441,11 +455,68 @@ func (m *Member) installWhenLeader(stop <-chan struct{}) {
 			continue
 		}
 		led = r
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		if err := m.installModule(ctx, false); err != nil {
+		ctx, cancel := context.WithTimeout(m.ctx, startTimeout)
+		if err := m.installModule(ctx, false); err != nil && m.ctx.Err() == nil {
 			m.log.Error("virtual server failed to start", "event", "vs.failed_to_initialize", "err", err)
 		}
 		cancel()
+	}
+}
+
+// testHookBeforeLoad, when set (tests only), runs in installModule just before the
+// guest is compiled.
+var testHookBeforeLoad func(ctx context.Context, member string)
+
+// barrier waits for raft's barrier, or until ctx ends; an abandoned barrier ends with
+// its timeout or with raft.
+func barrier(ctx context.Context, r *raft.Raft, timeout time.Duration) error {
+	f := r.Barrier(timeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// goBackground runs f on its own goroutine as background work of the member: Close
+// cancels m.ctx and closes m.stop, and waits for f to return before it closes raft's
+// stores and the engine. After Close has begun, f is not run.
+func (m *Member) goBackground(f func()) {
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
+	if m.bgClosed {
+		return
+	}
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		f()
+	}()
+}
+
+// bgCloseTimeout bounds Close's wait for background work. Everything that work waits
+// on ends with m.ctx, m.stop or raft's shutdown, so it is never reached in practice;
+// if it were, the engine would still refuse late work (vm.ErrClosed).
+const bgCloseTimeout = 30 * time.Second
+
+// stopBackground waits for the background work started by goBackground, after Close
+// signalled it to stop.
+func (m *Member) stopBackground() {
+	m.bgMu.Lock()
+	m.bgClosed = true
+	m.bgMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		m.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(bgCloseTimeout):
+		m.log.Error("background work did not stop within the close timeout; closing anyway", "timeout", bgCloseTimeout)
 	}
 }
 
@@ -486,6 +557,7 @@ func (m *Member) Close() error {
 	}
 	m.closed = true
 	close(m.stop)
+	m.cancel()
 	var errs []error
 	for _, srv := range []*http.Server{m.srv, m.linkSrv} {
 		if srv != nil {
@@ -505,6 +577,9 @@ func (m *Member) Close() error {
 		errs = append(errs, r.Shutdown().Error())
 	}
 	m.replicaMu.Unlock()
+	// Background work may wait on raft (barriers, transfers), which has ended now; it
+	// must be gone before the stores and the engine it uses are closed.
+	m.stopBackground()
 	if c, ok := m.trans.(raft.WithClose); ok {
 		errs = append(errs, c.Close())
 	}

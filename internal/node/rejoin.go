@@ -154,7 +154,7 @@ func (m *Member) finishRejoin(rec *rejoinRecord, term uint64) error {
 	m.rejoin.CompareAndSwap(rec, nil)
 	m.log.Info("back in the configuration: this member votes again from term "+fmt.Sprint(term+1)+" and syncs from the leader",
 		"event", "member.readded", "rejoin", rec.ID, "reason", rec.Reason)
-	go m.reportRepaired(rec, m.stop)
+	m.goBackground(func() { m.reportRepaired(rec, m.stop) })
 	return nil
 }
 

@@ -36,7 +36,7 @@ import (
 // onLinkEvent receives the link layer's events.
 func (m *Member) onLinkEvent(ev link.Event) {
 	if ev.Code == link.EventPeerGone {
-		go m.standIfLeaderGone(ev.Details["peer"])
+		m.goBackground(func() { m.standIfLeaderGone(ev.Details["peer"]) })
 	}
 }
 

@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/cluster"
 )
 
 // witnessMagic starts every witness snapshot, so a CoServer can recognise and refuse one.
@@ -85,25 +88,56 @@ func (m *Member) handBackLeadership(stop <-chan struct{}) {
 
 // bestCoServer picks the CoServer to hand leadership to: one that answers now, with the
 // highest applied index. (raft's own choice, the highest match index, may be a CoServer
-// that just died.)
+// that just died.) Both are asked at once; between equals, the one that answered first
+// wins: a CoServer whose machine is starved of CPU answers late, and handing leadership
+// to it made it step down again at its next stall (leaders churned on a busy machine).
 func (m *Member) bestCoServer() (Peer, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	var best Peer
-	var bestApplied uint64
-	found := false
+	var peers []Peer
 	for _, p := range m.cfg.Peers {
-		if p.Name == m.cfg.Name {
-			continue
-		}
-		st := m.fetchStatus(ctx, p, false)
-		if st.Role == "unreachable" || st.Kind != "coserver" || st.VirtualServer == "failed" || st.VirtualServer == "disabled" ||
-			st.Rejoin != "" || st.Storage != "" || st.Unconfirmed != "" {
-			continue
-		}
-		if !found || st.AppliedIndex > bestApplied {
-			best, bestApplied, found = p, st.AppliedIndex, true
+		if p.Name != m.cfg.Name {
+			peers = append(peers, p)
 		}
 	}
-	return best, found
+	answers := make([]coServerAnswer, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			st := m.fetchStatus(ctx, p, false)
+			answers[i] = coServerAnswer{peer: p, st: st, took: time.Since(start)}
+		}()
+	}
+	wg.Wait()
+	return pickCoServer(answers)
+}
+
+// coServerAnswer is a peer's status as the witness got it, and how long it took.
+type coServerAnswer struct {
+	peer Peer
+	st   cluster.Status
+	took time.Duration
+}
+
+// pickCoServer is bestCoServer's choice among the answers.
+func pickCoServer(answers []coServerAnswer) (Peer, bool) {
+	var best *coServerAnswer
+	for i := range answers {
+		a := &answers[i]
+		if a.st.Role == "unreachable" || a.st.Kind != "coserver" || a.st.VirtualServer == "failed" || a.st.VirtualServer == "disabled" ||
+			a.st.Rejoin != "" || a.st.Storage != "" || a.st.Unconfirmed != "" {
+			continue
+		}
+		if best == nil || a.st.AppliedIndex > best.st.AppliedIndex ||
+			a.st.AppliedIndex == best.st.AppliedIndex && a.took < best.took {
+			best = a
+		}
+	}
+	if best == nil {
+		return Peer{}, false
+	}
+	return best.peer, true
 }

@@ -73,6 +73,11 @@ func (m *Module) instantiate(ctx context.Context) (*Instance, error) {
 		WithOsyield(func() {}).
 		WithRandSource(&in.rand)
 	in.rand.reseed([32]byte{})
+	release, err := m.engine.use()
+	if err != nil {
+		return nil, fmt.Errorf("instantiate %s: %w", m.Name, err)
+	}
+	defer release()
 	am, err := m.engine.runtime.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator()), m.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate %s: %w", m.Name, err)

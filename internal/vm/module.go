@@ -36,7 +36,13 @@ func (m *Module) SHA256Hex() string { return hex.EncodeToString(m.SHA256[:]) }
 // Load checks the guest ABI, instruments the module (fuel meter, exported globals) and
 // compiles it. Every refusal wraps ErrBadModule and names the problem and the fix.
 // The name is the operator's name for the module (e.g. "kv"); it travels in snapshots.
+// After Close it fails with ErrClosed.
 func (e *Engine) Load(ctx context.Context, name string, bin []byte) (*Module, error) {
+	release, err := e.use()
+	if err != nil {
+		return nil, fmt.Errorf("load guest %s: %w", name, err)
+	}
+	defer release()
 	key := moduleKey{name: name, sha: sha256.Sum256(bin)}
 	e.mu.Lock()
 	m := e.modules[key]
@@ -44,7 +50,7 @@ func (e *Engine) Load(ctx context.Context, name string, bin []byte) (*Module, er
 	if m != nil {
 		return m, nil
 	}
-	m, err := e.load(ctx, name, bin)
+	m, err = e.load(ctx, name, bin)
 	if err != nil {
 		return nil, err
 	}

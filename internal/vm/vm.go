@@ -52,6 +52,8 @@ var (
 	ErrAborted = errors.New("guest aborted the entry")
 	// ErrBadState means a snapshot state does not fit the module or the limits.
 	ErrBadState = errors.New("guest state does not fit")
+	// ErrClosed means the Engine was closed.
+	ErrClosed = errors.New("engine closed")
 )
 
 // TrapError reports that the guest trapped while running an entry. The instance is dead
@@ -123,6 +125,13 @@ type Engine struct {
 
 	mu      sync.Mutex
 	modules map[moduleKey]*Module // loaded modules, reused by Load
+
+	// life keeps Close from releasing the runtime under a compilation or an
+	// instantiation: they hold it shared (use), Close exclusively. wazero's Close does
+	// not wait for them, and a compilation under way then writes into the maps Close
+	// released ("assignment to entry in nil map").
+	life   sync.RWMutex
+	closed bool
 }
 
 type moduleKey struct {
@@ -166,13 +175,32 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 // Config returns the effective configuration (defaults filled in).
 func (e *Engine) Config() Config { return e.cfg }
 
-// Close releases the runtime and every instance made from it.
+// Close releases the runtime and every instance made from it. It waits for a Load or
+// an instantiation under way (a compilation can take seconds); those that start later
+// fail with ErrClosed. Closing twice is a no-op.
 func (e *Engine) Close(ctx context.Context) error {
+	e.life.Lock()
+	defer e.life.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
 	err := e.runtime.Close(ctx)
 	if cerr := e.cache.Close(ctx); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// use reserves the runtime against Close until the returned release is called; it
+// fails with ErrClosed once Close has begun.
+func (e *Engine) use() (release func(), err error) {
+	e.life.RLock()
+	if e.closed {
+		e.life.RUnlock()
+		return nil, ErrClosed
+	}
+	return e.life.RUnlock, nil
 }
 
 // required and optional exports of the guest ABI, with their signatures.

@@ -466,7 +466,23 @@ func (n *NetworkTransport) AppendEntriesPipeline(id ServerID, target ServerAddre
 
 // AppendEntries implements the Transport interface.
 func (n *NetworkTransport) AppendEntries(id ServerID, target ServerAddress, args *AppendEntriesRequest, resp *AppendEntriesResponse) error {
-	return n.genericRPC(id, target, rpcAppendEntries, args, resp)
+	return n.genericRPCWithTimeout(id, target, rpcAppendEntries, args, resp, n.appendEntriesTimeout(args))
+}
+
+// appendEntriesTimeout is the I/O deadline of an AppendEntries (ftvs): the transport
+// timeout, once more per TimeoutScale bytes of entries, as for InstallSnapshot. With
+// one fixed deadline, entries that need longer to cross (a slow link, a busy follower)
+// time out on every attempt and the leader resends them forever, while heartbeats keep
+// the followers from electing anew.
+func (n *NetworkTransport) appendEntriesTimeout(args *AppendEntriesRequest) time.Duration {
+	if n.timeout <= 0 {
+		return n.timeout
+	}
+	var size int64
+	for _, e := range args.Entries {
+		size += int64(len(e.Data) + len(e.Extensions))
+	}
+	return n.timeout * time.Duration(1+size/int64(n.TimeoutScale))
 }
 
 // RequestVote implements the Transport interface.
@@ -481,6 +497,11 @@ func (n *NetworkTransport) RequestPreVote(id ServerID, target ServerAddress, arg
 
 // genericRPC handles a simple request/response RPC.
 func (n *NetworkTransport) genericRPC(id ServerID, target ServerAddress, rpcType uint8, args interface{}, resp interface{}) error {
+	return n.genericRPCWithTimeout(id, target, rpcType, args, resp, n.timeout)
+}
+
+// genericRPCWithTimeout is genericRPC with the deadline given (ftvs).
+func (n *NetworkTransport) genericRPCWithTimeout(id ServerID, target ServerAddress, rpcType uint8, args interface{}, resp interface{}, timeout time.Duration) error {
 	// Get a conn
 	conn, err := n.getConnFromAddressProvider(id, target)
 	if err != nil {
@@ -488,8 +509,8 @@ func (n *NetworkTransport) genericRPC(id ServerID, target ServerAddress, rpcType
 	}
 
 	// Set a deadline
-	if n.timeout > 0 {
-		conn.conn.SetDeadline(time.Now().Add(n.timeout))
+	if timeout > 0 {
+		conn.conn.SetDeadline(time.Now().Add(timeout))
 	}
 
 	// Send the RPC
@@ -839,11 +860,12 @@ func newNetPipeline(trans *NetworkTransport, conn *netConn, maxInFlight int) *ne
 // decodeResponses is a long running routine that decodes the responses
 // sent on the connection.
 func (n *netPipeline) decodeResponses() {
-	timeout := n.trans.timeout
 	for {
 		select {
 		case future := <-n.inprogressCh:
-			if timeout > 0 {
+			// ftvs: the follower answers once it has read and stored the request: as
+			// long as sending it may take.
+			if timeout := n.trans.appendEntriesTimeout(future.args); timeout > 0 {
 				n.conn.conn.SetReadDeadline(time.Now().Add(timeout))
 			}
 
@@ -870,8 +892,8 @@ func (n *netPipeline) AppendEntries(args *AppendEntriesRequest, resp *AppendEntr
 	}
 	future.init()
 
-	// Add a send timeout
-	if timeout := n.trans.timeout; timeout > 0 {
+	// Add a send timeout (ftvs: scaled by the entries' size)
+	if timeout := n.trans.appendEntriesTimeout(args); timeout > 0 {
 		n.conn.conn.SetWriteDeadline(time.Now().Add(timeout))
 	}
 

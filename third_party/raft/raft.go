@@ -681,6 +681,9 @@ func (r *Raft) leaderLoop() {
 	// This is only used for the first lease check, we reload lease below
 	// based on the current config value.
 	lease := time.After(r.config().LeaderLeaseTimeout)
+	// ftvs: when the lease check was due, and whether it was put off once already.
+	leaseDue := time.Now().Add(r.config().LeaderLeaseTimeout)
+	leasePutOff := false
 
 	for r.getState() == Leader {
 		r.mainThreadSaturation.sleeping()
@@ -939,6 +942,22 @@ func (r *Raft) leaderLoop() {
 
 		case <-lease:
 			r.mainThreadSaturation.working()
+			// ftvs: a check that runs late by more than half the lease means this
+			// process was not running (a busy machine, a stop): the replication
+			// goroutines did not run either, and the answers that came meanwhile
+			// are not read yet. Stepping down now would blame the followers for the
+			// leader's own stall. Put the check off by half a lease, once in a row;
+			// heartbeats go out every tenth of the heartbeat timeout meanwhile.
+			leaseTimeout := r.config().LeaderLeaseTimeout
+			if late := time.Since(leaseDue); late > leaseTimeout/2 && !leasePutOff {
+				leasePutOff = true
+				r.logger.Debug("lease check ran late: this process was stalled; checking again shortly", "late", late)
+				leaseDue = time.Now().Add(leaseTimeout / 2)
+				lease = time.After(leaseTimeout / 2)
+				continue
+			}
+			leasePutOff = false
+
 			// Check if we've exceeded the lease, potentially stepping down
 			maxDiff := r.checkLeaderLease()
 
@@ -950,6 +969,7 @@ func (r *Raft) leaderLoop() {
 			}
 
 			// Renew the lease timer
+			leaseDue = time.Now().Add(checkInterval)
 			lease = time.After(checkInterval)
 
 		case <-r.leaderNotifyCh:
