@@ -49,3 +49,6 @@ fuzz ./internal/advisory FuzzParse
 fuzz ./internal/vserver FuzzUpdatePayload
 fuzz ./internal/forward FuzzReadReply
 fuzz ./internal/forward FuzzReadRequest
+fuzz ./internal/stablestore FuzzOpen
+fuzz ./internal/snapstore FuzzMeta
+fuzz ./internal/snapstore FuzzName
