@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,9 +13,15 @@ import (
 // snapshotFiles lists the state files of a data dir's snapshots, newest first.
 func snapshotFiles(t *testing.T, data string) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(data, "raft", "snapshots", "*", "state.bin"))
+	all, err := filepath.Glob(filepath.Join(data, "raft", "snapshots", "*", "state.bin"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var files []string
+	for _, f := range all {
+		if !strings.HasSuffix(filepath.Dir(f), ".tmp") { // one being written: not a snapshot yet
+			files = append(files, f)
+		}
 	}
 	// Directories are named term-index-millis.
 	index := func(path string) int {

@@ -47,14 +47,33 @@ func (m *Member) storageFailed(err error) {
 	m.goBackground(func() { m.recoverStorage(f, m.stop) })
 }
 
-// handLeadershipAway transfers leadership to another member if this one leads.
+// handLeadershipAway transfers leadership to another member if this one leads. raft
+// may have stepped down already (a leader whose log store fails does): then, if it led
+// until now, the other CoServer is told to stand at once (TimeoutNow, as a transfer
+// does), rather than wait for its heartbeat timeout.
 func (m *Member) handLeadershipAway() {
 	r := m.r()
-	if r == nil || r.State() != raft.Leader {
+	if r == nil {
 		return
 	}
-	if err := r.LeadershipTransfer().Error(); err != nil {
-		m.log.Warn("handing leadership away from a member with failing storage failed", "err", err)
+	if r.State() == raft.Leader {
+		if err := r.LeadershipTransfer().Error(); err == nil {
+			return
+		} else {
+			m.log.Warn("handing leadership away from a member with failing storage failed", "err", err)
+		}
+	}
+	if _, leader := r.LeaderWithID(); leader != "" && string(leader) != m.cfg.Name || m.cfg.Simplex {
+		return // another member leads
+	}
+	other := m.otherCoServer()
+	if other.Name == "" || other.Name == m.cfg.Name {
+		return
+	}
+	req := &raft.TimeoutNowRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: m.rc.ProtocolVersion,
+		ID: []byte(m.cfg.Name), Addr: []byte(m.cfg.Name)}}
+	if err := m.trans.TimeoutNow(raft.ServerID(other.Name), raft.ServerAddress(other.Name), req, &raft.TimeoutNowResponse{}); err != nil {
+		m.log.Warn("asking the other CoServer to stand for election failed; the election timers will", "to", other.Name, "err", err)
 	}
 }
 

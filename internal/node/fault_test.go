@@ -29,6 +29,24 @@ func (c *testCluster) waitGateway(m *Member, code int, within time.Duration) (ti
 	return 0, ""
 }
 
+// putRetry PUTs key until it is acknowledged: while leadership moves away from a member
+// whose disk failed, a request may get 503 (not applied, or an outcome unknown, which
+// an idempotent PUT may simply repeat).
+func (c *testCluster) putRetry(m *Member, key, value string) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := httpDo(c.t, "PUT", m.GatewayURL()+"/kv/"+key, value)
+		if code == 204 {
+			return
+		}
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			c.t.Fatalf("PUT %s via %s: %d %s", key, m.cfg.Name, code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // A disk that fills up or fails under a CoServer: that CoServer stops serving (507 or
 // 503, with the reason) and hands leadership away, the other serves on, nothing
 // acknowledged is lost, and when the disk works again it serves again without a
@@ -66,7 +84,7 @@ func TestDiskFaults(t *testing.T) {
 			// Writes keep coming through coserver1; the first that reaches coserver2's disk
 			// fails it.
 			for i := range n {
-				c.put(c.m["coserver1"], fmt.Sprintf("b%03d", i), fmt.Sprintf("v-b%03d", i))
+				c.putRetry(c.m["coserver1"], fmt.Sprintf("b%03d", i), fmt.Sprintf("v-b%03d", i))
 			}
 			took, body := c.waitGateway(c.m["coserver2"], tc.code, 5*time.Second)
 			t.Logf("coserver2 answered %d %s after the fault was noticed (%s)", tc.code, body, took)
@@ -77,7 +95,7 @@ func TestDiskFaults(t *testing.T) {
 				t.Errorf("coserver2 still leads with a failing disk")
 			}
 			for i := range n {
-				c.put(c.m["coserver1"], fmt.Sprintf("c%03d", i), fmt.Sprintf("v-c%03d", i))
+				c.putRetry(c.m["coserver1"], fmt.Sprintf("c%03d", i), fmt.Sprintf("v-c%03d", i))
 			}
 			tc.repair(disk)
 			c.waitGateway(c.m["coserver2"], http.StatusNoContent, 30*time.Second)

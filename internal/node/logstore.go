@@ -37,7 +37,6 @@ func (s *logStore) FirstIndex() (uint64, error)        { return s.log().FirstInd
 func (s *logStore) LastIndex() (uint64, error)         { return s.log().LastIndex() }
 func (s *logStore) GetLog(i uint64, l *raft.Log) error { return s.log().GetLog(i, l) }
 func (s *logStore) StoreLog(l *raft.Log) error         { return s.StoreLogs([]*raft.Log{l}) }
-func (s *logStore) IsMonotonic() bool                  { return true } // raftlog's
 
 func (s *logStore) StoreLogs(logs []*raft.Log) error { return s.check(s.log().StoreLogs(logs)) }
 
@@ -120,8 +119,7 @@ func (s *logStore) Close() error {
 }
 
 var (
-	_ raft.LogStore          = (*logStore)(nil)
-	_ raft.AsyncLogStore     = (*logStore)(nil) // the leader's fsync runs beside replication (third_party/raft.patch)
-	_ raft.MonotonicLogStore = (*logStore)(nil)
-	_ raft.StableStore       = (*logStore)(nil)
+	_ raft.LogStore      = (*logStore)(nil)
+	_ raft.AsyncLogStore = (*logStore)(nil) // the leader's fsync runs beside replication (third_party/raft.patch)
+	_ raft.StableStore   = (*logStore)(nil)
 )

@@ -146,10 +146,11 @@ func (s *segment) sync() error {
 	return s.f.Datasync()
 }
 
-var (
-	_ raft.LogStore          = (*Store)(nil)
-	_ raft.MonotonicLogStore = (*Store)(nil)
-)
+// Store is not a raft.MonotonicLogStore: it keeps the gap raft leaves after installing
+// a snapshot. (With a monotonic store, raft deletes the whole log after an install but
+// keeps its own idea of the last index: a follower whose log went past the snapshot
+// then rejects every append, and the leader sends the snapshot again, forever.)
+var _ raft.LogStore = (*Store)(nil)
 
 func segName(gen uint64) string { return fmt.Sprintf("seg-%020d.wal", gen) }
 
@@ -176,10 +177,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	go s.syncer()
 	return s, nil
 }
-
-// IsMonotonic implements raft.MonotonicLogStore: after installing a snapshot, raft
-// deletes the whole log rather than leave entries of an older history before a gap.
-func (s *Store) IsMonotonic() bool { return true }
 
 func (s *Store) firstIndex() uint64 {
 	for _, seg := range s.segs {
