@@ -1519,8 +1519,16 @@ func (r *Raft) appendEntries(rpc RPC, a *AppendEntriesRequest) {
 		lastIdx, lastTerm := r.getLastEntry()
 
 		var prevLogTerm uint64
+		snapIdx, snapTerm := r.getLastSnapshot()
 		if a.PrevLogEntry == lastIdx {
 			prevLogTerm = lastTerm
+		} else if a.PrevLogEntry == snapIdx {
+			// ftvs: the last entry of the newest snapshot is known, whether or not the
+			// log still holds it (compaction removes it). Without this, a follower whose
+			// log went past a snapshot it was then sent (a race of an install with a
+			// membership change) rejected every AppendEntries that followed the
+			// snapshot, and the leader sent it the snapshot again, forever.
+			prevLogTerm = snapTerm
 		} else {
 			var prevLog Log
 			if err := r.logs.GetLog(a.PrevLogEntry, &prevLog); err != nil {
