@@ -1,11 +1,11 @@
 package e2e
 
 import (
-	"strings"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
