@@ -12,7 +12,11 @@ DAMAGE=${2:-wipe}
 work=$(mktemp -d)
 bin=$work/ftvs
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# start runs in a subshell ($(...)) for the CoServers: their pids are killed by name.
+cleanup() {
+  for p in "${pids[@]}" ${c1:-} ${c2:-}; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 go build -o "$bin" ./cmd/ftvs
 "$bin" init "$work/cluster" >/dev/null
@@ -56,7 +60,7 @@ snapshot) flip "$(ls -td "$data"/raft/snapshots/*/ | head -1)state.bin" ;;
 *) echo "damage $DAMAGE: want wipe, log, stable or snapshot" >&2; exit 2 ;;
 esac
 t0=$(date +%s.%N)
-start coserver coserver2 >/dev/null
+c2=$(start coserver coserver2)
 until [ "$(mode)" = duplex ]; do sleep 0.1; done
 t1=$(date +%s.%N)
 echo "$DAMAGE: coserver2 back to duplex at $((mem >> 20)) MiB guest memory in $(echo "$t1 - $t0" | bc) s (from restart to duplex)"
