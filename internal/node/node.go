@@ -209,8 +209,10 @@ func (m *Member) startRaft(f raft.FSM) error {
 	if floor, err := m.wal.GetUint64(keyVoteFloor); err == nil {
 		m.voteFloor.Store(floor)
 	}
-	if err := m.loadRejoin(); err != nil {
-		return err
+	if !m.cfg.Simplex { // a lone CoServer has no leader to rejoin
+		if err := m.loadRejoin(); err != nil {
+			return err
+		}
 	}
 	for _, d := range found {
 		if d.lost && m.rejoin.Load() == nil {

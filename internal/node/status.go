@@ -71,6 +71,9 @@ func (m *Member) Status(withHash bool) cluster.Status {
 	switch {
 	case vs.Failed != "":
 		st.VirtualServer = "failed"
+	case st.Storage != "":
+		// It serves nothing until its disk works again: not a running replica.
+		st.VirtualServer, st.Failure = "failed", "storage "+st.Storage
 	case m.disabled.Load():
 		st.VirtualServer = "disabled"
 	case st.Sync != nil:
