@@ -26,29 +26,32 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzz (short runs)"
-# Fuzzers that write files (raftlog) fsync on every input: on a disk still flushing what
-# the tests above wrote, one fsync can take seconds and Go's fuzzing coordinator then
-# gives up ("context deadline exceeded"). Their temp dirs go to memory when possible.
+# Each fuzzer runs for a number of inputs, not for a time: with a duration (-fuzztime=10s)
+# Go 1.26's fuzzing coordinator can report its own deadline as a failure ("context deadline
+# exceeded", no failing input written; golang/go#75804, fixed in Go 1.27) when a worker is
+# slow to stop on a busy machine. A count has no deadline to race; the counts below take
+# a few seconds each on 2 cores. FUZZTIME overrides them all (e.g. FUZZTIME=10m for a long
+# hunt). Fuzzers that write files get their temp dirs in memory when possible.
 fuzztmp=${TMPDIR:-/tmp}
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then fuzztmp=/dev/shm; fi
-fuzz() { TMPDIR=$fuzztmp go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-10s}" "$1"; }
-fuzz ./internal/entry FuzzDecode
-fuzz ./internal/vserver FuzzReadSnapshot
-fuzz ./internal/vserver FuzzModulePayload
-fuzz ./internal/wasm FuzzParse
-fuzz ./internal/wasm FuzzInstrument
-fuzz ./internal/gateway FuzzDecodeResponse
-fuzz ./guest FuzzHandleBytes
-fuzz ./guest FuzzParseRequestFast
-fuzz ./internal/raftlog FuzzOpen
-fuzz ./internal/events FuzzReadEvents
-fuzz ./internal/config FuzzParse
-fuzz ./internal/vrange FuzzParseRange
-fuzz ./internal/modmeta FuzzRead
-fuzz ./internal/advisory FuzzParse
-fuzz ./internal/vserver FuzzUpdatePayload
-fuzz ./internal/forward FuzzReadReply
-fuzz ./internal/forward FuzzReadRequest
-fuzz ./internal/stablestore FuzzOpen
-fuzz ./internal/snapstore FuzzMeta
-fuzz ./internal/snapstore FuzzName
+fuzz() { TMPDIR=$fuzztmp go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-${3}x}" "$1"; }
+fuzz ./internal/entry FuzzDecode 200000
+fuzz ./internal/vserver FuzzReadSnapshot 4000
+fuzz ./internal/vserver FuzzModulePayload 40000
+fuzz ./internal/wasm FuzzParse 80000
+fuzz ./internal/wasm FuzzInstrument 80000
+fuzz ./internal/gateway FuzzDecodeResponse 60000
+fuzz ./guest FuzzHandleBytes 30000
+fuzz ./guest FuzzParseRequestFast 150000
+fuzz ./internal/raftlog FuzzOpen 15000
+fuzz ./internal/events FuzzReadEvents 80000
+fuzz ./internal/config FuzzParse 30000
+fuzz ./internal/vrange FuzzParseRange 150000
+fuzz ./internal/modmeta FuzzRead 80000
+fuzz ./internal/advisory FuzzParse 80000
+fuzz ./internal/vserver FuzzUpdatePayload 60000
+fuzz ./internal/forward FuzzReadReply 150000
+fuzz ./internal/forward FuzzReadRequest 150000
+fuzz ./internal/stablestore FuzzOpen 60000
+fuzz ./internal/snapstore FuzzMeta 30000
+fuzz ./internal/snapstore FuzzName 80000
