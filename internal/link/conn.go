@@ -11,6 +11,17 @@ import (
 	"github.com/ftvs/ftvs/internal/version"
 )
 
+// ErrLinkDown is the error of a read or write on a connection the layer closed because its
+// link went down (or stayed down with the other link silent). errors.Is(err, net.ErrClosed)
+// holds for it too. The request on such a connection may or may not have reached the peer.
+var ErrLinkDown error = linkDownError{}
+
+type linkDownError struct{}
+
+func (linkDownError) Error() string { return "use of closed network connection: its link went down" }
+
+func (linkDownError) Is(target error) bool { return target == net.ErrClosed }
+
 // aLongTimeAgo is a deadline in the past: it interrupts a blocked Read or Write.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -46,6 +57,7 @@ type rawConn struct {
 	dlChanged chan struct{}
 	closed    bool
 	done      chan struct{}
+	down      atomic.Bool // closed by closeDown: operations fail with ErrLinkDown
 }
 
 // newRawConn tracks nc. p may be nil (accepted, not yet identified).
@@ -80,7 +92,12 @@ func (l *Layer) attach(c *rawConn, p *path, probe bool) {
 	p.conns[c] = struct{}{}
 }
 
-func (c *rawConn) Read(b []byte) (int, error) {
+func (c *rawConn) Read(b []byte) (n int, err error) {
+	defer func() {
+		if err != nil && c.down.Load() {
+			err = ErrLinkDown
+		}
+	}()
 	for {
 		gen, err := c.ready(dirRead)
 		if err != nil {
@@ -99,7 +116,12 @@ func (c *rawConn) Read(b []byte) (int, error) {
 	}
 }
 
-func (c *rawConn) Write(b []byte) (int, error) {
+func (c *rawConn) Write(b []byte) (n int, err error) {
+	defer func() {
+		if err != nil && c.down.Load() {
+			err = ErrLinkDown
+		}
+	}()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	done := 0
@@ -224,6 +246,12 @@ func (c *rawConn) setDeadline(t time.Time, dirs ...int) error {
 func (c *rawConn) SetDeadline(t time.Time) error      { return c.setDeadline(t, dirRead, dirWrite) }
 func (c *rawConn) SetReadDeadline(t time.Time) error  { return c.setDeadline(t, dirRead) }
 func (c *rawConn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, dirWrite) }
+
+// closeDown closes c because its link went down: its users see ErrLinkDown.
+func (c *rawConn) closeDown() {
+	c.down.Store(true)
+	c.Close()
+}
 
 func (c *rawConn) Close() error {
 	c.mu.Lock()

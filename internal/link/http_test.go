@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -121,4 +122,94 @@ func testHTTPAcrossCut(t *testing.T, secure bool) {
 		t.Errorf("POST served %d times, want 1", seen["once"])
 	}
 	t.Logf("POST issued on the cut link answered over b after %s", took)
+}
+
+// A request in flight on a fresh connection (one net/http does not retry by itself) whose
+// link goes down: a GET is sent again over the other link and answered; a POST without an
+// idempotency key fails with ErrLinkDown, since it may have been served.
+func TestHTTPRetryOnLinkDown(t *testing.T) {
+	ms, _ := newCluster(t, clusterOpts{}, "coserver1", "coserver2")
+	c1, c2 := ms["coserver1"], ms["coserver2"]
+	type linkKey struct{}
+	held := make(chan string, 4) // the link of a request the handler holds
+	release := make(chan struct{})
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get("X-Hold") // held the first time it arrives
+			mu.Lock()
+			first := id != "" && !seen[id]
+			seen[id] = true
+			mu.Unlock()
+			if first {
+				held <- r.Context().Value(linkKey{}).(string)
+				<-release
+			}
+			fmt.Fprintf(w, "%s over %s", r.Method, r.Context().Value(linkKey{}))
+		}),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, linkKey{}, c.(*Conn).Link())
+		},
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go srv.Serve(c2.layer.Listener(ProtoHTTP))
+	t.Cleanup(func() { close(release); srv.Close() })
+	client := &http.Client{Transport: c1.layer.HTTPTransport(), Timeout: 10 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+
+	type result struct {
+		body string
+		err  error
+	}
+	send := func(method, hold string) <-chan result {
+		out := make(chan result, 1)
+		go func() {
+			req, _ := http.NewRequest(method, "http://coserver2/x", strings.NewReader("body"))
+			if hold != "" {
+				req.Header.Set("X-Hold", hold)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				out <- result{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			out <- result{body: string(b)}
+		}()
+		return out
+	}
+	cutWhileHeld := func(res <-chan result) result {
+		t.Helper()
+		var on string
+		select {
+		case on = <-held:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the request did not reach the server")
+		}
+		n := c1.ev.len()
+		c1.layer.Cut("coserver2", on)
+		c1.ev.wait(t, n, EventRedundancyLost, map[string]string{"peer": "coserver2", "link": on}, 5*time.Second)
+		select {
+		case r := <-res:
+			c1.layer.Restore("coserver2", on)
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatal("no answer 5s after the link went down")
+		}
+		return result{}
+	}
+
+	got := cutWhileHeld(send(http.MethodGet, "get"))
+	if got.err != nil || !strings.HasPrefix(got.body, "GET over ") {
+		t.Fatalf("GET in flight when its link went down: %q, %v; want it answered over the other link", got.body, got.err)
+	}
+	t.Logf("GET in flight when its link went down: %q", got.body)
+	waitUp(t, c1.layer, 5*time.Second)
+	client.CloseIdleConnections()
+	got = cutWhileHeld(send(http.MethodPost, "post"))
+	if !errors.Is(got.err, ErrLinkDown) || !errors.Is(got.err, net.ErrClosed) {
+		t.Fatalf("POST in flight when its link went down: %q, %v; want ErrLinkDown", got.body, got.err)
+	}
 }

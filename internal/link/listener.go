@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -143,13 +144,55 @@ func (l *Layer) DialHTTP(ctx context.Context, _, addr string) (net.Conn, error) 
 // HTTPTransport returns a new HTTP/1.1 transport whose connections go over the links: the
 // URL host is the peer's member name ("http://coserver2/ftvs/..."). TLS, if configured, is
 // the link's; the URL scheme stays http. Keep one transport per use and reuse it.
-func (l *Layer) HTTPTransport() *http.Transport {
-	return &http.Transport{
+func (l *Layer) HTTPTransport() *HTTPTransport {
+	return &HTTPTransport{Transport: &http.Transport{
 		Proxy:               nil, // never a proxy from the environment between members
 		DialContext:         l.DialHTTP,
 		ForceAttemptHTTP2:   false,
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
+	}}
+}
+
+// HTTPTransport is an http.Transport over the links that also retries, once, a replayable
+// request whose connection the layer closed because its link went down (ErrLinkDown): the
+// retry dials over the other link. net/http retries such a request by itself only on a
+// reused connection; a fresh one (a connection dialled in a race for an idle one, say)
+// would fail although the peer is reachable over the other link. Replayable is net/http's
+// rule: GET, HEAD, OPTIONS or TRACE, or any method with an Idempotency-Key or
+// X-Idempotency-Key header, and a body that can be had again (GetBody).
+type HTTPTransport struct {
+	*http.Transport
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *HTTPTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.Transport.RoundTrip(req)
+	if err == nil || !errors.Is(err, ErrLinkDown) || !replayable(req) || req.Context().Err() != nil {
+		return resp, err
 	}
+	again := req.Clone(req.Context())
+	if req.Body != nil && req.Body != http.NoBody {
+		body, gerr := req.GetBody()
+		if gerr != nil {
+			return nil, err
+		}
+		again.Body = body
+	}
+	return t.Transport.RoundTrip(again)
+}
+
+// replayable tells whether req may be sent again after its connection failed mid-request.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
 }

@@ -189,7 +189,7 @@ func (l *Layer) linkAnswered(p *path, pongs int) {
 	}
 	l.mu.Unlock()
 	for _, c := range doomed {
-		c.Close()
+		c.closeDown()
 	}
 	l.emit(evs...)
 }
@@ -245,7 +245,7 @@ func (l *Layer) linkFailed(p *path, why string) {
 				}
 				l.mu.Unlock()
 				for _, c := range late {
-					c.Close()
+					c.closeDown()
 				}
 			})
 		}
@@ -265,7 +265,7 @@ func (l *Layer) linkFailed(p *path, why string) {
 	}
 	l.mu.Unlock()
 	for _, c := range doomed {
-		c.Close()
+		c.closeDown()
 	}
 	l.emit(evs...)
 }
