@@ -2,7 +2,9 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +69,18 @@ func isStorageError(err error) bool {
 // succeeds. Meanwhile raft's main loop waits, so this member acknowledges nothing and
 // votes for no one: it is stopped, not wrong. A leader does not update its stable store
 // while it leads, so it is always a follower or a candidate that waits here.
+//
+// If the member closes while raft waits here, the update has still not been made
+// durable: update fails with errClosing. Given to raft, that error would make it panic
+// (and take every member of the process with it); nil instead would let raft act on a
+// term or vote it did not record (a vote granted twice in one term elects two leaders).
+// So raft's own stable store (raftStable) ends the raft goroutine that asked there
+// (runtime.Goexit): raft's deferred answer to the RPC in hand still goes out and refuses
+// (appendEntries and requestVote set Success and Granted only after the update), and
+// raft's shutdown, which waits for its goroutines, completes.
+
+// errClosing is the error of a stable store update given up because the member closes.
+var errClosing = errors.New("the member closes")
 
 func (s *logStore) store() *stablestore.Store {
 	s.mu.RLock()
@@ -94,7 +108,7 @@ func (s *logStore) update(set func(*stablestore.Store) error) error {
 	for {
 		select {
 		case <-s.stop:
-			return err
+			return fmt.Errorf("%w before its stable store took the update: %w", errClosing, err)
 		case <-time.After(time.Second):
 		}
 		st, oerr := s.reopen()
@@ -118,7 +132,27 @@ func (s *logStore) Close() error {
 	return errors.Join(s.log().Close(), s.store().Close())
 }
 
+// raftStable is the stable store as raft sees it (see logStore.update).
+type raftStable struct{ *logStore }
+
+func (s raftStable) Set(k, v []byte) error {
+	err := s.logStore.Set(k, v)
+	if errors.Is(err, errClosing) {
+		runtime.Goexit()
+	}
+	return err
+}
+
+func (s raftStable) SetUint64(k []byte, v uint64) error {
+	err := s.logStore.SetUint64(k, v)
+	if errors.Is(err, errClosing) {
+		runtime.Goexit()
+	}
+	return err
+}
+
 var (
+	_ raft.StableStore   = raftStable{}
 	_ raft.LogStore      = (*logStore)(nil)
 	_ raft.AsyncLogStore = (*logStore)(nil) // the leader's fsync runs beside replication (third_party/raft.patch)
 	_ raft.StableStore   = (*logStore)(nil)

@@ -278,7 +278,7 @@ func (m *Member) startRaft(f raft.FSM) error {
 		form = true
 		m.forming.Store(true)
 	}
-	r, err := raft.NewRaft(rc, f, logs, m.wal, m.snaps, m.raftTrans)
+	r, err := raft.NewRaft(rc, f, logs, raftStable{m.wal}, m.snaps, m.raftTrans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}

@@ -104,7 +104,7 @@ func (m *Member) restartRaft(during func() error) error {
 	logs, err := raft.NewLogCache(4096, m.wal)
 	if err == nil {
 		var r *raft.Raft
-		if r, err = raft.NewRaft(m.rc, m.raftFSM, logs, m.wal, m.snaps, m.raftTrans); err == nil {
+		if r, err = raft.NewRaft(m.rc, m.raftFSM, logs, raftStable{m.wal}, m.snaps, m.raftTrans); err == nil {
 			m.raftp.Store(r)
 			return duringErr
 		}
