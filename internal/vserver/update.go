@@ -222,7 +222,11 @@ func (s *Server) pushHistory(m *vm.Module, version string) {
 // switchTo moves the virtual server to mod, carrying the state: export from a copy of
 // the current state, start mod, import. On any error nothing changed.
 func (s *Server) switchTo(ctx context.Context, in Input, mod *vm.Module, version string) error {
-	inst, err := Transfer(ctx, s.inst, mod, in.Index, in.TimeNanos, in.Entry.Seed)
+	// The new module's clock goes on from the state's clock, never back to an entry
+	// time behind it: the state is the same on every replica, whatever each one's
+	// process saw before (a replica that restored a snapshot saw no earlier entries).
+	now := max(in.TimeNanos, s.inst.ClockNanos())
+	inst, err := Transfer(ctx, s.inst, mod, in.Index, now, in.Entry.Seed)
 	if err != nil {
 		return err
 	}
