@@ -27,6 +27,9 @@ const (
 	// KindRollback goes back to an earlier module (the payload is its sha256, or empty
 	// for the most recent one).
 	KindRollback Kind = 6
+	// KindCheck marks a comparison point: every CoServer hashes its state at this
+	// index, and the hashes are compared (internal/divergence). It changes no state.
+	KindCheck Kind = 7
 )
 
 func (k Kind) String() string {
@@ -43,6 +46,8 @@ func (k Kind) String() string {
 		return "update"
 	case KindRollback:
 		return "rollback"
+	case KindCheck:
+		return "check"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -92,7 +97,7 @@ func Decode(b []byte) (Entry, error) {
 	var e Entry
 	e.Kind = Kind(b[1])
 	switch e.Kind {
-	case KindRequest, KindTick, KindModule, KindNoop, KindUpdate, KindRollback:
+	case KindRequest, KindTick, KindModule, KindNoop, KindUpdate, KindRollback, KindCheck:
 	default:
 		return Entry{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, b[1])
 	}

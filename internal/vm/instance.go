@@ -52,6 +52,23 @@ func (in *Instance) MemoryBytes() uint64 { return uint64(in.mem.Size()) }
 // ClockNanos is the guest's virtual clock.
 func (in *Instance) ClockNanos() int64 { return in.clock.now }
 
+// FlipMemory inverts the bits of one byte of guest memory, at off modulo the memory
+// size, and returns the offset flipped. It exists for fault injection (a bit flip in
+// RAM, as a divergence test needs): nothing else may change guest memory outside an
+// entry.
+func (in *Instance) FlipMemory(off uint64) (uint64, error) {
+	size := uint64(in.mem.Size())
+	if in.dead || size == 0 {
+		return 0, ErrDead
+	}
+	off %= size
+	b, ok := in.mem.ReadByte(uint32(off))
+	if !ok || !in.mem.WriteByte(uint32(off), ^b) {
+		return 0, fmt.Errorf("flip guest memory at %d: out of range", off)
+	}
+	return off, nil
+}
+
 // Dead reports whether the instance trapped and must be replaced.
 func (in *Instance) Dead() bool { return in.dead }
 

@@ -95,6 +95,9 @@ type Server struct {
 	redo            []redoEntry
 	redoBytes       int
 	resets          uint64
+	// faulted: guest memory was changed outside an entry (InjectMemoryFault), so the
+	// checkpoint no longer matches the instance even when no entry ran since.
+	faulted bool
 }
 
 // New makes an empty Server: no module, applied index 0.
@@ -170,7 +173,7 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 	s.applied = in.Index
 	e := in.Entry
 	switch e.Kind {
-	case entry.KindNoop:
+	case entry.KindNoop, entry.KindCheck:
 		return res
 	case entry.KindModule:
 		res.Err = s.install(ctx, in)
@@ -277,6 +280,7 @@ func (s *Server) takeCheckpoint() error {
 	}
 	s.checkpoint, s.checkpointIndex = st, s.applied
 	s.redo, s.redoBytes = s.redo[:0], 0
+	s.faulted = false
 	return nil
 }
 
@@ -293,7 +297,7 @@ func (s *Server) reset(ctx context.Context, index uint64, reason string) {
 		return
 	}
 	old.Close(ctx)
-	s.inst = inst
+	s.inst, s.faulted = inst, false
 	for _, r := range s.redo {
 		var err error
 		switch r.kind {
@@ -327,7 +331,7 @@ func (s *Server) Snapshot() (*Snapshot, error) {
 	if s.mod == nil {
 		return snap, nil
 	}
-	if s.checkpointIndex != s.applied || s.checkpoint == nil {
+	if s.checkpointIndex != s.applied || s.checkpoint == nil || s.faulted {
 		if err := s.takeCheckpoint(); err != nil {
 			return nil, err
 		}
@@ -371,7 +375,7 @@ func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
 	if s.inst != nil {
 		s.inst.Close(ctx)
 	}
-	s.mod, s.inst, s.applied, s.failed = mod, inst, snap.Index, nil
+	s.mod, s.inst, s.applied, s.failed, s.faulted = mod, inst, snap.Index, nil, false
 	s.modVersion, s.history, s.watch = snap.ModuleVersion, history, snap.Probation
 	s.checkpoint, s.checkpointIndex = snap.State, snap.Index
 	s.redo, s.redoBytes = nil, 0
@@ -379,6 +383,27 @@ func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
 		s.log.Info("virtual server restored", "module", mod.Name, "index", snap.Index, "memory_bytes", inst.MemoryBytes())
 	}
 	return nil
+}
+
+// Check returns the virtual server's state at the applied index, for a comparison point
+// (a check entry): Snapshot, whose State is the reset checkpoint when that is at this
+// index, else a fresh one (taking one changes no state). The caller hashes the State
+// off the apply goroutine: it is immutable. Its State is nil without a module.
+func (s *Server) Check() (*Snapshot, error) { return s.Snapshot() }
+
+// InjectMemoryFault flips one byte of guest memory (at off modulo its size), as a bit
+// flip in RAM would: this replica then holds another state than its peers. For fault
+// injection only. It returns the offset flipped.
+func (s *Server) InjectMemoryFault(off uint64) (uint64, error) {
+	if s.inst == nil {
+		return 0, ErrNoModule
+	}
+	got, err := s.inst.FlipMemory(off)
+	if err != nil {
+		return 0, err
+	}
+	s.faulted = true
+	return got, nil
 }
 
 // HashHex formats a state hash.
