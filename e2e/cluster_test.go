@@ -196,12 +196,17 @@ func TestLinearizableUnderFaults(t *testing.T) {
 // the cluster to end duplex with equal state hashes.
 func chaosUnderFault(t *testing.T, c *cluster, f clusterFault, testName string) chaos.Result {
 	t.Helper()
+	return chaosUnderFaultSeed(t, c, f, testName, chaosSeed(t))
+}
+
+// chaosUnderFaultSeed is chaosUnderFault with the clients' seed given.
+func chaosUnderFaultSeed(t *testing.T, c *cluster, f clusterFault, testName string, seed uint64) chaos.Result {
+	t.Helper()
 	const (
 		faultAt  = 1500 * time.Millisecond
 		duration = 6 * time.Second
 		minAcked = 100
 	)
-	seed := chaosSeed(t)
 	t.Logf("chaos seed %d (replay with FTVS_CHAOS_SEED=%d go test -run '%s/%s' ./e2e/)", seed, seed, testName, f.name)
 
 	start := time.Now()

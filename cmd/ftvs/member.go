@@ -52,7 +52,7 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 	}
 	interpreter := fs.Bool("interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
 	cacheDir := fs.String("cache-dir", defaultCacheDir(), "compiled-guest cache shared by every CoServer of this user (empty: in memory)")
-	faults := fs.Bool("allow-fault-injection", false, "enable POST /ftvs/v1/faults/link (cut and restore member links; needs the manager token): for tests and drills only")
+	faults := fs.Bool("allow-fault-injection", false, "enable POST /ftvs/v1/faults/link (cut and restore member links) and POST /ftvs/v1/faults/vs (flip a byte of guest memory, perturb the guest's clock); both need the manager token: for tests and drills only")
 	overrides := config.RegisterFlags(fs)
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
@@ -105,6 +105,7 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 		return fail(exitUsage, "%v", err)
 	}
 	ncfg.FaultInjection = *faults
+	ncfg.CheckInterval = cfg.Guest.CheckInterval.Duration
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}

@@ -46,7 +46,7 @@ type Status struct {
 	Probation     bool    `json:"probation,omitempty"`
 	MemoryBytes   uint64  `json:"memory_bytes"`
 	Resets        uint64  `json:"resets"`
-	VirtualServer string  `json:"virtual_server"` // running, syncing, no-module, failed, none (witness), unknown
+	VirtualServer string  `json:"virtual_server"` // running, syncing, no-module, disabled, quarantined, failed, none (witness), unknown
 	Failure       string  `json:"failure,omitempty"`
 	Sync          *Sync   `json:"sync,omitempty"`
 	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
@@ -68,9 +68,11 @@ type Status struct {
 	Epoch       string `json:"epoch,omitempty"`
 	Unconfirmed string `json:"unconfirmed,omitempty"`
 	// Storage is set while this member's disk fails: full, or failing writes.
-	Storage  string    `json:"storage,omitempty"`
-	Override *Override `json:"override,omitempty"` // in effect on this member
-	Error    string    `json:"error,omitempty"`    // why it could not be reached
+	Storage string `json:"storage,omitempty"`
+	// Divergence: a CoServer of a pair's comparisons with the other CoServer.
+	Divergence *Divergence `json:"divergence,omitempty"`
+	Override   *Override   `json:"override,omitempty"` // in effect on this member
+	Error      string      `json:"error,omitempty"`    // why it could not be reached
 }
 
 // Override is a start without quorum in effect: the operator started the virtual
@@ -81,6 +83,24 @@ type Override struct {
 	Since    string   `json:"since"`    // RFC 3339
 	Excluded []string `json:"excluded"` // the members that were down
 	By       string   `json:"by,omitempty"`
+}
+
+// Divergence is what a CoServer knows of the comparisons of its copy of the virtual
+// server with the other CoServer's (node/DESIGN.md, "Divergence").
+type Divergence struct {
+	Checks          uint64 `json:"checks"`          // state hashes compared at check entries
+	ResponseChecks  uint64 `json:"response_checks"` // its own responses compared with the leader's
+	Detected        uint64 `json:"detected"`        // comparisons that differed
+	Skipped         uint64 `json:"skipped"`         // check entries with no comparison (peer away or syncing)
+	LastAgreedIndex uint64 `json:"last_agreed_index"`
+	LastAgreedHash  string `json:"last_agreed_hash,omitempty"`
+	LastAgreedAt    string `json:"last_agreed_at,omitempty"` // RFC 3339
+	// LastDiverged describes the last mismatch; Quarantined says why this CoServer
+	// answers no client (it diverged and re-syncs, or the divergence could not be
+	// attributed); Resolving: a divergence is being resolved, answers wait.
+	LastDiverged string `json:"last_diverged,omitempty"`
+	Quarantined  string `json:"quarantined,omitempty"`
+	Resolving    bool   `json:"resolving,omitempty"`
 }
 
 // Link is one member-to-member link as seen from its From end.

@@ -22,6 +22,7 @@ const (
 	MaxMemoryLimitMiB         = 4096
 	DefaultMaxRequestBytes    = 4 << 20
 	DefaultFuel               = 200_000_000
+	DefaultCheckInterval      = 5 * time.Second
 	DefaultHeartbeatTimeout   = 100 * time.Millisecond
 	DefaultElectionTimeout    = 100 * time.Millisecond
 	DefaultLeaderLeaseTimeout = 100 * time.Millisecond
@@ -65,6 +66,9 @@ type Guest struct {
 	MemoryLimitMiB  uint64 `toml:"memory_limit_mib"`  // default 1024, 1..4096
 	MaxRequestBytes int    `toml:"max_request_bytes"` // default 4194304
 	Fuel            int64  `toml:"fuel"`              // default 200000000
+	// CheckInterval: how often the leading CoServer appends a check entry, at which
+	// the two CoServers compare their state hashes.
+	CheckInterval Duration `toml:"check_interval"` // default 5s, at least 100ms
 }
 
 // Raft are the replication timings, with hashicorp/raft's meaning.
@@ -149,6 +153,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Guest.MemoryLimitMiB, DefaultMemoryLimitMiB)
 	setDefault(&c.Guest.MaxRequestBytes, DefaultMaxRequestBytes)
 	setDefault(&c.Guest.Fuel, DefaultFuel)
+	setDefault(&c.Guest.CheckInterval.Duration, DefaultCheckInterval)
 	r := &c.Raft
 	setDefault(&r.HeartbeatTimeout.Duration, DefaultHeartbeatTimeout)
 	setDefault(&r.ElectionTimeout.Duration, DefaultElectionTimeout)

@@ -36,7 +36,7 @@ func TestDefaults(t *testing.T) {
 	if c.Raft != want {
 		t.Errorf("raft defaults = %+v, want %+v", c.Raft, want)
 	}
-	if g := (Guest{MemoryLimitMiB: 1024, MaxRequestBytes: 4194304, Fuel: 200000000}); c.Guest != g {
+	if g := (Guest{MemoryLimitMiB: 1024, MaxRequestBytes: 4194304, Fuel: 200000000, CheckInterval: Duration{5 * time.Second}}); c.Guest != g {
 		t.Errorf("guest defaults = %+v, want %+v", c.Guest, g)
 	}
 	if c.Log != (Log{Level: "info", Format: "text"}) {
@@ -114,7 +114,7 @@ func TestMarshalComments(t *testing.T) {
 			}
 		}
 	}
-	if want := 3 + 3*4 + 4 + 7 + 2 + 3 + 3 + 1 + 2; n != want {
+	if want := 3 + 3*4 + 5 + 7 + 2 + 3 + 3 + 1 + 2; n != want {
 		t.Errorf("%d settings written, want %d", n, want)
 	}
 }

@@ -38,7 +38,7 @@ func TestFlagsApply(t *testing.T) {
 	f := parseFlags(t,
 		"--cluster", "ffffffffffffffffffffffffffffffff", "--name", "coserver2", "--data", "/d",
 		"--link-a", "10.0.0.2:9000", "--link-b", "10.0.1.2:9000", "--http", "10.0.0.2:9001", "--guest", "app.wasm",
-		"--memory-limit", "64", "--max-request-bytes", "100", "--fuel", "7",
+		"--memory-limit", "64", "--max-request-bytes", "100", "--fuel", "7", "--check-interval", "750ms",
 		"--heartbeat-timeout", "200ms", "--election-timeout", "300ms", "--leader-lease-timeout", "150ms",
 		"--commit-timeout", "2ms", "--snapshot-threshold", "10", "--snapshot-interval", "1m",
 		"--trailing-logs", "20", "--log-level", "debug", "--log-format", "json",
@@ -53,7 +53,7 @@ func TestFlagsApply(t *testing.T) {
 	want := testConfig(CoServer1)
 	want.Cluster, want.Name, want.DataDir = "ffffffffffffffffffffffffffffffff", CoServer2, "/d"
 	want.Members[1] = Member{Name: CoServer2, LinkA: "10.0.0.2:9000", LinkB: "10.0.1.2:9000", HTTP: "10.0.0.2:9001"}
-	want.Guest = Guest{File: "app.wasm", MemoryLimitMiB: 64, MaxRequestBytes: 100, Fuel: 7}
+	want.Guest = Guest{File: "app.wasm", MemoryLimitMiB: 64, MaxRequestBytes: 100, Fuel: 7, CheckInterval: Duration{750 * time.Millisecond}}
 	want.Raft = Raft{
 		HeartbeatTimeout: Duration{200 * time.Millisecond}, ElectionTimeout: Duration{300 * time.Millisecond},
 		LeaderLeaseTimeout: Duration{150 * time.Millisecond}, CommitTimeout: Duration{2 * time.Millisecond},

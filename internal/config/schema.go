@@ -52,6 +52,7 @@ var fileSettings = []setting{
 		{name: "memory_limit_mib", kind: kInt, example: "1024", def: itoa(DefaultMemoryLimitMiB)},
 		{name: "max_request_bytes", kind: kInt, example: "4194304", def: itoa(DefaultMaxRequestBytes)},
 		{name: "fuel", kind: kInt, example: "200000000", def: itoa(DefaultFuel)},
+		{name: "check_interval", kind: kDuration, example: `"5s"`, def: dur(DefaultCheckInterval)},
 	}},
 	{name: "raft", kind: kTable, sub: []setting{
 		{name: "heartbeat_timeout", kind: kDuration, example: `"100ms"`, def: dur(DefaultHeartbeatTimeout)},

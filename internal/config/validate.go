@@ -154,6 +154,9 @@ func (c *Config) checkGuest(p *problems) {
 	if g.Fuel <= 0 {
 		p.add("guest.fuel", "guest.fuel %d: give a positive budget, e.g. fuel = %d", g.Fuel, DefaultFuel)
 	}
+	if g.CheckInterval.Duration < 100*time.Millisecond {
+		p.add("guest.check_interval", "guest.check_interval %s is too short (each check hashes the whole guest memory): give at least 100ms, e.g. check_interval = %q", quote(g.CheckInterval.String()), DefaultCheckInterval.String())
+	}
 }
 
 // checkRaft mirrors hashicorp/raft's ValidateConfig (v1.8.0) with our names.

@@ -43,6 +43,9 @@ type testCluster struct {
 	kv    []byte
 	m     map[string]*Member
 	fs    map[string]fsx.FS // a member's file system, when not the OS's
+	// checkInterval and faults: Config.CheckInterval and Config.FaultInjection.
+	checkInterval time.Duration
+	faults        bool
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -92,6 +95,7 @@ func (c *testCluster) start(name string) *Member {
 		TrailingLogs: 50, Logger: c.log, FS: c.fs[name],
 		HeartbeatTimeout: testRaftTimeout, ElectionTimeout: testRaftTimeout, LeaderLeaseTimeout: testRaftTimeout,
 		LinkProbeInterval: testProbeInterval, LinkDownAfter: testLinkDownAfter,
+		CheckInterval: c.checkInterval, FaultInjection: c.faults,
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)

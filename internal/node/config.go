@@ -55,9 +55,14 @@ type Config struct {
 	ClientToken string
 	// GatewayTLS, when set, makes the gateway serve HTTPS.
 	GatewayTLS *tls.Config
-	// FaultInjection enables POST /ftvs/v1/faults/link (cut and restore links), for
-	// tests and drills. It requires the manager token.
+	// FaultInjection enables POST /ftvs/v1/faults/link (cut and restore links) and
+	// POST /ftvs/v1/faults/vs (flip guest memory, perturb a guest's clock), for tests
+	// and drills. They require the manager token.
 	FaultInjection bool
+	// CheckInterval is how often the leading CoServer appends a check entry, at which
+	// the two CoServers compare their state hashes (0: DefaultCheckInterval; negative:
+	// never).
+	CheckInterval time.Duration
 	// Simplex runs a lone CoServer: a single raft voter, the one-sided start.
 	Simplex bool
 	// Witness makes this member the witness: a voter that never runs the guest.

@@ -35,10 +35,19 @@ type fsm struct {
 	// is about to restore), for progress; nil or 0 when unknown.
 	snapshotSize func() int64
 
-	mu       sync.Mutex // guards vs against status readers; held while applying
-	vs       *vserver.Server
-	lastTime int64
-	failed   bool
+	// onCheck is given this replica's state at each check entry, on the apply
+	// goroutine: it must only hand the (immutable) snapshot on.
+	onCheck func(index uint64, snap *vserver.Snapshot)
+	// onReplaced is told when the whole state is replaced (a snapshot restored, a
+	// forced sync's reset): what was known of the old state's check points is void.
+	onReplaced func()
+	// clockFault, when not zero, is added once to the time of the next request or tick
+	// this replica applies (fault injection: a perturbed input).
+	clockFault atomic.Int64
+
+	mu     sync.Mutex // guards vs against status readers; held while applying
+	vs     *vserver.Server
+	failed bool
 
 	waitMu  sync.Mutex
 	waiters map[[entry.SeedSize]byte]chan vserver.Result // by entry seed: who waits for which entry
@@ -103,34 +112,39 @@ var _ raft.BatchingFSM = (*fsm)(nil)
 func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
 // ApplyBatch applies a batch of committed logs. The entry time is the leader's append
-// time, never decreasing (max with the previous one), so every replica sees the same clock.
+// time; the guest's clock never goes back (it takes the max with its own, which is part
+// of the state), so every replica sees the same clock.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ctx := context.Background()
 	for i, l := range logs {
-		t := l.AppendedAt.UnixNano()
-		if l.AppendedAt.IsZero() || t < f.lastTime {
-			t = f.lastTime
+		in, err := inputOf(l)
+		if err != nil {
+			// Every replica decodes the same bytes the same way: refuse it everywhere.
+			f.log.Error("malformed log entry refused", "index", l.Index, "err", err)
+			out[i] = vserver.Result{Index: l.Index, Err: err}
+			f.vs.Apply(ctx, in)
+			continue
 		}
-		f.lastTime = t
-		in := vserver.Input{Index: l.Index, TimeNanos: t, Entry: entry.Entry{Kind: entry.KindNoop}}
-		if l.Type == raft.LogCommand {
-			e, err := entry.Decode(l.Data)
-			if err != nil {
-				// Every replica decodes the same bytes the same way: refuse it everywhere.
-				f.log.Error("malformed log entry refused", "index", l.Index, "err", err)
-				out[i] = vserver.Result{Index: l.Index, Err: err}
-				f.vs.Apply(ctx, in)
-				continue
+		if k := in.Entry.Kind; k == entry.KindRequest || k == entry.KindTick {
+			if d := f.clockFault.Swap(0); d != 0 {
+				in.TimeNanos += d // an injected fault: this replica alone sees another time
+				f.log.Warn("fault injected: this CoServer's guest sees another time than the log's", "index", l.Index, "by", time.Duration(d))
 			}
-			in.Entry = e
 		}
 		res := f.vs.Apply(ctx, in)
 		out[i] = res
 		if l.Type == raft.LogCommand {
 			f.deliver(in.Entry.Seed, res)
+		}
+		if in.Entry.Kind == entry.KindCheck && f.onCheck != nil && res.Err == nil {
+			if snap, err := f.vs.Check(); err != nil {
+				f.log.Warn("no state hash at this check entry", "index", l.Index, "err", err)
+			} else if snap.State != nil {
+				f.onCheck(l.Index, snap)
+			}
 		}
 		f.applied.Store(l.Index) // after deliver: a waiter that sees this index has its result
 	}
@@ -141,6 +155,34 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 	}
 	return out
+}
+
+// inputOf is what the virtual server applies for a committed log: its envelope, index
+// and append time. A log that is not a command (a configuration change) is a no-op at
+// its index. Replays of the log (divergence.go) use the same function, so they see
+// exactly the inputs the live apply saw.
+func inputOf(l *raft.Log) (vserver.Input, error) {
+	in := vserver.Input{Index: l.Index, Entry: entry.Entry{Kind: entry.KindNoop}}
+	if !l.AppendedAt.IsZero() {
+		in.TimeNanos = l.AppendedAt.UnixNano()
+	}
+	if l.Type != raft.LogCommand {
+		return in, nil
+	}
+	e, err := entry.Decode(l.Data)
+	if err != nil {
+		return in, err
+	}
+	in.Entry = e
+	return in, nil
+}
+
+// injectMemoryFault flips one byte of this replica's guest memory (fault injection).
+func (f *fsm) injectMemoryFault(off uint64) (uint64, uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	got, err := f.vs.InjectMemoryFault(off)
+	return got, f.vs.Applied(), err
 }
 
 // redoPerMemoryBytes: a CoServer keeps one more entry for replay per 8 KiB of guest
@@ -158,10 +200,13 @@ func newVServer(engine *vm.Engine, log *slog.Logger) (*vserver.Server, error) {
 func (f *fsm) reset(vs *vserver.Server) error {
 	f.mu.Lock()
 	old := f.vs
-	f.vs, f.lastTime, f.failed = vs, 0, false
+	f.vs, f.failed = vs, false
 	f.applied.Store(0)
 	f.restored.Store(0)
 	f.mu.Unlock()
+	if f.onReplaced != nil {
+		f.onReplaced()
+	}
 	return old.Close(context.Background())
 }
 
@@ -208,10 +253,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.restoreFailed(err)
 		return err
 	}
-	if snap.State != nil {
-		f.lastTime = max(f.lastTime, snap.State.ClockNanos)
-	}
 	f.failed = false
+	if f.onReplaced != nil {
+		f.onReplaced()
+	}
 	f.log.Info("sync: snapshot restored", "event", "sync.completed", "index", snap.Index)
 	f.restored.Store(snap.Index)
 	f.applied.Store(snap.Index)

@@ -44,6 +44,7 @@ type Member struct {
 	dir     *dataDir
 	engine  *vm.Engine                // nil on the witness
 	fsm     *fsm                      // nil on the witness
+	div     *divState                 // divergence detection: CoServers of a pair only (divergence.go)
 	raftFSM raft.FSM                  // what raft applies to: fsm, or the witness's
 	raftp   atomic.Pointer[raft.Raft] // swapped by an override or a forced sync (replica.go); use r()
 	rc      *raft.Config
@@ -149,6 +150,10 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed,
 			snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot}
 		f = m.fsm
+		if !cfg.Simplex {
+			m.div = newDivState()
+			m.fsm.onCheck, m.fsm.onReplaced = m.div.offer, m.div.replaced
+		}
 	}
 	m.raftFSM = f
 	m.replicaMu.Lock() // what replaces raft (an epoch adoption learnt on the links) waits for it
@@ -173,6 +178,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		m.goBackground(func() { m.installWhenLeader(m.stop) })
 		m.goBackground(func() { m.keepLeadershipAway(m.stop) })
 		m.goBackground(func() { m.rejoinPeers(m.stop) })
+		m.goBackground(func() { m.checkLoop(m.stop) })
 	}
 	attrs := []any{"event", "member.started", "http", m.GatewayURL(), "pid", os.Getpid(), "version", version.Version}
 	if m.links != nil {
@@ -315,6 +321,9 @@ func (m *Member) startHTTP() error {
 	m.initMetrics()
 	if m.cfg.FaultInjection && m.links != nil {
 		extra["POST /ftvs/v1/faults/link"] = http.HandlerFunc(m.handleLinkFault)
+		if m.div != nil {
+			extra["POST /ftvs/v1/faults/vs"] = http.HandlerFunc(m.handleVSFault)
+		}
 	}
 	h, err := gateway.New(gateway.Config{
 		Cluster:         m,
@@ -356,6 +365,10 @@ func (m *Member) startHTTP() error {
 		mux.HandleFunc("POST /ftvs/internal/update", m.handleUpdate)
 		mux.HandleFunc("POST /ftvs/internal/rollback", m.handleRollback)
 		mux.HandleFunc("GET /ftvs/v1/events", m.handleEvents)
+		mux.HandleFunc("GET /ftvs/internal/check", m.handleInternalCheck)
+		mux.HandleFunc("POST /ftvs/internal/check/verify", m.handleInternalVerify)
+		mux.HandleFunc("POST /ftvs/internal/check/resolve", m.handleInternalResolve)
+		mux.HandleFunc("POST /ftvs/internal/check/now", m.handleInternalCheckNow)
 		m.linkMux.Store(mux)
 	}
 	return nil
@@ -582,6 +595,9 @@ func (m *Member) Close() error {
 	// Background work may wait on raft (barriers, transfers), which has ended now; it
 	// must be gone before the stores and the engine it uses are closed.
 	m.stopBackground()
+	if m.div != nil {
+		m.div.checker.Close()
+	}
 	if c, ok := m.trans.(raft.WithClose); ok {
 		errs = append(errs, c.Close())
 	}

@@ -60,17 +60,34 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 		ctx, cancel = context.WithTimeout(ctx, m.cfg.ProposeTimeout)
 		defer cancel()
 	}
+	if m.div != nil {
+		if why := m.div.quarantined.Load(); why != nil {
+			return vserver.Result{}, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", gateway.ErrUnavailable, m.cfg.Name, *why)
+		}
+	}
 	ch := m.fsm.wait(e.Seed)
-	defer m.fsm.unwait(e.Seed)
+	handed := false // the response comparison took over ch
+	defer func() {
+		if !handed {
+			m.fsm.unwait(e.Seed)
+		}
+	}()
 	data := entry.Encode(e)
 	for {
-		idx, res, err := m.appendViaLeader(ctx, data)
+		idx, res, forwarded, err := m.appendViaLeader(ctx, data)
 		if err != nil && !(errors.Is(err, gateway.ErrUncertain) && idx > 0) {
 			return vserver.Result{}, err
 		}
 		if err == nil && res != nil {
-			// The leader's result: every CoServer computes the same one from the same log.
-			return *res, nil
+			// The leader's result: every CoServer computes the same one from the same log,
+			// which this one checks in the background when the leader is another.
+			if !forwarded || m.div == nil {
+				return m.answer(ctx, *res, nil)
+			}
+			own := make(chan vserver.Result, 1)
+			handed = true
+			go m.compareResponse(ch, e.Seed, *res, own)
+			return m.answer(ctx, *res, own)
 		}
 		// Committed without a result to share, or appended at idx by a leader that lost
 		// leadership before it knew: either the entry commits at idx, or another entry
@@ -80,9 +97,32 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 			return vserver.Result{}, werr
 		}
 		if applied {
-			return own, nil
+			return m.answer(ctx, own, nil)
 		}
 		m.log.Info("entry lost with its leader; proposing it again", "index", idx)
+	}
+}
+
+// answer returns res to the client unless a divergence between the CoServers is being
+// resolved (it waits) or this CoServer is quarantined (it refuses). If the resolution
+// found the leader divergent, a result that came from the leader is replaced by this
+// CoServer's own (from own).
+func (m *Member) answer(ctx context.Context, res vserver.Result, own <-chan vserver.Result) (vserver.Result, error) {
+	if m.div == nil {
+		return res, nil
+	}
+	trustLeader, err := m.div.await(ctx, m.cfg.Name)
+	if err != nil {
+		return vserver.Result{}, err
+	}
+	if trustLeader || own == nil {
+		return res, nil
+	}
+	select {
+	case r := <-own:
+		return r, nil
+	case <-ctx.Done():
+		return vserver.Result{}, fmt.Errorf("%w: entry %d: the leader's result is not trusted and %s had not applied it in time", gateway.ErrUncertain, res.Index, m.cfg.Name)
 	}
 }
 
@@ -137,12 +177,10 @@ func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx 
 // appendViaLeader appends data to the log through the current leader and returns its
 // index once committed, with the leader's result when it can be shared (else nil). It
 // retries while leadership moves, until ctx ends.
-func (m *Member) appendViaLeader(ctx context.Context, data []byte) (uint64, *vserver.Result, error) {
+func (m *Member) appendViaLeader(ctx context.Context, data []byte) (idx uint64, res *vserver.Result, forwarded bool, err error) {
 	var leaderless time.Time // when this call first saw no leader
 	for {
-		var idx uint64
-		var res *vserver.Result
-		var err error
+		idx, res, forwarded = 0, nil, false
 		if m.r().State() == raft.Leader {
 			idx, res, err = m.appendHere(ctx, data)
 		} else if _, leader := m.r().LeaderWithID(); leader == "" {
@@ -150,22 +188,23 @@ func (m *Member) appendViaLeader(ctx context.Context, data []byte) (uint64, *vse
 				leaderless = time.Now()
 			}
 			if time.Since(leaderless) > noLeaderWait {
-				return 0, nil, fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", gateway.ErrUnavailable, noLeaderWait)
+				return 0, nil, false, fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", gateway.ErrUnavailable, noLeaderWait)
 			}
 			err = fmt.Errorf("%w: no leader", errLeaderMoved)
 		} else if p, ok := m.peers[string(leader)]; !ok {
 			err = fmt.Errorf("%w: leader %q is not a known member", gateway.ErrUnavailable, leader)
 		} else {
 			idx, res, err = m.forwardRetrying(ctx, p, data)
+			forwarded = true
 		}
 		if err == nil || !errors.Is(err, errLeaderMoved) {
-			return idx, res, err // on ErrUncertain, idx (if known) is where it was appended
+			return idx, res, forwarded, err // on ErrUncertain, idx (if known) is where it was appended
 		}
 		select {
 		case <-ctx.Done():
-			return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+			return 0, nil, false, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
 		case <-m.stop:
-			return 0, nil, fmt.Errorf("%w: shutting down", gateway.ErrUnavailable)
+			return 0, nil, false, fmt.Errorf("%w: shutting down", gateway.ErrUnavailable)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -104,6 +104,11 @@ func (m *Member) noVote(term uint64) string {
 	if f := m.fault.Load(); f != nil {
 		return "its storage fails: " + f.Reason
 	}
+	if m.div != nil {
+		if why := m.div.quarantined.Load(); why != nil {
+			return "its copy of the virtual server is quarantined: " + *why
+		}
+	}
 	if floor := m.voteFloor.Load(); term <= floor {
 		return fmt.Sprintf("it rejoined in term %d and may have voted up to that term before it lost its vote record", floor)
 	}

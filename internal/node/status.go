@@ -68,12 +68,16 @@ func (m *Member) Status(withHash bool) cluster.Status {
 		}
 		st.Sync = &cluster.Sync{Phase: phase, Unit: "entries"}
 	}
+	st.Divergence = m.divergenceStatus()
 	switch {
 	case vs.Failed != "":
 		st.VirtualServer = "failed"
 	case st.Storage != "":
 		// It serves nothing until its disk works again: not a running replica.
 		st.VirtualServer, st.Failure = "failed", "storage "+st.Storage
+	case st.Divergence != nil && st.Divergence.Quarantined != "":
+		// It answers no client: not a running replica.
+		st.VirtualServer, st.Failure = "quarantined", st.Divergence.Quarantined
 	case m.disabled.Load():
 		st.VirtualServer = "disabled"
 	case st.Sync != nil:

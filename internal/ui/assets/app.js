@@ -395,6 +395,8 @@
         return { health: 'syncing', state: 'no-module', icon: 'sync', text: 'No virtual server yet: waiting for a copy from the other CoServer.' };
       case 'disabled':
         return { health: 'warning', state: 'disabled', icon: 'warning', text: 'Disabled for maintenance: the other CoServer runs the virtual server alone.' };
+      case 'quarantined':
+        return { health: 'error', state: 'quarantined', icon: 'error', text: 'Quarantined: its copy of the virtual server differs from the other CoServer\'s' + (m.failure ? ' (' + m.failure + ')' : '') + '; it answers no client.' };
       case 'running':
         break;
       default:
@@ -439,6 +441,8 @@
     if (kind === 'coserver') {
       n.memory = el('dd', { class: 'num' });
       facts.append(el('dt', { text: 'Guest memory' }), n.memory);
+      n.agreed = el('dd', { class: 'num', 'data-field': 'agreed' });
+      facts.append(el('dt', { text: 'Copies agree at' }), n.agreed);
     }
     n.root.append(facts);
     n.syncFill = el('div', { class: 'fill' });
@@ -485,6 +489,13 @@
       }
       setText(n.applied, reachable(m) ? fmtInt(m.applied_index) : '–');
       if (n.memory) setText(n.memory, reachable(m) && m.memory_bytes ? fmtBytes(m.memory_bytes) : '–');
+      if (n.agreed) {
+        // The last index at which both CoServers' state hashes were equal.
+        const d = reachable(m) && m.divergence;
+        setText(n.agreed, d && d.last_agreed_index ? fmtInt(d.last_agreed_index) : '–');
+        n.agreed.title = d ? (d.last_diverged ? 'Last divergence: ' + d.last_diverged : 'No divergence detected') +
+          ' · ' + fmtInt(d.checks) + ' state checks, ' + fmtInt(d.response_checks) + ' response checks' : '';
+      }
       // Sync progress in the box too.
       if (reachable(m) && m.sync && m.sync.total > 0) {
         n.sync.hidden = false;

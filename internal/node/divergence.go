@@ -1,0 +1,731 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/divergence"
+	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/vserver"
+)
+
+// Continuous divergence detection (node/DESIGN.md, "Divergence").
+//
+// Every CheckInterval the leading CoServer appends a check entry. Each CoServer hashes
+// its state at that index off the apply goroutine (internal/divergence); the leader
+// sends its hash to the other CoServer, which compares it with its own, answers with
+// its own, and both record the outcome. A CoServer that answers a request with the
+// leader's result also compares it with its own guest's response.
+//
+// On a mismatch (vs.diverged), both CoServers hold their answers and each replays the
+// log from the last state both agreed on to the index compared: a CoServer whose live
+// state is not what the log makes of that state diverged by itself (a flipped bit, a
+// perturbed input). The leader decides: the divergent CoServer stops answering and
+// re-syncs from the other (vs.divergent, then the forced-sync path); if it cannot be
+// told, the leader keeps serving and the other CoServer is quarantined
+// (vs.quarantined).
+
+// DefaultCheckInterval is how often the leader appends a check entry.
+const DefaultCheckInterval = 5 * time.Second
+
+// holdTimeout bounds how long answers wait for a divergence to be resolved.
+const holdTimeout = 60 * time.Second
+
+// compareTimeout bounds one comparison: hashing 256 MiB takes about a second here.
+const compareTimeout = 30 * time.Second
+
+// divState is what a CoServer of a pair knows and does about divergence.
+type divState struct {
+	checker *divergence.Checker
+
+	mu     sync.Mutex
+	snaps  map[uint64]*vserver.Snapshot // states at recent check points not yet agreed
+	agreed *vserver.Snapshot            // the last state both CoServers agreed on: replays start here
+	hold   chan struct{}                // non-nil while a divergence is resolved: answers wait for it
+	// leaderBadUntil: the last resolution found the leader divergent; until then (it
+	// has handed leadership away by far), answers use this CoServer's own result, not
+	// the leader's.
+	leaderBadUntil time.Time
+
+	quarantined atomic.Pointer[string] // why this CoServer answers no client
+	resolving   atomic.Bool            // the leader resolves a divergence
+	now         chan struct{}          // ask the check loop for a check at once
+}
+
+func newDivState() *divState {
+	return &divState{checker: divergence.New(), snaps: map[uint64]*vserver.Snapshot{}, now: make(chan struct{}, 1)}
+}
+
+// maxCheckStates bounds the check-point states kept while waiting for agreement.
+const maxCheckStates = 2
+
+// offer is fsm.onCheck: keep the state for a replay, hash it in the background.
+func (d *divState) offer(index uint64, snap *vserver.Snapshot) {
+	d.mu.Lock()
+	d.snaps[index] = snap
+	for len(d.snaps) > maxCheckStates {
+		oldest := index
+		for i := range d.snaps {
+			oldest = min(oldest, i)
+		}
+		delete(d.snaps, oldest)
+	}
+	d.mu.Unlock()
+	st := snap.State
+	d.checker.Offer(index, func() divergence.Hash { return divergence.Hash(st.Hash()) })
+}
+
+// replaced is fsm.onReplaced: the state was replaced, its check points are void.
+func (d *divState) replaced() {
+	d.mu.Lock()
+	d.snaps, d.agreed = map[uint64]*vserver.Snapshot{}, nil
+	d.mu.Unlock()
+	d.checker.Reset()
+}
+
+// agreedAt records that both CoServers held the same state at index.
+func (d *divState) agreedAt(index uint64, h divergence.Hash) {
+	d.checker.Agreed(divergence.State, index, h)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s := d.snaps[index]; s != nil && (d.agreed == nil || index > d.agreed.Index) {
+		d.agreed = s
+	}
+	for i := range d.snaps {
+		if i <= index {
+			delete(d.snaps, i)
+		}
+	}
+}
+
+// startHold makes answers wait until release; it releases by itself after holdTimeout.
+func (d *divState) startHold(log *slog.Logger) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.hold != nil {
+		return
+	}
+	h := make(chan struct{})
+	d.hold = h
+	time.AfterFunc(holdTimeout, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.hold == h {
+			log.Warn("divergence not resolved in time; answers go on", "timeout", holdTimeout)
+			close(h)
+			d.hold = nil
+		}
+	})
+}
+
+func (d *divState) release(leaderBad bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if leaderBad {
+		d.leaderBadUntil = time.Now().Add(holdTimeout)
+	}
+	if d.hold != nil {
+		close(d.hold)
+		d.hold = nil
+	}
+}
+
+func (d *divState) holding() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hold != nil
+}
+
+// await is called before a CoServer answers a client: it waits while a divergence is
+// being resolved, and refuses once this CoServer is quarantined. trustLeader is false
+// when the resolution found the leader divergent.
+func (d *divState) await(ctx context.Context, name string) (trustLeader bool, err error) {
+	d.mu.Lock()
+	h := d.hold
+	d.mu.Unlock()
+	if h != nil {
+		select {
+		case <-h:
+		case <-ctx.Done():
+			return false, fmt.Errorf("%w: %s holds its answer while a divergence between the CoServers is resolved", gateway.ErrUncertain, name)
+		}
+	}
+	if why := d.quarantined.Load(); why != nil {
+		return false, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", gateway.ErrUncertain, name, *why)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Now().After(d.leaderBadUntil), nil
+}
+
+// divergenceStatus is the Divergence part of this CoServer's status (nil when it
+// compares nothing: the witness, a lone CoServer).
+func (m *Member) divergenceStatus() *cluster.Divergence {
+	if m.div == nil {
+		return nil
+	}
+	st := m.div.checker.Stats()
+	out := &cluster.Divergence{Checks: st.Checks, ResponseChecks: st.ResponseChecks, Detected: st.DetectedState + st.DetectedResponse,
+		Skipped: st.Skipped, LastAgreedIndex: st.LastAgreedIndex, Resolving: m.div.holding()}
+	if st.LastAgreedIndex > 0 {
+		out.LastAgreedHash, out.LastAgreedAt = st.LastAgreedHash.String(), st.LastAgreedAt.UTC().Format(time.RFC3339)
+	}
+	if d := st.LastDiverged; d != nil {
+		out.LastDiverged = d.At.UTC().Format(time.RFC3339) + ": " + d.String()
+	}
+	if why := m.div.quarantined.Load(); why != nil {
+		out.Quarantined = *why
+	}
+	return out
+}
+
+// checkLoop runs on a CoServer of a pair: while it leads, it appends a check entry
+// every interval and compares the two CoServers' hashes at it.
+func (m *Member) checkLoop(stop <-chan struct{}) {
+	interval := m.cfg.CheckInterval
+	if interval < 0 {
+		return
+	}
+	if interval == 0 {
+		interval = DefaultCheckInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		case <-m.div.now:
+		}
+		r := m.r()
+		if r == nil || r.State() != raft.Leader || m.disabled.Load() || m.fault.Load() != nil ||
+			m.div.quarantined.Load() != nil || m.div.resolving.Load() || m.fsm.status(false).Module == "" {
+			continue
+		}
+		if !m.otherRunning() {
+			continue // nothing to compare with; and each check costs a state copy
+		}
+		f := r.Apply(entry.Encode(entry.Entry{Kind: entry.KindCheck, Seed: newSeed()}), 5*time.Second)
+		if err := f.Error(); err != nil {
+			m.log.Debug("check entry not appended", "err", err)
+			continue
+		}
+		m.compareAt(f.Index())
+	}
+}
+
+// otherRunning reports whether the other CoServer runs the virtual server now, and
+// compares (a build from before check entries reports no divergence status: it would
+// refuse them as malformed, harmlessly but with an error each time).
+func (m *Member) otherRunning() bool {
+	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Second)
+	defer cancel()
+	st := m.fetchStatus(ctx, m.otherCoServer(), false)
+	return st.VirtualServer == "running" && st.Divergence != nil
+}
+
+// compareAt compares this CoServer's state hash at index with the other CoServer's.
+func (m *Member) compareAt(index uint64) {
+	ctx, cancel := context.WithTimeout(m.ctx, compareTimeout)
+	defer cancel()
+	other := m.otherCoServer()
+	local, err := m.div.checker.Hash(ctx, index)
+	if err != nil {
+		m.div.checker.Skipped()
+		m.log.Debug("no comparison at this check entry", "index", index, "err", err)
+		return
+	}
+	peer, diverged, err := m.peerCheck(ctx, other, index, local)
+	if err != nil {
+		m.div.checker.Skipped()
+		m.log.Debug("no comparison at this check entry", "index", index, "peer", other.Name, "err", err)
+		return
+	}
+	if !diverged {
+		m.div.agreedAt(index, local)
+		m.metrics.divChecks.Inc(string(divergence.State))
+		return
+	}
+	m.diverged(divergence.Divergence{Kind: divergence.State, Index: index, Local: local, Peer: peer, With: other.Name})
+	m.resolve(index, other)
+}
+
+// checkReply is what GET /ftvs/internal/check answers.
+type checkReply struct {
+	Index uint64 `json:"index"`
+	Hash  string `json:"hash"`
+	Equal bool   `json:"equal"`
+}
+
+// peerCheck sends this leader's hash at index to p, which compares it with its own.
+func (m *Member) peerCheck(ctx context.Context, p Peer, index uint64, h divergence.Hash) (divergence.Hash, bool, error) {
+	url := fmt.Sprintf("http://%s/ftvs/internal/check?index=%d&hash=%s", p.Name, index, h)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return divergence.Hash{}, false, err
+	}
+	resp, err := m.checkClient().Do(req)
+	if err != nil {
+		return divergence.Hash{}, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return divergence.Hash{}, false, fmt.Errorf("%s: %s: %s", p.Name, resp.Status, b)
+	}
+	var cr checkReply
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&cr); err != nil {
+		return divergence.Hash{}, false, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	peer, err := parseHash(cr.Hash)
+	if err != nil {
+		return divergence.Hash{}, false, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	return peer, peer != h, nil
+}
+
+// checkClient is the member client without its 10 s timeout: a peer may take longer to
+// apply and hash a check point (ctx bounds the call).
+func (m *Member) checkClient() *http.Client {
+	return &http.Client{Transport: m.client.Transport}
+}
+
+func parseHash(s string) (divergence.Hash, error) {
+	var h divergence.Hash
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return h, fmt.Errorf("state hash %q: want %d hex digits", s, 2*len(h))
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// handleInternalCheck is GET /ftvs/internal/check?index=N&hash=H on the links: the
+// leader's hash at a check entry. This CoServer compares it with its own (waiting until
+// it has applied and hashed N), records the outcome, and answers with its hash.
+func (m *Member) handleInternalCheck(w http.ResponseWriter, r *http.Request) {
+	if m.div == nil {
+		apiError(w, http.StatusNotFound, m.cfg.Name+" keeps no state hashes")
+		return
+	}
+	index, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "index: "+err.Error())
+		return
+	}
+	leader, err := parseHash(r.URL.Query().Get("hash"))
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if why := m.div.quarantined.Load(); why != nil {
+		apiError(w, http.StatusConflict, m.cfg.Name+" is quarantined: "+*why)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), compareTimeout)
+	defer cancel()
+	local, err := m.div.checker.Hash(ctx, index)
+	if err != nil {
+		m.div.checker.Skipped()
+		apiError(w, http.StatusConflict, err.Error())
+		return
+	}
+	equal := local == leader
+	if equal {
+		m.div.agreedAt(index, local)
+		m.metrics.divChecks.Inc(string(divergence.State))
+		if m.div.holding() && !m.div.resolving.Load() {
+			// Held for a response that differed, and the states agree: which answer was
+			// wrong cannot be told from the state. The leader's stands.
+			m.quarantine(fmt.Sprintf("its response to a request differed from the leader's, yet the states agree at index %d: the divergence cannot be attributed", index))
+			m.div.release(false)
+		}
+	} else {
+		_, from := m.r().LeaderWithID()
+		m.diverged(divergence.Divergence{Kind: divergence.State, Index: index, Local: local, Peer: leader, With: string(from)})
+		m.div.startHold(m.log)
+	}
+	writeJSON(w, http.StatusOK, checkReply{Index: index, Hash: local.String(), Equal: equal})
+}
+
+// diverged reports a mismatch: event, record, metrics.
+func (m *Member) diverged(d divergence.Divergence) {
+	m.div.checker.Diverged(d)
+	m.metrics.divChecks.Inc(string(d.Kind))
+	m.metrics.divDetected.Inc(string(d.Kind))
+	m.log.Error("the two CoServers' copies of the virtual server differ", "event", "vs.diverged",
+		"kind", string(d.Kind), "index", d.Index, "local_hash", d.Local.String(), "peer", d.With, "peer_hash", d.Peer.String(),
+		"last_agreed", m.div.checker.Stats().LastAgreedIndex)
+}
+
+// verdict is a CoServer's replay of its own log: does its live state at Index equal
+// what the log makes of the last agreed state?
+type verdict struct {
+	Member string `json:"member"`
+	Index  uint64 `json:"index"`
+	Known  bool   `json:"known"` // false: no replay could be made (Reason says why)
+	OK     bool   `json:"ok"`
+	From   uint64 `json:"from,omitempty"` // the agreed index replayed from
+	Live   string `json:"live,omitempty"`
+	Replay string `json:"replay,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// verifyAt replays this CoServer's log from the last agreed state to index, off the
+// apply path, and compares the result with its live state's hash at index.
+func (m *Member) verifyAt(ctx context.Context, index uint64) verdict {
+	v := verdict{Member: m.cfg.Name, Index: index}
+	m.div.mu.Lock()
+	from := m.div.agreed
+	m.div.mu.Unlock()
+	if from == nil || from.Index >= index {
+		v.Reason = "no state agreed on before this index to replay from"
+		return v
+	}
+	v.From = from.Index
+	live, err := m.div.checker.Hash(ctx, index)
+	if err != nil {
+		v.Reason = "no live hash: " + err.Error()
+		return v
+	}
+	replay, err := m.replay(ctx, from, index)
+	if err != nil {
+		v.Reason = "replay: " + err.Error()
+		return v
+	}
+	v.Known, v.OK, v.Live, v.Replay = true, live == replay, live.String(), replay.String()
+	return v
+}
+
+// replay restores from into a virtual server of its own and applies the log after it up
+// to index, exactly as the live apply did (inputOf), and hashes the result.
+func (m *Member) replay(ctx context.Context, from *vserver.Snapshot, index uint64) (divergence.Hash, error) {
+	vs, err := vserver.New(vserver.Config{Engine: m.engine, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return divergence.Hash{}, err
+	}
+	defer vs.Close(context.Background())
+	if err := vs.Restore(ctx, from); err != nil {
+		return divergence.Hash{}, err
+	}
+	for i := from.Index + 1; i <= index; i++ {
+		if err := ctx.Err(); err != nil {
+			return divergence.Hash{}, err
+		}
+		var l raft.Log
+		if err := m.wal.GetLog(i, &l); err != nil {
+			return divergence.Hash{}, fmt.Errorf("entry %d is no longer in the log: %w", i, err)
+		}
+		in, err := inputOf(&l)
+		if err != nil {
+			in = vserver.Input{Index: l.Index, Entry: entry.Entry{Kind: entry.KindNoop}}
+		}
+		if res := vs.Apply(ctx, in); errors.Is(res.Err, vserver.ErrReplicaFailed) {
+			return divergence.Hash{}, res.Err
+		}
+	}
+	snap, err := vs.Check()
+	if err != nil {
+		return divergence.Hash{}, err
+	}
+	if snap.State == nil {
+		return divergence.Hash{}, errors.New("no module after the replay")
+	}
+	return divergence.Hash(snap.State.Hash()), nil
+}
+
+// handleInternalVerify is POST /ftvs/internal/check/verify?index=N on the links: the
+// leader asks this CoServer to replay its log to N (and to hold its answers).
+func (m *Member) handleInternalVerify(w http.ResponseWriter, r *http.Request) {
+	if m.div == nil {
+		apiError(w, http.StatusNotFound, m.cfg.Name+" keeps no state hashes")
+		return
+	}
+	index, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "index: "+err.Error())
+		return
+	}
+	m.div.startHold(m.log)
+	ctx, cancel := context.WithTimeout(r.Context(), compareTimeout)
+	defer cancel()
+	writeJSON(w, http.StatusOK, m.verifyAt(ctx, index))
+}
+
+// resolution is what the leader tells the other CoServer after a divergence.
+type resolution struct {
+	Action string `json:"action"` // "resync", "quarantine" or "serve"
+	Reason string `json:"reason"`
+}
+
+// resolve runs on the leader after a state mismatch at index: both CoServers replay,
+// and the one whose live state is not its log's result re-syncs from the other.
+func (m *Member) resolve(index uint64, other Peer) {
+	if !m.div.resolving.CompareAndSwap(false, true) {
+		return
+	}
+	defer m.div.resolving.Store(false)
+	m.div.startHold(m.log)
+	ctx, cancel := context.WithTimeout(m.ctx, compareTimeout)
+	defer cancel()
+	var peer verdict
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		peer = m.peerVerify(ctx, other, index)
+	}()
+	own := m.verifyAt(ctx, index)
+	wg.Wait()
+	m.log.Info("divergence: both CoServers replayed their logs", "index", index,
+		"own_known", own.Known, "own_ok", own.OK, "own_reason", own.Reason,
+		"peer", other.Name, "peer_known", peer.Known, "peer_ok", peer.OK, "peer_reason", peer.Reason)
+	// A CoServer whose live state is not what the shared log makes of the agreed state
+	// diverged by itself, whatever the other's verdict could tell.
+	ownBad, peerBad := own.Known && !own.OK, peer.Known && !peer.OK
+	switch {
+	case peerBad && !ownBad:
+		why := fmt.Sprintf("its state at index %d is not what its log makes of the state agreed at %d (live %.16s, replay %.16s)", index, peer.From, peer.Live, peer.Replay)
+		m.log.Error(other.Name+" diverged: it re-syncs from "+m.cfg.Name, "event", "vs.divergent", "coserver", other.Name, "index", index, "reason", why)
+		m.tellResolution(other, resolution{Action: "resync", Reason: why})
+		m.div.release(false)
+	case ownBad && !peerBad && peer.Known:
+		why := fmt.Sprintf("its state at index %d is not what its log makes of the state agreed at %d (live %.16s, replay %.16s)", index, own.From, own.Live, own.Replay)
+		m.log.Error(m.cfg.Name+" diverged: it re-syncs from "+other.Name, "event", "vs.divergent", "coserver", m.cfg.Name, "index", index, "reason", why)
+		m.quarantine(why)
+		m.tellResolution(other, resolution{Action: "serve", Reason: m.cfg.Name + " diverged"})
+		m.div.release(true)
+		m.goBackground(func() { m.resyncDivergent(why) })
+	default:
+		why := fmt.Sprintf("the divergence at index %d cannot be attributed (%s: %s; %s: %s): %s keeps serving, %s is quarantined",
+			index, m.cfg.Name, describeVerdict(own), other.Name, describeVerdict(peer), m.cfg.Name, other.Name)
+		m.log.Error(why, "event", "vs.quarantined", "coserver", other.Name, "index", index)
+		m.tellResolution(other, resolution{Action: "quarantine", Reason: why})
+		m.div.release(false)
+	}
+}
+
+func describeVerdict(v verdict) string {
+	switch {
+	case !v.Known:
+		return "unknown, " + v.Reason
+	case v.OK:
+		return "its live state is its log's"
+	}
+	return "its live state is not its log's"
+}
+
+func (m *Member) peerVerify(ctx context.Context, p Peer, index uint64) verdict {
+	v := verdict{Member: p.Name, Index: index}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://%s/ftvs/internal/check/verify?index=%d", p.Name, index), nil)
+	if err != nil {
+		v.Reason = err.Error()
+		return v
+	}
+	resp, err := m.checkClient().Do(req)
+	if err != nil {
+		v.Reason = err.Error()
+		return v
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		v.Reason = resp.Status
+		return v
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&v); err != nil {
+		v.Known, v.Reason = false, err.Error()
+	}
+	return v
+}
+
+func (m *Member) tellResolution(p Peer, res resolution) {
+	b, _ := json.Marshal(res)
+	code, msg, err := m.postInternal(m.ctx, p, "/ftvs/internal/check/resolve", b)
+	if err != nil || code != http.StatusOK {
+		m.log.Warn("telling the other CoServer how the divergence is resolved failed", "to", p.Name, "action", res.Action, "code", code, "msg", msg, "err", err)
+	}
+}
+
+// handleInternalResolve is POST /ftvs/internal/check/resolve on the links.
+func (m *Member) handleInternalResolve(w http.ResponseWriter, r *http.Request) {
+	var res resolution
+	if m.div == nil || json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&res) != nil {
+		apiError(w, http.StatusBadRequest, "want {\"action\": \"resync|quarantine|serve\", \"reason\": ...}")
+		return
+	}
+	switch res.Action {
+	case "resync":
+		m.quarantine(res.Reason)
+		m.div.release(false)
+		m.goBackground(func() { m.resyncDivergent(res.Reason) })
+	case "quarantine":
+		m.quarantine(res.Reason)
+		m.div.release(false)
+	case "serve":
+		m.div.release(true)
+	default:
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("action %q: want resync, quarantine or serve", res.Action))
+		return
+	}
+	reply(w, http.StatusOK, actionReply{Message: res.Action})
+}
+
+// quarantine makes this CoServer answer no client and never lead, until it re-syncs
+// (or, if it does not, until the operator acts: `ftvs sync --coserver N`).
+func (m *Member) quarantine(why string) {
+	if m.div.quarantined.CompareAndSwap(nil, &why) {
+		m.log.Error("this CoServer answers no client: its copy of the virtual server is not trusted", "event", "vs.quarantined", "coserver", m.cfg.Name, "reason", why)
+		m.goBackground(m.handLeadershipAway)
+	}
+}
+
+// resyncDivergent discards this CoServer's diverged copy and takes the other's (the
+// forced-sync path); the quarantine ends once the copy is gone.
+func (m *Member) resyncDivergent(why string) {
+	for attempt := 1; ; attempt++ {
+		msg, err := m.resync(m.ctx)
+		if err == nil {
+			m.div.quarantined.Store(nil)
+			m.log.Warn("the diverged copy is discarded; this CoServer syncs from the other", "event", "vs.repairing", "reason", why, "detail", msg)
+			return
+		}
+		m.log.Warn("re-sync after a divergence failed; retrying", "attempt", attempt, "err", err)
+		select {
+		case <-m.stop:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// compareResponse runs in the background on a CoServer that answered a request with
+// the leader's result: it waits for its own result of the same entry and compares
+// them. own receives that result.
+func (m *Member) compareResponse(ch <-chan vserver.Result, seed [entry.SeedSize]byte, leader vserver.Result, own chan<- vserver.Result) {
+	defer m.fsm.unwait(seed)
+	t := time.NewTimer(compareTimeout)
+	defer t.Stop()
+	var res vserver.Result
+	select {
+	case res = <-ch:
+		own <- res
+	case <-t.C:
+		return
+	case <-m.stop:
+		return
+	}
+	if !shareable(res) {
+		return // this replica failed or refused it: its own errors are reported elsewhere
+	}
+	lh, oh := responseHash(leader), responseHash(res)
+	if lh == oh {
+		m.div.checker.Agreed(divergence.Response, res.Index, oh)
+		m.metrics.divChecks.Inc(string(divergence.Response))
+		return
+	}
+	_, from := m.r().LeaderWithID()
+	d := divergence.Divergence{Kind: divergence.Response, Index: res.Index, Local: oh, Peer: lh, With: string(from)}
+	if m.div.holding() {
+		// Already being resolved: count it, without an event per request.
+		m.div.checker.Diverged(d)
+		m.metrics.divChecks.Inc(string(d.Kind))
+		m.metrics.divDetected.Inc(string(d.Kind))
+		return
+	}
+	m.diverged(d)
+	m.div.startHold(m.log)
+	// The states tell which CoServer diverged: ask the leader for a check now.
+	if p, ok := m.peers[string(from)]; ok && p.Name != m.cfg.Name {
+		if code, msg, err := m.postInternal(m.ctx, p, "/ftvs/internal/check/now", nil); err != nil || code != http.StatusOK {
+			m.log.Warn("asking the leader for a check failed", "leader", p.Name, "code", code, "msg", msg, "err", err)
+		}
+	}
+}
+
+// handleInternalCheckNow is POST /ftvs/internal/check/now on the links.
+func (m *Member) handleInternalCheckNow(w http.ResponseWriter, _ *http.Request) {
+	if m.div == nil {
+		apiError(w, http.StatusNotFound, m.cfg.Name+" keeps no state hashes")
+		return
+	}
+	select {
+	case m.div.now <- struct{}{}:
+	default:
+	}
+	reply(w, http.StatusOK, actionReply{Message: "a check follows"})
+}
+
+// responseHash identifies a result: fuel used, outcome and the guest's response.
+func responseHash(r vserver.Result) divergence.Hash {
+	h := sha256.New()
+	h.Write([]byte("ftvs response v1\x00"))
+	var b [9]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(r.FuelUsed))
+	if errors.Is(r.Err, vm.ErrAborted) {
+		b[8] = 1
+	}
+	h.Write(b[:])
+	h.Write(r.Response)
+	var out divergence.Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// handleVSFault is POST /ftvs/v1/faults/vs?mode=memory[&offset=N] or
+// ?mode=clock[&by=DURATION]: fault injection into this CoServer's virtual server, for
+// tests and drills (enabled by config, guarded by the manager token). memory flips one
+// byte of guest memory (default: the last one); clock makes the next request this
+// CoServer applies see its time moved by DURATION (default 1h).
+func (m *Member) handleVSFault(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	switch mode := q.Get("mode"); mode {
+	case "memory":
+		off := uint64(1<<64 - 1) // modulo the memory size: its last byte
+		if s := q.Get("offset"); s != "" {
+			var err error
+			if off, err = strconv.ParseUint(s, 10, 64); err != nil {
+				apiError(w, http.StatusBadRequest, "offset: "+err.Error()+" (want a byte offset)")
+				return
+			}
+		}
+		got, applied, err := m.fsm.injectMemoryFault(off)
+		if err != nil {
+			apiError(w, http.StatusConflict, "flip guest memory: "+err.Error())
+			return
+		}
+		m.log.Warn("fault injected: a byte of this CoServer's guest memory was flipped", "event", "vs.fault_injected", "mode", mode, "offset", got, "applied", applied)
+		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "offset": got, "applied": applied})
+	case "clock":
+		by := time.Hour
+		if s := q.Get("by"); s != "" {
+			var err error
+			if by, err = time.ParseDuration(s); err != nil || by == 0 {
+				apiError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want a nonzero duration such as 1h or -30s", s))
+				return
+			}
+		}
+		m.fsm.clockFault.Store(int64(by))
+		m.log.Warn("fault injected: the next request this CoServer applies sees another time", "event", "vs.fault_injected", "mode", mode, "by", by.String())
+		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "by": by.String()})
+	default:
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: use mode=memory (with offset=N) or mode=clock (with by=DURATION)", mode))
+	}
+}
