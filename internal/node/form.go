@@ -40,7 +40,7 @@ type storageInfo struct {
 
 // storage describes this member's raft state, from raft if it runs, else from the stores.
 func (m *Member) storage() (storageInfo, bool) {
-	if m.wal == nil || m.snaps == nil {
+	if !m.storesOpen.Load() {
 		return storageInfo{}, false
 	}
 	info := storageInfo{Member: m.cfg.Name, Rejoining: m.rejoin.Load() != nil}

@@ -51,6 +51,9 @@ type Member struct {
 	fs      fsx.FS
 	wal     *logStore // raft's log and stable store
 	snaps   *snapstore.Store
+	// storesOpen is set once wal and snaps are: a peer's GET /ftvs/internal/storage
+	// is served from before startRaft is done (form.go), and reads them only then.
+	storesOpen atomic.Bool
 	// rejoin: this member waits to be taken out of the configuration and added back,
 	// and votes for no one meanwhile (rejoin.go). voteFloor: it grants no vote in a
 	// term up to this one (it rejoined in it). fault: its storage fails (fault.go).
@@ -212,6 +215,7 @@ func (m *Member) startRaft(f raft.FSM) error {
 		reopen: func() (*stablestore.Store, error) { return stablestore.Open(m.fs, m.dir.stablePath()) }}
 	m.wal.logp.Store(st.log)
 	m.snaps = st.snaps
+	m.storesOpen.Store(true)
 	if floor, err := m.wal.GetUint64(keyVoteFloor); err == nil {
 		m.voteFloor.Store(floor)
 	}
