@@ -59,6 +59,8 @@ type divState struct {
 	snaps  map[uint64]*vserver.Snapshot // states at recent check points not yet agreed
 	agreed *vserver.Snapshot            // the last state both CoServers agreed on: replays start here
 	hold   chan struct{}                // non-nil while a divergence is resolved: answers wait for it
+	// heldFor is the index of the response that differed, when that started the hold.
+	heldFor uint64
 	// leaderBadUntil: the last resolution found the leader divergent; until then (it
 	// has handed leadership away by far), answers use this CoServer's own result, not
 	// the leader's.
@@ -130,7 +132,7 @@ func (d *divState) startHold(log *slog.Logger) {
 		if d.hold == h {
 			log.Warn("divergence not resolved in time; answers go on", "timeout", holdTimeout)
 			close(h)
-			d.hold = nil
+			d.hold, d.heldFor = nil, 0
 		}
 	})
 }
@@ -143,7 +145,7 @@ func (d *divState) release(leaderBad bool) {
 	}
 	if d.hold != nil {
 		close(d.hold)
-		d.hold = nil
+		d.hold, d.heldFor = nil, 0
 	}
 }
 
@@ -151,6 +153,24 @@ func (d *divState) holding() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.hold != nil
+}
+
+// holdForResponse holds answers for a response that differed at index.
+func (d *divState) holdForResponse(index uint64, log *slog.Logger) {
+	d.startHold(log)
+	d.mu.Lock()
+	if d.heldFor == 0 {
+		d.heldFor = index
+	}
+	d.mu.Unlock()
+}
+
+// heldForResponseBefore reports whether answers are held for a response that differed
+// at an index before index.
+func (d *divState) heldForResponseBefore(index uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hold != nil && d.heldFor != 0 && d.heldFor < index
 }
 
 // await is called before a CoServer answers a client: it waits while a divergence is
@@ -352,9 +372,10 @@ func (m *Member) handleInternalCheck(w http.ResponseWriter, r *http.Request) {
 	if equal {
 		m.div.agreedAt(index, local)
 		m.metrics.divChecks.Inc(string(divergence.State))
-		if m.div.holding() && !m.div.resolving.Load() {
-			// Held for a response that differed, and the states agree: which answer was
-			// wrong cannot be told from the state. The leader's stands.
+		if m.div.heldForResponseBefore(index) && !m.div.resolving.Load() {
+			// Held for a response that differed, and the states agree after it: which
+			// answer was wrong cannot be told from the state. The leader's stands. (A
+			// check before that response says nothing about it.)
 			m.quarantine(fmt.Sprintf("its response to a request differed from the leader's, yet the states agree at index %d: the divergence cannot be attributed", index))
 			m.div.release(false)
 		}
@@ -651,7 +672,7 @@ func (m *Member) compareResponse(ch <-chan vserver.Result, seed [entry.SeedSize]
 		return
 	}
 	m.diverged(d)
-	m.div.startHold(m.log)
+	m.div.holdForResponse(res.Index, m.log)
 	// The states tell which CoServer diverged: ask the leader for a check now.
 	if p, ok := m.peers[string(from)]; ok && p.Name != m.cfg.Name {
 		if code, msg, err := m.postInternal(m.ctx, p, "/ftvs/internal/check/now", nil); err != nil || code != http.StatusOK {
