@@ -129,9 +129,15 @@ func divergenceUnderLoad(t *testing.T, name, query string, who func(*cluster) (s
 		t.Fatalf("%s reported no vs.diverged", other)
 	}
 	first := diverged[0]
-	t.Logf("detected %v after the injection (%s: %s at index %s); %s re-syncing %v after it; duplex and converged %v after it",
+	repaired := "never"
+	if evs := c.memberEvents(target, "member.repaired"); len(evs) > 0 {
+		repaired = evs[len(evs)-1].Time.Sub(run.injected).Round(time.Millisecond).String()
+	} else {
+		t.Errorf("%s reported no member.repaired", target)
+	}
+	t.Logf("detected %v after the injection (%s: %s at index %s); %s re-syncing %v after it, repaired (member.repaired) %s after it; converged after the load, %v after it",
 		first.Time.Sub(run.injected).Round(time.Millisecond), first.Details["kind"], other, first.Details["index"], target,
-		run.repaired.Sub(run.injected).Round(time.Millisecond), converged.Sub(run.injected).Round(time.Millisecond))
+		run.repaired.Sub(run.injected).Round(time.Millisecond), repaired, converged.Sub(run.injected).Round(time.Millisecond))
 	// Detected at the first check after the fault took effect: no check agreed past it.
 	effective := run.applied
 	if strings.HasPrefix(query, "mode=clock") {
