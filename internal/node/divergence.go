@@ -45,6 +45,9 @@ import (
 // DefaultCheckInterval is how often the leader appends a check entry.
 const DefaultCheckInterval = 5 * time.Second
 
+// maxComparing bounds the comparisons under way at once on the leader.
+const maxComparing = 2
+
 // holdTimeout bounds how long answers wait for a divergence to be resolved.
 const holdTimeout = 60 * time.Second
 
@@ -61,6 +64,8 @@ type divState struct {
 	hold   chan struct{}                // non-nil while a divergence is resolved: answers wait for it
 	// heldFor is the index of the response that differed, when that started the hold.
 	heldFor uint64
+	// skipSaid: when a skipped comparison was last logged above debug level.
+	skipSaid time.Time
 	// leaderBadUntil: the last resolution found the leader divergent; until then (it
 	// has handed leadership away by far), answers use this CoServer's own result, not
 	// the leader's.
@@ -68,6 +73,7 @@ type divState struct {
 
 	quarantined atomic.Pointer[string] // why this CoServer answers no client
 	resolving   atomic.Bool            // the leader resolves a divergence
+	comparing   atomic.Int32           // comparisons under way on the leader
 	now         chan struct{}          // ask the check loop for a check at once
 }
 
@@ -240,7 +246,7 @@ func (m *Member) checkLoop(stop <-chan struct{}) {
 			m.div.quarantined.Load() != nil || m.div.resolving.Load() || m.fsm.status(false).Module == "" {
 			continue
 		}
-		if !m.otherRunning() {
+		if m.div.comparing.Load() >= maxComparing || !m.otherRunning() {
 			continue // nothing to compare with; and each check costs a state copy
 		}
 		f := r.Apply(entry.Encode(entry.Entry{Kind: entry.KindCheck, Seed: newSeed()}), 5*time.Second)
@@ -248,7 +254,14 @@ func (m *Member) checkLoop(stop <-chan struct{}) {
 			m.log.Debug("check entry not appended", "err", err)
 			continue
 		}
-		m.compareAt(f.Index())
+		// Compared in the background: a comparison that waits (the other CoServer
+		// slow to apply or hash) does not put the next check entry off.
+		index := f.Index()
+		m.div.comparing.Add(1)
+		m.goBackground(func() {
+			defer m.div.comparing.Add(-1)
+			m.compareAt(index)
+		})
 	}
 }
 
@@ -269,14 +282,12 @@ func (m *Member) compareAt(index uint64) {
 	other := m.otherCoServer()
 	local, err := m.div.checker.Hash(ctx, index)
 	if err != nil {
-		m.div.checker.Skipped()
-		m.log.Debug("no comparison at this check entry", "index", index, "err", err)
+		m.skipped(index, fmt.Errorf("this CoServer's hash: %w", err))
 		return
 	}
 	peer, diverged, err := m.peerCheck(ctx, other, index, local)
 	if err != nil {
-		m.div.checker.Skipped()
-		m.log.Debug("no comparison at this check entry", "index", index, "peer", other.Name, "err", err)
+		m.skipped(index, err)
 		return
 	}
 	if !diverged {
@@ -286,6 +297,23 @@ func (m *Member) compareAt(index uint64) {
 	}
 	m.diverged(divergence.Divergence{Kind: divergence.State, Index: index, Local: local, Peer: peer, With: other.Name})
 	m.resolve(index, other)
+}
+
+// skipped records a check entry at which no comparison could be made, and says why in
+// the log at most once a minute (the other CoServer away or syncing is routine).
+func (m *Member) skipped(index uint64, err error) {
+	m.div.checker.Skipped()
+	m.div.mu.Lock()
+	say := time.Since(m.div.skipSaid) > time.Minute
+	if say {
+		m.div.skipSaid = time.Now()
+	}
+	m.div.mu.Unlock()
+	if say {
+		m.log.Info("no comparison with the other CoServer at this check entry (said at most once a minute)", "index", index, "err", err)
+	} else {
+		m.log.Debug("no comparison at this check entry", "index", index, "err", err)
+	}
 }
 
 // checkReply is what GET /ftvs/internal/check answers.
@@ -364,8 +392,8 @@ func (m *Member) handleInternalCheck(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	local, err := m.div.checker.Hash(ctx, index)
 	if err != nil {
-		m.div.checker.Skipped()
-		apiError(w, http.StatusConflict, err.Error())
+		m.skipped(index, fmt.Errorf("asked by the leader: %w", err))
+		apiError(w, http.StatusConflict, fmt.Sprintf("%s has no state hash at %d (applied %d): %v", m.cfg.Name, index, m.fsm.applied.Load(), err))
 		return
 	}
 	equal := local == leader
