@@ -366,17 +366,27 @@ func parseHash(s string) (divergence.Hash, error) {
 	return h, nil
 }
 
-// handleInternalCheck is GET /ftvs/internal/check?index=N&hash=H on the links: the
-// leader's hash at a check entry. This CoServer compares it with its own (waiting until
-// it has applied and hashed N), records the outcome, and answers with its hash.
-func (m *Member) handleInternalCheck(w http.ResponseWriter, r *http.Request) {
+// checkIndex reads ?index=N of a check request on the links, or answers 404 (this
+// member keeps no state hashes) or 400.
+func (m *Member) checkIndex(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 	if m.div == nil {
 		apiError(w, http.StatusNotFound, m.cfg.Name+" keeps no state hashes")
-		return
+		return 0, false
 	}
 	index, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 	if err != nil {
 		apiError(w, http.StatusBadRequest, "index: "+err.Error())
+		return 0, false
+	}
+	return index, true
+}
+
+// handleInternalCheck is GET /ftvs/internal/check?index=N&hash=H on the links: the
+// leader's hash at a check entry. This CoServer compares it with its own (waiting until
+// it has applied and hashed N), records the outcome, and answers with its hash.
+func (m *Member) handleInternalCheck(w http.ResponseWriter, r *http.Request) {
+	index, ok := m.checkIndex(w, r)
+	if !ok {
 		return
 	}
 	leader, err := parseHash(r.URL.Query().Get("hash"))
@@ -504,13 +514,8 @@ func (m *Member) replay(ctx context.Context, from *vserver.Snapshot, index uint6
 // handleInternalVerify is POST /ftvs/internal/check/verify?index=N on the links: the
 // leader asks this CoServer to replay its log to N (and to hold its answers).
 func (m *Member) handleInternalVerify(w http.ResponseWriter, r *http.Request) {
-	if m.div == nil {
-		apiError(w, http.StatusNotFound, m.cfg.Name+" keeps no state hashes")
-		return
-	}
-	index, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "index: "+err.Error())
+	index, ok := m.checkIndex(w, r)
+	if !ok {
 		return
 	}
 	m.div.startHold(m.log)

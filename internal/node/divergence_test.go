@@ -73,6 +73,20 @@ func TestDivergenceRepairsItself(t *testing.T) {
 				target = map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[target]
 			}
 			other = map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[target]
+			// Bad requests change nothing and say what to send instead.
+			for _, bad := range []struct{ query, want string }{
+				{"mode=explode", "use mode=memory"},
+				{"mode=memory&offset=-1", "offset"},
+				{"mode=clock&by=soon", "want a nonzero duration"},
+				{"mode=clock&by=0s", "want a nonzero duration"},
+			} {
+				if code, body := httpDo(t, "POST", c.m[target].GatewayURL()+"/ftvs/v1/faults/vs?"+bad.query, ""); code != 400 || !strings.Contains(body, bad.want) {
+					t.Errorf("POST faults/vs?%s: %d %s, want 400 with %q", bad.query, code, body, bad.want)
+				}
+			}
+			if code, _ := httpDo(t, "POST", c.m["witness"].GatewayURL()+"/ftvs/v1/faults/vs?mode=memory", ""); code == 200 {
+				t.Error("the witness took a virtual server fault")
+			}
 			code, body := httpDo(t, "POST", c.m[target].GatewayURL()+"/ftvs/v1/faults/vs?"+tc.query, "")
 			if code != 200 {
 				t.Fatalf("inject %s into %s: %d %s", tc.query, target, code, body)
