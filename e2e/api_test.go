@@ -27,7 +27,7 @@ import (
 // tests cover in depth (disable and enable under load, the start without quorum, link
 // faults, the event stream under link cuts, metrics) gets one request each here.
 func TestManagerAPI(t *testing.T) {
-	c := newCluster(t, "--allow-fault-injection")
+	c := newCluster(t, "--allow-fault-injection", "--check-interval", "1s")
 	c.waitMode("duplex", duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	cs1, cs2, w := config.CoServer1, config.CoServer2, config.Witness
@@ -52,44 +52,75 @@ func TestManagerAPI(t *testing.T) {
 		}
 	}
 
-	// /ftvs/status (the original: any hash value but 0 means "with") and /ftvs/v1/status
-	// (strict: 0 or 1).
+	// The state hash a status carries by default is the one the CoServer computed at its
+	// last comparison point (a check entry, every second here), with the applied index
+	// it describes: none before the first.
+	apiEventually(t, func(fail func(string, ...any)) {
+		for _, u := range []string{u1, u2} {
+			var st ftcluster.Status
+			apiCall(t, "GET", u+"/ftvs/v1/status", "", "").ok(t, &st)
+			if len(st.StateHash) != 64 || st.StateHashIndex == 0 || st.StateHashIndex > st.AppliedIndex {
+				fail("GET %s/ftvs/v1/status: no checked state hash yet: %q at %d, applied %d", u, st.StateHash, st.StateHashIndex, st.AppliedIndex)
+			}
+		}
+	})
+
+	// /ftvs/status (the original: any hash value but 0 and live means the checked hash)
+	// and /ftvs/v1/status (strict: 0, 1 or live). hash=live hashes the state now, with
+	// the manager token: at the applied index of the same answer.
 	for _, tc := range []struct {
-		path     string
-		wantHash bool
+		path, auth string
+		wantHash   bool
 	}{
-		{"/ftvs/status", true}, {"/ftvs/status?hash=0", false}, {"/ftvs/status?hash=2", true},
-		{"/ftvs/v1/status", true}, {"/ftvs/v1/status?hash=1", true}, {"/ftvs/v1/status?hash=0", false},
+		{"/ftvs/status", "", true}, {"/ftvs/status?hash=0", "", false}, {"/ftvs/status?hash=2", "", true},
+		{"/ftvs/v1/status", "", true}, {"/ftvs/v1/status?hash=1", "", true}, {"/ftvs/v1/status?hash=0", "", false},
+		{"/ftvs/status?hash=live", auth, true}, {"/ftvs/v1/status?hash=live", auth, true},
 	} {
 		var st ftcluster.Status
-		apiCall(t, "GET", u1+tc.path, "", "").ok(t, &st)
+		apiCall(t, "GET", u1+tc.path, tc.auth, "").ok(t, &st)
 		if st.Member != cs1 || st.Kind != "coserver" || !slices.Contains([]string{"leader", "follower", "candidate"}, st.Role) || st.Module != "kv" ||
-			(st.StateHash != "") != tc.wantHash || len(st.Links) != 4 || len(st.Voters) != 3 {
-			t.Errorf("GET %s: name %q role %q module %q state_hash %q (want one: %v) links %d voters %v",
-				tc.path, st.Member, st.Role, st.Module, st.StateHash, tc.wantHash, len(st.Links), st.Voters)
+			(st.StateHash != "") != tc.wantHash || (st.StateHashIndex != 0) != tc.wantHash || st.StateHashIndex > st.AppliedIndex ||
+			tc.auth != "" && st.StateHashIndex != st.AppliedIndex || len(st.Links) != 4 || len(st.Voters) != 3 {
+			t.Errorf("GET %s: name %q role %q module %q state_hash %q at %d, applied %d (want one: %v) links %d voters %v",
+				tc.path, st.Member, st.Role, st.Module, st.StateHash, st.StateHashIndex, st.AppliedIndex, tc.wantHash, len(st.Links), st.Voters)
+		}
+	}
+	// Hashing the live state is costly (the whole guest memory): no client may make a
+	// member do it without the manager token, not even on the lenient originals.
+	for _, path := range []string{"/ftvs/status?hash=live", "/ftvs/v1/status?hash=live", "/ftvs/cluster?hash=live",
+		"/ftvs/v1/cluster?hash=live", "/ftvs/v1/members?hash=live", "/ftvs/v1/virtual-server?hash=live"} {
+		for _, tc := range []struct{ auth, want string }{{"", "missing credentials"}, {"Bearer wrong-token", "wrong token"}} {
+			a := apiCall(t, "GET", uw+path, tc.auth, "")
+			a.jsonErr(t, http.StatusUnauthorized, tc.want, "GET "+strings.Split(path, "?")[0]+"?hash=live", `"Authorization: Bearer TOKEN"`, "hash=1")
+			if got := a.hdr.Get("WWW-Authenticate"); got != `Bearer realm="ftvs"` {
+				t.Errorf("GET %s: WWW-Authenticate %q", path, got)
+			}
 		}
 	}
 
 	// The whole cluster, asked via any member: the original and v1 give the same view.
 	// Answers that depend on the cluster's state (mode, leader, links up) are asked again
 	// for a while: on a loaded machine a member can stall and cause an election.
+	// With hash=live, the member gathering sends the token on to its peers.
 	for _, tc := range []struct {
-		via, path string
-		wantHash  bool
+		via, path, auth string
+		wantHash        bool
 	}{
-		{cs1, "/ftvs/cluster", true}, {cs1, "/ftvs/cluster?hash=0", false},
-		{w, "/ftvs/v1/cluster", true}, {cs2, "/ftvs/v1/cluster?hash=0", false},
+		{cs1, "/ftvs/cluster", "", true}, {cs1, "/ftvs/cluster?hash=0", "", false},
+		{w, "/ftvs/v1/cluster", "", true}, {cs2, "/ftvs/v1/cluster?hash=0", "", false},
+		{w, "/ftvs/v1/cluster?hash=live", auth, true}, {cs2, "/ftvs/cluster?hash=live", auth, true},
 	} {
 		apiEventually(t, func(fail func(string, ...any)) {
 			var v ftcluster.View
-			apiCall(t, "GET", c.url(tc.via)+tc.path, "", "").ok(t, &v)
+			apiCall(t, "GET", c.url(tc.via)+tc.path, tc.auth, "").ok(t, &v)
 			if v.Mode != "duplex" || v.AskedVia != tc.via || (v.Leader != cs1 && v.Leader != cs2) || len(v.Unreachable) != 0 ||
 				!slices.Equal(memberNames(v.Members), members) || len(v.Links) != 12 {
 				fail("GET %s via %s: %s; %d links", tc.path, tc.via, describeView(v), len(v.Links))
 			}
 			for _, m := range v.Members {
-				if m.Kind == "coserver" && (m.StateHash != "") != tc.wantHash {
-					fail("GET %s via %s: %s has state_hash %q, want one: %v", tc.path, tc.via, m.Member, m.StateHash, tc.wantHash)
+				if m.Kind == "coserver" && ((m.StateHash != "") != tc.wantHash || m.StateHashIndex > m.AppliedIndex ||
+					tc.auth != "" && m.StateHashIndex != m.AppliedIndex) {
+					fail("GET %s via %s: %s has state_hash %q at %d, applied %d; want one: %v", tc.path, tc.via, m.Member, m.StateHash, m.StateHashIndex, m.AppliedIndex, tc.wantHash)
 				}
 			}
 		})
@@ -142,24 +173,25 @@ func TestManagerAPI(t *testing.T) {
 
 	// /ftvs/v1/virtual-server: the service, its facts from the leader's copy.
 	for _, tc := range []struct {
-		via, path string
-		wantHash  bool
-	}{{cs1, "/ftvs/v1/virtual-server", true}, {w, "/ftvs/v1/virtual-server?hash=0", false}} {
+		via, path, auth string
+		wantHash        bool
+	}{{cs1, "/ftvs/v1/virtual-server", "", true}, {w, "/ftvs/v1/virtual-server?hash=0", "", false}, {w, "/ftvs/v1/virtual-server?hash=live", auth, true}} {
 		apiEventually(t, func(fail func(string, ...any)) {
 			var vs apiVirtualServer
-			a := apiCall(t, "GET", c.url(tc.via)+tc.path, "", "")
+			a := apiCall(t, "GET", c.url(tc.via)+tc.path, tc.auth, "")
 			a.ok(t, &vs)
 			if vs.Mode != "duplex" || (vs.Leader != cs1 && vs.Leader != cs2) || vs.Module != "kv" || len(vs.ModuleSHA256) != 64 ||
-				vs.AppliedIndex == 0 || (vs.StateHash != "") != tc.wantHash || a.raw(t, "unreachable") != "[]" || len(vs.CoServers) != 2 {
+				vs.AppliedIndex == 0 || (vs.StateHash != "") != tc.wantHash || (vs.StateHashIndex != 0) != tc.wantHash || vs.StateHashIndex > vs.AppliedIndex ||
+				a.raw(t, "unreachable") != "[]" || len(vs.CoServers) != 2 {
 				fail("GET %s via %s: %s", tc.path, tc.via, a)
 				return
 			}
 			for i, cp := range vs.CoServers {
 				if cp.Name != []string{cs1, cs2}[i] || cp.VirtualServer != "running" || cp.AppliedIndex == 0 || cp.MemoryBytes == 0 ||
-					(cp.StateHash != "") != tc.wantHash {
+					(cp.StateHash != "") != tc.wantHash || cp.StateHashIndex > cp.AppliedIndex || tc.auth != "" && cp.StateHashIndex != cp.AppliedIndex {
 					fail("GET %s via %s: copy %+v", tc.path, tc.via, cp)
 				}
-				if cp.Name == vs.Leader && (cp.StateHash != vs.StateHash || cp.AppliedIndex != vs.AppliedIndex) {
+				if cp.Name == vs.Leader && (cp.StateHash != vs.StateHash || cp.StateHashIndex != vs.StateHashIndex || cp.AppliedIndex != vs.AppliedIndex) {
 					fail("GET %s: the virtual server's facts (index %d, hash %q) are not the leader's copy's %+v", tc.path, vs.AppliedIndex, vs.StateHash, cp)
 				}
 			}
@@ -696,22 +728,24 @@ func (a apiAnswer) wantKeys(t *testing.T, keys ...string) {
 
 // apiVirtualServer is GET /ftvs/v1/virtual-server, by its wire names.
 type apiVirtualServer struct {
-	Mode         string                 `json:"mode"`
-	Leader       string                 `json:"leader"`
-	Module       string                 `json:"module"`
-	ModuleSHA256 string                 `json:"module_sha256"`
-	AppliedIndex uint64                 `json:"applied_index"`
-	StateHash    string                 `json:"state_hash"`
-	CoServers    []apiVirtualServerCopy `json:"coservers"`
-	Unreachable  []string               `json:"unreachable"`
+	Mode           string                 `json:"mode"`
+	Leader         string                 `json:"leader"`
+	Module         string                 `json:"module"`
+	ModuleSHA256   string                 `json:"module_sha256"`
+	AppliedIndex   uint64                 `json:"applied_index"`
+	StateHash      string                 `json:"state_hash"`
+	StateHashIndex uint64                 `json:"state_hash_index"`
+	CoServers      []apiVirtualServerCopy `json:"coservers"`
+	Unreachable    []string               `json:"unreachable"`
 }
 
 type apiVirtualServerCopy struct {
-	Name          string `json:"name"`
-	VirtualServer string `json:"virtual_server"`
-	AppliedIndex  uint64 `json:"applied_index"`
-	StateHash     string `json:"state_hash"`
-	MemoryBytes   uint64 `json:"memory_bytes"`
+	Name           string `json:"name"`
+	VirtualServer  string `json:"virtual_server"`
+	AppliedIndex   uint64 `json:"applied_index"`
+	StateHash      string `json:"state_hash"`
+	StateHashIndex uint64 `json:"state_hash_index"`
+	MemoryBytes    uint64 `json:"memory_bytes"`
 }
 
 // apiReply is an action's answer.

@@ -325,10 +325,16 @@ func (c *cluster) pollable() []string {
 }
 
 // getJSON GETs url into v.
-func getJSON(ctx context.Context, url string, v any) error {
+func getJSON(ctx context.Context, url string, v any) error { return getJSONAuth(ctx, url, "", v) }
+
+// getJSONAuth GETs url into v, with auth as the Authorization header unless "".
+func getJSONAuth(ctx context.Context, url, auth string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := pollClient.Do(req)
 	if err != nil {
@@ -457,19 +463,28 @@ func otherCoServer(name string) string {
 	return config.CoServer1
 }
 
-// memberStatus is one member's /ftvs/status (with the state hash unless noHash).
+// memberStatus is one member's /ftvs/status, withHash: with the hash of its live state
+// (hash=live, with the manager token), at the applied index it reports.
 func (c *cluster) memberStatus(name string, withHash bool) (ftcluster.Status, error) {
-	url := c.url(name) + "/ftvs/status"
-	if !withHash {
-		url += "?hash=0"
-	}
 	var st ftcluster.Status
-	err := getJSON(context.Background(), url, &st)
-	return st, err
+	if !withHash {
+		return st, getJSON(context.Background(), c.url(name)+"/ftvs/status?hash=0", &st)
+	}
+	auth, err := c.managerAuth()
+	if err != nil {
+		return st, err
+	}
+	return st, getJSONAuth(context.Background(), c.url(name)+"/ftvs/status?hash=live", auth, &st)
+}
+
+// managerAuth is the Authorization header with the cluster's manager token.
+func (c *cluster) managerAuth() (string, error) {
+	tok, err := os.ReadFile(filepath.Join(c.dir, "manager.token"))
+	return "Bearer " + strings.TrimSpace(string(tok)), err
 }
 
 // waitConverged waits until both CoServers answer, run the virtual server, and report
-// the same applied index and the same non-empty state hash. Call it once no load runs:
+// the same applied index and the same non-empty hash of their live states. Call it once no load runs:
 // the applied indexes move while it does.
 func (c *cluster) waitConverged(timeout time.Duration) (applied uint64, hash string) {
 	c.t.Helper()

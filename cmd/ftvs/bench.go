@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/bench"
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -133,7 +134,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 func killLeader(ctx context.Context, dir string) (string, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		view, err := clusterView(ctx, dir, false)
+		view, err := clusterView(ctx, dir, cluster.HashNone, "")
 		if err != nil {
 			return "", err
 		}
@@ -168,7 +169,7 @@ func restartMember(dir, name string) error {
 func waitDuplex(ctx context.Context, dir string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		view, err := clusterView(ctx, dir, false)
+		view, err := clusterView(ctx, dir, cluster.HashNone, "")
 		if err == nil && view.Mode == "duplex" {
 			return nil
 		}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -111,7 +112,7 @@ func screen(ctx context.Context, w io.Writer, intro, clusterDir string) {
 	defer tick.Stop()
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		view, err := clusterView(qctx, clusterDir, false)
+		view, err := clusterView(qctx, clusterDir, cluster.HashNone, "")
 		cancel()
 		var buf bytes.Buffer
 		if err != nil {

@@ -66,9 +66,9 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 		var view cluster.View
 		var err error
 		if *addr != "" {
-			view, err = fetchView(ctx, baseURL(*addr), false)
+			view, err = fetchView(ctx, baseURL(*addr), cluster.HashNone, "")
 		} else {
-			view, err = clusterView(ctx, *dir, false)
+			view, err = clusterView(ctx, *dir, cluster.HashNone, "")
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "ftvs doctor: %v\n", err)

@@ -23,7 +23,10 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("cluster", "", "cluster dir written by `ftvs init` (asks its members)")
 	addr := fs.String("addr", "", "any member's HTTP address (host:port or URL); it gathers from the others")
 	asJSON := fs.Bool("json", false, "print JSON")
-	noHash := fs.Bool("no-hash", false, "skip the state hashes (they cost ~40 ms per 64 MiB of guest memory)")
+	noHash := fs.Bool("no-hash", false, "leave out the state hashes")
+	liveHash := fs.Bool("live-hash", false, "hash each CoServer's state now, instead of showing the hash computed at the last comparison point "+
+		"(costs ~40 ms per 64 MiB of guest memory; needs the manager token: manager.token in --cluster, or --token-file)")
+	tokenFile := fs.String("token-file", "", "the manager token for --live-hash (default: manager.token in --cluster)")
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
@@ -31,14 +34,37 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ftvs status: give --cluster DIR or --addr HOST:PORT (one of them)")
 		return exitUsage
 	}
+	mode, token := cluster.HashChecked, ""
+	switch {
+	case *noHash && *liveHash:
+		fmt.Fprintln(stderr, "ftvs status: give --no-hash or --live-hash, not both")
+		return exitUsage
+	case *noHash:
+		mode = cluster.HashNone
+	case *liveHash:
+		mode = cluster.HashLive
+		if *tokenFile == "" && *dir == "" {
+			fmt.Fprintln(stderr, "ftvs status: --live-hash with --addr needs --token-file (the cluster's manager.token)")
+			return exitUsage
+		}
+		if *tokenFile == "" {
+			*tokenFile = filepath.Join(*dir, "manager.token")
+		}
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "ftvs status: manager token for --live-hash: %v\n", err)
+			return exitUsage
+		}
+		token = strings.TrimSpace(string(b))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var view cluster.View
 	var err error
 	if *addr != "" {
-		view, err = fetchView(ctx, baseURL(*addr), !*noHash)
+		view, err = fetchView(ctx, baseURL(*addr), mode, token)
 	} else {
-		view, err = clusterView(ctx, *dir, !*noHash)
+		view, err = clusterView(ctx, *dir, mode, token)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ftvs status: %v\n", err)
@@ -64,20 +90,29 @@ func baseURL(addr string) string {
 	return addr
 }
 
-func fetchView(ctx context.Context, base string, withHash bool) (cluster.View, error) {
-	url := base + "/ftvs/cluster"
-	if !withHash {
-		url += "?hash=0"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// errRefused: a member answered, and refused the request (a wrong manager token).
+var errRefused = errors.New("refused")
+
+// fetchView asks one member for the cluster view with the state hashes of mode; token
+// is the manager token, sent with hash=live.
+func fetchView(ctx context.Context, base string, mode cluster.HashMode, token string) (cluster.View, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ftvs/cluster?hash="+mode.String(), nil)
 	if err != nil {
 		return cluster.View{}, err
+	}
+	if mode == cluster.HashLive && token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := statusClient.Do(req)
 	if err != nil {
 		return cluster.View{}, fmt.Errorf("ask %s: %w", base, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var refusal struct{ Error string }
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&refusal)
+		return cluster.View{}, fmt.Errorf("ask %s: %w: %s: %s", base, errRefused, resp.Status, refusal.Error)
+	}
 	var v cluster.View
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&v); err != nil {
 		return cluster.View{}, fmt.Errorf("ask %s: %s: %w", base, resp.Status, err)
@@ -87,16 +122,19 @@ func fetchView(ctx context.Context, base string, withHash bool) (cluster.View, e
 
 // clusterView asks the members listed in a cluster dir, first answer wins; if none
 // answers, every member is reported unreachable.
-func clusterView(ctx context.Context, dir string, withHash bool) (cluster.View, error) {
+func clusterView(ctx context.Context, dir string, mode cluster.HashMode, token string) (cluster.View, error) {
 	cfg, err := anyConfig(dir)
 	if err != nil {
 		return cluster.View{}, err
 	}
 	var errs []error
 	for _, m := range cfg.Members {
-		v, err := fetchView(ctx, "http://"+m.HTTP, withHash)
+		v, err := fetchView(ctx, "http://"+m.HTTP, mode, token)
 		if err == nil {
 			return v, nil
+		}
+		if errors.Is(err, errRefused) {
+			return cluster.View{}, err
 		}
 		errs = append(errs, err)
 	}
@@ -147,10 +185,13 @@ func printView(w io.Writer, v cluster.View) {
 	for _, m := range v.Members {
 		hash := m.StateHash
 		if len(hash) > 12 {
-			hash = hash[:12]
+			hash = hash[:12] + "…"
 		}
-		if hash == "" {
+		switch {
+		case hash == "":
 			hash = "-"
+		case m.StateHashIndex != 0:
+			hash += fmt.Sprintf(" @ %d", m.StateHashIndex) // the applied index it describes
 		}
 		pid := "-"
 		if m.PID != 0 {

@@ -34,7 +34,8 @@ type Status struct {
 	LastLogIndex      uint64          `json:"last_log_index"`
 	LastSnapshotIndex uint64          `json:"last_snapshot_index"`
 	LastContact       string          `json:"last_contact,omitempty"`
-	StateHash         string          `json:"state_hash,omitempty"`
+	StateHash         string          `json:"state_hash,omitempty"`       // HashMode says which: checked or live
+	StateHashIndex    uint64          `json:"state_hash_index,omitempty"` // the applied index StateHash describes
 	Module            string          `json:"module,omitempty"`
 	ModuleSHA256      string          `json:"module_sha256,omitempty"`
 	ModuleVersion     string          `json:"module_version,omitempty"`
@@ -206,18 +207,18 @@ func BuildView(askedVia string, members []Status) View {
 	return v
 }
 
-// FetchStatus asks one member for its status; an unreachable member gets role
-// "unreachable" and the reason.
-func FetchStatus(ctx context.Context, c *http.Client, name, baseURL string, withHash bool) Status {
+// FetchStatus asks one member for its status with the state hash of mode; the
+// manager token goes with hash=live (the member requires it). An unreachable member,
+// or one that refuses, gets role "unreachable" and the reason.
+func FetchStatus(ctx context.Context, c *http.Client, name, baseURL string, mode HashMode, managerToken string) Status {
 	st := Status{Member: name, Role: "unreachable", VirtualServer: "unknown", Gateway: baseURL}
-	url := baseURL + "/ftvs/status"
-	if !withHash {
-		url += "?hash=0"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/ftvs/status?hash="+mode.String(), nil)
 	if err != nil {
 		st.Error = err.Error()
 		return st
+	}
+	if mode == HashLive && managerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+managerToken)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -225,6 +226,14 @@ func FetchStatus(ctx context.Context, c *http.Client, name, baseURL string, with
 		return st
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var refusal struct {
+			Error string `json:"error"`
+		}
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&refusal)
+		st.Error = fmt.Sprintf("status answer %s: %s", resp.Status, refusal.Error)
+		return st
+	}
 	var got Status
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&got); err != nil {
 		st.Error = fmt.Sprintf("bad status answer (%s): %v", resp.Status, err)

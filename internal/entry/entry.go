@@ -30,6 +30,11 @@ const (
 	// KindCheck marks a comparison point: every CoServer hashes its state at this
 	// index, and the hashes are compared (internal/divergence). It changes no state.
 	KindCheck Kind = 7
+	// KindSettings records the settings that change what the guest computes (fuel
+	// budget, memory limit, largest request, interpreter or compiler): the payload is
+	// vserver's settings payload. Every CoServer must run with these; one whose own
+	// settings differ refuses to go on.
+	KindSettings Kind = 8
 )
 
 func (k Kind) String() string {
@@ -48,6 +53,8 @@ func (k Kind) String() string {
 		return "rollback"
 	case KindCheck:
 		return "check"
+	case KindSettings:
+		return "settings"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -97,7 +104,7 @@ func Decode(b []byte) (Entry, error) {
 	var e Entry
 	e.Kind = Kind(b[1])
 	switch e.Kind {
-	case KindRequest, KindTick, KindModule, KindNoop, KindUpdate, KindRollback, KindCheck:
+	case KindRequest, KindTick, KindModule, KindNoop, KindUpdate, KindRollback, KindCheck, KindSettings:
 	default:
 		return Entry{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, b[1])
 	}

@@ -48,8 +48,9 @@ type Cluster interface {
 	// Propose appends e to the replicated log and returns the result of applying it,
 	// once committed. Errors wrap ErrUnavailable or ErrUncertain.
 	Propose(ctx context.Context, e entry.Entry) (vserver.Result, error)
-	// Status describes this member; withHash asks for the state hash (costly).
-	Status(withHash bool) cluster.Status
+	// Status describes this member, with the state hash of mode (cluster.HashLive is
+	// costly: the gateway asks for the manager token first).
+	Status(mode cluster.HashMode) cluster.Status
 }
 
 // Config configures the gateway handler.
@@ -186,7 +187,7 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *gateway) health(w http.ResponseWriter, r *http.Request) {
-	st := g.cfg.Cluster.Status(false)
+	st := g.cfg.Cluster.Status(cluster.HashNone)
 	code := http.StatusOK
 	if st.Kind == "witness" && st.Role != "shutdown" {
 		code = http.StatusOK // the witness is healthy when it is up: it runs no guest
@@ -196,9 +197,19 @@ func (g *gateway) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, st)
 }
 
+// status is GET /ftvs/status, the original (also the members' own over the links):
+// lenient about ?hash, but hash=live needs the manager token.
 func (g *gateway) status(w http.ResponseWriter, r *http.Request) {
-	withHash := r.URL.Query().Get("hash") != "0"
-	writeJSON(w, http.StatusOK, g.cfg.Cluster.Status(withHash))
+	mode, err := cluster.RequestHashMode(r, false, g.cfg.ManagerToken)
+	var refused *cluster.HashModeError
+	if errors.As(err, &refused) {
+		if refused.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
+		}
+		apiProblem(w, refused.Status, refused.Msg)
+		return
+	}
+	writeJSON(w, http.StatusOK, g.cfg.Cluster.Status(mode))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

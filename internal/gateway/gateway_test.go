@@ -20,6 +20,7 @@ type fakeCluster struct {
 	err     error
 	got     []entry.Entry
 	running bool
+	modes   []cluster.HashMode // what Status was asked for
 }
 
 func (f *fakeCluster) Propose(ctx context.Context, e entry.Entry) (vserver.Result, error) {
@@ -27,7 +28,8 @@ func (f *fakeCluster) Propose(ctx context.Context, e entry.Entry) (vserver.Resul
 	return f.res, f.err
 }
 
-func (f *fakeCluster) Status(bool) cluster.Status {
+func (f *fakeCluster) Status(mode cluster.HashMode) cluster.Status {
+	f.modes = append(f.modes, mode)
 	st := cluster.Status{Member: "coserver1", VirtualServer: "no-module"}
 	if f.running {
 		st.VirtualServer = "running"
@@ -190,6 +192,9 @@ func TestTokens(t *testing.T) {
 		{"POST", "/ftvs/v1/thing", "Bearer manager-secret-0123", 200},
 		{"GET", "/ftvs/v1/thing", "", 200},
 		{"GET", "/ftvs/status", "", 200},
+		{"GET", "/ftvs/status?hash=live", "", 401}, // hashing the live state is costly: the manager's
+		{"GET", "/ftvs/status?hash=live", "Bearer client-secret-0123", 401},
+		{"GET", "/ftvs/status?hash=live", "Bearer manager-secret-0123", 200},
 	} {
 		w := do(tc.method, tc.target, tc.auth)
 		if w.Code != tc.want {
@@ -207,5 +212,27 @@ func TestTokens(t *testing.T) {
 	}
 	if strings.Contains(string(c.got[0].Payload), "client-secret") || strings.Contains(string(c.got[0].Payload), "Authorization") {
 		t.Fatalf("the client token reached the log: %q", c.got[0].Payload)
+	}
+}
+
+// /ftvs/status passes the hash mode on, lenient about values it does not know (the
+// original endpoint); health never asks for a hash. A member without a manager token
+// (the lone CoServer) gives the live hash to anyone.
+func TestStatusHashMode(t *testing.T) {
+	for _, tc := range []struct {
+		target string
+		want   cluster.HashMode
+	}{
+		{"/ftvs/status", cluster.HashChecked},
+		{"/ftvs/status?hash=1", cluster.HashChecked},
+		{"/ftvs/status?hash=2", cluster.HashChecked},
+		{"/ftvs/status?hash=0", cluster.HashNone},
+		{"/ftvs/status?hash=live", cluster.HashLive},
+		{"/ftvs/health", cluster.HashNone},
+	} {
+		c := &fakeCluster{running: true}
+		if w := serve(t, c, "GET", tc.target, ""); w.Code != 200 || len(c.modes) != 1 || c.modes[0] != tc.want {
+			t.Errorf("GET %s: %d, asked for %v, want %v", tc.target, w.Code, c.modes, tc.want)
+		}
 	}
 }

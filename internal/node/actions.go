@@ -116,7 +116,7 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 			return m.cfg.Name + " is already disabled", nil
 		}
 		other := m.otherCoServer()
-		st := m.fetchStatus(ctx, other, false)
+		st := m.fetchStatus(ctx, other, cluster.HashNone)
 		if st.Role == "unreachable" || st.VirtualServer != "running" {
 			return "", refuse(http.StatusConflict, "%s is the only CoServer running the virtual server (%s is %s): disabling it would stop the service; bring %s back first",
 				m.cfg.Name, other.Name, describeState(st), other.Name)
@@ -151,7 +151,7 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 		// A CoServer that falls behind syncs by itself (raft's catch-up, or a snapshot
 		// from the leader). This is the forced kind: discard the copy, take the
 		// leader's again (replica.go).
-		st := m.Status(false)
+		st := m.Status(cluster.HashNone)
 		if st.Sync != nil {
 			return "", refuse(http.StatusConflict, "%s is already syncing: %s", m.cfg.Name, st.Sync)
 		}
@@ -176,7 +176,7 @@ func (m *Member) keepLeadershipAway(stop <-chan struct{}) {
 		}
 		other := m.otherCoServer()
 		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
-		st := m.fetchStatus(ctx, other, false)
+		st := m.fetchStatus(ctx, other, cluster.HashNone)
 		cancel()
 		if st.Role == "unreachable" || st.VirtualServer != "running" {
 			continue // the only CoServer left: keep leading, do not stop the service
@@ -246,7 +246,7 @@ func (m *Member) transferTo(ctx context.Context, p Peer) (string, error) {
 	if m.r().State() != raft.Leader {
 		return "", refuse(http.StatusConflict, "%s no longer leads; ask again", m.cfg.Name)
 	}
-	st := m.fetchStatus(ctx, p, false)
+	st := m.fetchStatus(ctx, p, cluster.HashNone)
 	if st.Role == "unreachable" || st.VirtualServer != "running" {
 		return "", refuse(http.StatusConflict, "%s cannot take over: it is %s", p.Name, describeState(st))
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,36 +20,35 @@ import (
 // The versioned read side of the Manager API (API.md). Any member answers for the whole
 // cluster: it gathers from the others over the links and names those it could not reach.
 
-// withHashParam reads ?hash=0|1 (default 1: state hashes included).
-func withHashParam(r *http.Request) (bool, error) {
-	switch h := r.URL.Query().Get("hash"); h {
-	case "", "1":
-		return true, nil
-	case "0":
-		return false, nil
-	default:
-		return false, fmt.Errorf("hash=%q: use 1 (with state hashes, the default) or 0 (without: cheaper)", h)
+// hashMode reads ?hash= (cluster.RequestHashMode: strict on the v1 paths), or answers
+// 400 for an unknown value and 401 for hash=live without the manager token.
+func (m *Member) hashMode(w http.ResponseWriter, r *http.Request, strict bool) (cluster.HashMode, bool) {
+	mode, err := cluster.RequestHashMode(r, strict, m.cfg.ManagerToken)
+	var refused *cluster.HashModeError
+	if errors.As(err, &refused) {
+		if refused.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
+		}
+		apiError(w, refused.Status, refused.Msg)
+		return cluster.HashNone, false
 	}
+	return mode, true
 }
 
-// viewFor gathers the cluster view for a read endpoint, or answers 400.
+// viewFor gathers the cluster view for a read endpoint, or answers 400 or 401.
 func (m *Member) viewFor(w http.ResponseWriter, r *http.Request) (cluster.View, bool) {
-	withHash, err := withHashParam(r)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+	mode, ok := m.hashMode(w, r, true)
+	if !ok {
 		return cluster.View{}, false
 	}
-	return m.Cluster(r.Context(), withHash), true
+	return m.Cluster(r.Context(), mode), true
 }
 
 // handleV1Status is GET /ftvs/v1/status: this member's own status.
 func (m *Member) handleV1Status(w http.ResponseWriter, r *http.Request) {
-	withHash, err := withHashParam(r)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
-		return
+	if mode, ok := m.hashMode(w, r, true); ok {
+		writeJSON(w, http.StatusOK, m.Status(mode))
 	}
-	writeJSON(w, http.StatusOK, m.Status(withHash))
 }
 
 // handleV1Cluster is GET /ftvs/v1/cluster: the whole view (mode, members, links).
@@ -80,7 +80,8 @@ type VirtualServer struct {
 	Module       string              `json:"module,omitempty"`
 	ModuleSHA256 string              `json:"module_sha256,omitempty"`
 	AppliedIndex uint64              `json:"applied_index"`
-	StateHash    string              `json:"state_hash,omitempty"`
+	StateHash    string              `json:"state_hash,omitempty"`       // at StateHashIdx (hash mode: cluster.HashMode)
+	StateHashIdx uint64              `json:"state_hash_index,omitempty"` // the applied index StateHash describes
 	Override     *cluster.Override   `json:"override,omitempty"`
 	CoServers    []VirtualServerCopy `json:"coservers"`
 	Unreachable  []string            `json:"unreachable"`
@@ -92,6 +93,7 @@ type VirtualServerCopy struct {
 	VirtualServer string        `json:"virtual_server"`
 	AppliedIndex  uint64        `json:"applied_index"`
 	StateHash     string        `json:"state_hash,omitempty"`
+	StateHashIdx  uint64        `json:"state_hash_index,omitempty"`
 	MemoryBytes   uint64        `json:"memory_bytes"`
 	Sync          *cluster.Sync `json:"sync,omitempty"`
 	Failure       string        `json:"failure,omitempty"`
@@ -109,7 +111,7 @@ func (m *Member) handleV1VirtualServer(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		out.CoServers = append(out.CoServers, VirtualServerCopy{Name: st.Member, VirtualServer: st.VirtualServer, AppliedIndex: st.AppliedIndex,
-			StateHash: st.StateHash, MemoryBytes: st.MemoryBytes, Sync: st.Sync, Failure: st.Failure})
+			StateHash: st.StateHash, StateHashIdx: st.StateHashIndex, MemoryBytes: st.MemoryBytes, Sync: st.Sync, Failure: st.Failure})
 		switch {
 		case st.Module == "":
 		case st.Member == v.Leader, src == nil, src.Member != v.Leader && st.AppliedIndex > src.AppliedIndex:
@@ -118,6 +120,7 @@ func (m *Member) handleV1VirtualServer(w http.ResponseWriter, r *http.Request) {
 	}
 	if src != nil {
 		out.Module, out.ModuleSHA256, out.AppliedIndex, out.StateHash = src.Module, src.ModuleSHA256, src.AppliedIndex, src.StateHash
+		out.StateHashIdx = src.StateHashIndex
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/fsx"
@@ -113,7 +114,7 @@ func (c *testCluster) waitMode(via *Member, mode string) {
 	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		v := via.Cluster(context.Background(), false)
+		v := via.Cluster(context.Background(), cluster.HashNone)
 		if v.Mode == mode {
 			return
 		}
@@ -144,11 +145,11 @@ func TestClusterFailoverAndSync(t *testing.T) {
 		put(c.m[[]string{"coserver1", "coserver2"}[i%2]], fmt.Sprintf("k%03d", i), fmt.Sprintf("v%d", i))
 	}
 	// Stop the leader CoServer (or coserver1 if the witness leads for a moment).
-	leader := c.m["coserver1"].Cluster(context.Background(), false).Leader
+	leader := c.m["coserver1"].Cluster(context.Background(), cluster.HashNone).Leader
 	if leader != "coserver1" && leader != "coserver2" {
 		leader = "coserver1"
 	}
-	wasLeader := c.m["coserver1"].Cluster(context.Background(), false).Leader == leader
+	wasLeader := c.m["coserver1"].Cluster(context.Background(), cluster.HashNone).Leader == leader
 	other := map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[leader]
 	c.stop(leader)
 	c.waitMode(c.m[other], "simplex")
@@ -183,7 +184,7 @@ func TestClusterFailoverAndSync(t *testing.T) {
 	put(c.m[leader], "last", "x")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		a, b := c.m["coserver1"].Status(true), c.m["coserver2"].Status(true)
+		a, b := c.m["coserver1"].Status(cluster.HashLive), c.m["coserver2"].Status(cluster.HashLive)
 		if a.AppliedIndex == b.AppliedIndex && a.StateHash == b.StateHash && a.StateHash != "" {
 			t.Logf("equal state hash %s at index %d", a.StateHash[:12], a.AppliedIndex)
 			break
@@ -216,7 +217,7 @@ func TestForwardingFallsBackToHTTP(t *testing.T) {
 	var leader, follower string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		leader = c.m["coserver1"].Cluster(context.Background(), false).Leader
+		leader = c.m["coserver1"].Cluster(context.Background(), cluster.HashNone).Leader
 		if leader == "coserver1" || leader == "coserver2" {
 			break
 		}

@@ -271,7 +271,7 @@ func (m *Member) checkLoop(stop <-chan struct{}) {
 func (m *Member) otherRunning() bool {
 	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Second)
 	defer cancel()
-	st := m.fetchStatus(ctx, m.otherCoServer(), false)
+	st := m.fetchStatus(ctx, m.otherCoServer(), cluster.HashNone)
 	return st.VirtualServer == "running" && st.Divergence != nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
 )
 
@@ -14,7 +15,7 @@ func (c *testCluster) waitAgreed(past uint64) uint64 {
 	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		a, b := c.m["coserver1"].Status(false).Divergence, c.m["coserver2"].Status(false).Divergence
+		a, b := c.m["coserver1"].Status(cluster.HashNone).Divergence, c.m["coserver2"].Status(cluster.HashNone).Divergence
 		if a != nil && b != nil && a.LastAgreedIndex > past && b.LastAgreedIndex > past {
 			return min(a.LastAgreedIndex, b.LastAgreedIndex)
 		}
@@ -65,6 +66,7 @@ func TestDivergenceRepairsItself(t *testing.T) {
 				c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
 			}
 			agreed := c.waitAgreed(0)
+			c.checkStatusHashes()
 			target, other := c.leader(), ""
 			if target == "witness" || target == "" {
 				t.Fatalf("leader %q", target)
@@ -128,7 +130,7 @@ func TestDivergenceRepairsItself(t *testing.T) {
 				c.readAll(c.m[target], p, n)
 				c.readAll(c.m[other], p, n)
 			}
-			if st := c.m[other].Status(false).Divergence; st.Detected == 0 || st.Quarantined != "" {
+			if st := c.m[other].Status(cluster.HashNone).Divergence; st.Detected == 0 || st.Quarantined != "" {
 				t.Errorf("%s's divergence status: %+v", other, st)
 			}
 			if strings.Contains(fmt.Sprint(c.events(other, "vs.quarantined")), other) {

@@ -110,7 +110,7 @@ func b2f(b bool) float64 {
 
 // handleMetrics is GET /metrics (Prometheus text format).
 func (m *Member) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	st := m.Status(false)
+	st := m.Status(cluster.HashNone)
 	m.metrics.mu.Lock()
 	m.metrics.st = st
 	m.metrics.mu.Unlock()

@@ -288,6 +288,9 @@ func (m *Member) startRaft(f raft.FSM) error {
 		form = true
 		m.forming.Store(true)
 	}
+	if err := m.checkSnapshotSettings(); err != nil {
+		return err
+	}
 	r, err := raft.NewRaft(rc, f, logs, raftStable{m.wal}, m.snaps, m.raftTrans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
@@ -413,6 +416,9 @@ func (m *Member) installModule(ctx context.Context, strict bool) error {
 	if st.Failed != "" {
 		return fmt.Errorf("virtual server failed while replaying its log: %s", st.Failed)
 	}
+	if err := m.ensureSettings(ctx, st.Module == ""); err != nil {
+		return err
+	}
 	if testHookBeforeLoad != nil {
 		testHookBeforeLoad(ctx, m.cfg.Name)
 	}
@@ -448,6 +454,31 @@ func (m *Member) installModule(ctx context.Context, strict bool) error {
 	if res.Err != nil && !errors.Is(res.Err, vserver.ErrModuleInstalled) {
 		return fmt.Errorf("install guest %s: %w", m.cfg.GuestName, res.Err)
 	}
+	return nil
+}
+
+// ensureSettings runs on the leader once the log is applied here: if the virtual
+// server's state records no settings yet (a new cluster, or one formed before settings
+// were recorded), it proposes this CoServer's own, so that from then on every CoServer
+// checks its settings against the cluster's. A new cluster waits for its peers first
+// (as the module install does), so no member takes itself for one that lost its data.
+func (m *Member) ensureSettings(ctx context.Context, fresh bool) error {
+	if _, ok := m.fsm.settings(); ok {
+		return nil
+	}
+	if fresh && !m.cfg.Simplex {
+		m.waitForFormation(ctx)
+	}
+	cs := vserver.SettingsOf(m.engine.Config())
+	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindSettings, Payload: vserver.EncodeSettingsPayload(cs), Seed: newSeed()})
+	if err != nil {
+		return fmt.Errorf("record the virtual server's settings: %w", err)
+	}
+	if res.Err != nil {
+		return fmt.Errorf("record the virtual server's settings: %w", res.Err)
+	}
+	m.log.Info("virtual server settings recorded", "event", "vs.settings_recorded", "index", res.Index,
+		"fuel", cs.FuelPerEntry, "memory_limit_bytes", cs.MemoryLimitBytes, "max_request_bytes", cs.MaxRequestBytes, "interpreter", cs.Interpreter)
 	return nil
 }
 
@@ -562,7 +593,11 @@ func (m *Member) Failed() <-chan error { return m.failed }
 
 func (m *Member) replicaFailed(err error) {
 	m.failOnce.Do(func() {
-		m.log.Error("member cannot continue", "err", err)
+		if errors.Is(err, vserver.ErrSettingsMismatch) {
+			m.log.Error("this CoServer's settings differ from the cluster's: it stops", "event", "member.settings_refused", "err", err)
+		} else {
+			m.log.Error("member cannot continue", "err", err)
+		}
 		m.failed <- err
 	})
 }
@@ -622,6 +657,35 @@ func (m *Member) Close() error {
 		errs = append(errs, m.events.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// checkSnapshotSettings refuses to start a CoServer whose settings differ from the
+// cluster's as its newest snapshot records them, before raft restores it: the member
+// exits with a message that names each setting, and its data dir is left as it is.
+// (Settings learnt later, from the log or a peer's snapshot, stop it the same way.)
+func (m *Member) checkSnapshotSettings() error {
+	if m.engine == nil {
+		return nil
+	}
+	metas, err := m.snaps.List()
+	if err != nil || len(metas) == 0 {
+		return nil
+	}
+	_, rc, err := m.snaps.Open(metas[0].ID)
+	if err != nil {
+		return nil // raft opens it next and deals with what is wrong with it
+	}
+	defer rc.Close()
+	cs, at, err := vserver.ReadSnapshotSettings(rc)
+	if err != nil || cs == nil {
+		return nil
+	}
+	if local := vserver.SettingsOf(m.engine.Config()); *cs != local {
+		err := &vserver.SettingsMismatchError{Index: at, Cluster: *cs, Local: local}
+		m.log.Error("this CoServer's settings differ from the cluster's: it does not start", "event", "member.settings_refused", "err", err)
+		return err
+	}
+	return nil
 }
 
 func (m *Member) newestSnapshotSize() int64 {

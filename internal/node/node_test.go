@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/vm"
 )
@@ -51,7 +52,7 @@ func TestLoneCoServerLifecycle(t *testing.T) {
 	if code, _ := httpDo(t, "PUT", c.GatewayURL()+"/kv/b", "2"); code != 204 {
 		t.Fatalf("PUT = %d", code)
 	}
-	st := c.Status(true)
+	st := c.Status(cluster.HashLive)
 	if st.Role != "leader" || st.Mode != "simplex" || st.VirtualServer != "running" || st.StateHash == "" || st.LastSnapshotIndex == 0 {
 		t.Fatalf("status = %+v", st)
 	}
@@ -84,7 +85,7 @@ func TestLoneCoServerLifecycle(t *testing.T) {
 			t.Fatalf("GET %s = %d %q", key, code, body)
 		}
 	}
-	if got := c.Status(true); got.StateHash == st.StateHash || got.AppliedIndex <= st.AppliedIndex {
+	if got := c.Status(cluster.HashLive); got.StateHash == st.StateHash || got.AppliedIndex <= st.AppliedIndex {
 		// the GETs above are entries too: the state moved on
 		t.Fatalf("status after reads = %+v", got)
 	}

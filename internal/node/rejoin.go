@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
 )
 
@@ -174,7 +175,7 @@ func (m *Member) reportRepaired(rec *rejoinRecord, stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		st := m.Status(false)
+		st := m.Status(cluster.HashNone)
 		if st.Sync != nil || st.AwaitingRejoin || st.Role == "shutdown" || st.CommitIndex == 0 {
 			continue
 		}
@@ -220,7 +221,7 @@ func (m *Member) rejoinPeers(stop <-chan struct{}) {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			st := m.fetchStatus(ctx, p, false)
+			st := m.fetchStatus(ctx, p, cluster.HashNone)
 			cancel()
 			switch {
 			case st.Role == "unreachable":

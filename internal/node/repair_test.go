@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
 )
 
@@ -34,7 +35,7 @@ func (c *testCluster) waitEqual() {
 	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		a, b := c.m["coserver1"].Status(true), c.m["coserver2"].Status(true)
+		a, b := c.m["coserver1"].Status(cluster.HashLive), c.m["coserver2"].Status(cluster.HashLive)
 		if a.AppliedIndex == b.AppliedIndex && a.StateHash == b.StateHash && a.StateHash != "" {
 			return
 		}
@@ -56,7 +57,7 @@ func (c *testCluster) events(name string, codes ...string) []events.Event {
 
 func (c *testCluster) leader() string {
 	for _, m := range c.m {
-		if l := m.Status(false).Leader; l != "" {
+		if l := m.Status(cluster.HashNone).Leader; l != "" {
 			return l
 		}
 	}
@@ -93,7 +94,7 @@ func TestWipedMemberDoesNotVote(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st := c.m["coserver2"].Status(false); st.Rejoin == "" {
+	if st := c.m["coserver2"].Status(cluster.HashNone); st.Rejoin == "" {
 		t.Fatalf("the wiped coserver2 does not ask to rejoin: %+v", st)
 	}
 	back := time.Now()

@@ -254,7 +254,7 @@ func (m *Member) reachablePeers(ctx context.Context) []string {
 			up[l.To] = true
 		}
 	}
-	for _, st := range m.askPeers(ctx, false, nil) {
+	for _, st := range m.askPeers(ctx, cluster.HashNone, nil) {
 		switch {
 		case st.Member != "" && st.Unconfirmed != "":
 			// It restarted and waits to learn the cluster's epoch: it cannot form a
@@ -293,7 +293,7 @@ func (m *Member) setAsideIfSuperseded() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var by []cluster.Status // the peers that went on without this member
-	for _, st := range m.askPeers(ctx, false, nil) {
+	for _, st := range m.askPeers(ctx, cluster.HashNone, nil) {
 		if st.Member != "" && st.Role != "unreachable" && len(st.Voters) > 0 && !slices.Contains(st.Voters, m.cfg.Name) {
 			by = append(by, st)
 		}
@@ -317,7 +317,7 @@ func (m *Member) setAsideIfSuperseded() error {
 // configuration and adds it back, and it syncs like any returning member.
 func (m *Member) resync(ctx context.Context) (string, error) {
 	other := m.otherCoServer()
-	ost := m.fetchStatus(ctx, other, false)
+	ost := m.fetchStatus(ctx, other, cluster.HashNone)
 	if ost.Role == "unreachable" || ost.VirtualServer != "running" {
 		return "", refuse(http.StatusConflict, "%s cannot sync: %s, the only other copy, is %s; bring it back first", m.cfg.Name, other.Name, describeState(ost))
 	}

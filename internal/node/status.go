@@ -19,8 +19,12 @@ import (
 // syncLagEntries: a CoServer further behind the commit index than this is syncing.
 const syncLagEntries = 256
 
-// Status implements gateway.Cluster: this member's own view.
-func (m *Member) Status(withHash bool) cluster.Status {
+// Status implements gateway.Cluster: this member's own view, with the state hash of
+// mode. The checked hash is the newest one the divergence checker computed at a check
+// entry, off the apply path; a lone CoServer compares nothing and has none. The live
+// hash stalls applies for a copy of the state (fsm.status); the API asks for the
+// manager token first.
+func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	st := cluster.Status{
 		Member: m.cfg.Name, Kind: "coserver", Role: roleName(m.r().State()), PID: os.Getpid(), Version: version.Version,
 		Protocol: version.Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.r().LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
@@ -56,8 +60,17 @@ func (m *Member) Status(withHash bool) cluster.Status {
 		st.AppliedIndex = m.r().AppliedIndex()
 		return st
 	}
-	vs := m.fsm.status(withHash)
-	st.AppliedIndex, st.StateHash, st.Module, st.ModuleSHA256 = vs.Applied, vs.StateHash, vs.Module, vs.ModuleSHA
+	vs := m.fsm.status(mode == cluster.HashLive)
+	st.AppliedIndex, st.Module, st.ModuleSHA256 = vs.Applied, vs.Module, vs.ModuleSHA
+	switch {
+	case vs.Failed != "":
+	case mode == cluster.HashLive:
+		st.StateHash, st.StateHashIndex = vs.StateHash, vs.StateHashIndex
+	case mode == cluster.HashChecked && m.div != nil:
+		if c := m.div.checker.Stats(); c.LatestIndex > 0 {
+			st.StateHash, st.StateHashIndex = c.LatestHash.String(), c.LatestIndex
+		}
+	}
 	st.ModuleVersion, st.ModuleHistory, st.Probation = vs.ModuleVersion, vs.History, vs.Probation
 	st.MemoryBytes, st.Resets, st.Failure = vs.MemoryBytes, vs.Resets, vs.Failed
 	st.Sync = m.syncProgress(st)
@@ -141,25 +154,29 @@ func roleName(s raft.RaftState) string {
 // handleCluster is /ftvs/cluster: this member gathers every member's status and says
 // which it could not reach.
 func (m *Member) handleCluster(w http.ResponseWriter, r *http.Request) {
-	withHash := r.URL.Query().Get("hash") != "0"
-	view := m.Cluster(r.Context(), withHash)
+	mode, ok := m.hashMode(w, r, false)
+	if !ok {
+		return
+	}
+	view := m.Cluster(r.Context(), mode)
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(view)
 }
 
-// Cluster gathers the whole cluster's view from this member.
-func (m *Member) Cluster(ctx context.Context, withHash bool) cluster.View {
+// Cluster gathers the whole cluster's view from this member, each status with the
+// state hash of mode.
+func (m *Member) Cluster(ctx context.Context, mode cluster.HashMode) cluster.View {
 	if m.cfg.Simplex {
-		return cluster.BuildView(m.cfg.Name, []cluster.Status{m.Status(withHash)})
+		return cluster.BuildView(m.cfg.Name, []cluster.Status{m.Status(mode)})
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	out := m.askPeers(ctx, withHash, nil)
+	out := m.askPeers(ctx, mode, nil)
 	for i, p := range m.cfg.Peers {
 		if p.Name == m.cfg.Name {
-			out[i] = m.Status(withHash)
+			out[i] = m.Status(mode)
 		}
 	}
 	return cluster.BuildView(m.cfg.Name, out)
@@ -167,22 +184,23 @@ func (m *Member) Cluster(ctx context.Context, withHash bool) cluster.View {
 
 // askPeers fetches the peers' statuses in parallel. The result is aligned with
 // cfg.Peers; this member's own place, and the peers skip leaves out, stay empty.
-func (m *Member) askPeers(ctx context.Context, withHash bool, skip func(Peer) bool) []cluster.Status {
+func (m *Member) askPeers(ctx context.Context, mode cluster.HashMode, skip func(Peer) bool) []cluster.Status {
 	out := make([]cluster.Status, len(m.cfg.Peers))
 	var wg sync.WaitGroup
 	for i, p := range m.cfg.Peers {
 		if p.Name == m.cfg.Name || (skip != nil && skip(p)) {
 			continue
 		}
-		wg.Go(func() { out[i] = m.fetchStatus(ctx, p, withHash) })
+		wg.Go(func() { out[i] = m.fetchStatus(ctx, p, mode) })
 	}
 	wg.Wait()
 	return out
 }
 
-// fetchStatus asks a peer for its status over the member links.
-func (m *Member) fetchStatus(ctx context.Context, p Peer, withHash bool) cluster.Status {
-	st := cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.Name, withHash)
+// fetchStatus asks a peer for its status over the member links; for the live hash it
+// sends the manager token (the peers share it).
+func (m *Member) fetchStatus(ctx context.Context, p Peer, mode cluster.HashMode) cluster.Status {
+	st := cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.Name, mode, m.cfg.ManagerToken)
 	if st.Role == "unreachable" {
 		st.Gateway = m.gatewayScheme() + p.HTTP
 	}

@@ -138,7 +138,7 @@ func (m *Member) update(ctx context.Context, req UpdateRequest, bin []byte) (int
 		}
 	}
 
-	view := m.Cluster(ctx, false)
+	view := m.Cluster(ctx, cluster.HashNone)
 	var reasons []Reason
 	var facts []advisory.Facts
 	var running []cluster.Status
@@ -380,7 +380,7 @@ func (m *Member) rollback(ctx context.Context, req RollbackRequest) (int, Update
 	}
 	rep.Module = modmeta.Meta{Name: target.Module.Name, Version: target.Version}
 	rep.SHA256 = target.Module.SHA256Hex()
-	view := m.Cluster(ctx, false)
+	view := m.Cluster(ctx, cluster.HashNone)
 	var running []cluster.Status
 	for _, st := range view.Members {
 		if st.Kind == "coserver" && st.Role != "unreachable" && st.VirtualServer == "running" {

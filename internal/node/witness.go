@@ -107,7 +107,7 @@ func (m *Member) bestCoServer() (Peer, bool) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			st := m.fetchStatus(ctx, p, false)
+			st := m.fetchStatus(ctx, p, cluster.HashNone)
 			answers[i] = coServerAnswer{peer: p, st: st, took: time.Since(start)}
 		}()
 	}

@@ -25,6 +25,10 @@ type Snapshot struct {
 	ModuleVersion string
 	History       []SnapshotModule
 	Probation     probation
+	// Version 3: the cluster's settings (settings.go) and the index they were recorded
+	// at; nil before a settings entry was applied.
+	Settings      *Settings
+	SettingsIndex uint64
 }
 
 // SnapshotModule is an earlier module in a snapshot.
@@ -36,9 +40,12 @@ type SnapshotModule struct {
 // ErrCorrupt means a snapshot file failed its checks. Nothing was restored from it.
 var ErrCorrupt = errors.New("snapshot is corrupted")
 
-// The file format (version 2), all integers big endian:
+// The file format (version 3), all integers big endian:
 //
-//	"FTVSSNAP" | u32 version | u64 index | u8 name length | name | u32 module length | module
+//	"FTVSSNAP" | u32 version | u64 index
+//	version 3 only: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
+//	  | u32 max request bytes | u8 interpreter
+//	u8 name length | name | u32 module length | module
 //	u8 has-state; if 1:
 //	  [32]module sha256 | i64 clock | u32 global count | per global: u32 index, u8 type, u8 mutable, u64 value
 //	  u64 memory bytes | page bitmap (1 bit per 64 KiB page, set = stored) | stored pages | [32]state hash
@@ -47,13 +54,15 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 //	  | u8 on probation | u32 threshold | u32 consecutive traps | u32 probation left
 //	[32] sha256 of everything before it
 //
-// Version 1 files (no update section) are still read.
+// Version 1 files (no update section) and version 2 files (no settings) are still read.
+// The settings come first so that a CoServer whose memory limit is below the cluster's
+// learns that from the file (ErrSettingsMismatch), instead of taking it for corrupt.
 //
 // All-zero pages are not stored. The trailing checksum covers the whole file; the state
 // hash is recomputed on read, so a file that decodes is exactly what was written.
 const (
 	snapMagic         = "FTVSSNAP"
-	snapVersion       = 2
+	snapVersion       = 3
 	maxSnapModule     = 64 << 20
 	maxSnapGlobals    = 1 << 16
 	snapPageSize      = 65536
@@ -70,6 +79,16 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e.bytes([]byte(snapMagic))
 	e.u32(snapVersion)
 	e.u64(s.Index)
+	if cs := s.Settings; cs == nil {
+		e.u8(0)
+	} else {
+		e.u8(1)
+		e.u64(s.SettingsIndex)
+		e.u64(uint64(cs.FuelPerEntry))
+		e.u64(cs.MemoryLimitBytes)
+		e.u32(uint32(cs.MaxRequestBytes))
+		e.bool(cs.Interpreter)
+	}
 	if len(s.ModuleName) > maxModuleNameBytes {
 		return 0, fmt.Errorf("snapshot: module name of %d bytes", len(s.ModuleName))
 	}
@@ -157,21 +176,87 @@ func ReadSnapshot(r io.Reader, maxMemory uint64) (*Snapshot, error) {
 			err = errors.New("trailing bytes after the checksum")
 		}
 	}
+	var mem *memoryLimitError
+	if errors.As(err, &mem) {
+		return nil, err // the file is fine: this CoServer's limit is not the cluster's
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w (delete it; the CoServer then replays its log or syncs from its peer)", ErrCorrupt, err)
 	}
 	return s, nil
 }
 
+// ReadSnapshotSettings reads only the settings at the start of a snapshot file (and the
+// index they were recorded at); nil for a file written before settings were recorded,
+// or by a version that has none. It verifies nothing else: ReadSnapshot does.
+func ReadSnapshotSettings(r io.Reader) (*Settings, uint64, error) {
+	d := &decoder{r: bufio.NewReader(r), h: sha256.New()}
+	if magic := d.bytes(len(snapMagic)); d.err == nil && string(magic) != snapMagic {
+		return nil, 0, errors.New("not an ftvs snapshot (bad magic)")
+	}
+	v := d.u32()
+	d.u64()
+	if d.err != nil || v < 3 || v > snapVersion || d.u8() != 1 {
+		return nil, 0, d.err
+	}
+	at := d.u64()
+	cs := Settings{FuelPerEntry: int64(d.u64()), MemoryLimitBytes: d.u64(), MaxRequestBytes: int(d.u32()), Interpreter: d.u8() == 1}
+	if d.err != nil {
+		return nil, 0, d.err
+	}
+	if err := cs.validate(); err != nil {
+		return nil, 0, err
+	}
+	return &cs, at, nil
+}
+
+// memoryLimitError: a snapshot's guest memory exceeds this CoServer's memory limit but
+// not the cluster's (recorded in the same file): the settings differ, the file is fine.
+type memoryLimitError struct {
+	memBytes, local, cluster uint64
+	index                    uint64
+}
+
+func (e *memoryLimitError) Error() string {
+	return fmt.Sprintf("%v: the snapshot holds %d bytes of guest memory, over this CoServer's memory limit of %s; the cluster's limit is %s (recorded at log index %d): set memory_limit_mib = %d under [guest] in this member's config file (a flag overrides the file: give --memory-limit %d or none), then start it again",
+		ErrSettingsMismatch, e.memBytes, mib(e.local), mib(e.cluster), e.index, e.cluster>>20, e.cluster>>20)
+}
+
+func (e *memoryLimitError) Unwrap() error { return ErrSettingsMismatch }
+
 func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 	if magic := d.bytes(len(snapMagic)); d.err == nil && string(magic) != snapMagic {
 		return nil, errors.New("not an ftvs snapshot (bad magic)")
 	}
 	v := d.u32()
-	if d.err == nil && v != 1 && v != snapVersion {
-		return nil, fmt.Errorf("snapshot format version %d, this build reads versions 1 and %d", v, snapVersion)
+	if d.err == nil && (v < 1 || v > snapVersion) {
+		return nil, fmt.Errorf("snapshot format version %d, this build reads versions 1 to %d", v, snapVersion)
 	}
-	s, err := decodeSnapshotV1(d, maxMemory)
+	s := &Snapshot{Index: d.u64()}
+	if v >= 3 {
+		switch has := d.u8(); {
+		case d.err != nil:
+			return nil, d.err
+		case has == 1:
+			s.SettingsIndex = d.u64()
+			cs := Settings{FuelPerEntry: int64(d.u64()), MemoryLimitBytes: d.u64(), MaxRequestBytes: int(d.u32())}
+			switch b := d.u8(); {
+			case d.err != nil:
+				return nil, d.err
+			case b > 1:
+				return nil, fmt.Errorf("bad interpreter flag %d", b)
+			default:
+				cs.Interpreter = b == 1
+			}
+			if err := cs.validate(); err != nil {
+				return nil, fmt.Errorf("settings: %w", err)
+			}
+			s.Settings = &cs
+		case has != 0:
+			return nil, fmt.Errorf("bad settings flag %d", has)
+		}
+	}
+	s, err := decodeSnapshotV1(d, s, maxMemory)
 	if err != nil || v == 1 {
 		return s, err
 	}
@@ -199,9 +284,9 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 	return s, d.err
 }
 
-// decodeSnapshotV1 reads what versions 1 and 2 share: index, module and state.
-func decodeSnapshotV1(d *decoder, maxMemory uint64) (*Snapshot, error) {
-	s := &Snapshot{Index: d.u64()}
+// decodeSnapshotV1 reads what every version has after the index (and the settings):
+// module and state.
+func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, error) {
 	s.ModuleName = string(d.bytes(int(d.u8())))
 	n := d.u32()
 	if d.err == nil && n > maxSnapModule {
@@ -237,6 +322,9 @@ func decodeSnapshotV1(d *decoder, maxMemory uint64) (*Snapshot, error) {
 	memBytes := d.u64()
 	if d.err != nil {
 		return nil, d.err
+	}
+	if cs := s.Settings; cs != nil && memBytes <= cs.MemoryLimitBytes && memBytes%snapPageSize == 0 && memBytes > maxMemory {
+		return nil, &memoryLimitError{memBytes: memBytes, local: maxMemory, cluster: cs.MemoryLimitBytes, index: s.SettingsIndex}
 	}
 	if memBytes%snapPageSize != 0 || memBytes > maxSnapshotMemory || memBytes > maxMemory {
 		return nil, fmt.Errorf("guest memory of %d bytes: must be whole 64 KiB pages and at most the memory limit (%d bytes)", memBytes, maxMemory)

@@ -95,6 +95,10 @@ type Server struct {
 	redo            []redoEntry
 	redoBytes       int
 	resets          uint64
+	// settings are the cluster's (the last settings entry), from settingsIndex; nil
+	// before one was applied (settings.go).
+	settings      *Settings
+	settingsIndex uint64
 	// faulted: guest memory was changed outside an entry (InjectMemoryFault), so the
 	// checkpoint no longer matches the instance even when no entry ran since.
 	faulted bool
@@ -183,6 +187,14 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 		return res
 	case entry.KindRollback:
 		res.Err = s.rollback(ctx, in, "")
+		return res
+	case entry.KindSettings:
+		cs, err := DecodeSettingsPayload(e.Payload)
+		if err != nil {
+			res.Err = err // refused the same way on every replica: nothing changes
+			return res
+		}
+		res.Err = s.applySettings(in.Index, cs)
 		return res
 	}
 	if s.inst == nil {
@@ -314,10 +326,15 @@ func (s *Server) reset(ctx context.Context, index uint64, reason string) {
 }
 
 func (s *Server) fail(err error) {
-	if s.failed == nil {
-		s.failed = err
-		s.log.Error("virtual server replica failed; it stops applying and must be resynchronized", "err", err)
+	if s.failed != nil {
+		return
 	}
+	s.failed = err
+	if errors.Is(err, ErrSettingsMismatch) {
+		s.log.Error("virtual server replica stops: its settings differ from the cluster's", "err", err)
+		return
+	}
+	s.log.Error("virtual server replica failed; it stops applying and must be resynchronized", "err", err)
 }
 
 // Snapshot captures the virtual server at the applied index. The copy is made here (on
@@ -327,7 +344,7 @@ func (s *Server) Snapshot() (*Snapshot, error) {
 	if s.failed != nil {
 		return nil, fmt.Errorf("%w: %w", ErrReplicaFailed, s.failed)
 	}
-	snap := &Snapshot{Index: s.applied}
+	snap := &Snapshot{Index: s.applied, Settings: s.settings, SettingsIndex: s.settingsIndex}
 	if s.mod == nil {
 		return snap, nil
 	}
@@ -379,8 +396,14 @@ func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
 	s.modVersion, s.history, s.watch = snap.ModuleVersion, history, snap.Probation
 	s.checkpoint, s.checkpointIndex = snap.State, snap.Index
 	s.redo, s.redoBytes = nil, 0
+	s.settings, s.settingsIndex = nil, 0
 	if mod != nil {
 		s.log.Info("virtual server restored", "module", mod.Name, "index", snap.Index, "memory_bytes", inst.MemoryBytes())
+	}
+	if snap.Settings != nil {
+		// The state is restored either way; a replica whose settings differ is failed
+		// (Failed says why), so that it applies nothing after it.
+		s.applySettings(snap.SettingsIndex, *snap.Settings)
 	}
 	return nil
 }

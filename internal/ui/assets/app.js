@@ -207,7 +207,7 @@
 
   async function pollView() {
     try {
-      const resp = await fetchWithTimeout('/ftvs/cluster?hash=0', { headers: { Accept: 'application/json' } }, VIEW_TIMEOUT_MS);
+      const resp = await fetchWithTimeout('/ftvs/cluster?hash=1', { headers: { Accept: 'application/json' } }, VIEW_TIMEOUT_MS);
       if (!resp.ok) throw new Error('HTTP ' + resp.status + ' ' + (await resp.text()).slice(0, 200));
       const v = await resp.json();
       if (!v || !Array.isArray(v.members)) throw new Error('not a cluster view');
@@ -443,6 +443,8 @@
       facts.append(el('dt', { text: 'Guest memory' }), n.memory);
       n.agreed = el('dd', { class: 'num', 'data-field': 'agreed' });
       facts.append(el('dt', { text: 'Copies agree at' }), n.agreed);
+      n.hash = el('dd', { class: 'num', 'data-field': 'state-hash' });
+      facts.append(el('dt', { text: 'Checked state' }), n.hash);
     }
     n.root.append(facts);
     n.syncFill = el('div', { class: 'fill' });
@@ -495,6 +497,14 @@
         setText(n.agreed, d && d.last_agreed_index ? fmtInt(d.last_agreed_index) : '–');
         n.agreed.title = d ? (d.last_diverged ? 'Last divergence: ' + d.last_diverged : 'No divergence detected') +
           ' · ' + fmtInt(d.checks) + ' state checks, ' + fmtInt(d.response_checks) + ' response checks' : '';
+      }
+      if (n.hash) {
+        // The state hash this CoServer computed at its last comparison point (never the
+        // live state's: hashing that is costly and takes the manager token).
+        const h = reachable(m) && m.state_hash;
+        setText(n.hash, h ? h.slice(0, 8) + '… @ ' + fmtInt(m.state_hash_index) : '–');
+        n.hash.title = h ? 'State hash ' + h + ' at applied index ' + fmtInt(m.state_hash_index) +
+          ', computed at the last comparison point' : 'No state hash computed at a comparison point yet';
       }
       // Sync progress in the box too.
       if (reachable(m) && m.sync && m.sync.total > 0) {

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+)
+
+// `ftvs status` shows the checked state hash with its index by default; --live-hash
+// asks for the live one with the manager token; a member's refusal is an error, not a
+// cluster of unreachable members.
+func TestStatusHashes(t *testing.T) {
+	const token = "manager-secret-0123456789"
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mode := r.URL.Query().Get("hash")
+		asked = append(asked, mode)
+		if mode == "live" && r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			json.NewEncoder(w).Encode(map[string]string{"error": "wrong token: GET /ftvs/cluster?hash=live requires the manager token"})
+			return
+		}
+		st := cluster.Status{Member: "coserver1", Kind: "coserver", Role: "leader", VirtualServer: "running", AppliedIndex: 1240}
+		switch mode {
+		case "1":
+			st.StateHash, st.StateHashIndex = strings.Repeat("f0dca173", 8), 1234
+		case "live":
+			st.StateHash, st.StateHashIndex = strings.Repeat("0badcafe", 8), 1240
+		}
+		json.NewEncoder(w).Encode(cluster.BuildView("coserver1", []cluster.Status{st}))
+	}))
+	defer srv.Close()
+	tokFile := filepath.Join(t.TempDir(), "manager.token")
+	os.WriteFile(tokFile, []byte(token+"\n"), 0o600)
+	wrongFile := filepath.Join(t.TempDir(), "manager.token")
+	os.WriteFile(wrongFile, []byte("not-the-token-0123456789\n"), 0o600)
+	for _, tc := range []struct {
+		args       []string
+		code       int
+		want, mode string
+	}{
+		{[]string{"--addr", srv.URL}, exitOK, "f0dca173f0dc… @ 1234", "1"},
+		{[]string{"--addr", srv.URL, "--no-hash"}, exitOK, "  -  ", "0"},
+		{[]string{"--addr", srv.URL, "--live-hash", "--token-file", tokFile}, exitOK, "0badcafe0bad… @ 1240", "live"},
+		{[]string{"--addr", srv.URL, "--live-hash", "--token-file", wrongFile}, exitFailure, "401 Unauthorized: wrong token", "live"},
+		{[]string{"--addr", srv.URL, "--live-hash"}, exitUsage, "--live-hash with --addr needs --token-file", ""},
+		{[]string{"--addr", srv.URL, "--live-hash", "--no-hash"}, exitUsage, "not both", ""},
+	} {
+		asked = nil
+		code, out, errOut := runCLI(append([]string{"status"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) || tc.mode != "" && (len(asked) != 1 || asked[0] != tc.mode) {
+			t.Errorf("status %v: exit %d (want %d), asked hash=%v (want %q)\n%s%s\nwant %q", tc.args, code, tc.code, asked, tc.mode, out, errOut, tc.want)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package vserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ftvs/ftvs/internal/vm"
+)
+
+// Settings are the engine settings that change what the guest computes: the same log
+// gives another state under another fuel budget (an entry runs out of fuel on one
+// CoServer only), memory limit (memory.grow fails on one only), largest request (one
+// refuses what the other runs) or execution engine. They are part of the replicated
+// state (a settings entry, and every snapshot after it): the cluster's settings are
+// the ones in the log, and a CoServer whose own differ refuses to apply past them.
+type Settings struct {
+	FuelPerEntry     int64  `json:"fuel"`
+	MemoryLimitBytes uint64 `json:"memory_limit_bytes"`
+	MaxRequestBytes  int    `json:"max_request_bytes"`
+	Interpreter      bool   `json:"interpreter"`
+}
+
+// SettingsOf returns the settings an engine runs with (defaults filled in).
+func SettingsOf(c vm.Config) Settings {
+	return Settings{FuelPerEntry: c.FuelPerEntry, MemoryLimitBytes: c.MemoryLimitBytes, MaxRequestBytes: c.MaxRequestBytes, Interpreter: c.Interpreter}
+}
+
+// ErrSettingsMismatch means this CoServer's own settings differ from the cluster's
+// (wrapped in a *SettingsMismatchError that names each one).
+var ErrSettingsMismatch = errors.New("this CoServer's settings differ from the cluster's")
+
+// SettingsMismatchError names every setting that differs, with both values and where
+// the cluster's were recorded.
+type SettingsMismatchError struct {
+	Index   uint64 // the entry (or snapshot) the cluster's settings come from
+	Cluster Settings
+	Local   Settings
+}
+
+func (e *SettingsMismatchError) Error() string {
+	var diffs, fix []string
+	for _, d := range e.Cluster.diff(e.Local) {
+		diffs = append(diffs, fmt.Sprintf("%s is %s here but %s in the cluster", d.name, d.local, d.cluster))
+		fix = append(fix, d.fix)
+	}
+	return fmt.Sprintf("%v (the cluster's were recorded at log index %d): %s. The same log gives another state under other settings, so this CoServer refuses to run the virtual server: %s, then start it again",
+		ErrSettingsMismatch, e.Index, strings.Join(diffs, "; "), strings.Join(fix, "; "))
+}
+
+func (e *SettingsMismatchError) Unwrap() error { return ErrSettingsMismatch }
+
+type settingDiff struct{ name, local, cluster, fix string }
+
+// diff lists the settings of local that differ from s, named as in the config file,
+// each with its fix.
+func (s Settings) diff(local Settings) []settingDiff {
+	var out []settingDiff
+	inFile := func(key string, v any, flag string) string {
+		return fmt.Sprintf("set %s = %v under [guest] in this member's config file (a flag overrides the file: give --%s %v or none)", key, v, flag, v)
+	}
+	if s.FuelPerEntry != local.FuelPerEntry {
+		out = append(out, settingDiff{"guest.fuel", fmt.Sprint(local.FuelPerEntry), fmt.Sprint(s.FuelPerEntry),
+			inFile("fuel", s.FuelPerEntry, "fuel")})
+	}
+	if s.MemoryLimitBytes != local.MemoryLimitBytes {
+		out = append(out, settingDiff{"guest.memory_limit_mib", mib(local.MemoryLimitBytes), mib(s.MemoryLimitBytes),
+			inFile("memory_limit_mib", s.MemoryLimitBytes>>20, "memory-limit")})
+	}
+	if s.MaxRequestBytes != local.MaxRequestBytes {
+		out = append(out, settingDiff{"guest.max_request_bytes", fmt.Sprint(local.MaxRequestBytes), fmt.Sprint(s.MaxRequestBytes),
+			inFile("max_request_bytes", s.MaxRequestBytes, "max-request-bytes")})
+	}
+	if s.Interpreter != local.Interpreter {
+		engine := map[bool]string{false: "the compiler", true: "the interpreter"}
+		fix := "drop --interpreter"
+		if s.Interpreter {
+			fix = "add --interpreter"
+		}
+		out = append(out, settingDiff{"the execution engine", engine[local.Interpreter], engine[s.Interpreter], fix})
+	}
+	return out
+}
+
+func mib(b uint64) string {
+	if b%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", b>>20)
+	}
+	return fmt.Sprintf("%d bytes", b)
+}
+
+// EncodeSettingsPayload is the payload of a settings entry.
+func EncodeSettingsPayload(s Settings) []byte {
+	b, _ := json.Marshal(s) // a struct of numbers and a bool always encodes
+	return b
+}
+
+// maxSettingsPayload bounds a settings payload: the four settings take under 200 bytes.
+const maxSettingsPayload = 4 << 10
+
+// DecodeSettingsPayload parses a settings entry's payload. It refuses unknown fields: a
+// setting this build does not know may change results in a way it cannot reproduce.
+func DecodeSettingsPayload(b []byte) (Settings, error) {
+	var s Settings
+	if len(b) > maxSettingsPayload {
+		return s, fmt.Errorf("settings payload of %d bytes (at most %d)", len(b), maxSettingsPayload)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return Settings{}, fmt.Errorf("settings payload: %w (a setting this build does not know needs a newer ftvs on every member)", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Settings{}, errors.New("settings payload: data after the settings object")
+	}
+	if err := s.validate(); err != nil {
+		return Settings{}, fmt.Errorf("settings payload: %w", err)
+	}
+	return s, nil
+}
+
+func (s Settings) validate() error {
+	switch {
+	case s.FuelPerEntry <= 0:
+		return fmt.Errorf("fuel %d: must be positive", s.FuelPerEntry)
+	case s.MemoryLimitBytes == 0 || s.MemoryLimitBytes%65536 != 0 || s.MemoryLimitBytes > 4<<30:
+		return fmt.Errorf("memory limit %d bytes: must be a positive multiple of 64 KiB, at most 4 GiB", s.MemoryLimitBytes)
+	case s.MaxRequestBytes <= 0:
+		return fmt.Errorf("max request bytes %d: must be positive", s.MaxRequestBytes)
+	}
+	return nil
+}
+
+// Settings returns the cluster's settings as this replica's state records them (ok is
+// false before a settings entry was applied).
+func (s *Server) Settings() (Settings, bool) {
+	if s.settings == nil {
+		return Settings{}, false
+	}
+	return *s.settings, true
+}
+
+// applySettings records the cluster's settings from a settings entry (or a snapshot)
+// and checks this replica's own against them: on a difference, the replica fails, with
+// an error that names each setting and the fix.
+func (s *Server) applySettings(index uint64, cs Settings) error {
+	s.settings, s.settingsIndex = &cs, index
+	local := SettingsOf(s.cfg.Engine.Config())
+	if cs == local {
+		return nil
+	}
+	err := &SettingsMismatchError{Index: index, Cluster: cs, Local: local}
+	s.fail(err)
+	return err
+}
