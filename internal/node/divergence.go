@@ -642,34 +642,6 @@ func (m *Member) handleInternalResolve(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, actionReply{Message: res.Action})
 }
 
-// quarantine makes this CoServer answer no client and never lead, until it re-syncs
-// (or, if it does not, until the operator acts: `ftvs sync --coserver N`).
-func (m *Member) quarantine(why string) {
-	if m.div.quarantined.CompareAndSwap(nil, &why) {
-		m.log.Error("this CoServer answers no client: its copy of the virtual server is not trusted", "event", "vs.quarantined", "coserver", m.cfg.Name, "reason", why)
-		m.goBackground(m.handLeadershipAway)
-	}
-}
-
-// resyncDivergent discards this CoServer's diverged copy and takes the other's (the
-// forced-sync path); the quarantine ends once the copy is gone.
-func (m *Member) resyncDivergent(why string) {
-	for attempt := 1; ; attempt++ {
-		msg, err := m.resync(m.ctx)
-		if err == nil {
-			m.div.quarantined.Store(nil)
-			m.log.Warn("the diverged copy is discarded; this CoServer syncs from the other", "event", "vs.repairing", "reason", why, "detail", msg)
-			return
-		}
-		m.log.Warn("re-sync after a divergence failed; retrying", "attempt", attempt, "err", err)
-		select {
-		case <-m.stop:
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
 // compareResponse runs in the background on a CoServer that answered a request with
 // the leader's result: it waits for its own result of the same entry and compares
 // them. own receives that result.

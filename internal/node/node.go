@@ -156,6 +156,9 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		if !cfg.Simplex {
 			m.div = newDivState()
 			m.fsm.onCheck, m.fsm.onReplaced = m.div.offer, m.div.replaced
+			if err := m.loadQuarantine(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	m.raftFSM = f
