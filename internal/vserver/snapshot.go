@@ -196,16 +196,35 @@ func ReadSnapshotSettings(r io.Reader) (*Settings, uint64, error) {
 	}
 	v := d.u32()
 	d.u64()
-	if d.err != nil || v < 3 || v > snapVersion || d.u8() != 1 {
+	if d.err != nil || v < 3 || v > snapVersion {
 		return nil, 0, d.err
+	}
+	return decodeSettings(d)
+}
+
+// decodeSettings reads the settings section of a version 3 snapshot: nil when the file
+// records none.
+func decodeSettings(d *decoder) (*Settings, uint64, error) {
+	switch has := d.u8(); {
+	case d.err != nil:
+		return nil, 0, d.err
+	case has == 0:
+		return nil, 0, nil
+	case has != 1:
+		return nil, 0, fmt.Errorf("bad settings flag %d", has)
 	}
 	at := d.u64()
-	cs := Settings{FuelPerEntry: int64(d.u64()), MemoryLimitBytes: d.u64(), MaxRequestBytes: int(d.u32()), Interpreter: d.u8() == 1}
-	if d.err != nil {
+	cs := Settings{FuelPerEntry: int64(d.u64()), MemoryLimitBytes: d.u64(), MaxRequestBytes: int(d.u32())}
+	switch b := d.u8(); {
+	case d.err != nil:
 		return nil, 0, d.err
+	case b > 1:
+		return nil, 0, fmt.Errorf("bad interpreter flag %d", b)
+	default:
+		cs.Interpreter = b == 1
 	}
 	if err := cs.validate(); err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("settings: %w", err)
 	}
 	return &cs, at, nil
 }
@@ -234,26 +253,9 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 	}
 	s := &Snapshot{Index: d.u64()}
 	if v >= 3 {
-		switch has := d.u8(); {
-		case d.err != nil:
-			return nil, d.err
-		case has == 1:
-			s.SettingsIndex = d.u64()
-			cs := Settings{FuelPerEntry: int64(d.u64()), MemoryLimitBytes: d.u64(), MaxRequestBytes: int(d.u32())}
-			switch b := d.u8(); {
-			case d.err != nil:
-				return nil, d.err
-			case b > 1:
-				return nil, fmt.Errorf("bad interpreter flag %d", b)
-			default:
-				cs.Interpreter = b == 1
-			}
-			if err := cs.validate(); err != nil {
-				return nil, fmt.Errorf("settings: %w", err)
-			}
-			s.Settings = &cs
-		case has != 0:
-			return nil, fmt.Errorf("bad settings flag %d", has)
+		var err error
+		if s.Settings, s.SettingsIndex, err = decodeSettings(d); err != nil {
+			return nil, err
 		}
 	}
 	s, err := decodeSnapshotV1(d, s, maxMemory)
