@@ -25,6 +25,17 @@ scripts/check-guests.sh
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== go test without the race detector: the tests that skip under it (testenv.SkipUnderRace)"
+# Long single-goroutine guest runs: the race detector slows wazero's interpreter tenfold
+# and finds nothing on one goroutine. Every test that calls SkipUnderRace runs here.
+awk '/^func Test/ { match($0, /Test[A-Za-z0-9_]*/); name = substr($0, RSTART, RLENGTH) }
+     /testenv\.SkipUnderRace\(/ { n = split(FILENAME, p, "/"); dir = substr(FILENAME, 1, length(FILENAME) - length(p[n]) - 1); print dir, name }' \
+  $(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go') |
+  sort | awk '{ runs[$1] = runs[$1] (runs[$1] ? "|" : "") $2 } END { for (d in runs) print d, runs[d] }' |
+  while read -r dir names; do
+    go test -count=1 -run "^($names)\$" "./$dir"
+  done
+
 echo "== fuzz (short runs)"
 # Each fuzzer runs for a number of inputs, not for a time: with a duration (-fuzztime=10s)
 # Go 1.26's fuzzing coordinator can report its own deadline as a failure ("context deadline

@@ -22,7 +22,6 @@ const (
 	ProtoHTTP  byte = 2
 	ProtoProbe byte = 3 // the layer's own liveness probes; not dialable or listenable
 	// ProtoForward carries entries from a CoServer to the leader (internal/forward).
-	// Members from before it answer a dial with ErrNotServed.
 	ProtoForward byte = 4
 )
 

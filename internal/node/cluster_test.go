@@ -13,7 +13,6 @@ import (
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/guesttest"
-	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
@@ -203,51 +202,5 @@ func TestClusterFailoverAndSync(t *testing.T) {
 	// The witness does not serve the virtual server.
 	if code, body := httpDo(t, "GET", c.m["witness"].GatewayURL()+"/kv/k001", ""); code != 421 {
 		t.Fatalf("witness answered %d %s", code, body)
-	}
-}
-
-// A follower forwards over internal/forward; to a leader that does not serve it (a
-// build from before it), over member HTTP, and the request still succeeds.
-func TestForwardingFallsBackToHTTP(t *testing.T) {
-	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], "duplex")
-	var leader, follower string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		leader = c.m["coserver1"].Cluster(context.Background(), cluster.HashNone).Leader
-		if leader == "coserver1" || leader == "coserver2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no CoServer leads (leader %q)", leader)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	follower = map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[leader]
-	f := c.m[follower]
-	put := func(key string) {
-		t.Helper()
-		if code, body := httpDo(t, "PUT", f.GatewayURL()+"/kv/"+key, "v-"+key); code != 204 {
-			t.Fatalf("PUT %s via the follower %s: %d %s", key, follower, code, body)
-		}
-	}
-	put("a")
-	if f.fwdHTTP.Load() != nil {
-		t.Fatal("the follower fell back to HTTP with a leader that serves the forwarding protocol")
-	}
-	c.m[leader].links.Listener(link.ProtoForward).Close()
-	f.fwd.Close() // its pooled connections would still reach the closed listener's server
-	put("b")
-	if f.fwdHTTP.Load() == nil {
-		t.Fatal("the follower did not fall back to HTTP when the leader refused the forwarding protocol")
-	}
-	put("c")
-	for _, k := range []string{"a", "b", "c"} {
-		if code, body := httpDo(t, "GET", c.m[leader].GatewayURL()+"/kv/"+k, ""); code != 200 || body != "v-"+k {
-			t.Fatalf("GET %s on the leader = %d %q", k, code, body)
-		}
 	}
 }

@@ -75,7 +75,6 @@ type Member struct {
 	linkMux   atomic.Pointer[http.ServeMux] // its routes, once the member is ready
 	fwd       *forward.Client               // forwarding to the leader over the links
 	fwdSrv    *forward.Server               // forwarded entries, served on the links
-	fwdHTTP   atomic.Pointer[time.Time]     // until then, forward over HTTP (the leader is an older build)
 	appends   appendDedup                   // forwarded entries in flight on this leader, by seed
 	events    *events.Log                   // this member's persisted event log (data dir/events)
 	metrics   *memberMetrics
@@ -364,7 +363,6 @@ func (m *Member) startHTTP() error {
 	if m.links != nil {
 		// Member-to-member HTTP: only on the links, where every peer is authenticated.
 		mux := http.NewServeMux()
-		mux.Handle("POST /ftvs/internal/append", http.HandlerFunc(m.handleAppend))
 		mux.Handle("GET /ftvs/status", h)
 		mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
 		mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)

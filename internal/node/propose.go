@@ -4,21 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/ftvs/ftvs/internal/forward"
-	"io"
-	"net"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/gateway"
-	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -246,24 +240,9 @@ func applyOutcome(f raft.ApplyFuture) (uint64, *vserver.Result, error) {
 	}
 }
 
-// forward sends the entry to leader p over the forwarding protocol (internal/forward),
-// or over member HTTP to a member from before it.
+// forward sends the entry to leader p over the forwarding protocol (internal/forward).
 func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vserver.Result, error) {
-	viaHTTP := func() bool { until := m.fwdHTTP.Load(); return until != nil && time.Now().Before(*until) }
-	var rep forward.Reply
-	var err error
-	if !viaHTTP() {
-		rep, err = m.fwd.Forward(ctx, p.Name, data)
-		if errors.Is(err, link.ErrNotServed) {
-			// An older member: use HTTP with it for a while, then look again.
-			m.log.Info("leader does not serve the forwarding protocol; forwarding over HTTP", "leader", p.Name)
-			until := time.Now().Add(time.Minute)
-			m.fwdHTTP.Store(&until)
-		}
-	}
-	if viaHTTP() {
-		rep, err = m.forwardHTTP(ctx, p, data)
-	}
+	rep, err := m.fwd.Forward(ctx, p.Name, data)
 	if err != nil {
 		if errors.Is(err, forward.ErrNotSent) {
 			// Never delivered: the leader is gone. Wait for the next one.
@@ -288,74 +267,6 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 		return 0, nil, fmt.Errorf("leader %s refused the entry: %s", p.Name, rep.Message())
 	default:
 		return rep.Index, nil, fmt.Errorf("%w: leader %s: %s", gateway.ErrUncertain, p.Name, rep.Message())
-	}
-}
-
-// The leader's answer over member HTTP, on 200: the entry's index, and either the
-// guest's response as the body (result "applied" or "aborted") or nothing (result
-// "index": the forwarding member answers from its own apply). Members from before
-// internal/forward forward this way.
-const (
-	headerIndex          = "X-Ftvs-Index"
-	headerResult         = "X-Ftvs-Result"
-	headerFuel           = "X-Ftvs-Fuel"
-	maxForwardedResponse = 1 << 30
-)
-
-type appendReply struct {
-	Index  uint64 `json:"index,omitempty"`
-	Error  string `json:"error,omitempty"`
-	Leader string `json:"leader,omitempty"`
-}
-
-// forwardHTTP sends the entry to the leader's /ftvs/internal/append. The error wraps
-// forward.ErrNotSent when the request never reached the leader.
-func (m *Member) forwardHTTP(ctx context.Context, p Peer, data []byte) (forward.Reply, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Name+"/ftvs/internal/append", bytes.NewReader(data))
-	if err != nil {
-		return forward.Reply{}, fmt.Errorf("%w: %w", forward.ErrNotSent, err)
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := m.client.Do(req)
-	if err != nil {
-		var op *net.OpError
-		var de *link.DialError
-		if errors.As(err, &de) || errors.As(err, &op) && op.Op == "dial" {
-			return forward.Reply{}, fmt.Errorf("%w: %w", forward.ErrNotSent, err)
-		}
-		return forward.Reply{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64)
-		if err != nil || idx == 0 {
-			return forward.Reply{Status: forward.Uncertain, Body: fmt.Appendf(nil, "committed the entry but sent no index (%q)", resp.Header.Get(headerIndex))}, nil
-		}
-		rep := forward.Reply{Status: forward.Committed, Index: idx}
-		rep.Fuel, _ = strconv.ParseInt(resp.Header.Get(headerFuel), 10, 64)
-		switch resp.Header.Get(headerResult) {
-		case "applied", "aborted":
-			body, err := io.ReadAll(io.LimitReader(resp.Body, maxForwardedResponse))
-			if err != nil {
-				return rep, nil // committed: this member's own apply will give the result
-			}
-			rep.Status, rep.Body = forward.Applied, body
-			if resp.Header.Get(headerResult) == "aborted" {
-				rep.Status = forward.Aborted
-			}
-		}
-		return rep, nil
-	}
-	var r appendReply
-	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r)
-	msg := []byte(r.Error)
-	switch resp.StatusCode {
-	case http.StatusConflict:
-		return forward.Reply{Status: forward.NotLeader, Body: msg}, nil
-	case http.StatusServiceUnavailable:
-		return forward.Reply{Status: forward.Unavailable, Body: msg}, nil
-	default:
-		return forward.Reply{Status: forward.Uncertain, Index: r.Index, Body: fmt.Appendf(nil, "answered %s: %s", resp.Status, r.Error)}, nil
 	}
 }
 
@@ -401,43 +312,6 @@ func (m *Member) serveForwarded(ctx context.Context, data []byte) forward.Reply 
 		return forward.Reply{Status: forward.Unavailable, Body: []byte(m.cfg.Name + " is starting")}
 	}
 	return m.acceptForwarded(ctx, data)
-}
-
-// handleAppend is /ftvs/internal/append (member links only): the forwarding of members
-// from before internal/forward.
-func (m *Member) handleAppend(w http.ResponseWriter, r *http.Request) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(m.maxForwardedEntry())))
-	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, appendReply{Error: err.Error()})
-		return
-	}
-	rep := m.acceptForwarded(r.Context(), data)
-	h := w.Header()
-	switch rep.Status {
-	case forward.Applied, forward.Aborted:
-		h.Set(headerIndex, strconv.FormatUint(rep.Index, 10))
-		h.Set(headerResult, "applied")
-		if rep.Status == forward.Aborted {
-			h.Set(headerResult, "aborted")
-		}
-		h.Set(headerFuel, strconv.FormatInt(rep.Fuel, 10))
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Length", strconv.Itoa(len(rep.Body)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(rep.Body)
-	case forward.Committed:
-		h.Set(headerIndex, strconv.FormatUint(rep.Index, 10))
-		h.Set(headerResult, "index")
-		w.WriteHeader(http.StatusOK)
-	case forward.NotLeader:
-		writeJSON(w, http.StatusConflict, appendReply{Error: rep.Message()})
-	case forward.Unavailable:
-		writeJSON(w, http.StatusServiceUnavailable, appendReply{Error: rep.Message()})
-	case forward.Refused:
-		writeJSON(w, http.StatusBadRequest, appendReply{Error: rep.Message()})
-	default:
-		writeJSON(w, http.StatusBadGateway, appendReply{Index: rep.Index, Error: rep.Message()})
-	}
 }
 
 // acceptForwarded appends a forwarded entry on this member, which should be the leader.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -109,6 +110,7 @@ func hash(t testing.TB, s *vserver.Server) [32]byte {
 // Two engines (wazero's compiler and its interpreter) fed the same 10 000 entries have
 // equal state hashes at every 1 000th entry, and answer every entry identically.
 func TestDeterminism(t *testing.T) {
+	testenv.SkipUnderRace(t)
 	bin := guesttest.Build(t, kvGuest)
 	a, b := newServer(t, vm.Config{}), newServer(t, vm.Config{Interpreter: true})
 	install(t, a, "kv", bin)
@@ -262,6 +264,7 @@ func TestTrapResetsState(t *testing.T) {
 // With a tight budget, entries whose work is close to it run out of fuel; two engines
 // (compiler and interpreter) agree on exactly which.
 func TestOutOfFuelAgreement(t *testing.T) {
+	testenv.SkipUnderRace(t)
 	bin := guesttest.Build(t, testGuest)
 	// Calibrate: fuel used by small and large echoes.
 	probe := newServer(t, vm.Config{})
