@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// Configuration epochs, exchanged on every connection between members of protocol
-// level epochLevel or later (after the header and its answer):
+// Configuration epochs, exchanged on every connection between members (after the
+// header and its answer):
 //
 //	dialer -> acceptor:   counter (8, big endian) | origin length (1) | origin | flags (1)
 //	acceptor -> dialer:   the same, the acceptor's
@@ -23,9 +23,6 @@ import (
 // both ends learn the other's epoch (Config.OnEpoch), so that the one behind can catch
 // up. Probes and member HTTP are not fenced: they are how the one behind learns it.
 
-// epochLevel is the protocol level from which peers exchange epochs.
-const epochLevel = 2
-
 // Epoch is a member's configuration epoch, as its peers see it.
 type Epoch struct {
 	Counter uint64 // raised by each start without quorum
@@ -33,8 +30,6 @@ type Epoch struct {
 	// Confirmed: the member has learnt every peer's epoch since it started (or that of
 	// one that had), so it knows no peer moved to a newer epoch while it was down.
 	Confirmed bool
-	// Legacy: the peer is of a protocol level from before epochs (it exchanged none).
-	Legacy bool
 }
 
 // Same reports whether e and o are the same epoch (flags aside).
@@ -88,12 +83,8 @@ func readEpoch(r io.Reader) (Epoch, error) {
 // exchangeEpochs runs after the header and its answer, on both ends: dialer says
 // whether this end dialed. It reports the peer's epoch to Config.OnEpoch and fails a
 // fenced protocol between different epochs.
-func (l *Layer) exchangeEpochs(nc net.Conn, peer string, common int, proto byte, dialer bool) error {
+func (l *Layer) exchangeEpochs(nc net.Conn, peer string, proto byte, dialer bool) error {
 	if l.cfg.Epoch == nil {
-		return nil
-	}
-	if common < epochLevel {
-		l.learnEpoch(peer, Epoch{Confirmed: true, Legacy: true})
 		return nil
 	}
 	mine := l.cfg.Epoch()

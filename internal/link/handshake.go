@@ -185,7 +185,7 @@ func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto b
 			report(ie.Error(), ie)
 			return nil, ie
 		}
-		if err := l.exchangeEpochs(nc, p.peer.name, l.cfg.Build.Common(peerBuild), proto, true); err != nil {
+		if err := l.exchangeEpochs(nc, p.peer.name, proto, true); err != nil {
 			return nil, err
 		}
 		rc.SetDeadline(time.Time{})
@@ -376,7 +376,7 @@ func (l *Layer) acceptHandshake(link int, rc *rawConn) (*Conn, error) {
 	if _, err := nc.Write(appendBuild([]byte{ackOK}, l.cfg.Build)); err != nil {
 		return nil, err
 	}
-	if err := l.exchangeEpochs(nc, claimed, l.cfg.Build.Common(peerBuild), proto, false); err != nil {
+	if err := l.exchangeEpochs(nc, claimed, proto, false); err != nil {
 		l.log.Debug("incoming connection refused", "link", linkName(link), "remote", remote, "member", claimed, "reason", err)
 		return nil, err
 	}

@@ -14,8 +14,11 @@ import (
 	"github.com/ftvs/ftvs/internal/version"
 )
 
+// build is a build of level proto that works with one level back. The handshake is
+// tested with levels from 1 up, whatever version.FirstRelease is: the link layer
+// carries any ranges, the policy is version's.
 func build(v string, proto int) version.Build {
-	return version.Build{Version: v, Protocol: proto, MinPeerProtocol: version.MinFor(proto)}
+	return version.Build{Version: v, Protocol: proto, MinPeerProtocol: max(1, proto-1)}
 }
 
 // linkReason waits until l's link a to peer is down with a reason containing want.

@@ -84,8 +84,7 @@ type Config struct {
 	OnEvent func(Event) // called from one goroutine, in order; must not call Close
 
 	// Epoch, when set, is this member's configuration epoch, exchanged on every
-	// connection with a peer of protocol level 2 or later (epoch.go); OnEpoch learns
-	// each peer's (a peer of an earlier level counts as a confirmed epoch 0, Legacy).
+	// connection (epoch.go); OnEpoch learns each peer's.
 	// Fenced says which protocols are refused between different epochs. OnEpoch is
 	// called from the connection's goroutine: it must not block.
 	Epoch   func() Epoch

@@ -111,7 +111,7 @@ func (m *Member) onPeerEpoch(peer string, e link.Epoch) {
 	defer m.ep.mu.Unlock()
 	mine := m.ep.cur
 	switch {
-	case e.Legacy || e.Same(mine):
+	case e.Same(mine):
 		m.ep.heard[peer] = true
 		if !m.ep.confirmed && (e.Confirmed || m.heardAll()) {
 			m.ep.confirmed = true

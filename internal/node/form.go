@@ -96,10 +96,6 @@ func (m *Member) fetchStorage(ctx context.Context, p Peer) (storageInfo, bool) {
 		return storageInfo{}, false
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		// A build from before this question: a running member of an existing cluster.
-		return storageInfo{Member: p.Name}, true
-	}
 	var info storageInfo
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&info) != nil {
 		return storageInfo{}, false

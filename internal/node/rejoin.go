@@ -189,8 +189,7 @@ func (m *Member) reportRepaired(rec *rejoinRecord, stop <-chan struct{}) {
 }
 
 // rejoinPeers runs on every member and acts on the leader: it answers rejoin requests
-// (takes the member out of the configuration if it is in, adds it back, tells it), and
-// adds back a configured peer of an older build that waits with no configuration. The
+// (takes the member out of the configuration if it is in, adds it back, tells it). The
 // first peer back clears a start without quorum.
 func (m *Member) rejoinPeers(stop <-chan struct{}) {
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -233,9 +232,6 @@ func (m *Member) rejoinPeers(stop <-chan struct{}) {
 					answered[p.Name] = st.Rejoin
 				}
 				m.notifyRejoined(p, st.Rejoin, r)
-			case !in[p.Name] && st.AwaitingRejoin:
-				// A member of an older build, emptied and waiting with no configuration.
-				m.readd(r, p, false, "")
 			case !in[p.Name] && st.Role == "leader" && time.Since(conflictLogged) > 30*time.Second:
 				conflictLogged = time.Now()
 				m.log.Error(fmt.Sprintf("%s leads a configuration of its own (voters %v) while %s leads this one: both may have accepted writes. Stop %s and start it again: it then rejoins from %s, and its copy is kept in its data dir as superseded-TIME",

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/raftlog"
@@ -68,7 +67,7 @@ type storeOptions struct {
 	repair  bool        // set damage aside and go on (a cluster member); else refuse
 }
 
-// openStores opens (migrating older formats) and checks d's raft state.
+// openStores opens and checks d's raft state.
 func openStores(d *dataDir, o storeOptions) (*stores, []damage, error) {
 	var found []damage
 	s := &stores{}
@@ -94,10 +93,7 @@ func openStores(d *dataDir, o storeOptions) (*stores, []damage, error) {
 		o.log.Error("damaged "+what+" set aside: "+err.Error(), "event", "storage.corrupt", "store", what, "set_aside", dir, "err", err)
 		return nil
 	}
-	if err := migrate(d, o); err != nil {
-		if !errors.Is(err, raftlog.ErrCorrupt) && !errors.Is(err, errLegacyUnreadable) {
-			return fail(err)
-		}
+	if err := checkLegacy(d); err != nil {
 		if err := setAside("raft log", err, true, d.legacyLogDir(), d.legacyStablePath(), filepath.Join(d.raftDir(), "log.db")); err != nil {
 			return fail(err)
 		}
@@ -246,60 +242,19 @@ func setAsidePaths(fsys fsx.FS, dataDir, dest string, paths ...string) error {
 	return nil
 }
 
-// errLegacyUnreadable is a data dir of an older format this build cannot read.
-var errLegacyUnreadable = errors.New("raft state in a format this build cannot read")
+// errLegacyUnreadable is raft state written by a development build from before the
+// first release (a bbolt log or stable store, or the v1 segment log): this build does
+// not read it. A cluster member sets it aside and is repaired from its peers; a lone
+// CoServer refuses to start (openStores).
+var errLegacyUnreadable = errors.New("raft state written by a development build of ftvs from before its first release, which this build does not read")
 
-// migrate converts the stores of older builds: the v1 raft log (raft/log/) and the
-// bbolt stable store (raft/stable.db). Each migration writes the new store completely
-// before it removes the old one, so a crash in between migrates again.
-func migrate(d *dataDir, o storeOptions) error {
-	if _, err := os.Stat(filepath.Join(d.raftDir(), "log.db")); err == nil {
-		return fmt.Errorf("%w: raft/log.db was written by a build from before ftvs kept its log in segment files", errLegacyUnreadable)
-	}
-	if st, err := os.Stat(d.legacyLogDir()); err == nil && st.IsDir() {
-		n, err := raftlog.MigrateV1(d.legacyLogDir(), d.walDir(), o.log)
-		if err != nil {
-			return err
+// checkLegacy reports raft state in a format of development builds before the first
+// release (UPGRADING.md: the protocol-level rule holds from the first release on).
+func checkLegacy(d *dataDir) error {
+	for _, p := range []string{filepath.Join(d.raftDir(), "log.db"), d.legacyLogDir(), d.legacyStablePath()} {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("%w: %s", errLegacyUnreadable, p)
 		}
-		o.log.Info("migrated the raft log to this build's format", "entries", n)
-	}
-	if _, err := os.Stat(d.legacyStablePath()); err == nil {
-		if _, err := os.Stat(d.stablePath()); err == nil {
-			return os.Remove(d.legacyStablePath()) // migrated before; a crash came before the removal
-		}
-		old, err := raftboltdb.New(raftboltdb.Options{Path: d.legacyStablePath()})
-		if err != nil {
-			return fmt.Errorf("%w: raft/stable.db: %v", errLegacyUnreadable, err)
-		}
-		s, err := stablestore.Open(o.fs, d.stablePath()+".migrating")
-		if err == nil {
-			for _, k := range []string{"CurrentTerm", "LastVoteTerm", "LastVoteCand"} {
-				v, gerr := old.Get([]byte(k))
-				if gerr != nil || v == nil {
-					continue
-				}
-				if err = s.Set([]byte(k), v); err != nil {
-					break
-				}
-			}
-			if cerr := s.Close(); err == nil {
-				err = cerr
-			}
-		}
-		old.Close()
-		if err == nil {
-			err = o.fs.Rename(d.stablePath()+".migrating", d.stablePath())
-		}
-		if err == nil {
-			err = o.fs.SyncDir(d.raftDir())
-		}
-		if err != nil {
-			return fmt.Errorf("migrate the raft stable store: %w", err)
-		}
-		if err := os.Remove(d.legacyStablePath()); err != nil {
-			return fmt.Errorf("remove the migrated raft/stable.db: %w", err)
-		}
-		o.log.Info("migrated the raft stable store to this build's format")
 	}
 	return nil
 }

@@ -28,12 +28,18 @@ var Protocol = mustLevel(protocol)
 // one level back (MinFor), so that a cluster can be upgraded one member at a time.
 var MinPeerProtocol = MinFor(Protocol)
 
+// FirstRelease is the protocol level of the first tagged release. The rule "one level
+// back" holds from it on: lower levels were development builds, never released, and no
+// build works with them or reads what they stored (UPGRADING.md).
+const FirstRelease = 2
+
 // ABI is the guest ABI level this runtime implements (see guest/ABI.md).
 const ABI = 1
 
 // MinFor is the policy every release follows: a build of protocol level p works with
-// peers of level p-1 and p (never below 1).
-func MinFor(p int) int { return max(1, p-1) }
+// peers of level p-1 and p, and never with a level below FirstRelease (a development
+// build of such a level works with its own level only).
+func MinFor(p int) int { return max(min(p, FirstRelease), p-1) }
 
 func mustLevel(s string) int {
 	p, err := strconv.Atoi(s)

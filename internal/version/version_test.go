@@ -6,9 +6,10 @@ import (
 )
 
 func TestDefaults(t *testing.T) {
-	// Level 2: configuration epochs on the links, rejoin requests (internal/node).
-	if Protocol != 2 || MinPeerProtocol != 1 {
-		t.Errorf("Protocol %d, MinPeerProtocol %d; want 2 and 1 in a default build", Protocol, MinPeerProtocol)
+	// Level 2 is the first release's: nothing below it was released, so it works with
+	// its own level only.
+	if Protocol != FirstRelease || MinPeerProtocol != FirstRelease {
+		t.Errorf("Protocol %d, MinPeerProtocol %d; want %d and %d in a default build", Protocol, MinPeerProtocol, FirstRelease, FirstRelease)
 	}
 	if err := Self().Valid(); err != nil {
 		t.Error(err)
@@ -16,7 +17,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestMinFor(t *testing.T) {
-	for p, want := range map[int]int{1: 1, 2: 1, 3: 2, 10: 9} {
+	for p, want := range map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 10: 9} {
 		if got := MinFor(p); got != want {
 			t.Errorf("MinFor(%d) = %d, want %d", p, got, want)
 		}
