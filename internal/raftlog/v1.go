@@ -225,6 +225,8 @@ func MigrateV1(from, to string, log *slog.Logger) (int, error) {
 		os.RemoveAll(tmp)
 		return 0, fmt.Errorf("migrate raft log %s: %w", from, err)
 	}
+	// A directory, not a file: fsx.WriteFileAtomic does not fit, but the steps are
+	// its own: the store synced what it stored, then rename, then sync the parent.
 	if err := os.Rename(tmp, to); err != nil {
 		return 0, fmt.Errorf("migrate raft log: %w", err)
 	}
