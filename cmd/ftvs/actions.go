@@ -82,28 +82,16 @@ func runStartWithoutQuorum(args []string, stdout, stderr io.Writer) int {
 			"Do this only when the other CoServer and the witness are dead: two sides serving at once diverge\n", *confirm, name)
 		return exitUsage
 	}
-	addr, tokenFile := *t.addr, *t.tokenFile
-	if *t.dir != "" && addr == "" {
-		cfg, err := anyConfig(*t.dir)
-		if err != nil {
-			fmt.Fprintf(stderr, "ftvs start-without-quorum: %v\n", err)
-			return exitUsage
-		}
-		for _, m := range cfg.Members {
-			if m.Name == name {
-				addr = m.HTTP
-			}
-		}
-		if tokenFile == "" {
-			tokenFile = filepath.Join(*t.dir, "manager.token")
-		}
-	}
-	if addr == "" {
+	dir, addr := *t.dir, *t.addr
+	switch {
+	case addr != "":
+		dir = "" // --addr is that CoServer's
+	case dir == "":
 		fmt.Fprintln(stderr, "ftvs start-without-quorum: give --cluster DIR, or --addr of that CoServer with --token-file")
 		return exitUsage
 	}
 	body, _ := json.Marshal(map[string]string{"coserver": name, "confirm": *confirm})
-	return postAction("start-without-quorum", "", addr, tokenFile, "/ftvs/v1/override/start-without-quorum", body, stdout, stderr)
+	return postAction("start-without-quorum", dir, addr, name, *t.tokenFile, "/ftvs/v1/override/start-without-quorum", body, stdout, stderr)
 }
 
 // coserverName accepts 1, 2, coserver1 or coserver2.
@@ -126,13 +114,13 @@ func actionTarget(fs *flag.FlagSet) target {
 }
 
 func (t target) post(cmd, path string, body []byte, stdout, stderr io.Writer) int {
-	return postAction(cmd, *t.dir, *t.addr, *t.tokenFile, path, body, stdout, stderr)
+	return postAction(cmd, *t.dir, *t.addr, "", *t.tokenFile, path, body, stdout, stderr)
 }
 
 // postAction sends an action to the first member that answers and prints its message.
-func postAction(cmd, dir, addr, tokenFile, path string, body []byte, stdout, stderr io.Writer) int {
+func postAction(cmd, dir, addr, only, tokenFile, path string, body []byte, stdout, stderr io.Writer) int {
 	var rep struct{ Message, Error string }
-	status, code := sendAction(cmd, dir, addr, tokenFile, path, body, 15*time.Second, &rep, stderr)
+	status, code := sendAction(cmd, dir, addr, only, tokenFile, path, body, 15*time.Second, &rep, stderr)
 	switch {
 	case code != exitOK:
 		return code
@@ -145,10 +133,11 @@ func postAction(cmd, dir, addr, tokenFile, path string, body []byte, stdout, std
 }
 
 // sendAction posts an action with the manager token to the first member that answers
-// (of --addr, or every member of --cluster) and decodes its JSON answer into rep. It
+// (of --addr, or every member of --cluster, or its member only where only is not "")
+// and decodes its JSON answer into rep. It
 // returns the HTTP status, and an exit code other than exitOK when nothing answered or
 // the command line was wrong (the error is printed).
-func sendAction(cmd, dir, addr, tokenFile, path string, body []byte, timeout time.Duration, rep any, stderr io.Writer) (int, int) {
+func sendAction(cmd, dir, addr, only, tokenFile, path string, body []byte, timeout time.Duration, rep any, stderr io.Writer) (int, int) {
 	if (dir == "") == (addr == "") {
 		fmt.Fprintf(stderr, "ftvs %s: give --cluster DIR or --addr HOST:PORT (one of them)\n", cmd)
 		return 0, exitUsage
@@ -165,26 +154,29 @@ func sendAction(cmd, dir, addr, tokenFile, path string, body []byte, timeout tim
 		fmt.Fprintf(stderr, "ftvs %s: manager token: %v\n", cmd, err)
 		return 0, exitUsage
 	}
+	var h clusterHTTP
 	var bases []string
 	if addr != "" {
 		bases = []string{baseURL(addr)}
 	} else {
-		cfg, err := anyConfig(dir)
-		if err != nil {
+		var err error
+		if h, err = loadClusterHTTP(dir); err != nil {
 			fmt.Fprintf(stderr, "ftvs %s: %v\n", cmd, err)
 			return 0, exitUsage
 		}
-		for _, m := range cfg.Members {
-			bases = append(bases, "http://"+m.HTTP)
+		if bases = h.urls(false, only); len(bases) == 0 {
+			fmt.Fprintf(stderr, "ftvs %s: %s is not a member of the cluster in %s\n", cmd, only, dir)
+			return 0, exitUsage
 		}
 	}
+	client := h.client(0) // the context bounds each request
 	var lastErr error
 	for _, base := range bases {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			cancel()
 			lastErr = err

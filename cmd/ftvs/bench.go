@@ -14,7 +14,6 @@ import (
 
 	"github.com/ftvs/ftvs/internal/bench"
 	"github.com/ftvs/ftvs/internal/cluster"
-	"github.com/ftvs/ftvs/internal/config"
 )
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -50,24 +49,17 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := bench.Config{Clients: *clients, Duration: *duration, ValueSize: *size}
 	var target bench.Target
-	var cl *config.Config
 	switch {
 	case *addr != "":
-		target = bench.NewGateways([]string{baseURL(*addr)}, *clients)
+		target = bench.NewGateways([]string{baseURL(*addr)}, *clients, nil)
 	case *etcd != "":
 		target = &bench.EtcdTarget{Endpoints: strings.Split(*etcd, ",")}
 	default:
-		var err error
-		if cl, err = anyConfig(*dir); err != nil {
+		h, err := loadClusterHTTP(*dir)
+		if err != nil {
 			return fail(exitUsage, "%v", err)
 		}
-		var urls []string
-		for _, m := range cl.Members {
-			if m.Name != config.Witness {
-				urls = append(urls, "http://"+m.HTTP)
-			}
-		}
-		target = bench.NewGateways(urls, *clients)
+		target = bench.NewGateways(h.urls(true, ""), *clients, h.tls)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

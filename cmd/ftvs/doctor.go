@@ -66,7 +66,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 		var view cluster.View
 		var err error
 		if *addr != "" {
-			view, err = fetchView(ctx, baseURL(*addr), cluster.HashNone, "")
+			view, err = fetchView(ctx, statusClient, baseURL(*addr), cluster.HashNone, "")
 		} else {
 			view, err = clusterView(ctx, *dir, cluster.HashNone, "")
 		}

@@ -60,18 +60,17 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 	}
 	q.Set("limit", fmt.Sprint(*limit))
 
+	var h clusterHTTP
 	var bases []string
 	if *addr != "" {
 		bases = []string{baseURL(*addr)}
 	} else {
-		cfg, err := anyConfig(*dir)
-		if err != nil {
+		var err error
+		if h, err = loadClusterHTTP(*dir); err != nil {
 			fmt.Fprintf(stderr, "ftvs events: %v\n", err)
 			return exitUsage
 		}
-		for _, m := range cfg.Members {
-			bases = append(bases, "http://"+m.HTTP)
-		}
+		bases = h.urls(false, "")
 	}
 	show := func(e events.Event) {
 		if *asJSON {
@@ -88,7 +87,7 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		var all []events.Event
 		failed := 0
 		for _, b := range bases {
-			evs, err := fetchEvents(ctx, b, q)
+			evs, err := fetchEvents(ctx, h.client(statusTimeout), b, q)
 			if err != nil {
 				fmt.Fprintf(stderr, "ftvs events: %v\n", err)
 				failed++
@@ -112,7 +111,7 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 	var wg sync.WaitGroup
 	for _, b := range bases {
 		wg.Go(func() {
-			err := streamEvents(ctx, b, q, func(e events.Event) {
+			err := streamEvents(ctx, h.client(0), b, q, func(e events.Event) {
 				mu.Lock()
 				show(e)
 				mu.Unlock()
@@ -161,12 +160,12 @@ func formatEvent(e events.Event) string {
 	return b.String()
 }
 
-func fetchEvents(ctx context.Context, base string, q url.Values) ([]events.Event, error) {
+func fetchEvents(ctx context.Context, client *http.Client, base string, q url.Values) ([]events.Event, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ftvs/v1/events?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := statusClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("ask %s: %w", base, err)
 	}
@@ -185,10 +184,10 @@ func fetchEvents(ctx context.Context, base string, q url.Values) ([]events.Event
 }
 
 // streamEvents follows a member's event stream (server-sent events), reconnecting
-// after the last event seen until ctx ends.
-func streamEvents(ctx context.Context, base string, q url.Values, fn func(events.Event)) error {
+// after the last event seen until ctx ends. client has no timeout: the stream is
+// long-lived.
+func streamEvents(ctx context.Context, client *http.Client, base string, q url.Values, fn func(events.Event)) error {
 	var last string
-	client := &http.Client{} // no timeout: the stream is long-lived
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ftvs/v1/events/stream?"+q.Encode(), nil)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -415,43 +416,16 @@ func checkOutDir(path string) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data: a temporary file in the same directory,
-// synced, then renamed over it, so readers see the old file or the new one. An
-// existing file keeps its permissions; a new one gets 0644.
-func writeFileAtomic(path string, data []byte) (err error) {
+// writeFileAtomic replaces path with data durably (fsx.WriteFileAtomic), so readers
+// see the old file or the new one. An existing file keeps its permissions; a new one
+// gets 0644.
+func writeFileAtomic(path string, data []byte) error {
 	perm := fs.FileMode(0o644)
 	if st, err := os.Stat(path); err == nil {
 		perm = st.Mode().Perm()
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync() // best effort: make the rename durable
-		d.Close()
+	if err := fsx.WriteFileAtomic(fsx.OS, path, data, perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

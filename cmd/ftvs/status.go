@@ -62,7 +62,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	var view cluster.View
 	var err error
 	if *addr != "" {
-		view, err = fetchView(ctx, baseURL(*addr), mode, token)
+		view, err = fetchView(ctx, statusClient, baseURL(*addr), mode, token)
 	} else {
 		view, err = clusterView(ctx, *dir, mode, token)
 	}
@@ -80,7 +80,11 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-var statusClient = &http.Client{Timeout: 5 * time.Second}
+// statusTimeout bounds one request for a member's status or events.
+const statusTimeout = 5 * time.Second
+
+// statusClient asks a member given by --addr.
+var statusClient = &http.Client{Timeout: statusTimeout}
 
 func baseURL(addr string) string {
 	addr = strings.TrimSuffix(addr, "/")
@@ -95,7 +99,7 @@ var errRefused = errors.New("refused")
 
 // fetchView asks one member for the cluster view with the state hashes of mode; token
 // is the manager token, sent with hash=live.
-func fetchView(ctx context.Context, base string, mode cluster.HashMode, token string) (cluster.View, error) {
+func fetchView(ctx context.Context, client *http.Client, base string, mode cluster.HashMode, token string) (cluster.View, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ftvs/cluster?hash="+mode.String(), nil)
 	if err != nil {
 		return cluster.View{}, err
@@ -103,7 +107,7 @@ func fetchView(ctx context.Context, base string, mode cluster.HashMode, token st
 	if mode == cluster.HashLive && token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := statusClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return cluster.View{}, fmt.Errorf("ask %s: %w", base, err)
 	}
@@ -123,13 +127,15 @@ func fetchView(ctx context.Context, base string, mode cluster.HashMode, token st
 // clusterView asks the members listed in a cluster dir, first answer wins; if none
 // answers, every member is reported unreachable.
 func clusterView(ctx context.Context, dir string, mode cluster.HashMode, token string) (cluster.View, error) {
-	cfg, err := anyConfig(dir)
+	h, err := loadClusterHTTP(dir)
 	if err != nil {
 		return cluster.View{}, err
 	}
+	client := h.client(statusTimeout)
+	defer client.CloseIdleConnections()
 	var errs []error
-	for _, m := range cfg.Members {
-		v, err := fetchView(ctx, "http://"+m.HTTP, mode, token)
+	for _, m := range h.cfg.Members {
+		v, err := fetchView(ctx, client, h.url(m), mode, token)
 		if err == nil {
 			return v, nil
 		}
@@ -139,8 +145,8 @@ func clusterView(ctx context.Context, dir string, mode cluster.HashMode, token s
 		errs = append(errs, err)
 	}
 	var members []cluster.Status
-	for i, m := range cfg.Members {
-		members = append(members, cluster.Status{Member: m.Name, Role: "unreachable", VirtualServer: "unknown", Gateway: "http://" + m.HTTP, Error: errs[i].Error()})
+	for i, m := range h.cfg.Members {
+		members = append(members, cluster.Status{Member: m.Name, Role: "unreachable", VirtualServer: "unknown", Gateway: h.url(m), Error: errs[i].Error()})
 	}
 	return cluster.BuildView("", members), nil
 }

@@ -61,7 +61,7 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 // for a refusal every reason with its remedy.
 func showUpdateReply(cmd string, t target, path string, body []byte, asJSON bool, stdout, stderr io.Writer) int {
 	var rep node.UpdateReply
-	status, code := sendAction(cmd, *t.dir, *t.addr, *t.tokenFile, path, body, 10*time.Minute, &rep, stderr)
+	status, code := sendAction(cmd, *t.dir, *t.addr, "", *t.tokenFile, path, body, 10*time.Minute, &rep, stderr)
 	if code != exitOK {
 		return code
 	}

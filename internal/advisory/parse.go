@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/ftvs/ftvs/internal/suggest"
 	"github.com/ftvs/ftvs/internal/vrange"
 )
 
@@ -410,7 +411,7 @@ func (p *parser) names(path string, t map[string]any, key string, known []string
 			if best := aliases[strings.ToLower(s)]; best != "" {
 				hint = fmt.Sprintf(" (Go calls it %q)", best)
 			} else if best := closest(strings.ToLower(s), known); best != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", best)
+				hint = " (" + suggest.DidYouMean(best) + ")"
 			}
 			p.add(f, "%q is not a name Go uses%s: write e.g. %s", s, hint, p.kv(key, examples[key]))
 			return nil
@@ -429,7 +430,7 @@ func (p *parser) unknown(path, key string, keys []string, hint string) {
 	}
 	if hint == "" {
 		if best := closest(key, keys); best != "" {
-			hint = fmt.Sprintf("did you mean %q?", best)
+			hint = suggest.DidYouMean(best)
 		} else {
 			hint = "the keys here are " + strings.Join(keys, ", ")
 		}
@@ -437,63 +438,10 @@ func (p *parser) unknown(path, key string, keys []string, hint string) {
 	p.add(path, "unknown key %q: %s", key, hint)
 }
 
-// closest is the name in names that key most likely meant: the same name in another
-// case or with '-' for '_', one that starts with or contains it, or one within two
-// typos; "" if none.
+// closest is the name in names that key most likely meant (suggest.Closest), or "".
 func closest(key string, names []string) string {
-	k := strings.ToLower(strings.ReplaceAll(key, "-", "_"))
-	if k == "" {
-		return ""
-	}
-	for _, n := range names {
-		if n == k || singular(n) == singular(k) {
-			return n
-		}
-	}
-	for _, n := range names {
-		if len(k) >= 3 && (strings.HasPrefix(n, k) || strings.Contains(n, k)) {
-			return n
-		}
-	}
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := distance(k, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
+	best, _ := suggest.Closest(key, names)
 	return best
-}
-
-// singular drops an English plural ending: advisories -> advisory, keys -> key.
-func singular(s string) string {
-	if t, ok := strings.CutSuffix(s, "ies"); ok {
-		return t + "y"
-	}
-	return strings.TrimSuffix(s, "s")
-}
-
-// distance is the Levenshtein distance between a and b (bytes), at most 64-byte inputs.
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/kvload"
 )
 
 // Config configures a run.
@@ -49,8 +51,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return RunTarget(ctx, cfg, &HTTPTarget{URL: cfg.URL, Client: client})
 }
 
-func put(ctx context.Context, c *http.Client, url string, value []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(value))
+// put PUTs value under key on the kv guest behind the gateway at base.
+func put(ctx context.Context, c *http.Client, base, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	req, err := kvload.NewRequest(ctx, http.MethodPut, base, key, value)
 	if err != nil {
 		return err
 	}
@@ -61,7 +67,7 @@ func put(ctx context.Context, c *http.Client, url string, value []byte) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("PUT %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("PUT %s: %s: %s", req.URL, resp.Status, bytes.TrimSpace(body))
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/kvload"
 )
 
 // Target is a key-value store the load runs against: the ftvs kv guest behind a gateway
@@ -63,13 +65,12 @@ func (t *HTTPTarget) client() *http.Client {
 
 // Put implements Target.
 func (t *HTTPTarget) Put(ctx context.Context, key string, value []byte) error {
-	return put(ctx, t.client(), strings.TrimSuffix(t.URL, "/")+"/kv/"+key, value)
+	return put(ctx, t.client(), t.URL, key, value)
 }
 
 // Get implements Target.
 func (t *HTTPTarget) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	u := strings.TrimSuffix(t.URL, "/") + "/kv/" + key
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := kvload.NewRequest(ctx, http.MethodGet, t.URL, key, nil)
 	if err != nil {
 		return nil, false, err
 	}
@@ -85,7 +86,7 @@ func (t *HTTPTarget) Get(ctx context.Context, key string) ([]byte, bool, error) 
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, false, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, false, fmt.Errorf("GET %s: %s: %s", u, resp.Status, bytes.TrimSpace(truncate(body, 512)))
+		return nil, false, fmt.Errorf("GET %s: %s: %s", req.URL, resp.Status, bytes.TrimSpace(truncate(body, 512)))
 	}
 	return body, true, nil
 }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http"
 	"sync/atomic"
 )
 
@@ -12,9 +14,11 @@ type Gateways struct {
 	Targets []*HTTPTarget
 }
 
-// NewGateways makes a Gateways target sharing one HTTP client sized for conns.
-func NewGateways(urls []string, conns int) *Gateways {
+// NewGateways makes a Gateways target sharing one HTTP client sized for conns; tlsConf
+// is for https gateways (nil: the system's roots).
+func NewGateways(urls []string, conns int, tlsConf *tls.Config) *Gateways {
 	c := newHTTPClient(conns)
+	c.Transport.(*http.Transport).TLSClientConfig = tlsConf
 	g := &Gateways{}
 	for _, u := range urls {
 		g.Targets = append(g.Targets, &HTTPTarget{URL: u, Client: c})

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/kvload"
 )
 
 // Config describes one run.
@@ -199,11 +201,11 @@ func do(ctx context.Context, h *History, hc *http.Client, client int, endpoint s
 	method := map[Kind]string{Put: http.MethodPut, Get: http.MethodGet, Delete: http.MethodDelete}[kind]
 	rctx, cancel := context.WithTimeout(ctx, h.cfg.RequestTimeout)
 	defer cancel()
-	var body io.Reader
+	var body []byte
 	if kind == Put {
-		body = strings.NewReader(value)
+		body = []byte(value)
 	}
-	req, err := http.NewRequestWithContext(rctx, method, endpoint+"/kv/"+url.PathEscape(key), body)
+	req, err := kvload.NewRequest(rctx, method, endpoint, key, body)
 	if err != nil { // cannot happen with a validated endpoint; the request was never sent
 		op.CallNs = h.now()
 		op.ReturnNs = op.CallNs

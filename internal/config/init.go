@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/pki"
 )
 
@@ -177,18 +178,11 @@ func checkInitDir(dir string) error {
 	return nil
 }
 
-// writeNew writes a file that must not exist yet.
+// writeNew writes a file that must not exist yet, durably and whole
+// (fsx.CreateFileAtomic): a crash never leaves a member file with part of its text.
 func writeNew(path string, data []byte, mode fs.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
+	if err := fsx.CreateFileAtomic(fsx.OS, path, data, mode); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path) // created above (O_EXCL): ours
-	}
-	return err
+	return nil
 }

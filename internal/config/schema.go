@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/suggest"
 )
 
 // kind is the TOML type a setting takes.
@@ -111,8 +113,8 @@ func checkTable(p *problems, path string, table map[string]any, settings []setti
 			continue
 		}
 		if !ok {
-			if hint := suggest(path, key); hint != "" {
-				p.add(full, "unknown setting %q (did you mean %q?)", full, hint)
+			if hint := closestSetting(path, key); hint != "" {
+				p.add(full, "unknown setting %q (%s)", full, suggest.DidYouMean(hint))
 			} else {
 				p.add(full, "unknown setting %q: remove it (the settings are listed in CONFIG.md)", full)
 			}

@@ -75,6 +75,9 @@ func (osFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(p
 func (osFS) ReadDir(name string) ([]fs.DirEntry, error)   { return os.ReadDir(name) }
 func (osFS) Stat(name string) (fs.FileInfo, error)        { return os.Stat(name) }
 
+// Link is os.Link: OS is a Linker.
+func (osFS) Link(oldname, newname string) error { return os.Link(oldname, newname) }
+
 func (osFS) SyncDir(name string) error {
 	d, err := os.Open(name)
 	if err != nil {
@@ -100,35 +103,6 @@ func ReadFile(fsys FS, name string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(f)
-}
-
-// WriteFileAtomic replaces name with data durably: it writes a temporary file beside
-// it, syncs it, renames it over name and syncs the directory. After a crash, name holds
-// either its old content or data, never a mix; once it returns, data is durable.
-func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
-	tmp := name + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, name)
-	}
-	if err == nil {
-		err = fsys.SyncDir(filepath.Dir(name))
-	}
-	if err != nil {
-		fsys.Remove(tmp)
-		return err
-	}
-	return nil
 }
 
 // RemoveAll removes path and everything below it; a missing path is no error.

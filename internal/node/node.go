@@ -576,15 +576,17 @@ func (m *Member) GatewayURL() string {
 	if m.ln == nil {
 		return ""
 	}
-	return m.gatewayScheme() + m.ln.Addr().String()
+	return m.memberURL(m.ln.Addr().String())
 }
 
-func (m *Member) gatewayScheme() string {
-	if m.cfg.GatewayTLS != nil {
-		return "https://"
-	}
-	return "http://"
+// memberURL is the base URL of the HTTP server of a member at addr (host:port): the
+// members of a cluster share gateway.tls_*, so https where this one's gateway serves TLS.
+func (m *Member) memberURL(addr string) string {
+	return cluster.MemberURL(addr, m.cfg.GatewayTLS != nil, "")
 }
+
+// gatewayScheme is "https://" or "http://", as memberURL chooses.
+func (m *Member) gatewayScheme() string { return m.memberURL("") }
 
 // Snapshot asks raft for a snapshot now and waits for it.
 func (m *Member) Snapshot() error { return m.r().Snapshot().Error() }

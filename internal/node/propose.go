@@ -380,7 +380,7 @@ func (m *Member) coserverURLs() string {
 			if len(urls) > 0 {
 				urls = append(urls, ", "...)
 			}
-			urls = append(urls, "http://"+p.HTTP...)
+			urls = append(urls, m.memberURL(p.HTTP)...)
 		}
 	}
 	return string(urls)

@@ -159,8 +159,8 @@ func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, fr
 	}
 	if req.CoServer != m.cfg.Name {
 		p := m.peers[req.CoServer]
-		return "", refuse(http.StatusConflict, "this is %s: send the request to %s's own Manager (%s%s); a start without quorum runs on the CoServer that is to serve",
-			m.cfg.Name, p.Name, m.gatewayScheme(), p.HTTP)
+		return "", refuse(http.StatusConflict, "this is %s: send the request to %s's own Manager (%s); a start without quorum runs on the CoServer that is to serve",
+			m.cfg.Name, p.Name, m.memberURL(p.HTTP))
 	}
 	if m.disabled.Load() {
 		return "", refuse(http.StatusConflict, "%s is disabled: `ftvs enable --coserver %s` first", m.cfg.Name, strings.TrimPrefix(m.cfg.Name, "coserver"))

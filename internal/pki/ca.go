@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/fsx"
 )
 
 // backdate is how far before now a certificate becomes valid, so that a member whose clock
@@ -74,13 +76,13 @@ func CreateCA(dir string, validity time.Duration, now time.Time) error {
 		return fmt.Errorf("create CA: %w", err)
 	}
 	// The key first: a ca.crt without its key could not issue anything.
-	if err := writeFileAtomic(keyPath, keyPEM, keyMode, false); err != nil {
+	if err := fsx.CreateFileAtomic(fsx.OS, keyPath, keyPEM, keyMode); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return caExists(keyPath)
 		}
 		return fmt.Errorf("create CA: write %s: %w", keyPath, err)
 	}
-	if err := writeFileAtomic(certPath, encodeCert(der), certMode, false); err != nil {
+	if err := fsx.CreateFileAtomic(fsx.OS, certPath, encodeCert(der), certMode); err != nil {
 		os.Remove(keyPath)
 		if errors.Is(err, fs.ErrExist) {
 			return caExists(certPath)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // File modes: keys are readable by the owner only.
@@ -22,60 +21,6 @@ const (
 	pemCert = "CERTIFICATE"
 	pemKey  = "PRIVATE KEY" // PKCS #8
 )
-
-// writeFileAtomic writes data to path so that a reader sees either the old file or the
-// whole new one: a temporary file in the same directory, fsync, then rename (replace) or
-// link (no replace, which fails if path exists), then fsync of the directory.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode, replace bool) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpPath := tmp.Name()
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmpPath)
-		}
-	}()
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if replace {
-		if err := os.Rename(tmpPath, path); err != nil {
-			return err
-		}
-	} else {
-		if err := os.Link(tmpPath, path); err != nil {
-			return err
-		}
-		os.Remove(tmpPath)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // readPEM returns the DER bytes of the first PEM block of path, which must be of type
 // want. A missing file wraps ErrNoCertificate.

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/fsx"
 )
 
 // Paths are the files of one member's certificate and key.
@@ -97,10 +99,10 @@ func issue(dir, member string, validity time.Duration, now time.Time, rotate boo
 	}
 	// The key first: a running member reloads when the certificate changes, and by then
 	// the matching key is in place.
-	if err := writeFileAtomic(paths.Key, keyPEM, keyMode, true); err != nil {
+	if err := fsx.WriteFileAtomic(fsx.OS, paths.Key, keyPEM, keyMode); err != nil {
 		return Paths{}, fmt.Errorf("%s %s: write %s: %w", op, member, paths.Key, err)
 	}
-	if err := writeFileAtomic(paths.Cert, encodeCert(der), certMode, true); err != nil {
+	if err := fsx.WriteFileAtomic(fsx.OS, paths.Cert, encodeCert(der), certMode); err != nil {
 		return Paths{}, fmt.Errorf("%s %s: write %s: %w", op, member, paths.Cert, err)
 	}
 	return paths, nil
@@ -126,7 +128,7 @@ func keepOld(paths Paths, member string) error {
 		files[i].data = data
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(f.path+oldSuffix, f.data, f.mode, true); err != nil {
+		if err := fsx.WriteFileAtomic(fsx.OS, f.path+oldSuffix, f.data, f.mode); err != nil {
 			return fmt.Errorf("keep old pair: write %s: %w", f.path+oldSuffix, err)
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/fsx"
 )
 
 const (
@@ -248,7 +250,7 @@ func TestFiles(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if strings.Contains(e.Name(), ".tmp-") {
+		if strings.Contains(e.Name(), ".tmp") {
 			t.Errorf("temporary file left behind: %s", e.Name())
 		}
 	}
@@ -486,7 +488,7 @@ func copyFile(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(to, data, 0o600, true); err != nil {
+	if err := fsx.WriteFileAtomic(fsx.OS, to, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
