@@ -22,13 +22,13 @@ import (
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
-// Safe updates (API.md, UPDATES in the README). An update is checked before it can do
-// harm: the module is validated, its requirements are checked against every member's
-// runtime, the operator's advisories are evaluated, and every running CoServer
-// rehearses it on a copy of its live state (export, start the new module, import,
-// health check). Only if all of that passes is it proposed as one log entry, so both
-// CoServers switch at the same index. A refusal lists every reason with its remedy and
-// changes nothing.
+// Safe updates (internal/manager/API.md, UPDATES in the README). An update is checked
+// before it can do harm: the module is validated, its requirements are checked against
+// every member's runtime, the operator's advisories are evaluated, and every running
+// CoServer rehearses it on a copy of its live state (export, start the new module,
+// import, health check). Only if all of that passes is it proposed as one log entry, so
+// both CoServers switch at the same index. A refusal lists every reason with its remedy
+// and changes nothing.
 
 // maxUpdateBody bounds an update relayed by another member (the module travels base64
 // in JSON).
