@@ -22,7 +22,7 @@ import (
 	"github.com/ftvs/ftvs/internal/events"
 )
 
-// The Manager JSON API, v1 (internal/node/API.md), on one real cluster: every endpoint a
+// The Manager JSON API, v1 (internal/manager/API.md), on one real cluster: every endpoint a
 // member serves on its public HTTP port, its good answer and its refusals. What other
 // tests cover in depth (disable and enable under load, the start without quorum, link
 // faults, the event stream under link cuts, metrics) gets one request each here.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/defaultguest"
+	"github.com/ftvs/ftvs/internal/manager"
 	"github.com/ftvs/ftvs/internal/node"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -105,6 +107,7 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 		return fail(exitUsage, "%v", err)
 	}
 	ncfg.FaultInjection = *faults
+	ncfg.Manager = managerFor(ncfg.ManagerToken, log)
 	ncfg.CheckInterval = cfg.Guest.CheckInterval.Duration
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
@@ -133,6 +136,17 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 		log.Warn("close", "err", err)
 	}
 	return code
+}
+
+// The member serves the Manager, which knows it only through manager.Member.
+var _ manager.Member = (*node.Member)(nil)
+
+// managerFor builds the Manager's routes for the member it is given: the node mounts
+// them on its public port beside the gateway.
+func managerFor(token string, log *slog.Logger) func(*node.Member) (http.Handler, error) {
+	return func(m *node.Member) (http.Handler, error) {
+		return manager.Handler(manager.Config{Member: m, Token: token, Logger: log.With("member", m.Name())})
+	}
 }
 
 // readToken reads a bearer token file: one line of at least 16 characters.

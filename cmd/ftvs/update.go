@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/node"
 )
 
@@ -30,7 +31,7 @@ func runUpdate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ftvs update: %v\n", err)
 		return exitUsage
 	}
-	req := node.UpdateRequest{Name: *name, Module: base64.StdEncoding.EncodeToString(bin), Simplex: *simplex, DryRun: *dryRun}
+	req := cluster.UpdateRequest{Name: *name, Module: base64.StdEncoding.EncodeToString(bin), Simplex: *simplex, DryRun: *dryRun}
 	if advPath := advisoriesFile(*advisories, *t.dir); advPath != "" {
 		b, err := os.ReadFile(advPath)
 		if err != nil {
@@ -53,7 +54,7 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
-	body, _ := json.Marshal(node.RollbackRequest{To: *to})
+	body, _ := json.Marshal(cluster.RollbackRequest{To: *to})
 	return showUpdateReply("rollback", t, "/ftvs/v1/rollback", body, *asJSON, stdout, stderr)
 }
 

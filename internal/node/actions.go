@@ -21,9 +21,9 @@ import (
 	"github.com/ftvs/ftvs/internal/fsx"
 )
 
-// The operator's actions (Manager API, POST with the manager token). Any member takes
-// them and carries them out where they belong: on the CoServer concerned, or on the
-// leader, over the member links.
+// The operator's actions (internal/manager reads them: POST with the manager token). Any
+// member takes them and carries them out where they belong: on the CoServer concerned,
+// or on the leader, over the member links.
 //
 // Disable takes a CoServer out of service for maintenance. It hands leadership to the
 // other CoServer and never leads while disabled. It stops counting as a running
@@ -58,6 +58,9 @@ type actionError struct {
 
 func (e *actionError) Error() string { return e.msg }
 
+// HTTPStatus is the status the Manager answers the action with.
+func (e *actionError) HTTPStatus() int { return e.code }
+
 func refuse(code int, format string, args ...any) error {
 	return &actionError{code: code, msg: fmt.Sprintf(format, args...)}
 }
@@ -71,28 +74,20 @@ func replyErr(w http.ResponseWriter, err error) {
 	reply(w, http.StatusInternalServerError, actionReply{Error: err.Error()})
 }
 
-// handleCoServerAction is POST /ftvs/v1/coservers/{name}/{action} (disable, enable).
-func (m *Member) handleCoServerAction(w http.ResponseWriter, r *http.Request) {
-	name, action := r.PathValue("name"), r.PathValue("action")
+// CoServerAction is POST /ftvs/v1/coservers/{name}/{action} (disable, enable, sync):
+// carried out here, or relayed to the CoServer named.
+func (m *Member) CoServerAction(ctx context.Context, name, action string) (string, error) {
 	p, ok := m.peers[name]
 	if !ok || p.Name == "witness" {
-		reply(w, http.StatusNotFound, actionReply{Error: fmt.Sprintf("no CoServer %q: the CoServers are %s", name, m.coserverNames())})
-		return
+		return "", refuse(http.StatusNotFound, "no CoServer %q: the CoServers are %s", name, m.coserverNames())
 	}
 	if action != "disable" && action != "enable" && action != "sync" {
-		reply(w, http.StatusNotFound, actionReply{Error: fmt.Sprintf("no action %q: use disable, enable or sync", action)})
-		return
+		return "", refuse(http.StatusNotFound, "no action %q: use disable, enable or sync", action)
 	}
 	if name == m.cfg.Name {
-		msg, err := m.coserverAction(r.Context(), action)
-		if err != nil {
-			replyErr(w, err)
-			return
-		}
-		reply(w, http.StatusOK, actionReply{Message: msg})
-		return
+		return m.coserverAction(ctx, action)
 	}
-	m.relay(w, r, p, "/ftvs/internal/coserver/"+action, nil)
+	return m.relay(ctx, p, "/ftvs/internal/coserver/"+action, nil)
 }
 
 // handleInternalCoServerAction is the same action relayed by another member.
@@ -186,56 +181,50 @@ func (m *Member) keepLeadershipAway(stop <-chan struct{}) {
 	}
 }
 
-// handleTransfer is POST /ftvs/v1/leadership/transfer {"to": "coserver2"}.
-func (m *Member) handleTransfer(w http.ResponseWriter, r *http.Request) {
-	p, body, err := m.transferTarget(w, r)
+// TransferLeadership is POST /ftvs/v1/leadership/transfer {"to": "coserver2"}: done
+// here if this member leads, else relayed to the leader.
+func (m *Member) TransferLeadership(ctx context.Context, to string) (string, error) {
+	p, err := m.transferTarget(to)
 	if err != nil {
-		replyErr(w, err)
-		return
+		return "", err
 	}
 	if m.r().State() != raft.Leader {
-		m.relayToLeader(w, r, "/ftvs/internal/transfer", body)
-		return
+		b, _ := json.Marshal(transferRequest{To: to})
+		return m.relayToLeader(ctx, "/ftvs/internal/transfer", b)
 	}
-	m.handleInternalTransferTo(w, r, p)
+	return m.transferTo(ctx, p)
+}
+
+// transferRequest is the body of a transfer relayed to the leader.
+type transferRequest struct {
+	To string `json:"to"`
 }
 
 // handleInternalTransfer is the transfer relayed to the leader by another member.
 func (m *Member) handleInternalTransfer(w http.ResponseWriter, r *http.Request) {
-	p, _, err := m.transferTarget(w, r)
-	if err != nil {
-		replyErr(w, err)
+	var body transferRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+		replyErr(w, refuse(http.StatusBadRequest, `the body must be JSON like {"to": "coserver2"}: %v`, err))
 		return
 	}
-	m.handleInternalTransferTo(w, r, p)
-}
-
-func (m *Member) handleInternalTransferTo(w http.ResponseWriter, r *http.Request, p Peer) {
-	msg, err := m.transferTo(r.Context(), p)
-	if err != nil {
-		replyErr(w, err)
-		return
-	}
-	reply(w, http.StatusOK, actionReply{Message: msg})
-}
-
-// transferTarget reads {"to": "coserver2"}: the CoServer to lead, and the raw body.
-func (m *Member) transferTarget(w http.ResponseWriter, r *http.Request) (Peer, []byte, error) {
-	var body struct {
-		To string `json:"to"`
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	p, err := m.transferTarget(body.To)
 	if err == nil {
-		err = json.Unmarshal(b, &body)
+		var msg string
+		if msg, err = m.transferTo(r.Context(), p); err == nil {
+			reply(w, http.StatusOK, actionReply{Message: msg})
+			return
+		}
 	}
-	if err != nil {
-		return Peer{}, nil, refuse(http.StatusBadRequest, `the body must be JSON like {"to": "coserver2"}: %v`, err)
-	}
-	p, ok := m.peers[body.To]
+	replyErr(w, err)
+}
+
+// transferTarget is the CoServer named to lead.
+func (m *Member) transferTarget(to string) (Peer, error) {
+	p, ok := m.peers[to]
 	if !ok || p.Name == "witness" {
-		return Peer{}, nil, refuse(http.StatusBadRequest, "\"to\": %q is not a CoServer: give one of %s", body.To, m.coserverNames())
+		return Peer{}, refuse(http.StatusBadRequest, "\"to\": %q is not a CoServer: give one of %s", to, m.coserverNames())
 	}
-	return p, b, nil
+	return p, nil
 }
 
 // transferTo runs on the leader.
@@ -259,33 +248,78 @@ func (m *Member) transferTo(ctx context.Context, p Peer) (string, error) {
 
 // relayToLeader passes an action to the leader over the links (this member does not lead,
 // or, as the witness, cannot do it).
-func (m *Member) relayToLeader(w http.ResponseWriter, r *http.Request, path string, body []byte) {
+func (m *Member) relayToLeader(ctx context.Context, path string, body []byte) (string, error) {
+	p, err := m.leaderPeer()
+	if err != nil {
+		return "", err
+	}
+	return m.relay(ctx, p, path, body)
+}
+
+// leaderPeer is the leader, unless there is none or it is this member.
+func (m *Member) leaderPeer() (Peer, error) {
 	_, leader := m.r().LeaderWithID()
 	p, ok := m.peers[string(leader)]
 	if !ok || p.Name == m.cfg.Name {
-		reply(w, http.StatusServiceUnavailable, actionReply{Error: "no leader now (no quorum); try again when the cluster has one"})
-		return
+		return Peer{}, refuse(http.StatusServiceUnavailable, "no leader now (no quorum); try again when the cluster has one")
 	}
-	m.relay(w, r, p, path, body)
+	return p, nil
 }
 
-// relay sends an action to another member over the links and passes its answer on.
-func (m *Member) relay(w http.ResponseWriter, r *http.Request, p Peer, path string, body []byte) {
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+// relay sends an action to another member over the links and returns its answer.
+func (m *Member) relay(ctx context.Context, p Peer, path string, body []byte) (string, error) {
+	code, b, err := m.relayRaw(ctx, p, path, body)
+	if err != nil {
+		return "", err
+	}
+	var ar actionReply
+	if err := json.Unmarshal(b, &ar); err != nil {
+		ar.Error = strings.TrimSpace(string(b))
+	}
+	if code != http.StatusOK {
+		return "", refuse(code, "%s", ar.Error)
+	}
+	return ar.Message, nil
+}
+
+// relayRawToLeader passes an action to the leader and returns its status and JSON
+// answer as they came.
+func (m *Member) relayRawToLeader(ctx context.Context, path string, body []byte) (int, any) {
+	p, err := m.leaderPeer()
+	if err == nil {
+		var code int
+		var b []byte
+		if code, b, err = m.relayRaw(ctx, p, path, body); err == nil {
+			if !json.Valid(b) {
+				return code, actionReply{Error: strings.TrimSpace(string(b))}
+			}
+			return code, json.RawMessage(b)
+		}
+	}
+	var ae *actionError
+	if errors.As(err, &ae) {
+		return ae.code, actionReply{Error: ae.msg}
+	}
+	return http.StatusInternalServerError, actionReply{Error: err.Error()}
+}
+
+// relayRaw posts an action to another member over the links: its status and body, or
+// a 502 that says whether the action may have been carried out.
+func (m *Member) relayRaw(ctx context.Context, p Peer, path string, body []byte) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp, err := m.postPeer(ctx, m.client, p, path, body)
-	if err != nil {
-		msg := fmt.Sprintf("%s did not answer over either link: %v", p.Name, err)
-		if !isDialError(err) {
-			msg = fmt.Sprintf("the connection to %s was lost before it answered (%v): the action may or may not have been carried out; check `ftvs status` and `ftvs events` before asking again", p.Name, err)
+	if err == nil {
+		defer resp.Body.Close()
+		var b []byte
+		if b, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20)); err == nil {
+			return resp.StatusCode, b, nil
 		}
-		reply(w, http.StatusBadGateway, actionReply{Error: msg})
-		return
 	}
-	defer resp.Body.Close()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+	if isDialError(err) {
+		return 0, nil, refuse(http.StatusBadGateway, "%s did not answer over either link: %v", p.Name, err)
+	}
+	return 0, nil, refuse(http.StatusBadGateway, "the connection to %s was lost before it answered (%v): the action may or may not have been carried out; check `ftvs status` and `ftvs events` before asking again", p.Name, err)
 }
 
 // postPeer posts a JSON body to a peer's member API over the links.

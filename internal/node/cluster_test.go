@@ -95,7 +95,7 @@ func (c *testCluster) start(name string) *Member {
 		TrailingLogs: 50, Logger: c.log, FS: c.fs[name],
 		HeartbeatTimeout: testRaftTimeout, ElectionTimeout: testRaftTimeout, LeaderLeaseTimeout: testRaftTimeout,
 		LinkProbeInterval: testProbeInterval, LinkDownAfter: testLinkDownAfter,
-		CheckInterval: c.checkInterval, FaultInjection: c.faults,
+		CheckInterval: c.checkInterval, FaultInjection: c.faults, Manager: testManager,
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)

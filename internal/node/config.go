@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx"
@@ -55,6 +56,12 @@ type Config struct {
 	ClientToken string
 	// GatewayTLS, when set, makes the gateway serve HTTPS.
 	GatewayTLS *tls.Config
+	// Manager builds the handler of the Manager's routes (every path under /ftvs/, and
+	// /metrics) on the public port, given this member: cmd/ftvs passes one that returns
+	// internal/manager's Handler. It is called once, during Start, before the port
+	// serves. Without it those paths answer 404 and the port serves the virtual server
+	// only.
+	Manager func(*Member) (http.Handler, error)
 	// FaultInjection enables POST /ftvs/v1/faults/link (cut and restore links) and
 	// POST /ftvs/v1/faults/vs (flip guest memory, perturb a guest's clock), for tests
 	// and drills. They require the manager token.

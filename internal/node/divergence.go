@@ -715,43 +715,27 @@ func responseHash(r vserver.Result) divergence.Hash {
 	return out
 }
 
-// handleVSFault is POST /ftvs/v1/faults/vs?mode=memory[&offset=N] or
-// ?mode=clock[&by=DURATION]: fault injection into this CoServer's virtual server, for
-// tests and drills (enabled by config, guarded by the manager token). memory flips one
-// byte of guest memory (default: the last one); clock makes the next request this
-// CoServer applies see its time moved by DURATION (default 1h).
-func (m *Member) handleVSFault(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	switch mode := q.Get("mode"); mode {
-	case "memory":
-		off := uint64(1<<64 - 1) // modulo the memory size: its last byte
-		if s := q.Get("offset"); s != "" {
-			var err error
-			if off, err = strconv.ParseUint(s, 10, 64); err != nil {
-				apiError(w, http.StatusBadRequest, "offset: "+err.Error()+" (want a byte offset)")
-				return
-			}
-		}
-		got, applied, err := m.fsm.injectMemoryFault(off)
-		if err != nil {
-			apiError(w, http.StatusConflict, "flip guest memory: "+err.Error())
-			return
-		}
-		m.log.Warn("fault injected: a byte of this CoServer's guest memory was flipped", "event", "vs.fault_injected", "mode", mode, "offset", got, "applied", applied)
-		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "offset": got, "applied": applied})
-	case "clock":
-		by := time.Hour
-		if s := q.Get("by"); s != "" {
-			var err error
-			if by, err = time.ParseDuration(s); err != nil || by == 0 {
-				apiError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want a nonzero duration such as 1h or -30s", s))
-				return
-			}
-		}
-		m.fsm.clockFault.Store(int64(by))
-		m.log.Warn("fault injected: the next request this CoServer applies sees another time", "event", "vs.fault_injected", "mode", mode, "by", by.String())
-		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "by": by.String()})
-	default:
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: use mode=memory (with offset=N) or mode=clock (with by=DURATION)", mode))
+// FlipGuestMemory is POST /ftvs/v1/faults/vs?mode=memory: fault injection for tests
+// and drills (enabled by config, guarded by the manager token). It flips the byte of
+// guest memory at offset (modulo the memory size) outside any entry.
+func (m *Member) FlipGuestMemory(offset uint64) (flipped, applied uint64, err error) {
+	if m.fsm == nil {
+		return 0, 0, fmt.Errorf("%s runs no virtual server", m.cfg.Name)
 	}
+	flipped, applied, err = m.fsm.injectMemoryFault(offset)
+	if err != nil {
+		return 0, 0, err
+	}
+	m.log.Warn("fault injected: a byte of this CoServer's guest memory was flipped", "event", "vs.fault_injected", "mode", "memory", "offset", flipped, "applied", applied)
+	return flipped, applied, nil
+}
+
+// ShiftNextRequestClock is POST /ftvs/v1/faults/vs?mode=clock: the next request this
+// CoServer applies sees its time moved by by.
+func (m *Member) ShiftNextRequestClock(by time.Duration) {
+	if m.fsm == nil {
+		return
+	}
+	m.fsm.clockFault.Store(int64(by))
+	m.log.Warn("fault injected: the next request this CoServer applies sees another time", "event", "vs.fault_injected", "mode", "clock", "by", by.String())
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"github.com/ftvs/ftvs/internal/forward"
 	"net"
@@ -93,14 +92,14 @@ func (m *Member) watchCertificate(expiry func() time.Time) {
 	}
 }
 
-// handleLinkFault is POST /ftvs/v1/faults/link?peer=P&link=a|b|both&action=cut|restore:
+// InjectLinkFault is POST /ftvs/v1/faults/link?peer=P&link=a|b|both&action=cut|restore:
 // fault injection for tests and drills, enabled by config and guarded by the manager
 // token. A cut is a black hole as seen from this member (see internal/link).
-func (m *Member) handleLinkFault(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	peer, which, action := q.Get("peer"), q.Get("link"), q.Get("action")
+func (m *Member) InjectLinkFault(peer, which, action string) error {
 	var err error
 	switch {
+	case m.links == nil:
+		err = fmt.Errorf("%s has no member links", m.cfg.Name)
 	case action == "cut" && which == "both":
 		err = m.links.CutAll(peer)
 	case action == "restore" && which == "both":
@@ -112,14 +111,11 @@ func (m *Member) handleLinkFault(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = fmt.Errorf("action %q: use action=cut or action=restore, with peer=NAME and link=a, b or both", action)
 	}
-	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-		return
+		return err
 	}
 	m.log.Warn("link fault injected", "event", "link.fault_injected", "peer", peer, "link", which, "action", action)
-	json.NewEncoder(w).Encode(map[string]string{"peer": peer, "link": which, "action": action})
+	return nil
 }
 
 // appendDedup makes forwarding idempotent on the leader: a member whose forwarded

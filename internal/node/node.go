@@ -29,7 +29,6 @@ import (
 	"github.com/ftvs/ftvs/internal/logbridge"
 	"github.com/ftvs/ftvs/internal/snapstore"
 	"github.com/ftvs/ftvs/internal/stablestore"
-	"github.com/ftvs/ftvs/internal/ui"
 	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -308,44 +307,31 @@ func (m *Member) startRaft(f raft.FSM) error {
 // r is this member's running raft. An override or a forced sync replaces it (replica.go).
 func (m *Member) r() *raft.Raft { return m.raftp.Load() }
 
+// startHTTP serves the public port: the Manager's routes (/ftvs/..., /metrics) from
+// Config.Manager, every other path to the gateway (the virtual server); and, on the
+// links, the member-to-member routes.
 func (m *Member) startHTTP() error {
-	extra := map[string]http.Handler{
-		"GET /ftvs/cluster":                           http.HandlerFunc(m.handleCluster),
-		"GET /ftvs/v1/status":                         http.HandlerFunc(m.handleV1Status),
-		"GET /ftvs/v1/cluster":                        http.HandlerFunc(m.handleV1Cluster),
-		"GET /ftvs/v1/members":                        http.HandlerFunc(m.handleV1Members),
-		"GET /ftvs/v1/links":                          http.HandlerFunc(m.handleV1Links),
-		"GET /ftvs/v1/virtual-server":                 http.HandlerFunc(m.handleV1VirtualServer),
-		"GET /ftvs/v1/events":                         http.HandlerFunc(m.handleEvents),
-		"GET /ftvs/v1/events/stream":                  http.HandlerFunc(m.handleEventStream),
-		"GET /metrics":                                http.HandlerFunc(m.handleMetrics),
-		"POST /ftvs/v1/coservers/{name}/{action}":     http.HandlerFunc(m.handleCoServerAction),
-		"POST /ftvs/v1/leadership/transfer":           http.HandlerFunc(m.handleTransfer),
-		"POST /ftvs/v1/update":                        http.HandlerFunc(m.handleUpdate),
-		"POST /ftvs/v1/rollback":                      http.HandlerFunc(m.handleRollback),
-		"POST /ftvs/v1/override/start-without-quorum": http.HandlerFunc(m.handleOverride),
-		"GET /ftvs/ui/":                               ui.Handler(),
-		"GET /ftvs/ui":                                http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),
-	}
 	m.initMetrics()
-	if m.cfg.FaultInjection && m.links != nil {
-		extra["POST /ftvs/v1/faults/link"] = http.HandlerFunc(m.handleLinkFault)
-		if m.div != nil {
-			extra["POST /ftvs/v1/faults/vs"] = http.HandlerFunc(m.handleVSFault)
-		}
-	}
-	h, err := gateway.New(gateway.Config{
+	guest, err := gateway.New(gateway.Config{
 		Cluster:         m,
 		MaxRequestBytes: m.maxRequestBytes(),
 		ProposeTimeout:  m.cfg.ProposeTimeout,
 		Logger:          m.log,
 		ClientToken:     m.cfg.ClientToken,
-		ManagerToken:    m.cfg.ManagerToken,
-		Extra:           extra,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("gateway: %w", err)
 	}
+	mgr := http.Handler(http.HandlerFunc(noManager))
+	if m.cfg.Manager != nil {
+		if mgr, err = m.cfg.Manager(m); err != nil {
+			return fmt.Errorf("manager: %w", err)
+		}
+	}
+	root := http.NewServeMux()
+	root.Handle("/ftvs/", mgr)
+	root.Handle("/metrics", mgr)
+	root.Handle("/", guest)
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen for HTTP on %s: %w (is another process using it? pick another address)", m.cfg.HTTPAddr, err)
@@ -354,32 +340,43 @@ func (m *Member) startHTTP() error {
 	if m.cfg.GatewayTLS != nil {
 		ln = tls.NewListener(ln, m.cfg.GatewayTLS)
 	}
-	m.srv = &http.Server{Handler: m.instrument(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	m.srv = &http.Server{Handler: m.instrument(root), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	go func() {
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.replicaFailed(fmt.Errorf("gateway: %w", err))
 		}
 	}()
 	if m.links != nil {
-		// Member-to-member HTTP: only on the links, where every peer is authenticated.
-		mux := http.NewServeMux()
-		mux.Handle("GET /ftvs/status", h)
-		mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
-		mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
-		mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
-		mux.HandleFunc("POST /ftvs/internal/rejoined", m.handleInternalRejoined)
-		mux.HandleFunc("GET /ftvs/internal/storage", m.handleInternalStorage)
-		mux.HandleFunc("POST /ftvs/internal/rehearse", m.handleInternalRehearse)
-		mux.HandleFunc("POST /ftvs/internal/update", m.handleUpdate)
-		mux.HandleFunc("POST /ftvs/internal/rollback", m.handleRollback)
-		mux.HandleFunc("GET /ftvs/v1/events", m.handleEvents)
-		mux.HandleFunc("GET /ftvs/internal/check", m.handleInternalCheck)
-		mux.HandleFunc("POST /ftvs/internal/check/verify", m.handleInternalVerify)
-		mux.HandleFunc("POST /ftvs/internal/check/resolve", m.handleInternalResolve)
-		mux.HandleFunc("POST /ftvs/internal/check/now", m.handleInternalCheckNow)
-		m.linkMux.Store(mux)
+		m.linkMux.Store(m.linkRoutes(mgr))
 	}
 	return nil
+}
+
+// linkRoutes are the member-to-member routes, served only on the links, where every
+// peer is authenticated. A peer's Manager reads this member's events through mgr.
+func (m *Member) linkRoutes(mgr http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ftvs/status", m.handleLinkStatus)
+	mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
+	mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
+	mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
+	mux.HandleFunc("POST /ftvs/internal/rejoined", m.handleInternalRejoined)
+	mux.HandleFunc("GET /ftvs/internal/storage", m.handleInternalStorage)
+	mux.HandleFunc("POST /ftvs/internal/rehearse", m.handleInternalRehearse)
+	mux.HandleFunc("POST /ftvs/internal/update", m.handleInternalUpdate)
+	mux.HandleFunc("POST /ftvs/internal/rollback", m.handleInternalRollback)
+	mux.Handle("GET /ftvs/v1/events", mgr)
+	mux.HandleFunc("GET /ftvs/internal/check", m.handleInternalCheck)
+	mux.HandleFunc("POST /ftvs/internal/check/verify", m.handleInternalVerify)
+	mux.HandleFunc("POST /ftvs/internal/check/resolve", m.handleInternalResolve)
+	mux.HandleFunc("POST /ftvs/internal/check/now", m.handleInternalCheckNow)
+	return mux
+}
+
+// noManager answers the Manager's paths on a member started without one: they never
+// reach the guest.
+func noManager(w http.ResponseWriter, r *http.Request) {
+	apiError(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: this member serves no Manager", r.Method, r.URL.Path))
 }
 
 func (m *Member) maxRequestBytes() int {

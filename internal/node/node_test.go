@@ -10,6 +10,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/manager"
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
@@ -20,6 +21,11 @@ func startLone(t *testing.T, dir string, guest []byte, explicit bool) (*CoServer
 		GuestName: "kv", Guest: guest, GuestExplicit: explicit,
 		VM: vm.Config{CacheDir: guesttest.CacheDir()},
 	})
+}
+
+// testManager mounts the Manager on a test member, as cmd/ftvs does.
+func testManager(m *Member) (http.Handler, error) {
+	return manager.Handler(manager.Config{Member: m, Token: m.cfg.ManagerToken, Logger: m.log})
 }
 
 func httpDo(t *testing.T, method, url, body string) (int, string) {

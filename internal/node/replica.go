@@ -114,51 +114,33 @@ func (m *Member) restartRaft(during func() error) error {
 	return errors.Join(duringErr, err)
 }
 
-// overrideRequest is the body of POST /ftvs/v1/override/start-without-quorum.
-type overrideRequest struct {
-	CoServer string `json:"coserver"`
-	Confirm  string `json:"confirm"`
-}
-
-// handleOverride is POST /ftvs/v1/override/start-without-quorum: the classic one-sided
-// start. It runs on the CoServer that is to start, so it is sent to that CoServer's own
-// Manager (its peers are down: nobody could relay it).
-func (m *Member) handleOverride(w http.ResponseWriter, r *http.Request) {
-	var req overrideRequest
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
-	if err == nil {
-		err = json.Unmarshal(b, &req)
+// StartWithoutQuorum is POST /ftvs/v1/override/start-without-quorum: the classic
+// one-sided start. It runs on the CoServer that is to start, so it is sent to that
+// CoServer's own Manager (its peers are down: nobody could relay it). from names the
+// requester.
+func (m *Member) StartWithoutQuorum(ctx context.Context, coserver, confirm, from string) (string, error) {
+	msg, err := m.startWithoutQuorum(ctx, coserver, confirm, from)
+	var ae *actionError
+	if errors.As(err, &ae) && ae.code != http.StatusBadRequest {
+		m.log.Warn("start without quorum refused", "event", "override.refused", "coserver", coserver, "reason", ae.msg, "from", from)
 	}
-	if err != nil {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"coserver": "coserver1", "confirm": "coserver1"}: %v`, err))
-		return
-	}
-	msg, err := m.startWithoutQuorum(r.Context(), req, r.RemoteAddr)
-	if err != nil {
-		var ae *actionError
-		if errors.As(err, &ae) && ae.code != http.StatusBadRequest {
-			m.log.Warn("start without quorum refused", "event", "override.refused", "coserver", req.CoServer, "reason", ae.msg, "from", r.RemoteAddr)
-		}
-		replyErr(w, err)
-		return
-	}
-	reply(w, http.StatusOK, actionReply{Message: msg})
+	return msg, err
 }
 
 // startWithoutQuorum makes this CoServer the only voter and starts the virtual server
 // on it, after checking that no peer answers.
-func (m *Member) startWithoutQuorum(ctx context.Context, req overrideRequest, from string) (string, error) {
-	if p, ok := m.peers[req.CoServer]; !ok || p.Name == "witness" {
-		return "", refuse(http.StatusBadRequest, "\"coserver\": %q is not a CoServer: give one of %s", req.CoServer, m.coserverNames())
+func (m *Member) startWithoutQuorum(ctx context.Context, coserver, confirm, from string) (string, error) {
+	if p, ok := m.peers[coserver]; !ok || p.Name == "witness" {
+		return "", refuse(http.StatusBadRequest, "\"coserver\": %q is not a CoServer: give one of %s", coserver, m.coserverNames())
 	}
-	if req.Confirm != req.CoServer {
-		return "", refuse(http.StatusBadRequest, "\"confirm\" must repeat the CoServer's name (%q) to show you mean it; it is %q", req.CoServer, req.Confirm)
+	if confirm != coserver {
+		return "", refuse(http.StatusBadRequest, "\"confirm\" must repeat the CoServer's name (%q) to show you mean it; it is %q", coserver, confirm)
 	}
 	if m.cfg.Witness || m.cfg.Simplex {
 		return "", refuse(http.StatusConflict, "%s cannot start the virtual server without quorum: only a CoServer of a pair can", m.cfg.Name)
 	}
-	if req.CoServer != m.cfg.Name {
-		p := m.peers[req.CoServer]
+	if coserver != m.cfg.Name {
+		p := m.peers[coserver]
 		return "", refuse(http.StatusConflict, "this is %s: send the request to %s's own Manager (%s); a start without quorum runs on the CoServer that is to serve",
 			m.cfg.Name, p.Name, m.memberURL(p.HTTP))
 	}

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -19,7 +17,7 @@ import (
 // syncLagEntries: a CoServer further behind the commit index than this is syncing.
 const syncLagEntries = 256
 
-// Status implements gateway.Cluster: this member's own view, with the state hash of
+// Status implements manager.Member: this member's own view, with the state hash of
 // mode. The checked hash is the newest one the divergence checker computed at a check
 // entry, off the apply path; a lone CoServer compares nothing and has none. The live
 // hash stalls applies for a copy of the state (fsm.status); the API asks for the
@@ -149,20 +147,6 @@ func roleName(s raft.RaftState) string {
 		return "candidate"
 	}
 	return "shutdown"
-}
-
-// handleCluster is /ftvs/cluster: this member gathers every member's status and says
-// which it could not reach.
-func (m *Member) handleCluster(w http.ResponseWriter, r *http.Request) {
-	mode, ok := m.hashMode(w, r, false)
-	if !ok {
-		return
-	}
-	view := m.Cluster(r.Context(), mode)
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(view)
 }
 
 // Cluster gathers the whole cluster's view from this member, each status with the

@@ -22,27 +22,17 @@ import (
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
-// Safe updates (API.md, UPDATES in the README). An update is checked before it can do
-// harm: the module is validated, its requirements are checked against every member's
-// runtime, the operator's advisories are evaluated, and every running CoServer
-// rehearses it on a copy of its live state (export, start the new module, import,
-// health check). Only if all of that passes is it proposed as one log entry, so both
-// CoServers switch at the same index. A refusal lists every reason with its remedy and
-// changes nothing.
+// Safe updates (internal/manager/API.md, UPDATES in the README). An update is checked
+// before it can do harm: the module is validated, its requirements are checked against
+// every member's runtime, the operator's advisories are evaluated, and every running
+// CoServer rehearses it on a copy of its live state (export, start the new module,
+// import, health check). Only if all of that passes is it proposed as one log entry, so
+// both CoServers switch at the same index. A refusal lists every reason with its remedy
+// and changes nothing.
 
-// maxUpdateBody bounds an update request (the module travels base64 in JSON).
+// maxUpdateBody bounds an update relayed by another member (the module travels base64
+// in JSON).
 const maxUpdateBody = 96 << 20
-
-// UpdateRequest is the body of POST /ftvs/v1/update.
-type UpdateRequest struct {
-	Name       string `json:"name,omitempty"` // default: the module's metadata name
-	Module     string `json:"module"`         // the .wasm binary, base64
-	Simplex    bool   `json:"simplex,omitempty"`
-	DryRun     bool   `json:"dry_run,omitempty"`
-	Advisories string `json:"advisories,omitempty"` // an advisories file's text
-	// AdvisoriesName names that file in errors; its extension picks the format.
-	AdvisoriesName string `json:"advisories_name,omitempty"`
-}
 
 // Reason is one thing that stops an update, with its remedy.
 type Reason struct {
@@ -73,11 +63,21 @@ type UpdateReply struct {
 	Rehearsals []RehearsalReport `json:"rehearsals,omitempty"`
 }
 
-// handleUpdate is POST /ftvs/v1/update.
-func (m *Member) handleUpdate(w http.ResponseWriter, r *http.Request) {
-	var req UpdateRequest
+// Update is POST /ftvs/v1/update (the Manager has read the request): the witness runs
+// no guest and passes it to the leader; a CoServer checks, rehearses and proposes it.
+func (m *Member) Update(ctx context.Context, req cluster.UpdateRequest, bin []byte) (int, any) {
+	if m.engine == nil {
+		b, _ := json.Marshal(req)
+		return m.relayRawToLeader(ctx, "/ftvs/internal/update", b)
+	}
+	return m.update(ctx, req, bin)
+}
+
+// handleInternalUpdate is an update relayed by the witness, on the leader.
+func (m *Member) handleInternalUpdate(w http.ResponseWriter, r *http.Request) {
+	var req cluster.UpdateRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxUpdateBody)).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"module": "<the .wasm, base64>", "simplex": false, "advisories": "<file text>"} of at most %d MiB: %v`, maxUpdateBody>>20, err))
+		apiError(w, http.StatusBadRequest, "the relayed update is not JSON: "+err.Error())
 		return
 	}
 	bin, err := base64.StdEncoding.DecodeString(req.Module)
@@ -85,17 +85,12 @@ func (m *Member) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, fmt.Sprintf(`"module" must be the .wasm binary in standard base64: %v`, err))
 		return
 	}
-	if m.engine == nil { // the witness: the leader (a CoServer) does it
-		b, _ := json.Marshal(req)
-		m.relayToLeader(w, r, "/ftvs/internal/update", b)
-		return
-	}
-	code, rep := m.update(r.Context(), req, bin)
+	code, rep := m.Update(r.Context(), req, bin)
 	writeJSON(w, code, rep)
 }
 
 // update runs every check and the rehearsals, then proposes the update.
-func (m *Member) update(ctx context.Context, req UpdateRequest, bin []byte) (int, UpdateReply) {
+func (m *Member) update(ctx context.Context, req cluster.UpdateRequest, bin []byte) (int, UpdateReply) {
 	var rep UpdateReply
 	refuse := func(code int, reasons ...Reason) (int, UpdateReply) {
 		rep.Reasons = append(rep.Reasons, reasons...)
@@ -325,32 +320,28 @@ func (m *Member) rehearseRemote(ctx context.Context, p Peer, name string, bin []
 	return rep
 }
 
-// RollbackRequest is the body of POST /ftvs/v1/rollback.
-type RollbackRequest struct {
-	To string `json:"to,omitempty"` // sha256 (or a prefix of it) of the module; default the previous one
-}
-
-// handleRollback is POST /ftvs/v1/rollback.
-func (m *Member) handleRollback(w http.ResponseWriter, r *http.Request) {
-	var req RollbackRequest
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
-	if err == nil && len(bytes.TrimSpace(b)) > 0 {
-		err = json.Unmarshal(b, &req)
-	}
-	if err != nil {
-		apiError(w, http.StatusBadRequest, `the body must be empty or JSON like {"to": "<sha256 or a prefix of it>"}: `+err.Error())
-		return
-	}
+// Rollback is POST /ftvs/v1/rollback (the Manager has read the request): the witness
+// passes it to the leader.
+func (m *Member) Rollback(ctx context.Context, req cluster.RollbackRequest) (int, any) {
 	if m.engine == nil {
 		b, _ := json.Marshal(req)
-		m.relayToLeader(w, r, "/ftvs/internal/rollback", b)
+		return m.relayRawToLeader(ctx, "/ftvs/internal/rollback", b)
+	}
+	return m.rollback(ctx, req)
+}
+
+// handleInternalRollback is a rollback relayed by the witness, on the leader.
+func (m *Member) handleInternalRollback(w http.ResponseWriter, r *http.Request) {
+	var req cluster.RollbackRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, "the relayed rollback is not JSON: "+err.Error())
 		return
 	}
-	code, rep := m.rollback(r.Context(), req)
+	code, rep := m.Rollback(r.Context(), req)
 	writeJSON(w, code, rep)
 }
 
-func (m *Member) rollback(ctx context.Context, req RollbackRequest) (int, UpdateReply) {
+func (m *Member) rollback(ctx context.Context, req cluster.RollbackRequest) (int, UpdateReply) {
 	var rep UpdateReply
 	if m.engine == nil {
 		rep.Error = m.cfg.Name + " is the witness: send the rollback to a CoServer's Manager"

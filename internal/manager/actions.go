@@ -1,0 +1,150 @@
+package manager
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+)
+
+// The operator's actions (POST, with the manager token). The Manager reads and checks
+// the request; the member carries the action out where it belongs (on the CoServer
+// concerned, or on the leader, over the member links) and says how it went.
+
+// maxUpdateBody bounds an update request (the module travels base64 in JSON).
+const maxUpdateBody = 96 << 20
+
+// maxActionBody bounds the body of every other action.
+const maxActionBody = 4096
+
+// coserverAction is POST /ftvs/v1/coservers/{name}/{action} (disable, enable, sync).
+func (s *server) coserverAction(w http.ResponseWriter, r *http.Request) {
+	msg, err := s.m.CoServerAction(r.Context(), r.PathValue("name"), r.PathValue("action"))
+	answer(w, msg, err)
+}
+
+// transfer is POST /ftvs/v1/leadership/transfer {"to": "coserver2"}.
+func (s *server) transfer(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		To string `json:"to"`
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
+	if err == nil {
+		err = json.Unmarshal(b, &body)
+	}
+	if err != nil {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"to": "coserver2"}: %v`, err))
+		return
+	}
+	msg, err := s.m.TransferLeadership(r.Context(), body.To)
+	answer(w, msg, err)
+}
+
+// override is POST /ftvs/v1/override/start-without-quorum: the classic one-sided
+// start. It runs on the CoServer that is to start, so it is sent to that CoServer's own
+// Manager (its peers are down: nobody could relay it).
+func (s *server) override(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CoServer string `json:"coserver"`
+		Confirm  string `json:"confirm"`
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
+	if err == nil {
+		err = json.Unmarshal(b, &req)
+	}
+	if err != nil {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"coserver": "coserver1", "confirm": "coserver1"}: %v`, err))
+		return
+	}
+	msg, err := s.m.StartWithoutQuorum(r.Context(), req.CoServer, req.Confirm, r.RemoteAddr)
+	answer(w, msg, err)
+}
+
+// update is POST /ftvs/v1/update.
+func (s *server) update(w http.ResponseWriter, r *http.Request) {
+	var req cluster.UpdateRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxUpdateBody)).Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"module": "<the .wasm, base64>", "simplex": false, "advisories": "<file text>"} of at most %d MiB: %v`, maxUpdateBody>>20, err))
+		return
+	}
+	bin, err := base64.StdEncoding.DecodeString(req.Module)
+	if err != nil || len(bin) == 0 {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf(`"module" must be the .wasm binary in standard base64: %v`, err))
+		return
+	}
+	code, rep := s.m.Update(r.Context(), req, bin)
+	writeJSON(w, code, rep)
+}
+
+// rollback is POST /ftvs/v1/rollback.
+func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
+	var req cluster.RollbackRequest
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
+	if err == nil && len(bytes.TrimSpace(b)) > 0 {
+		err = json.Unmarshal(b, &req)
+	}
+	if err != nil {
+		apiError(w, http.StatusBadRequest, `the body must be empty or JSON like {"to": "<sha256 or a prefix of it>"}: `+err.Error())
+		return
+	}
+	code, rep := s.m.Rollback(r.Context(), req)
+	writeJSON(w, code, rep)
+}
+
+// linkFault is POST /ftvs/v1/faults/link?peer=P&link=a|b|both&action=cut|restore:
+// fault injection for tests and drills, enabled by config and guarded by the manager
+// token. A cut is a black hole as seen from this member (see internal/link).
+func (s *server) linkFault(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	peer, which, action := q.Get("peer"), q.Get("link"), q.Get("action")
+	if err := s.m.InjectLinkFault(peer, which, action); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"peer": peer, "link": which, "action": action})
+}
+
+// vsFault is POST /ftvs/v1/faults/vs?mode=memory[&offset=N] or ?mode=clock[&by=DURATION]:
+// fault injection into this CoServer's virtual server, for tests and drills (enabled by
+// config, guarded by the manager token). memory flips one byte of guest memory
+// (default: the last one); clock makes the next request this CoServer applies see its
+// time moved by DURATION (default 1h).
+func (s *server) vsFault(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	switch mode := q.Get("mode"); mode {
+	case "memory":
+		off := uint64(1<<64 - 1) // modulo the memory size: its last byte
+		if v := q.Get("offset"); v != "" {
+			var err error
+			if off, err = strconv.ParseUint(v, 10, 64); err != nil {
+				apiError(w, http.StatusBadRequest, "offset: "+err.Error()+" (want a byte offset)")
+				return
+			}
+		}
+		got, applied, err := s.m.FlipGuestMemory(off)
+		if err != nil {
+			apiError(w, http.StatusConflict, "flip guest memory: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "offset": got, "applied": applied})
+	case "clock":
+		by := time.Hour
+		if v := q.Get("by"); v != "" {
+			var err error
+			if by, err = time.ParseDuration(v); err != nil || by == 0 {
+				apiError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want a nonzero duration such as 1h or -30s", v))
+				return
+			}
+		}
+		s.m.ShiftNextRequestClock(by)
+		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "by": by.String()})
+	default:
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: use mode=memory (with offset=N) or mode=clock (with by=DURATION)", mode))
+	}
+}

@@ -1,0 +1,251 @@
+// Package manager serves the Manager of one cluster member: the JSON API under /ftvs/
+// (API.md), the web UI, the event stream and /metrics, with the manager token checked on
+// every call that changes state. It knows the member only through the Member interface.
+package manager
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/ui"
+)
+
+// Member is what the Manager needs of the cluster member it runs on. Errors that carry
+// an HTTP status (a method HTTPStatus() int) are answered with it and their message;
+// any other error is a 500.
+type Member interface {
+	// Name is this member's name (coserver1, coserver2, witness).
+	Name() string
+	// Status describes this member, with the state hash of mode (cluster.HashLive
+	// stalls applies for a copy: the Manager asks for the manager token first).
+	Status(mode cluster.HashMode) cluster.Status
+	// Cluster gathers every member's status from this one and names those it could
+	// not reach.
+	Cluster(ctx context.Context, mode cluster.HashMode) cluster.View
+	// Done is closed when the member stops: open event streams end.
+	Done() <-chan struct{}
+
+	// QueryEvents reads this member's event log.
+	QueryEvents(q events.Query) ([]events.Event, error)
+	// SubscribeEvents follows this member's event log (events.Log.Subscribe).
+	SubscribeEvents() (<-chan events.Event, func())
+	// EventsDropped counts the events that could not be written to the log.
+	EventsDropped() uint64
+	// PeerEvents asks every other member for its own events matching rawQuery (the
+	// query string of GET /ftvs/v1/events) and names those that did not answer.
+	PeerEvents(ctx context.Context, rawQuery string) (evs []events.Event, unreachable []string)
+	// WriteMetrics writes the member's own counters (requests through its gateway,
+	// divergence comparisons) in the Prometheus text format.
+	WriteMetrics(w io.Writer) error
+
+	// CoServerAction disables, enables or syncs a CoServer, carried out where it
+	// belongs (that CoServer, over the member links) and answered with a message.
+	CoServerAction(ctx context.Context, coserver, action string) (string, error)
+	// TransferLeadership makes the CoServer named to the leader (on the leader).
+	TransferLeadership(ctx context.Context, to string) (string, error)
+	// StartWithoutQuorum makes this CoServer the only voter (the one-sided start);
+	// from names the requester for the event log.
+	StartWithoutQuorum(ctx context.Context, coserver, confirm, from string) (string, error)
+	// Update checks, rehearses and proposes a new module; Rollback goes back to an
+	// earlier one. Both answer with an HTTP status and the JSON reply.
+	Update(ctx context.Context, req cluster.UpdateRequest, module []byte) (int, any)
+	Rollback(ctx context.Context, req cluster.RollbackRequest) (int, any)
+
+	// FaultInjection says which fault-injection endpoints this member serves.
+	FaultInjection() (links, vs bool)
+	// InjectLinkFault cuts or restores links to a peer ("a", "b" or "both").
+	InjectLinkFault(peer, link, action string) error
+	// FlipGuestMemory flips the guest memory byte at offset (modulo its size).
+	FlipGuestMemory(offset uint64) (flipped, applied uint64, err error)
+	// ShiftNextRequestClock makes the next request this CoServer applies see its time
+	// moved by by.
+	ShiftNextRequestClock(by time.Duration)
+}
+
+// Config configures the Manager's handler.
+type Config struct {
+	Member Member
+	// Token, if set, must be sent as "Authorization: Bearer TOKEN" to every endpoint
+	// that changes state, and to read the live state hash.
+	Token  string
+	Logger *slog.Logger
+}
+
+// Handler returns the Manager's routes: every path under /ftvs/ and /metrics. The
+// member mounts it beside the gateway, which serves every other path.
+func Handler(cfg Config) (http.Handler, error) {
+	if cfg.Member == nil {
+		return nil, errors.New("manager: Config.Member is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{cfg: cfg, m: cfg.Member, log: cfg.Logger}
+	s.initMetrics()
+	mux := http.NewServeMux()
+	for pattern, h := range s.routes() {
+		if method, _, _ := strings.Cut(pattern, " "); method != http.MethodGet && method != http.MethodHead {
+			h = requireToken(h, cfg.Token)
+		}
+		mux.Handle(pattern, h)
+	}
+	// /metrics is the member's for every method: another method is a 405, never a
+	// request for the guest. So is every path under /ftvs/.
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) { noRoute(mux, w, r) })
+	mux.HandleFunc("/ftvs/", func(w http.ResponseWriter, r *http.Request) { noRoute(mux, w, r) })
+	return mux, nil
+}
+
+type server struct {
+	cfg     Config
+	m       Member
+	log     *slog.Logger
+	metrics *gauges
+}
+
+func (s *server) routes() map[string]http.Handler {
+	routes := map[string]http.Handler{
+		"GET /ftvs/health":                            http.HandlerFunc(s.health),
+		"GET /ftvs/status":                            http.HandlerFunc(s.status),
+		"GET /ftvs/cluster":                           http.HandlerFunc(s.cluster),
+		"GET /ftvs/v1/status":                         http.HandlerFunc(s.v1Status),
+		"GET /ftvs/v1/cluster":                        http.HandlerFunc(s.v1Cluster),
+		"GET /ftvs/v1/members":                        http.HandlerFunc(s.v1Members),
+		"GET /ftvs/v1/links":                          http.HandlerFunc(s.v1Links),
+		"GET /ftvs/v1/virtual-server":                 http.HandlerFunc(s.v1VirtualServer),
+		"GET /ftvs/v1/events":                         http.HandlerFunc(s.events),
+		"GET /ftvs/v1/events/stream":                  http.HandlerFunc(s.eventStream),
+		"GET /metrics":                                http.HandlerFunc(s.serveMetrics),
+		"POST /ftvs/v1/coservers/{name}/{action}":     http.HandlerFunc(s.coserverAction),
+		"POST /ftvs/v1/leadership/transfer":           http.HandlerFunc(s.transfer),
+		"POST /ftvs/v1/update":                        http.HandlerFunc(s.update),
+		"POST /ftvs/v1/rollback":                      http.HandlerFunc(s.rollback),
+		"POST /ftvs/v1/override/start-without-quorum": http.HandlerFunc(s.override),
+		"GET /ftvs/ui/":                               ui.Handler(),
+		"GET /ftvs/ui":                                http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),
+	}
+	links, vs := s.m.FaultInjection()
+	if links {
+		routes["POST /ftvs/v1/faults/link"] = http.HandlerFunc(s.linkFault)
+	}
+	if vs {
+		routes["POST /ftvs/v1/faults/vs"] = http.HandlerFunc(s.vsFault)
+	}
+	return routes
+}
+
+// requireToken wraps h so that it runs only for requests bearing token ("" = open),
+// and removes the Authorization header before h sees the request.
+func requireToken(h http.Handler, token string) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("Authorization")
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
+			w.Header().Set(gateway.OutcomeHeader, gateway.OutcomeNotApplied)
+			msg := "missing credentials"
+			if got != "" {
+				msg = "wrong token"
+			}
+			problem(w, http.StatusUnauthorized, fmt.Sprintf("%s: %s %s requires the manager token (manager.token in the cluster dir), sent as \"Authorization: Bearer TOKEN\"",
+				msg, r.Method, r.URL.Path))
+			return
+		}
+		r.Header.Del("Authorization")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// noRoute answers a member path that has no route for this method: 405 with Allow when
+// the path takes other methods, else 404. Both in the API's JSON error shape.
+func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" && pattern != "/ftvs/" && strings.Contains(pattern, " ") {
+			allow = append(allow, method)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		problem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
+	problem(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: the endpoints are listed in API.md; try GET /ftvs/v1/cluster", r.Method, r.URL.Path))
+}
+
+// reply is the answer of an action: a message, or an error naming the fix.
+type reply struct {
+	Message string `json:"message,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// writeJSON writes one JSON answer of the API.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeIndented writes one JSON answer of the unversioned originals (indented).
+func writeIndented(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// apiError answers {"error": msg}.
+func apiError(w http.ResponseWriter, code int, msg string) { writeJSON(w, code, reply{Error: msg}) }
+
+// problem answers {"error": msg} for a request refused before any handler (no route,
+// no token, a bad hash mode of the originals), not to be sniffed as anything else.
+func problem(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// statusError is an error of the member that carries the HTTP status to answer with.
+type statusError interface {
+	error
+	HTTPStatus() int
+}
+
+// statusOf maps an error of the member to an HTTP status and message: those of the
+// statusError in its chain, else 500 and the whole error.
+func statusOf(err error) (int, string) {
+	var se statusError
+	if errors.As(err, &se) {
+		return se.HTTPStatus(), se.Error()
+	}
+	return http.StatusInternalServerError, err.Error()
+}
+
+// answer writes the outcome of an action: 200 with the message, or the error's status
+// with its message.
+func answer(w http.ResponseWriter, msg string, err error) {
+	if err != nil {
+		code, text := statusOf(err)
+		writeJSON(w, code, reply{Error: text})
+		return
+	}
+	writeJSON(w, http.StatusOK, reply{Message: msg})
+}

@@ -1,0 +1,309 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/events"
+)
+
+// fakeMember is the Member interface answered from fields, recording what it was asked.
+type fakeMember struct {
+	running   bool
+	modes     []cluster.HashMode // what Status and Cluster were asked for
+	own, peer []events.Event
+	down      []string // peers that do not answer PeerEvents
+	peerQuery string
+	actions   []string // "coserver1 disable", "transfer coserver2", ...
+	actionErr error
+	links, vs bool
+	flipped   uint64
+	shifted   time.Duration
+	done      chan struct{}
+}
+
+// httpError is an error of the member that carries its status.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string   { return e.msg }
+func (e *httpError) HTTPStatus() int { return e.code }
+
+func (f *fakeMember) Name() string { return "coserver1" }
+func (f *fakeMember) Status(mode cluster.HashMode) cluster.Status {
+	f.modes = append(f.modes, mode)
+	st := cluster.Status{Member: "coserver1", Kind: "coserver", Role: "leader", VirtualServer: "no-module", Version: "test"}
+	if f.running {
+		st.VirtualServer = "running"
+	}
+	return st
+}
+func (f *fakeMember) Cluster(ctx context.Context, mode cluster.HashMode) cluster.View {
+	return cluster.BuildView("coserver1", []cluster.Status{f.Status(mode)})
+}
+func (f *fakeMember) Done() <-chan struct{} { return f.done }
+func (f *fakeMember) QueryEvents(q events.Query) ([]events.Event, error) {
+	var out []events.Event
+	for _, e := range f.own {
+		if q.Matches(e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+func (f *fakeMember) SubscribeEvents() (<-chan events.Event, func()) {
+	ch := make(chan events.Event)
+	close(ch)
+	return ch, func() {}
+}
+func (f *fakeMember) EventsDropped() uint64 { return 7 }
+func (f *fakeMember) PeerEvents(ctx context.Context, rawQuery string) ([]events.Event, []string) {
+	f.peerQuery = rawQuery
+	return f.peer, f.down
+}
+func (f *fakeMember) WriteMetrics(w io.Writer) error {
+	_, err := fmt.Fprintln(w, "# the member's counters")
+	return err
+}
+func (f *fakeMember) act(what string) (string, error) {
+	f.actions = append(f.actions, what)
+	if f.actionErr != nil {
+		return "", f.actionErr
+	}
+	return what + ": done", nil
+}
+func (f *fakeMember) CoServerAction(ctx context.Context, coserver, action string) (string, error) {
+	return f.act(coserver + " " + action)
+}
+func (f *fakeMember) TransferLeadership(ctx context.Context, to string) (string, error) {
+	return f.act("transfer " + to)
+}
+func (f *fakeMember) StartWithoutQuorum(ctx context.Context, coserver, confirm, from string) (string, error) {
+	return f.act("override " + coserver + " " + confirm)
+}
+func (f *fakeMember) Update(ctx context.Context, req cluster.UpdateRequest, module []byte) (int, any) {
+	f.actions = append(f.actions, "update "+string(module))
+	return http.StatusOK, map[string]string{"message": "updated"}
+}
+func (f *fakeMember) Rollback(ctx context.Context, req cluster.RollbackRequest) (int, any) {
+	f.actions = append(f.actions, "rollback "+req.To)
+	return http.StatusOK, map[string]string{"message": "rolled back"}
+}
+func (f *fakeMember) FaultInjection() (bool, bool) { return f.links, f.vs }
+func (f *fakeMember) InjectLinkFault(peer, link, action string) error {
+	if action != "cut" {
+		return fmt.Errorf("action %q: use cut", action)
+	}
+	_, err := f.act("cut " + peer + " " + link)
+	return err
+}
+func (f *fakeMember) FlipGuestMemory(offset uint64) (uint64, uint64, error) {
+	f.flipped = offset
+	return offset, 42, nil
+}
+func (f *fakeMember) ShiftNextRequestClock(by time.Duration) { f.shifted = by }
+
+const token = "manager-secret-0123"
+
+func serve(t *testing.T, f *fakeMember, method, target, auth, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	h, err := Handler(Config{Member: f, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestHandlerNeedsMember(t *testing.T) {
+	if _, err := Handler(Config{}); err == nil || !strings.Contains(err.Error(), "Member") {
+		t.Fatalf("err = %v, want one naming Config.Member", err)
+	}
+}
+
+// Every request the Manager refuses says why in the API's error shape, with the status
+// the API documents.
+func TestRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, target, auth, body string
+		code                             int
+		want                             string
+	}{
+		{"unknown endpoint", "GET", "/ftvs/nope", "", "", 404, "no such ftvs endpoint GET /ftvs/nope"},
+		{"wrong method", "GET", "/ftvs/v1/leadership/transfer", "", "", 405, "use POST"},
+		{"metrics is the member's", "POST", "/metrics", "", "", 405, "use GET"},
+		{"no token", "POST", "/ftvs/v1/coservers/coserver1/disable", "", "", 401, "missing credentials: POST /ftvs/v1/coservers/coserver1/disable requires the manager token"},
+		{"wrong token", "POST", "/ftvs/v1/rollback", "Bearer nope", "", 401, "wrong token"},
+		{"bad since", "GET", "/ftvs/v1/events?since=yesterday", "", "", 400, `since=\"yesterday\": give a time like`},
+		{"bad after", "GET", "/ftvs/v1/events?after=-1", "", "", 400, `after=\"-1\": give a non-negative integer`},
+		{"bad severity", "GET", "/ftvs/v1/events/stream?severity=loud", "", "", 400, "use info, warning or error"},
+		{"bad scope", "GET", "/ftvs/v1/events?scope=world", "", "", 400, "use member (this member's events, the default) or cluster"},
+		{"bad hash on v1", "GET", "/ftvs/v1/members?hash=2", "", "", 400, "use 1"},
+		{"live hash without token", "GET", "/ftvs/v1/status?hash=live", "", "", 401, "manager token"},
+		{"live hash on the original", "GET", "/ftvs/status?hash=live", "", "", 401, "Authorization: Bearer TOKEN"},
+		{"transfer not JSON", "POST", "/ftvs/v1/leadership/transfer", "Bearer " + token, "coserver2", 400, `the body must be JSON like {\"to\": \"coserver2\"}`},
+		{"override not JSON", "POST", "/ftvs/v1/override/start-without-quorum", "Bearer " + token, "{", 400, "the body must be JSON like"},
+		{"update not JSON", "POST", "/ftvs/v1/update", "Bearer " + token, "x", 400, "the body must be JSON like"},
+		{"update not base64", "POST", "/ftvs/v1/update", "Bearer " + token, `{"module": "***"}`, 400, "standard base64"},
+		{"rollback not JSON", "POST", "/ftvs/v1/rollback", "Bearer " + token, "[", 400, "the body must be empty or JSON like"},
+		{"faults off", "POST", "/ftvs/v1/faults/vs?mode=memory", "Bearer " + token, "", 404, "no such ftvs endpoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeMember{}
+			w := serve(t, f, tc.method, tc.target, tc.auth, tc.body)
+			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) || !strings.HasPrefix(w.Body.String(), `{"error":`) {
+				t.Fatalf("%s %s: %d %s, want %d with %q", tc.method, tc.target, w.Code, w.Body, tc.code, tc.want)
+			}
+			if w.Code == 401 && w.Header().Get("WWW-Authenticate") == "" {
+				t.Fatal("a 401 must say how to authenticate (WWW-Authenticate)")
+			}
+			if len(f.actions) > 0 {
+				t.Fatalf("a refused request reached the member: %v", f.actions)
+			}
+		})
+	}
+}
+
+// An action the member refuses is answered with the status and message it gives; one it
+// carries out with its message.
+func TestActionAnswers(t *testing.T) {
+	auth := "Bearer " + token
+	f := &fakeMember{}
+	w := serve(t, f, "POST", "/ftvs/v1/coservers/coserver2/disable", auth, "")
+	if w.Code != 200 || w.Body.String() != "{\"message\":\"coserver2 disable: done\"}\n" {
+		t.Fatalf("disable: %d %q", w.Code, w.Body)
+	}
+	f = &fakeMember{actionErr: &httpError{404, `no action "reboot": use disable, enable or sync`}}
+	w = serve(t, f, "POST", "/ftvs/v1/coservers/coserver2/reboot", auth, "")
+	if w.Code != 404 || w.Body.String() != "{\"error\":\"no action \\\"reboot\\\": use disable, enable or sync\"}\n" {
+		t.Fatalf("unknown action: %d %q", w.Code, w.Body)
+	}
+	f = &fakeMember{actionErr: fmt.Errorf("relay: %w", &httpError{409, "coserver2 cannot take over"})}
+	if w = serve(t, f, "POST", "/ftvs/v1/leadership/transfer", auth, `{"to": "coserver2"}`); w.Code != 409 || !strings.Contains(w.Body.String(), `"error":"coserver2 cannot take over"`) {
+		t.Fatalf("refused transfer: %d %q", w.Code, w.Body)
+	}
+	f = &fakeMember{actionErr: fmt.Errorf("disk on fire")}
+	if w = serve(t, f, "POST", "/ftvs/v1/override/start-without-quorum", auth, `{"coserver": "coserver1", "confirm": "coserver1"}`); w.Code != 500 || !strings.Contains(w.Body.String(), "disk on fire") {
+		t.Fatalf("failed override: %d %q", w.Code, w.Body)
+	}
+	if len(f.actions) != 1 || f.actions[0] != "override coserver1 coserver1" {
+		t.Fatalf("override asked %v", f.actions)
+	}
+	f = &fakeMember{}
+	if w = serve(t, f, "POST", "/ftvs/v1/update", auth, `{"module": "AGFzbQ=="}`); w.Code != 200 || f.actions[0] != "update \x00asm" {
+		t.Fatalf("update: %d %q, member asked %q", w.Code, w.Body, f.actions)
+	}
+	if w = serve(t, f, "POST", "/ftvs/v1/rollback", auth, ""); w.Code != 200 || f.actions[1] != "rollback " {
+		t.Fatalf("rollback with an empty body: %d %q, member asked %q", w.Code, w.Body, f.actions)
+	}
+}
+
+func TestFaultInjection(t *testing.T) {
+	auth := "Bearer " + token
+	f := &fakeMember{links: true, vs: true}
+	for _, tc := range []struct {
+		target string
+		code   int
+		want   string
+	}{
+		{"/ftvs/v1/faults/vs?mode=memory&offset=x", 400, "(want a byte offset)"},
+		{"/ftvs/v1/faults/vs?mode=clock&by=0", 400, "want a nonzero duration"},
+		{"/ftvs/v1/faults/vs?mode=disk", 400, "use mode=memory (with offset=N) or mode=clock"},
+		{"/ftvs/v1/faults/vs?mode=memory&offset=12", 200, `"applied":42`},
+		{"/ftvs/v1/faults/vs?mode=clock&by=-30s", 200, `"by":"-30s"`},
+		{"/ftvs/v1/faults/link?peer=witness&link=a&action=cut", 200, `"peer":"witness"`},
+		{"/ftvs/v1/faults/link?peer=witness&link=a&action=melt", 400, `action \"melt\"`},
+	} {
+		if w := serve(t, f, "POST", tc.target, auth, ""); w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
+			t.Errorf("POST %s: %d %s, want %d with %q", tc.target, w.Code, w.Body, tc.code, tc.want)
+		}
+	}
+	if f.flipped != 12 || f.shifted != -30*time.Second {
+		t.Fatalf("flipped %d, shifted %v", f.flipped, f.shifted)
+	}
+}
+
+// /ftvs/status and /ftvs/cluster pass the hash mode on, lenient about values they do
+// not know (the originals); health never asks for a hash and says 503 while the
+// virtual server does not run.
+func TestReadEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		target string
+		code   int
+		want   cluster.HashMode
+	}{
+		{"/ftvs/status", 200, cluster.HashChecked},
+		{"/ftvs/status?hash=2", 200, cluster.HashChecked},
+		{"/ftvs/status?hash=0", 200, cluster.HashNone},
+		{"/ftvs/cluster?hash=yes", 200, cluster.HashChecked},
+		{"/ftvs/v1/links?hash=live", 200, cluster.HashNone},
+		{"/ftvs/health", 503, cluster.HashNone},
+	} {
+		f := &fakeMember{}
+		if w := serve(t, f, "GET", tc.target, "", ""); w.Code != tc.code || len(f.modes) != 1 || f.modes[0] != tc.want {
+			t.Errorf("GET %s: %d, asked for %v, want %d and %v", tc.target, w.Code, f.modes, tc.code, tc.want)
+		}
+	}
+	f := &fakeMember{running: true}
+	if w := serve(t, f, "GET", "/ftvs/status?hash=live", "Bearer "+token, ""); w.Code != 200 || f.modes[0] != cluster.HashLive {
+		t.Errorf("live hash with the token: %d, asked for %v", w.Code, f.modes)
+	}
+	if w := serve(t, f, "GET", "/ftvs/health", "", ""); w.Code != 200 || !strings.Contains(w.Body.String(), `"virtual_server": "running"`) {
+		t.Errorf("health while running: %d %s", w.Code, w.Body)
+	}
+	w := serve(t, f, "GET", "/metrics", "", "")
+	for _, want := range []string{"# the member's counters", `ftvs_member_info{member="coserver1",kind="coserver",version="test"} 1`, "ftvs_raft_leader 1", "ftvs_events_dropped 7"} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, w.Body)
+		}
+	}
+}
+
+// scope=cluster merges this member's events with its peers' by time, names the peers
+// that did not answer, and keeps the newest limit.
+func TestClusterEvents(t *testing.T) {
+	at := func(s int) time.Time { return time.Date(2026, 12, 5, 10, 0, s, 0, time.UTC) }
+	f := &fakeMember{
+		own:  []events.Event{{Member: "coserver1", Seq: 1, Time: at(1), Code: "a", Severity: "info"}, {Member: "coserver1", Seq: 2, Time: at(4), Code: "b", Severity: "info"}},
+		peer: []events.Event{{Member: "witness", Seq: 9, Time: at(3), Code: "c", Severity: "info"}, {Member: "coserver2", Seq: 5, Time: at(2), Code: "d", Severity: "info"}},
+		down: []string{"witness", "coserver2"},
+	}
+	w := serve(t, f, "GET", "/ftvs/v1/events?scope=cluster&limit=3", "", "")
+	var got struct {
+		AskedVia    string         `json:"asked_via"`
+		Unreachable []string       `json:"unreachable"`
+		Events      []events.Event `json:"events"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s: %v", w.Code, w.Body, err)
+	}
+	var codes []string
+	for _, e := range got.Events {
+		codes = append(codes, e.Code)
+	}
+	if strings.Join(codes, ",") != "d,c,b" || strings.Join(got.Unreachable, ",") != "coserver2,witness" || got.AskedVia != "coserver1" {
+		t.Fatalf("events %v, unreachable %v, asked via %q", codes, got.Unreachable, got.AskedVia)
+	}
+	if !strings.Contains(f.peerQuery, "scope=member") || !strings.Contains(f.peerQuery, "limit=3") {
+		t.Fatalf("the peers were asked %q, want their own events with the same query", f.peerQuery)
+	}
+	w = serve(t, &fakeMember{}, "GET", "/ftvs/v1/events", "", "")
+	if w.Body.String() != "{\"events\":[],\"member\":\"coserver1\"}\n" {
+		t.Fatalf("no events: %q", w.Body)
+	}
+}
