@@ -71,9 +71,16 @@ func newCluster(t *testing.T, coserverArgs ...string) *cluster {
 	return newClusterWith(t, coserverArgs, nil)
 }
 
+// forming is held from a cluster's `ftvs init` until its members listen: init picks free
+// ports, and a cluster formed at the same time by a parallel test could pick them too
+// before they are taken.
+var forming sync.Mutex
+
 // newClusterWith is newCluster with extra flags for the witness too.
 func newClusterWith(t *testing.T, coserverArgs, witnessArgs []string) *cluster {
 	t.Helper()
+	forming.Lock()
+	defer forming.Unlock()
 	dir := filepath.Join(t.TempDir(), "cluster")
 	if code, out, stderr := ftvs(t, "init", dir); code != 0 {
 		t.Fatalf("ftvs init %s: exit %d\n%s%s", dir, code, out, stderr)

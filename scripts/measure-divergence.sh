@@ -78,7 +78,7 @@ cluster "$INTERVAL"
 until curl -s "$(url "$follower")/ftvs/status?hash=0" | grep -q '"last_agreed_index": *[1-9]'; do sleep 0.1; done
 tok=$(cat "$work/cluster/manager.token")
 t0=$(now)
-curl -sf -X POST -H "Authorization: Bearer $tok" "$(url "$follower")/ftvs/v1/faults/vs?mode=memory" >/dev/null
+curl -sf -X POST -H "Authorization: Bearer $tok" "$(url "$follower")/ftvs/v1/faults/vs?mode=memory&offset=100" >/dev/null
 # Light load meanwhile, so requests flow through both gateways.
 "$bin" bench --cluster "$work/cluster" --clients 4 --duration 60s >/dev/null 2>&1 &
 load=$!

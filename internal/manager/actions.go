@@ -113,13 +113,13 @@ func (s *server) linkFault(w http.ResponseWriter, r *http.Request) {
 // vsFault is POST /ftvs/v1/faults/vs?mode=memory[&offset=N] or ?mode=clock[&by=DURATION]:
 // fault injection into this CoServer's virtual server, for tests and drills (enabled by
 // config, guarded by the manager token). memory flips one byte of guest memory
-// (default: the last one); clock makes the next request this CoServer applies see its
+// (default: offset 2^64-1 modulo the memory size, API.md); clock makes the next request this CoServer applies see its
 // time moved by DURATION (default 1h).
 func (s *server) vsFault(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	switch mode := q.Get("mode"); mode {
 	case "memory":
-		off := uint64(1<<64 - 1) // modulo the memory size: its last byte
+		off := uint64(1<<64 - 1) // modulo the memory size
 		if v := q.Get("offset"); v != "" {
 			var err error
 			if off, err = strconv.ParseUint(v, 10, 64); err != nil {

@@ -582,9 +582,6 @@ func (m *Member) memberURL(addr string) string {
 	return cluster.MemberURL(addr, m.cfg.GatewayTLS != nil, "")
 }
 
-// gatewayScheme is "https://" or "http://", as memberURL chooses.
-func (m *Member) gatewayScheme() string { return m.memberURL("") }
-
 // Snapshot asks raft for a snapshot now and waits for it.
 func (m *Member) Snapshot() error { return m.r().Snapshot().Error() }
 

@@ -186,7 +186,7 @@ func (m *Member) askPeers(ctx context.Context, mode cluster.HashMode, skip func(
 func (m *Member) fetchStatus(ctx context.Context, p Peer, mode cluster.HashMode) cluster.Status {
 	st := cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.Name, mode, m.cfg.ManagerToken)
 	if st.Role == "unreachable" {
-		st.Gateway = m.gatewayScheme() + p.HTTP
+		st.Gateway = m.memberURL(p.HTTP)
 	}
 	return st
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/fsx/crashfs"
+	"github.com/ftvs/ftvs/internal/testenv"
 )
 
 // oracle is what the store was asked to hold and what it reported durable.
@@ -279,6 +280,7 @@ func checkState(t *testing.T, seed uint64, o *oracle, st crashState, allowCorrup
 // and asynchronous), suffix and prefix deletions, whole-log deletions and segment
 // rolls. Every state must open with every entry that was reported durable.
 func TestCrashConsistency(t *testing.T) {
+	testenv.SkipUnderRace(t)
 	seeds, ops := 24, 150
 	if testing.Short() {
 		seeds = 6

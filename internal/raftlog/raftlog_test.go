@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/hashicorp/raft"
 )
 
@@ -381,6 +382,7 @@ func flip(t *testing.T, path string, off int64) {
 
 // TestModel runs random raft-like operations against a map and reopens often.
 func TestModel(t *testing.T) {
+	testenv.SkipUnderRace(t)
 	dir := t.TempDir()
 	s := open(t, dir)
 	model := map[uint64]uint64{} // index -> term

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx/crashfs"
+	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/hashicorp/raft"
 )
 
@@ -52,6 +53,7 @@ type crashRun struct {
 // one included; nothing cancelled, refused or reaped earlier comes back; and a new
 // snapshot can be written. The seed is in every failure.
 func TestCrashConsistency(t *testing.T) {
+	testenv.SkipUnderRace(t)
 	seeds := 64
 	if testing.Short() {
 		seeds = 4

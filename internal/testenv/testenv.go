@@ -1,10 +1,12 @@
 // Package testenv tells tests about the build they run in: today, whether the race
 // detector is on.
 //
-// The race detector instruments every memory access, which slows wazero's interpreter
-// (pure Go) about tenfold. A test that runs thousands of guest entries on one goroutine
-// gains nothing from it and costs minutes; it calls SkipUnderRace, and scripts/test.sh
-// runs it without the race detector in a step of its own, so it still runs every time.
+// The race detector instruments every memory access, which slows CPU-bound Go code five
+// to tenfold: wazero's interpreter running thousands of guest entries, or thousands of
+// crash states replayed on an in-memory disk. Such a test finds no race that the
+// package's concurrent tests do not (it drives the code from one goroutine) and costs
+// minutes; it calls SkipUnderRace, and scripts/test.sh runs it without the race detector
+// in a step of its own, so it still runs every time.
 package testenv
 
 import "testing"
@@ -14,6 +16,6 @@ import "testing"
 func SkipUnderRace(t testing.TB) {
 	t.Helper()
 	if Race {
-		t.Skip("single-goroutine and long under the race detector: scripts/test.sh runs it without -race")
+		t.Skip("long under the race detector, and driven from one goroutine: scripts/test.sh runs it without -race")
 	}
 }
