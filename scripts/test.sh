@@ -3,8 +3,10 @@
 # layer with the race detector, and a short run of every fuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# step names a step of the test command and the seconds spent before it.
+step() { echo "== $* (at ${SECONDS}s)"; }
 
-echo "== gofmt"
+step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change these files (run gofmt -w):" >&2
@@ -12,20 +14,20 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 
-echo "== go vet"
+step "go vet"
 go vet ./...
 GOOS=wasip1 GOARCH=wasm go vet ./guest/ ./examples/... ./internal/testguest/...
 
-echo "== third_party/raft is hashicorp/raft with third_party/raft.patch"
+step "third_party/raft is hashicorp/raft with third_party/raft.patch"
 scripts/vendor-raft.sh --check
 
-echo "== default guest is built from source"
+step "default guest is built from source"
 scripts/check-guests.sh
 
-echo "== go test -race"
+step "go test -race"
 go test -race -count=1 -timeout 20m ./...
 
-echo "== go test without the race detector: the tests that skip under it (testenv.SkipUnderRace)"
+step "go test without the race detector: the tests that skip under it (testenv.SkipUnderRace)"
 # CPU-bound runs driven from one goroutine (guest entries on wazero's interpreter, crash
 # states on an in-memory disk): the race detector slows them five to tenfold and finds
 # nothing the packages' concurrent tests miss. Every test that calls SkipUnderRace runs
@@ -38,7 +40,7 @@ if [ -n "$skipped" ]; then
   go test -count=1 -run "^($names)\$" $(echo "$skipped" | awk '{ print $1 }' | sort -u)
 fi
 
-echo "== fuzz (short runs)"
+step "fuzz (short runs)"
 # Each fuzzer runs for a number of inputs, not for a time: with a duration (-fuzztime=10s)
 # Go 1.26's fuzzing coordinator can report its own deadline as a failure ("context deadline
 # exceeded", no failing input written; golang/go#75804, fixed in Go 1.27) when a worker is
@@ -68,3 +70,4 @@ fuzz ./internal/forward FuzzReadRequest 150000
 fuzz ./internal/stablestore FuzzOpen 60000
 fuzz ./internal/snapstore FuzzMeta 30000
 fuzz ./internal/snapstore FuzzName 80000
+step "done"
