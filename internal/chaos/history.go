@@ -110,13 +110,13 @@ func (h *History) Records() []Op {
 // Phrases of internal/gateway's answers that the classification relies on. ftvs sends
 // them in plain text; keep them in step with internal/gateway/errors.go.
 const (
-	unavailablePhrase = "virtual server unavailable" // gateway.ErrUnavailable
+	unavailablePhrase = "virtual server unavailable" // vserver.ErrUnavailable
 	uncertainPhrase   = "may or may not have been applied"
 	undonePhrase      = "undone" // a trap: "the request was undone and the virtual server reset"
 )
 
 // outcomeHeader is the header in which ftvs's gateway says what happened to a request
-// (internal/gateway.OutcomeHeader), with its values.
+// (internal/vserver.OutcomeHeader), with its values.
 const (
 	outcomeHeader     = "X-Ftvs-Outcome"
 	outcomeApplied    = "applied"     // the entry was committed and applied

@@ -6,18 +6,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // The classification reads the gateway's header by its own copy of the names: keep
 // them in step.
 func TestOutcomeHeaderNamesMatchGateway(t *testing.T) {
 	pairs := [][2]string{
-		{outcomeHeader, gateway.OutcomeHeader},
-		{outcomeApplied, gateway.OutcomeApplied},
-		{outcomeUndone, gateway.OutcomeUndone},
-		{outcomeNotApplied, gateway.OutcomeNotApplied},
-		{outcomeUnknown, gateway.OutcomeUnknown},
+		{outcomeHeader, vserver.OutcomeHeader},
+		{outcomeApplied, string(vserver.OutcomeApplied)},
+		{outcomeUndone, string(vserver.OutcomeUndone)},
+		{outcomeNotApplied, string(vserver.OutcomeNotApplied)},
+		{outcomeUnknown, string(vserver.OutcomeUnknown)},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {

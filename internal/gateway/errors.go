@@ -17,7 +17,7 @@ import (
 // applied).
 func (g *gateway) writeError(w http.ResponseWriter, err error) {
 	var trap *vm.TrapError
-	w.Header().Set(OutcomeHeader, outcomeOf(err))
+	w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeOf(err)))
 	switch {
 	case errors.As(err, &trap):
 		problem(w, http.StatusInternalServerError, "virtual server: %v; the request was undone and the virtual server reset to its state before it", err)
@@ -29,45 +29,21 @@ func (g *gateway) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, vserver.ErrReplicaFailed):
 		w.Header().Set("Retry-After", "1")
 		problem(w, http.StatusServiceUnavailable, "%v", err)
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, vserver.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 		problem(w, http.StatusServiceUnavailable, "%v; retry shortly", err)
-	case errors.Is(err, ErrWrongMember):
+	case errors.Is(err, vserver.ErrWrongMember):
 		problem(w, http.StatusMisdirectedRequest, "%v", err)
-	case errors.Is(err, ErrStorageFull):
+	case errors.Is(err, vserver.ErrStorageFull):
 		w.Header().Set("Retry-After", "1")
 		problem(w, http.StatusInsufficientStorage, "%v; send the request to the other CoServer", err)
-	case errors.Is(err, ErrStorageFailed):
+	case errors.Is(err, vserver.ErrStorageFailed):
 		w.Header().Set("Retry-After", "1")
 		problem(w, http.StatusServiceUnavailable, "%v; send the request to the other CoServer", err)
-	case errors.Is(err, ErrUncertain):
+	case errors.Is(err, vserver.ErrUncertain):
 		problem(w, http.StatusServiceUnavailable, "%v: the request may or may not have been applied; check before retrying", err)
 	default:
 		g.log.Error("request failed", "err", err)
 		problem(w, http.StatusInternalServerError, "%v", err)
 	}
-}
-
-// OutcomeHeader names the header that says what happened to a request.
-const OutcomeHeader = "X-Ftvs-Outcome"
-
-// Outcomes carried in OutcomeHeader.
-const (
-	OutcomeApplied    = "applied"
-	OutcomeUndone     = "undone"
-	OutcomeNotApplied = "not-applied"
-	OutcomeUnknown    = "unknown"
-)
-
-func outcomeOf(err error) string {
-	var trap *vm.TrapError
-	switch {
-	case errors.As(err, &trap), errors.Is(err, vm.ErrAborted):
-		return OutcomeUndone
-	case errors.Is(err, vm.ErrRequestTooLarge), errors.Is(err, vserver.ErrNoModule), errors.Is(err, ErrUnavailable), errors.Is(err, ErrWrongMember),
-		errors.Is(err, ErrStorageFull), errors.Is(err, ErrStorageFailed):
-		return OutcomeNotApplied
-	}
-	// ErrUncertain, a failed replica after commit, anything unexpected: be honest.
-	return OutcomeUnknown
 }

@@ -21,30 +21,10 @@ import (
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
-// ErrUnavailable means the entry could not be committed now (no leader, no quorum,
-// shutting down). The client may retry; nothing was applied.
-var ErrUnavailable = errors.New("virtual server unavailable")
-
-// ErrUncertain means the entry was handed to the log but its fate is unknown (e.g. the
-// leader lost leadership while waiting). The client must check before retrying a
-// non-idempotent request.
-var ErrUncertain = errors.New("outcome unknown")
-
-// ErrWrongMember means this member does not serve the virtual server (the witness).
-var ErrWrongMember = errors.New("wrong member")
-
-// ErrStorageFull means this member's disk is full: it serves nothing until space
-// returns (507 Insufficient Storage); nothing was applied. The other CoServer serves.
-var ErrStorageFull = errors.New("this member's disk is full")
-
-// ErrStorageFailed means this member's disk fails (write or fsync errors): it serves
-// nothing until the disk works again (503); nothing was applied.
-var ErrStorageFailed = errors.New("this member's storage fails")
-
 // Cluster is what the gateway needs from the member it runs on.
 type Cluster interface {
 	// Propose appends e to the replicated log and returns the result of applying it,
-	// once committed. Errors wrap ErrUnavailable or ErrUncertain.
+	// once committed. Errors wrap vserver.ErrUnavailable or vserver.ErrUncertain.
 	Propose(ctx context.Context, e entry.Entry) (vserver.Result, error)
 }
 
@@ -96,7 +76,7 @@ func requireClientToken(h http.Handler, token string) http.Handler {
 		got := r.Header.Get("Authorization")
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
-			w.Header().Set(OutcomeHeader, OutcomeNotApplied)
+			w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeNotApplied))
 			msg := "missing credentials"
 			if got != "" {
 				msg = "wrong token"
@@ -115,7 +95,7 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			w.Header().Set(OutcomeHeader, OutcomeNotApplied)
+			w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeNotApplied))
 			problem(w, http.StatusRequestEntityTooLarge, "request body exceeds %d bytes: send less, or raise max_request_bytes on every CoServer", g.cfg.MaxRequestBytes)
 			return
 		}
@@ -124,7 +104,7 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := EncodeRequest(r, body)
 	if len(msg) > g.cfg.MaxRequestBytes {
-		w.Header().Set(OutcomeHeader, OutcomeNotApplied)
+		w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeNotApplied))
 		problem(w, http.StatusRequestEntityTooLarge, "request of %d bytes (headers and body) exceeds %d bytes: send less, or raise max_request_bytes", len(msg), g.cfg.MaxRequestBytes)
 		return
 	}
@@ -141,13 +121,13 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(res.Err, vm.ErrAborted) && res.Response != nil {
 		// The guest answered (e.g. 500 after a handler panic) and its effects were undone.
 		w.Header().Set("X-Ftvs-Reset", "entry undone")
-		w.Header().Set(OutcomeHeader, OutcomeUndone)
+		w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeUndone))
 	} else if res.Err != nil {
 		g.writeError(w, fmt.Errorf("entry %d: %w", res.Index, res.Err))
 		return
 	}
 	if res.Err == nil {
-		w.Header().Set(OutcomeHeader, OutcomeApplied)
+		w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeApplied))
 	}
 	if err := writeGuestResponse(w, res.Response); err != nil {
 		g.log.Warn("guest returned a malformed response", "index", res.Index, "err", err)

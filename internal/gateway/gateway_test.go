@@ -50,8 +50,8 @@ func TestGatewayAnswers(t *testing.T) {
 	}{
 		{"guest answer", &fakeCluster{res: vserver.Result{Index: 7, Response: guestOK}}, "PUT", "/kv/a", "v", 201, "hi", [2]string{"X-Ftvs-Index", "7"}, true},
 		{"body too large", &fakeCluster{}, "PUT", "/kv/a", strings.Repeat("x", 2000), 413, "exceeds 1000 bytes", [2]string{}, false},
-		{"no quorum", &fakeCluster{err: ErrUnavailable}, "GET", "/kv/a", "", 503, "unavailable", [2]string{"Retry-After", "1"}, true},
-		{"uncertain", &fakeCluster{err: ErrUncertain}, "GET", "/kv/a", "", 503, "may or may not", [2]string{}, true},
+		{"no quorum", &fakeCluster{err: vserver.ErrUnavailable}, "GET", "/kv/a", "", 503, "unavailable", [2]string{"Retry-After", "1"}, true},
+		{"uncertain", &fakeCluster{err: vserver.ErrUncertain}, "GET", "/kv/a", "", 503, "may or may not", [2]string{}, true},
 		{"trap", &fakeCluster{res: vserver.Result{Index: 3, Err: &vm.TrapError{Reason: "out of fuel"}}}, "GET", "/loop", "", 500, "out of fuel; the request was undone", [2]string{}, true},
 		{"aborted", &fakeCluster{res: vserver.Result{Index: 3, Err: vm.ErrAborted, Response: []byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nboom!")}}, "GET", "/panic", "", 500, "boom!", [2]string{"X-Ftvs-Reset", "entry undone"}, true},
 		{"no module", &fakeCluster{res: vserver.Result{Index: 3, Err: vserver.ErrNoModule}}, "GET", "/", "", 503, "starting", [2]string{"Retry-After", "1"}, true},
@@ -67,8 +67,8 @@ func TestGatewayAnswers(t *testing.T) {
 			if k := tc.wantHeader[0]; k != "" && w.Header().Get(k) != tc.wantHeader[1] {
 				t.Fatalf("header %s = %q, want %q", k, w.Header().Get(k), tc.wantHeader[1])
 			}
-			if o := w.Header().Get(OutcomeHeader); w.Code != 404 && w.Code != 200 && !tc.proposed && o != OutcomeNotApplied {
-				t.Fatalf("refused before the log but %s = %q", OutcomeHeader, o)
+			if o := w.Header().Get(vserver.OutcomeHeader); w.Code != 404 && w.Code != 200 && !tc.proposed && o != string(vserver.OutcomeNotApplied) {
+				t.Fatalf("refused before the log but %s = %q", vserver.OutcomeHeader, o)
 			}
 			if (len(tc.cluster.got) > 0) != tc.proposed {
 				t.Fatalf("proposed = %v, want %v", len(tc.cluster.got) > 0, tc.proposed)
@@ -82,14 +82,14 @@ func TestOutcomeHeader(t *testing.T) {
 		c    *fakeCluster
 		want string
 	}{
-		{&fakeCluster{res: vserver.Result{Response: []byte("HTTP/1.1 204 No Content\r\n\r\n")}}, OutcomeApplied},
-		{&fakeCluster{err: ErrUnavailable}, OutcomeNotApplied},
-		{&fakeCluster{err: ErrUncertain}, OutcomeUnknown},
-		{&fakeCluster{res: vserver.Result{Err: &vm.TrapError{Reason: "x"}}}, OutcomeUndone},
-		{&fakeCluster{res: vserver.Result{Err: vserver.ErrReplicaFailed}}, OutcomeUnknown},
-		{&fakeCluster{res: vserver.Result{Index: 9, Err: vm.ErrAborted, Response: []byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\npanic")}}, OutcomeUndone},
+		{&fakeCluster{res: vserver.Result{Response: []byte("HTTP/1.1 204 No Content\r\n\r\n")}}, string(vserver.OutcomeApplied)},
+		{&fakeCluster{err: vserver.ErrUnavailable}, string(vserver.OutcomeNotApplied)},
+		{&fakeCluster{err: vserver.ErrUncertain}, string(vserver.OutcomeUnknown)},
+		{&fakeCluster{res: vserver.Result{Err: &vm.TrapError{Reason: "x"}}}, string(vserver.OutcomeUndone)},
+		{&fakeCluster{res: vserver.Result{Err: vserver.ErrReplicaFailed}}, string(vserver.OutcomeUnknown)},
+		{&fakeCluster{res: vserver.Result{Index: 9, Err: vm.ErrAborted, Response: []byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\npanic")}}, string(vserver.OutcomeUndone)},
 	} {
-		if got := serve(t, tc.c, "PUT", "/kv/a", "v").Header().Get(OutcomeHeader); got != tc.want {
+		if got := serve(t, tc.c, "PUT", "/kv/a", "v").Header().Get(vserver.OutcomeHeader); got != tc.want {
 			t.Errorf("%+v: outcome %q, want %q", tc.c, got, tc.want)
 		}
 	}

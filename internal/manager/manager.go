@@ -17,8 +17,8 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
-	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/ui"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // Member is what the Manager needs of the cluster member it runs on. Errors that carry
@@ -156,7 +156,7 @@ func requireToken(h http.Handler, token string) http.Handler {
 		got := r.Header.Get("Authorization")
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
-			w.Header().Set(gateway.OutcomeHeader, gateway.OutcomeNotApplied)
+			w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeNotApplied))
 			msg := "missing credentials"
 			if got != "" {
 				msg = "wrong token"

@@ -21,7 +21,6 @@ import (
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/divergence"
 	"github.com/ftvs/ftvs/internal/entry"
-	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -190,11 +189,11 @@ func (d *divState) await(ctx context.Context, name string) (trustLeader bool, er
 		select {
 		case <-h:
 		case <-ctx.Done():
-			return false, fmt.Errorf("%w: %s holds its answer while a divergence between the CoServers is resolved", gateway.ErrUncertain, name)
+			return false, fmt.Errorf("%w: %s holds its answer while a divergence between the CoServers is resolved", vserver.ErrUncertain, name)
 		}
 	}
 	if why := d.quarantined.Load(); why != nil {
-		return false, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", gateway.ErrUncertain, name, *why)
+		return false, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", vserver.ErrUncertain, name, *why)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

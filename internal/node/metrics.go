@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/metrics"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // memberMetrics are what this member measures: request counts and latency at its
@@ -66,7 +66,7 @@ func (m *Member) instrument(h http.Handler) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		outcome := w.Header().Get(gateway.OutcomeHeader)
+		outcome := w.Header().Get(vserver.OutcomeHeader)
 		if outcome == "" {
 			outcome = "none"
 		}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -49,10 +48,10 @@ func TestApplyOutcome(t *testing.T) {
 			if idx != tc.index {
 				t.Errorf("index %d, want %d", idx, tc.index)
 			}
-			if got := errors.Is(err, gateway.ErrUncertain); got != tc.uncertain {
+			if got := errors.Is(err, vserver.ErrUncertain); got != tc.uncertain {
 				t.Errorf("uncertain = %v (%v), want %v", got, err, tc.uncertain)
 			}
-			if got := errors.Is(err, errLeaderMoved) || errors.Is(err, gateway.ErrUnavailable); got != tc.notSent {
+			if got := errors.Is(err, errLeaderMoved) || errors.Is(err, vserver.ErrUnavailable); got != tc.notSent {
 				t.Errorf("not sent = %v (%v), want %v", got, err, tc.notSent)
 			}
 		})

@@ -12,7 +12,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/entry"
-	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -41,13 +40,13 @@ var errInFlight = errors.New("forwarded entry cut off in flight")
 // CoServer that received a request answers with its own guest's response.
 func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, error) {
 	if m.cfg.Witness {
-		return vserver.Result{}, fmt.Errorf("%w: the witness does not run the virtual server; send requests to a CoServer (%s)", gateway.ErrWrongMember, m.coserverURLs())
+		return vserver.Result{}, fmt.Errorf("%w: the witness does not run the virtual server; send requests to a CoServer (%s)", vserver.ErrWrongMember, m.coserverURLs())
 	}
 	if f := m.fault.Load(); f != nil {
 		if f.Full {
-			return vserver.Result{}, fmt.Errorf("%w (%s)", gateway.ErrStorageFull, f.Reason)
+			return vserver.Result{}, fmt.Errorf("%w (%s)", vserver.ErrStorageFull, f.Reason)
 		}
-		return vserver.Result{}, fmt.Errorf("%w (%s)", gateway.ErrStorageFailed, f.Reason)
+		return vserver.Result{}, fmt.Errorf("%w (%s)", vserver.ErrStorageFailed, f.Reason)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -56,7 +55,7 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 	}
 	if m.div != nil {
 		if why := m.div.quarantined.Load(); why != nil {
-			return vserver.Result{}, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", gateway.ErrUnavailable, m.cfg.Name, *why)
+			return vserver.Result{}, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", vserver.ErrUnavailable, m.cfg.Name, *why)
 		}
 	}
 	ch := m.fsm.wait(e.Seed)
@@ -69,7 +68,7 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 	data := entry.Encode(e)
 	for {
 		idx, res, forwarded, err := m.appendViaLeader(ctx, data)
-		if err != nil && !(errors.Is(err, gateway.ErrUncertain) && idx > 0) {
+		if err != nil && !(errors.Is(err, vserver.ErrUncertain) && idx > 0) {
 			return vserver.Result{}, err
 		}
 		if err == nil && res != nil {
@@ -116,7 +115,7 @@ func (m *Member) answer(ctx context.Context, res vserver.Result, own <-chan vser
 	case r := <-own:
 		return r, nil
 	case <-ctx.Done():
-		return vserver.Result{}, fmt.Errorf("%w: entry %d: the leader's result is not trusted and %s had not applied it in time", gateway.ErrUncertain, res.Index, m.cfg.Name)
+		return vserver.Result{}, fmt.Errorf("%w: entry %d: the leader's result is not trusted and %s had not applied it in time", vserver.ErrUncertain, res.Index, m.cfg.Name)
 	}
 }
 
@@ -142,9 +141,9 @@ func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx 
 		case res := <-ch:
 			return res, true, nil
 		case <-ctx.Done():
-			return vserver.Result{}, false, fmt.Errorf("%w: entry %d was appended but %s had not applied it in time", gateway.ErrUncertain, idx, m.cfg.Name)
+			return vserver.Result{}, false, fmt.Errorf("%w: entry %d was appended but %s had not applied it in time", vserver.ErrUncertain, idx, m.cfg.Name)
 		case <-m.stop:
-			return vserver.Result{}, false, fmt.Errorf("%w: %s is shutting down", gateway.ErrUncertain, m.cfg.Name)
+			return vserver.Result{}, false, fmt.Errorf("%w: %s is shutting down", vserver.ErrUncertain, m.cfg.Name)
 		case <-tick.C:
 			if m.fsm.applied.Load() >= idx {
 				select {
@@ -154,7 +153,7 @@ func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx 
 				}
 				if m.fsm.restored.Load() >= idx {
 					// idx arrived inside a snapshot: whether it held our entry is unknown.
-					return vserver.Result{}, false, fmt.Errorf("%w: entry %d was covered by a snapshot this member restored", gateway.ErrUncertain, idx)
+					return vserver.Result{}, false, fmt.Errorf("%w: entry %d was covered by a snapshot this member restored", vserver.ErrUncertain, idx)
 				}
 				return vserver.Result{}, false, nil
 			}
@@ -182,11 +181,11 @@ func (m *Member) appendViaLeader(ctx context.Context, data []byte) (idx uint64, 
 				leaderless = time.Now()
 			}
 			if time.Since(leaderless) > noLeaderWait {
-				return 0, nil, false, fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", gateway.ErrUnavailable, noLeaderWait)
+				return 0, nil, false, fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", vserver.ErrUnavailable, noLeaderWait)
 			}
 			err = fmt.Errorf("%w: no leader", errLeaderMoved)
 		} else if p, ok := m.peers[string(leader)]; !ok {
-			err = fmt.Errorf("%w: leader %q is not a known member", gateway.ErrUnavailable, leader)
+			err = fmt.Errorf("%w: leader %q is not a known member", vserver.ErrUnavailable, leader)
 		} else {
 			idx, res, err = m.forwardRetrying(ctx, p, data)
 			forwarded = true
@@ -196,9 +195,9 @@ func (m *Member) appendViaLeader(ctx context.Context, data []byte) (idx uint64, 
 		}
 		select {
 		case <-ctx.Done():
-			return 0, nil, false, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+			return 0, nil, false, fmt.Errorf("%w: %v", vserver.ErrUnavailable, err)
 		case <-m.stop:
-			return 0, nil, false, fmt.Errorf("%w: shutting down", gateway.ErrUnavailable)
+			return 0, nil, false, fmt.Errorf("%w: shutting down", vserver.ErrUnavailable)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -230,13 +229,13 @@ func applyOutcome(f raft.ApplyFuture) (uint64, *vserver.Result, error) {
 		// Refused before it was appended: nothing happened, ask the next leader.
 		return 0, nil, fmt.Errorf("%w: %v", errLeaderMoved, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+		return 0, nil, fmt.Errorf("%w: %v", vserver.ErrUnavailable, err)
 	case f.Index() == 0:
 		// raft stopped (or failed to store it) before it gave the entry an index: it
 		// was never appended.
-		return 0, nil, fmt.Errorf("%w: %v", gateway.ErrUnavailable, err)
+		return 0, nil, fmt.Errorf("%w: %v", vserver.ErrUnavailable, err)
 	default: // e.g. ErrLeadershipLost, or ErrRaftShutdown: appended at f.Index(), fate unknown
-		return f.Index(), nil, fmt.Errorf("%w: %v", gateway.ErrUncertain, err)
+		return f.Index(), nil, fmt.Errorf("%w: %v", vserver.ErrUncertain, err)
 	}
 }
 
@@ -248,7 +247,7 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 			// Never delivered: the leader is gone. Wait for the next one.
 			return 0, nil, fmt.Errorf("%w: leader %s %w: %v", errLeaderMoved, p.Name, errUnreachable, err)
 		}
-		return 0, nil, fmt.Errorf("%w: %w: forwarding to leader %s: %v", gateway.ErrUncertain, errInFlight, p.Name, err)
+		return 0, nil, fmt.Errorf("%w: %w: forwarding to leader %s: %v", vserver.ErrUncertain, errInFlight, p.Name, err)
 	}
 	switch rep.Status {
 	case forward.Applied, forward.Aborted:
@@ -262,11 +261,11 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 	case forward.NotLeader:
 		return 0, nil, fmt.Errorf("%w: %s is no longer leader (%s)", errLeaderMoved, p.Name, rep.Message())
 	case forward.Unavailable:
-		return 0, nil, fmt.Errorf("%w: leader %s: %s", gateway.ErrUnavailable, p.Name, rep.Message())
+		return 0, nil, fmt.Errorf("%w: leader %s: %s", vserver.ErrUnavailable, p.Name, rep.Message())
 	case forward.Refused:
 		return 0, nil, fmt.Errorf("leader %s refused the entry: %s", p.Name, rep.Message())
 	default:
-		return rep.Index, nil, fmt.Errorf("%w: leader %s: %s", gateway.ErrUncertain, p.Name, rep.Message())
+		return rep.Index, nil, fmt.Errorf("%w: leader %s: %s", vserver.ErrUncertain, p.Name, rep.Message())
 	}
 }
 
@@ -284,16 +283,16 @@ func (m *Member) forwardRetrying(ctx context.Context, p Peer, data []byte) (uint
 			return idx, res, err
 		case !errors.Is(err, errInFlight):
 			// A retry could not reach p at all: the first attempt may have been appended.
-			return 0, nil, fmt.Errorf("%w: the leader %s was cut off while it held the entry and is now unreachable: %v", gateway.ErrUncertain, p.Name, err)
+			return 0, nil, fmt.Errorf("%w: the leader %s was cut off while it held the entry and is now unreachable: %v", vserver.ErrUncertain, p.Name, err)
 		}
 		if attempt > 0 {
 			m.log.Debug("forwarded entry cut off in flight; sending it again", "leader", p.Name, "attempt", attempt+1, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, nil, fmt.Errorf("%w: forwarding to leader %s: %v", gateway.ErrUncertain, p.Name, err)
+			return 0, nil, fmt.Errorf("%w: forwarding to leader %s: %v", vserver.ErrUncertain, p.Name, err)
 		case <-m.stop:
-			return 0, nil, fmt.Errorf("%w: shutting down", gateway.ErrUncertain)
+			return 0, nil, fmt.Errorf("%w: shutting down", vserver.ErrUncertain)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -366,7 +365,7 @@ func (m *Member) appendOnce(ctx context.Context, data []byte) forward.Reply {
 		return rep
 	case errors.Is(err, errLeaderMoved):
 		return forward.Reply{Status: forward.NotLeader, Body: []byte(err.Error())}
-	case errors.Is(err, gateway.ErrUnavailable):
+	case errors.Is(err, vserver.ErrUnavailable):
 		return forward.Reply{Status: forward.Unavailable, Body: []byte(err.Error())}
 	default:
 		return forward.Reply{Status: forward.Uncertain, Index: idx, Body: []byte(err.Error())}
