@@ -153,3 +153,28 @@ func (m *Member) reopenFailedLog() error {
 func (m *Member) openLog() (*raftlog.Store, error) {
 	return raftlog.Open(m.dir.walDir(), raftlog.Options{FS: m.fs, Logger: m.log.With("component", "raftlog"), OnFail: m.storageFailed})
 }
+
+// FlipGuestMemory is POST /ftvs/v1/faults/vs?mode=memory: fault injection for tests
+// and drills (enabled by config, guarded by the manager token). It flips the byte of
+// guest memory at offset (modulo the memory size) outside any entry.
+func (m *Member) FlipGuestMemory(offset uint64) (flipped, applied uint64, err error) {
+	if m.fsm == nil {
+		return 0, 0, fmt.Errorf("%s runs no virtual server", m.cfg.Name)
+	}
+	flipped, applied, err = m.fsm.injectMemoryFault(offset)
+	if err != nil {
+		return 0, 0, err
+	}
+	m.log.Warn("fault injected: a byte of this CoServer's guest memory was flipped", "event", "vs.fault_injected", "mode", "memory", "offset", flipped, "applied", applied)
+	return flipped, applied, nil
+}
+
+// ShiftNextRequestClock is POST /ftvs/v1/faults/vs?mode=clock: the next request this
+// CoServer applies sees its time moved by by.
+func (m *Member) ShiftNextRequestClock(by time.Duration) {
+	if m.fsm == nil {
+		return
+	}
+	m.fsm.clockFault.Store(int64(by))
+	m.log.Warn("fault injected: the next request this CoServer applies sees another time", "event", "vs.fault_injected", "mode", "clock", "by", by.String())
+}

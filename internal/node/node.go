@@ -5,7 +5,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/ftvs/ftvs/internal/forward"
@@ -21,10 +20,8 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/cluster"
-	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/logbridge"
 	"github.com/ftvs/ftvs/internal/snapstore"
@@ -307,213 +304,12 @@ func (m *Member) startRaft(f raft.FSM) error {
 // r is this member's running raft. An override or a forced sync replaces it (replica.go).
 func (m *Member) r() *raft.Raft { return m.raftp.Load() }
 
-// startHTTP serves the public port: the Manager's routes (/ftvs/..., /metrics) from
-// Config.Manager, every other path to the gateway (the virtual server); and, on the
-// links, the member-to-member routes.
-func (m *Member) startHTTP() error {
-	m.initMetrics()
-	guest, err := gateway.New(gateway.Config{
-		Cluster:         m,
-		MaxRequestBytes: m.maxRequestBytes(),
-		ProposeTimeout:  m.cfg.ProposeTimeout,
-		Logger:          m.log,
-		ClientToken:     m.cfg.ClientToken,
-	})
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	mgr := http.Handler(http.HandlerFunc(noManager))
-	if m.cfg.Manager != nil {
-		if mgr, err = m.cfg.Manager(m); err != nil {
-			return fmt.Errorf("manager: %w", err)
-		}
-	}
-	root := http.NewServeMux()
-	root.Handle("/ftvs/", mgr)
-	root.Handle("/metrics", mgr)
-	root.Handle("/", guest)
-	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen for HTTP on %s: %w (is another process using it? pick another address)", m.cfg.HTTPAddr, err)
-	}
-	m.ln = ln
-	if m.cfg.GatewayTLS != nil {
-		ln = tls.NewListener(ln, m.cfg.GatewayTLS)
-	}
-	m.srv = &http.Server{Handler: m.instrument(root), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	go func() {
-		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.replicaFailed(fmt.Errorf("gateway: %w", err))
-		}
-	}()
-	if m.links != nil {
-		m.linkMux.Store(m.linkRoutes(mgr))
-	}
-	return nil
-}
-
-// linkRoutes are the member-to-member routes, served only on the links, where every
-// peer is authenticated. A peer's Manager reads this member's events through mgr.
-func (m *Member) linkRoutes(mgr http.Handler) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ftvs/status", m.handleLinkStatus)
-	mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
-	mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
-	mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
-	mux.HandleFunc("POST /ftvs/internal/rejoined", m.handleInternalRejoined)
-	mux.HandleFunc("GET /ftvs/internal/storage", m.handleInternalStorage)
-	mux.HandleFunc("POST /ftvs/internal/rehearse", m.handleInternalRehearse)
-	mux.HandleFunc("POST /ftvs/internal/update", m.handleInternalUpdate)
-	mux.HandleFunc("POST /ftvs/internal/rollback", m.handleInternalRollback)
-	mux.Handle("GET /ftvs/v1/events", mgr)
-	mux.HandleFunc("GET /ftvs/internal/check", m.handleInternalCheck)
-	mux.HandleFunc("POST /ftvs/internal/check/verify", m.handleInternalVerify)
-	mux.HandleFunc("POST /ftvs/internal/check/resolve", m.handleInternalResolve)
-	mux.HandleFunc("POST /ftvs/internal/check/now", m.handleInternalCheckNow)
-	return mux
-}
-
-// noManager answers the Manager's paths on a member started without one: they never
-// reach the guest.
-func noManager(w http.ResponseWriter, r *http.Request) {
-	apiError(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: this member serves no Manager", r.Method, r.URL.Path))
-}
-
 func (m *Member) maxRequestBytes() int {
 	if m.engine != nil {
 		return m.engine.Config().MaxRequestBytes
 	}
 	return vm.DefaultMaxRequestBytes
 }
-
-// ensureModule (lone CoServer) waits for leadership and the replayed log, then installs
-// the configured guest if the virtual server has none.
-func (m *Member) ensureModule(ctx context.Context) error {
-	deadline := time.Now().Add(startTimeout)
-	for m.r().State() != raft.Leader {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("lone CoServer did not become leader within %s", startTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return m.installModule(ctx, true)
-}
-
-// installModule runs on the leader: after a barrier (the log is applied here), it
-// proposes the configured guest if the virtual server has none. strict refuses a data
-// dir that runs another module than an explicitly given one.
-func (m *Member) installModule(ctx context.Context, strict bool) error {
-	if err := barrier(ctx, m.r(), startTimeout); err != nil {
-		return fmt.Errorf("replay log: %w", err)
-	}
-	st := m.fsm.status(false)
-	if st.Failed != "" {
-		return fmt.Errorf("virtual server failed while replaying its log: %s", st.Failed)
-	}
-	if err := m.ensureSettings(ctx, st.Module == ""); err != nil {
-		return err
-	}
-	if testHookBeforeLoad != nil {
-		testHookBeforeLoad(ctx, m.cfg.Name)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("guest %s: %w", m.cfg.GuestName, err)
-	}
-	mod, err := m.engine.Load(ctx, m.cfg.GuestName, m.cfg.Guest)
-	if err != nil {
-		return fmt.Errorf("guest %s: %w", m.cfg.GuestName, err)
-	}
-	if st.Module != "" {
-		if m.cfg.GuestExplicit && st.ModuleSHA != mod.SHA256Hex() {
-			msg := fmt.Sprintf("data dir %s runs module %s (sha256 %s), but --guest is %s (sha256 %s): a running virtual server changes its module only by an update; start without --guest to keep it, or use an empty data dir to start over",
-				m.cfg.DataDir, st.Module, st.ModuleSHA[:12], m.cfg.GuestName, mod.SHA256Hex()[:12])
-			if strict {
-				return errors.New(msg)
-			}
-			m.log.Warn(msg)
-		}
-		return nil
-	}
-	if !m.cfg.Simplex {
-		m.waitForFormation(ctx)
-	}
-	payload, err := vserver.EncodeModulePayload(m.cfg.GuestName, m.cfg.Guest)
-	if err != nil {
-		return err
-	}
-	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindModule, Payload: payload, Seed: newSeed()})
-	if err != nil {
-		return fmt.Errorf("install guest %s: %w", m.cfg.GuestName, err)
-	}
-	if res.Err != nil && !errors.Is(res.Err, vserver.ErrModuleInstalled) {
-		return fmt.Errorf("install guest %s: %w", m.cfg.GuestName, res.Err)
-	}
-	return nil
-}
-
-// ensureSettings runs on the leader once the log is applied here: if the virtual
-// server's state records no settings yet (a new cluster, or one formed before settings
-// were recorded), it proposes this CoServer's own, so that from then on every CoServer
-// checks its settings against the cluster's. A new cluster waits for its peers first
-// (as the module install does), so no member takes itself for one that lost its data.
-func (m *Member) ensureSettings(ctx context.Context, fresh bool) error {
-	if _, ok := m.fsm.settings(); ok {
-		return nil
-	}
-	if fresh && !m.cfg.Simplex {
-		m.waitForFormation(ctx)
-	}
-	cs := vserver.SettingsOf(m.engine.Config())
-	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindSettings, Payload: vserver.EncodeSettingsPayload(cs), Seed: newSeed()})
-	if err != nil {
-		return fmt.Errorf("record the virtual server's settings: %w", err)
-	}
-	if res.Err != nil {
-		return fmt.Errorf("record the virtual server's settings: %w", res.Err)
-	}
-	m.log.Info("virtual server settings recorded", "event", "vs.settings_recorded", "index", res.Index,
-		"fuel", cs.FuelPerEntry, "memory_limit_bytes", cs.MemoryLimitBytes, "max_request_bytes", cs.MaxRequestBytes, "interpreter", cs.Interpreter)
-	return nil
-}
-
-// installWhenLeader (cluster CoServer) installs the guest whenever this CoServer gains
-// leadership of a virtual server that has none.
-func (m *Member) installWhenLeader(stop <-chan struct{}) {
-	// Polled rather than raft's LeaderCh: the raft instance can be replaced (replica.go),
-	// and the channel with it.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var led *raft.Raft // the instance this CoServer last saw itself lead
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		r := m.r()
-		if r.State() != raft.Leader {
-			led = nil
-			continue
-		}
-		if led == r {
-			continue
-		}
-		led = r
-		ctx, cancel := context.WithTimeout(m.ctx, startTimeout)
-		if err := m.installModule(ctx, false); err != nil && m.ctx.Err() == nil {
-			m.log.Error("virtual server failed to start", "event", "vs.failed_to_initialize", "err", err)
-		}
-		cancel()
-	}
-}
-
-// testHookBeforeLoad, when set (tests only), runs in installModule just before the
-// guest is compiled.
-var testHookBeforeLoad func(ctx context.Context, member string)
 
 // barrier waits for raft's barrier, or until ctx ends; an abandoned barrier ends with
 // its timeout or with raft.
@@ -654,61 +450,4 @@ func (m *Member) Close() error {
 		errs = append(errs, m.events.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// checkSnapshotSettings refuses to start a CoServer whose settings differ from the
-// cluster's as its newest snapshot records them, before raft restores it: the member
-// exits with a message that names each setting, and its data dir is left as it is.
-// (Settings learnt later, from the log or a peer's snapshot, stop it the same way.)
-func (m *Member) checkSnapshotSettings() error {
-	if m.engine == nil {
-		return nil
-	}
-	metas, err := m.snaps.List()
-	if err != nil || len(metas) == 0 {
-		return nil
-	}
-	_, rc, err := m.snaps.Open(metas[0].ID)
-	if err != nil {
-		return nil // raft opens it next and deals with what is wrong with it
-	}
-	defer rc.Close()
-	cs, at, err := vserver.ReadSnapshotSettings(rc)
-	if err != nil || cs == nil {
-		return nil
-	}
-	if local := vserver.SettingsOf(m.engine.Config()); *cs != local {
-		err := &vserver.SettingsMismatchError{Index: at, Cluster: *cs, Local: local}
-		m.log.Error("this CoServer's settings differ from the cluster's: it does not start", "event", "member.settings_refused", "err", err)
-		return err
-	}
-	return nil
-}
-
-func (m *Member) newestSnapshotSize() int64 {
-	if m.snaps == nil {
-		return 0
-	}
-	metas, err := m.snaps.List()
-	if err != nil || len(metas) == 0 {
-		return 0
-	}
-	return metas[0].Size
-}
-
-// setAsideNewestSnapshot moves the newest snapshot, which could not be restored, out of
-// the store (into corrupt-TIME/): raft would otherwise restore it first at every start
-// and send it to every peer that needs a snapshot.
-func (m *Member) setAsideNewestSnapshot(cause error) {
-	metas, err := m.snaps.List()
-	if err != nil || len(metas) == 0 {
-		return
-	}
-	dest := filepath.Join(m.dir.asideDir("corrupt"), "snapshots", metas[0].ID)
-	if err := m.snaps.SetAside(metas[0].ID, dest); err != nil {
-		m.log.Warn("setting aside a snapshot that could not be restored failed", "snapshot", metas[0].ID, "err", err)
-		return
-	}
-	m.log.Error("a snapshot could not be restored; set aside", "event", "storage.corrupt", "store", "snapshots",
-		"snapshot", metas[0].ID, "set_aside", dest, "err", cause)
 }

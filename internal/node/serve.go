@@ -1,0 +1,87 @@
+package node
+
+// The member's HTTP: the gateway and the Manager on its own address, member-to-member
+// routes on the links.
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ftvs/ftvs/internal/gateway"
+)
+
+// startHTTP serves the public port: the Manager's routes (/ftvs/..., /metrics) from
+// Config.Manager, every other path to the gateway (the virtual server); and, on the
+// links, the member-to-member routes.
+func (m *Member) startHTTP() error {
+	m.initMetrics()
+	guest, err := gateway.New(gateway.Config{
+		Cluster:         m,
+		MaxRequestBytes: m.maxRequestBytes(),
+		ProposeTimeout:  m.cfg.ProposeTimeout,
+		Logger:          m.log,
+		ClientToken:     m.cfg.ClientToken,
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	mgr := http.Handler(http.HandlerFunc(noManager))
+	if m.cfg.Manager != nil {
+		if mgr, err = m.cfg.Manager(m); err != nil {
+			return fmt.Errorf("manager: %w", err)
+		}
+	}
+	root := http.NewServeMux()
+	root.Handle("/ftvs/", mgr)
+	root.Handle("/metrics", mgr)
+	root.Handle("/", guest)
+	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP on %s: %w (is another process using it? pick another address)", m.cfg.HTTPAddr, err)
+	}
+	m.ln = ln
+	if m.cfg.GatewayTLS != nil {
+		ln = tls.NewListener(ln, m.cfg.GatewayTLS)
+	}
+	m.srv = &http.Server{Handler: m.instrument(root), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	go func() {
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.replicaFailed(fmt.Errorf("gateway: %w", err))
+		}
+	}()
+	if m.links != nil {
+		m.linkMux.Store(m.linkRoutes(mgr))
+	}
+	return nil
+}
+
+// linkRoutes are the member-to-member routes, served only on the links, where every
+// peer is authenticated. A peer's Manager reads this member's events through mgr.
+func (m *Member) linkRoutes(mgr http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ftvs/status", m.handleLinkStatus)
+	mux.HandleFunc("POST /ftvs/internal/coserver/{action}", m.handleInternalCoServerAction)
+	mux.HandleFunc("POST /ftvs/internal/transfer", m.handleInternalTransfer)
+	mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
+	mux.HandleFunc("POST /ftvs/internal/rejoined", m.handleInternalRejoined)
+	mux.HandleFunc("GET /ftvs/internal/storage", m.handleInternalStorage)
+	mux.HandleFunc("POST /ftvs/internal/rehearse", m.handleInternalRehearse)
+	mux.HandleFunc("POST /ftvs/internal/update", m.handleInternalUpdate)
+	mux.HandleFunc("POST /ftvs/internal/rollback", m.handleInternalRollback)
+	mux.Handle("GET /ftvs/v1/events", mgr)
+	mux.HandleFunc("GET /ftvs/internal/check", m.handleInternalCheck)
+	mux.HandleFunc("POST /ftvs/internal/check/verify", m.handleInternalVerify)
+	mux.HandleFunc("POST /ftvs/internal/check/resolve", m.handleInternalResolve)
+	mux.HandleFunc("POST /ftvs/internal/check/now", m.handleInternalCheckNow)
+	return mux
+}
+
+// noManager answers the Manager's paths on a member started without one: they never
+// reach the guest.
+func noManager(w http.ResponseWriter, r *http.Request) {
+	apiError(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: this member serves no Manager", r.Method, r.URL.Path))
+}
