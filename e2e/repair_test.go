@@ -68,15 +68,26 @@ func TestCorruptionRepairsItself(t *testing.T) {
 			}
 			c.kill(config.CoServer2)
 			for attempt := 1; tc.compacted && !compactedPastOlder(t, c.member(config.CoServer2).out.String(), data); attempt++ {
-				// The kill landed between a snapshot and the compaction that follows it
-				// (the cluster keeps appending, so snapshots go on): the log still
-				// reaches back to the older snapshot and nothing would need a repair.
+				// The kill landed between a snapshot and the compaction that follows it:
+				// the log still reaches back to the older snapshot and nothing would need
+				// a repair. Write past the snapshot threshold again, so that coserver2
+				// takes another snapshot (and compacts after it), and kill it then. (The
+				// load is over by now: without new writes nothing changes on disk, and
+				// every attempt found the same state.)
 				if attempt == 5 {
 					t.Fatal("coserver2 was killed between a snapshot and its compaction five times")
 				}
 				t.Logf("attempt %d: killed before the newest snapshot's compaction; again", attempt)
+				newest := snapshotFiles(t, data)[0]
 				c.restart(config.CoServer2)
 				c.waitMode("duplex", duplexTimeout)
+				putKeys(t, c.gateways(), 400) // the same keys and values: readKeys still holds
+				for deadline := time.Now().Add(30 * time.Second); snapshotFiles(t, data)[0] == newest; {
+					if time.Now().After(deadline) {
+						t.Fatal("coserver2 took no new snapshot after 400 more writes")
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
 				time.Sleep(300 * time.Millisecond)
 				c.kill(config.CoServer2)
 			}
