@@ -1,6 +1,6 @@
 module github.com/ftvs/ftvs
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0
@@ -10,6 +10,7 @@ require (
 	github.com/hashicorp/raft v1.7.3
 	github.com/hashicorp/raft-boltdb/v2 v2.3.1
 	github.com/tetratelabs/wazero v1.12.0
+	golang.org/x/net v0.63.0
 )
 
 require (
@@ -23,7 +24,7 @@ require (
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.14 // indirect
 	go.etcd.io/bbolt v1.3.6 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )
 
 // hashicorp/raft with the patch in third_party/raft.patch (scripts/vendor-raft.sh).

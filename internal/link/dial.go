@@ -121,7 +121,7 @@ func (l *Layer) dialPath(ctx context.Context, p *path, proto byte) (*Conn, error
 			return nil, wrap(fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
 		}
 	}
-	nc, err := l.dialer.DialContext(ctx, "tcp", p.addr)
+	nc, err := l.net.DialContext(ctx, p.addr)
 	if err != nil {
 		return nil, wrap(err)
 	}

@@ -142,7 +142,7 @@ func TestProtocolLevels(t *testing.T) {
 // after reading a header of the given version.
 func fakePeer(t *testing.T, answer func(hdr []byte) []byte) [2]string {
 	t.Helper()
-	lns := listen2(t)
+	lns := listen2(t, nil)
 	for _, ln := range lns {
 		t.Cleanup(func() { ln.Close() })
 		go func() {

@@ -120,6 +120,29 @@ type clusterOpts struct {
 	product     bool                     // use the product's default probe timings
 	builds      map[string]version.Build // per member; default version.Self()
 	noWait      bool                     // return without waiting for the links to come up
+	mem         *MemNetwork              // the layers' network; nil: loopback TCP
+}
+
+// networks runs f once on loopback TCP and once on a MemNetwork.
+func networks(t *testing.T, f func(t *testing.T, mem *MemNetwork)) {
+	t.Run("tcp", func(t *testing.T) { f(t, nil) })
+	t.Run("mem", func(t *testing.T) { f(t, NewMemNetwork()) })
+}
+
+// listenOn listens on addr on mem, or on TCP if mem is nil.
+func listenOn(mem *MemNetwork, addr string) (net.Listener, error) {
+	if mem != nil {
+		return mem.Listen(addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// network is mem as a Config.Network (nil for TCP, not a typed nil).
+func network(mem *MemNetwork) Network {
+	if mem == nil {
+		return nil
+	}
+	return mem
 }
 
 // pki is a throwaway CA that issues member certificates (name as CN and DNS SAN).
@@ -190,11 +213,11 @@ func tlsFor(ca *pki, cert tls.Certificate) *TLSConfig {
 	}
 }
 
-func listen2(t testing.TB) [2]net.Listener {
+func listen2(t testing.TB, mem *MemNetwork) [2]net.Listener {
 	t.Helper()
 	var lns [2]net.Listener
 	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := listenOn(mem, "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +236,7 @@ func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*membe
 	t.Helper()
 	lns := map[string][2]net.Listener{}
 	for _, n := range names {
-		lns[n] = listen2(t)
+		lns[n] = listen2(t, o.mem)
 	}
 	// Unless a test measures the product's timings (o.product), links are probed at 3x
 	// the defaults and declared down after 5x: the behaviour tested is the same, and a
@@ -242,7 +265,8 @@ func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*membe
 		}
 		m := &member{name: n, ev: newRecorder()}
 		cfg := Config{Self: n, Listeners: lns[n], Peers: peers, ProbeInterval: o.probe, DownAfter: o.down,
-			DialTimeout: o.dialTimeout, Logger: log.With("member", n), OnEvent: m.ev.add, Build: o.builds[n]}
+			DialTimeout: o.dialTimeout, Logger: log.With("member", n), OnEvent: m.ev.add, Build: o.builds[n],
+			Network: network(o.mem)}
 		if ca != nil {
 			cfg.TLS = tlsFor(ca, ca.issue(t, n))
 		}

@@ -70,6 +70,7 @@ type Config struct {
 	Self      string               // this member's name, sent in every connection header
 	Listen    [2]string            // addresses to listen on for links a and b; ":0" ports allowed
 	Listeners [2]net.Listener      // optional: open listeners used instead of Listen; Close closes them
+	Network   Network              // what to listen and dial on; nil: TCP (memnet.go)
 	Peers     map[string][2]string // peer name -> its link a and link b addresses
 	TLS       *TLSConfig           // optional: mutual TLS on every connection of both links
 	// Build is this member's release and protocol levels, sent in every header; peers
@@ -165,12 +166,12 @@ func (c *Config) validate() error {
 
 // Layer is one member's end of the redundant links to all its peers.
 type Layer struct {
-	cfg    Config
-	log    *slog.Logger
-	lns    [2]net.Listener
-	peers  map[string]*peer // fixed after New
-	names  []string         // sorted peer names
-	dialer net.Dialer
+	cfg   Config
+	log   *slog.Logger
+	lns   [2]net.Listener
+	peers map[string]*peer // fixed after New
+	names []string         // sorted peer names
+	net   Network
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -228,6 +229,9 @@ func New(cfg Config) (_ *Layer, err error) {
 	l := &Layer{cfg: cfg, log: cfg.Logger.With("component", "link"), peers: map[string]*peer{},
 		ctx: ctx, cancel: cancel, hs: make(chan struct{}, maxHandshakes),
 		conns: map[*rawConn]struct{}{}, protos: map[byte]*protoListener{}, refusals: map[string]time.Time{}}
+	if l.net = cfg.Network; l.net == nil {
+		l.net = &tcpNetwork{}
+	}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -251,7 +255,7 @@ func New(cfg Config) (_ *Layer, err error) {
 			l.lns[i] = cfg.Listeners[i]
 			continue
 		}
-		if l.lns[i], err = net.Listen("tcp", cfg.Listen[i]); err != nil {
+		if l.lns[i], err = l.net.Listen(cfg.Listen[i]); err != nil {
 			return nil, fmt.Errorf("listen on link %s (%s): %w", linkName(i), cfg.Listen[i], err)
 		}
 	}

@@ -12,10 +12,12 @@ import (
 
 var names3 = []string{"coserver1", "coserver2", "witness"}
 
-func TestEchoEveryProtocol(t *testing.T) {
+func TestEchoEveryProtocol(t *testing.T) { networks(t, testEchoEveryProtocol) }
+
+func testEchoEveryProtocol(t *testing.T, mem *MemNetwork) {
 	for _, secure := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", secure), func(t *testing.T) {
-			ms, _ := newCluster(t, clusterOpts{tls: secure}, names3...)
+			ms, _ := newCluster(t, clusterOpts{tls: secure, mem: mem}, names3...)
 			const protoOther byte = 9
 			protos := []byte{ProtoRaft, ProtoHTTP, protoOther}
 			peerOf := make(chan string, 64)
@@ -147,8 +149,10 @@ func TestUnknownMemberRefused(t *testing.T) {
 }
 
 // TestCutIsABlackHole checks the fault injection itself, with probes too slow to react.
-func TestCutIsABlackHole(t *testing.T) {
-	ms, _ := newCluster(t, clusterOpts{probe: 200 * time.Millisecond, down: 10 * time.Second, dialTimeout: 200 * time.Millisecond},
+func TestCutIsABlackHole(t *testing.T) { networks(t, testCutIsABlackHole) }
+
+func testCutIsABlackHole(t *testing.T, mem *MemNetwork) {
+	ms, _ := newCluster(t, clusterOpts{probe: 200 * time.Millisecond, down: 10 * time.Second, dialTimeout: 200 * time.Millisecond, mem: mem},
 		"coserver1", "coserver2")
 	c1, c2 := ms["coserver1"], ms["coserver2"]
 	accepted := make(chan net.Conn, 1)
@@ -300,8 +304,10 @@ func TestLinkDownClosesConns(t *testing.T) {
 // TestPeerGone: a peer whose layer is closed (its process exited) closes its connections
 // and refuses new ones on both links: the others report it gone, once, and again only
 // after it came back and went away again. With TLS, as members run.
-func TestPeerGone(t *testing.T) {
-	ms, ca := newCluster(t, clusterOpts{tls: true}, "coserver1", "coserver2", "witness")
+func TestPeerGone(t *testing.T) { networks(t, testPeerGone) }
+
+func testPeerGone(t *testing.T, mem *MemNetwork) {
+	ms, ca := newCluster(t, clusterOpts{tls: true, mem: mem}, "coserver1", "coserver2", "witness")
 	c1, c2, w := ms["coserver1"], ms["coserver2"], ms["witness"]
 	lns := c2.layer.Addrs()
 	n1, nw := c1.ev.len(), w.ev.len()
@@ -334,7 +340,7 @@ func TestPeerGone(t *testing.T) {
 	// coserver2 returns on the same addresses, then goes away again: a second event.
 	var relisten [2]net.Listener
 	for i, a := range lns {
-		ln, err := net.Listen("tcp", a)
+		ln, err := listenOn(mem, a)
 		if err != nil {
 			t.Skipf("cannot listen on %s again: %v", a, err)
 		}
@@ -343,7 +349,7 @@ func TestPeerGone(t *testing.T) {
 	l, err := New(Config{Self: "coserver2", Listeners: relisten, Peers: map[string][2]string{
 		"coserver1": c1.layer.Addrs(), "witness": w.layer.Addrs()},
 		ProbeInterval: 3 * DefaultProbeInterval, DownAfter: 5 * DefaultDownAfter,
-		Logger: testLogger(t).With("member", "coserver2"), TLS: tlsFor(ca, ca.issue(t, "coserver2"))})
+		Logger: testLogger(t).With("member", "coserver2"), TLS: tlsFor(ca, ca.issue(t, "coserver2")), Network: network(mem)})
 	if err != nil {
 		t.Fatal(err)
 	}

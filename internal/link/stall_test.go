@@ -27,7 +27,7 @@ func TestProbeSurvivesOwnStall(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh to stop and continue the test process")
 	}
-	lns := listen2(t)
+	lns := listen2(t, nil)
 	peer := exec.Command(os.Args[0], "-test.run=^TestProbePeerProcess$")
 	self := addrs(lns)
 	peer.Env = append(os.Environ(), peerProcessEnv+"="+self[0]+","+self[1])
@@ -92,7 +92,7 @@ func TestProbePeerProcess(t *testing.T) {
 		t.Skip("the peer process of TestProbeSurvivesOwnStall")
 	}
 	a, b, _ := strings.Cut(test, ",")
-	lns := listen2(t)
+	lns := listen2(t, nil)
 	l, err := New(Config{Self: "coserver2", Listeners: lns, Peers: map[string][2]string{"coserver1": {a, b}},
 		ProbeInterval: 100 * time.Millisecond, DownAfter: time.Second})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
@@ -34,9 +35,14 @@ const (
 	testLinkDownAfter = 750 * time.Millisecond
 )
 
+// testCluster is three members in this process. Their links run on a link.MemNetwork:
+// raft, forwarding and member-to-member HTTP go through the real link layer (TLS,
+// handshakes, epochs, probes, cuts) with no sockets and no ports to find free; only
+// each member's gateway listens on loopback TCP, for the tests' HTTP clients.
 type testCluster struct {
 	t     *testing.T
 	log   *slog.Logger
+	net   *link.MemNetwork
 	pki   string // cluster CA and member certificates
 	peers []Peer
 	dirs  map[string]string
@@ -49,20 +55,21 @@ type testCluster struct {
 }
 
 func newTestCluster(t *testing.T) *testCluster {
-	c := &testCluster{t: t, log: testLogger(t), dirs: map[string]string{}, m: map[string]*Member{}, fs: map[string]fsx.FS{},
+	c := &testCluster{t: t, log: testLogger(t), net: link.NewMemNetwork(), dirs: map[string]string{}, m: map[string]*Member{}, fs: map[string]fsx.FS{},
 		kv: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv"), pki: t.TempDir()}
 	watchStalls(t)
 	if err := pki.CreateCA(c.pki, 24*time.Hour, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	// Below the kernel's ephemeral range: the members' connections to each other (and
-	// other tests') cannot take a port before its member listens on it.
-	addrs, err := config.FreeLoopbackAddrs(9)
+	// Below the kernel's ephemeral range: other tests' connections cannot take a port
+	// before its member listens on it.
+	addrs, err := config.FreeLoopbackAddrs(3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.peers = append(c.peers, Peer{Name: name, Links: [2]string{addrs[3*i], addrs[3*i+1]}, HTTP: addrs[3*i+2]})
+		links := [2]string{fmt.Sprintf("%s-a:7001", name), fmt.Sprintf("%s-b:7002", name)} // on c.net
+		c.peers = append(c.peers, Peer{Name: name, Links: links, HTTP: addrs[i]})
 		c.dirs[name] = t.TempDir()
 		if _, err := pki.IssueMember(c.pki, name, 24*time.Hour, time.Now()); err != nil {
 			t.Fatal(err)
@@ -92,7 +99,7 @@ func (c *testCluster) start(name string) *Member {
 		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, Links: self.Links, Peers: c.peers, TLS: mat,
 		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
 		VM: vm.Config{CacheDir: guesttest.CacheDir()}, SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
-		TrailingLogs: 50, Logger: c.log, FS: c.fs[name],
+		TrailingLogs: 50, Logger: c.log, FS: c.fs[name], Network: c.net,
 		HeartbeatTimeout: testRaftTimeout, ElectionTimeout: testRaftTimeout, LeaderLeaseTimeout: testRaftTimeout,
 		LinkProbeInterval: testProbeInterval, LinkDownAfter: testLinkDownAfter,
 		CheckInterval: c.checkInterval, FaultInjection: c.faults, Manager: testManager,

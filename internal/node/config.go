@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
@@ -81,9 +82,15 @@ type Config struct {
 	Guest         []byte
 	GuestExplicit bool
 
-	// FS is the file system under the data dir's raft state: fsx.OS when nil (tests
-	// and fault injection put another under it).
-	FS fsx.FS
+	// The member's dependencies, as raft.NewRaft takes its stores and transport; the
+	// zero values are the real ones. Network carries the member links, and with them
+	// raft's transport, forwarding and member-to-member HTTP: TCP when nil, or a
+	// link.MemNetwork that runs a whole cluster in one process (the package's tests).
+	// FS is the file system under the data dir's raft state, on which the log store
+	// and the snapshot store are built: fsx.OS when nil (crashfs, an in-memory disk
+	// that can lose what was not synced, and fault injection put another under it).
+	Network link.Network
+	FS      fsx.FS
 
 	VM                 vm.Config
 	HeartbeatTimeout   time.Duration

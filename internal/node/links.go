@@ -23,7 +23,7 @@ func (m *Member) startLinks() error {
 		}
 	}
 	lc := link.Config{
-		Self: m.cfg.Name, Listen: m.cfg.Links, Peers: peers,
+		Self: m.cfg.Name, Listen: m.cfg.Links, Peers: peers, Network: m.cfg.Network,
 		ProbeInterval: m.cfg.LinkProbeInterval, DownAfter: m.cfg.LinkDownAfter,
 		Logger: m.log, OnEvent: m.onLinkEvent,
 		Epoch: m.epoch, OnEpoch: m.onPeerEpoch,
