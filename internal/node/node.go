@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ftvs/ftvs/internal/forward"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,10 +16,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/forward"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/logbridge"
@@ -106,55 +107,18 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("member config: %w", err)
 	}
-	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.Name), failed: make(chan error, 1),
-		stop: make(chan struct{}), peers: map[string]Peer{}, start: time.Now(),
-		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
-	for _, p := range cfg.Peers {
-		m.peers[p.Name] = p
-	}
+	m := newMember(cfg)
 	defer func() {
 		if err != nil {
 			m.Close()
 		}
 	}()
-	if m.fs = cfg.FS; m.fs == nil {
-		m.fs = fsx.OS
-	}
-	if m.dir, err = openDataDir(m.fs, cfg.DataDir); err != nil {
+	if err := m.openDataDir(); err != nil {
 		return nil, err
 	}
-	if _, err := m.fs.Stat(m.dir.disabledPath()); err == nil && !cfg.Witness && !cfg.Simplex {
-		m.disabled.Store(true)
-	}
-	// Every record with an "event" attribute also goes to the persisted event log.
-	if m.events, err = events.Open(filepath.Join(cfg.DataDir, "events"), cfg.Name, events.Options{}); err != nil {
-		return nil, fmt.Errorf("event log: %w", err)
-	}
-	m.log = slog.New(m.events.Handler(cfg.Logger.Handler())).With("member", cfg.Name)
-	var f raft.FSM
-	if cfg.Witness {
-		f = &witnessFSM{log: m.log}
-	} else {
-		vmc := cfg.VM
-		vmc.Logger = m.log
-		if m.engine, err = vm.NewEngine(ctx, vmc); err != nil {
-			return nil, err
-		}
-		vs, err := newVServer(m.engine, m.log)
-		if err != nil {
-			return nil, err
-		}
-		m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed,
-			snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot}
-		f = m.fsm
-		if !cfg.Simplex {
-			m.div = newDivState()
-			m.fsm.onCheck, m.fsm.onReplaced = m.div.offer, m.div.replaced
-			if err := m.loadQuarantine(); err != nil {
-				return nil, err
-			}
-		}
+	f, err := m.newFSM(ctx)
+	if err != nil {
+		return nil, err
 	}
 	m.raftFSM = f
 	m.replicaMu.Lock() // what replaces raft (an epoch adoption learnt on the links) waits for it
@@ -166,21 +130,12 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	if err := m.startHTTP(); err != nil {
 		return nil, err
 	}
-	switch {
-	case cfg.Simplex:
+	if cfg.Simplex {
 		if err := m.ensureModule(ctx); err != nil {
 			return nil, err
 		}
-	case cfg.Witness:
-		m.goBackground(func() { m.handBackLeadership(m.stop) })
-		m.goBackground(func() { m.rejoinPeers(m.stop) })
-	default:
-		m.loadOverride()
-		m.goBackground(func() { m.installWhenLeader(m.stop) })
-		m.goBackground(func() { m.keepLeadershipAway(m.stop) })
-		m.goBackground(func() { m.rejoinPeers(m.stop) })
-		m.goBackground(func() { m.checkLoop(m.stop) })
 	}
+	m.startBackgroundWork()
 	attrs := []any{"event", "member.started", "http", m.GatewayURL(), "pid", os.Getpid(), "version", version.Version}
 	if m.links != nil {
 		a := m.links.Addrs()
@@ -190,8 +145,86 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	return m, nil
 }
 
+// newMember is a member not yet started, with what Close needs.
+func newMember(cfg Config) *Member {
+	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.Name), failed: make(chan error, 1),
+		stop: make(chan struct{}), peers: map[string]Peer{}, start: time.Now(),
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	for _, p := range cfg.Peers {
+		m.peers[p.Name] = p
+	}
+	if m.fs = cfg.FS; m.fs == nil {
+		m.fs = fsx.OS
+	}
+	return m
+}
+
+// openDataDir locks the data dir, reads whether this CoServer is disabled, and opens
+// the persisted event log: from then on every record with an "event" attribute goes
+// there too.
+func (m *Member) openDataDir() (err error) {
+	if m.dir, err = openDataDir(m.fs, m.cfg.DataDir); err != nil {
+		return err
+	}
+	if _, err := m.fs.Stat(m.dir.disabledPath()); err == nil && !m.cfg.Witness && !m.cfg.Simplex {
+		m.disabled.Store(true)
+	}
+	if m.events, err = events.Open(filepath.Join(m.cfg.DataDir, "events"), m.cfg.Name, events.Options{}); err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	m.log = slog.New(m.events.Handler(m.cfg.Logger.Handler())).With("member", m.cfg.Name)
+	return nil
+}
+
+// newFSM is what raft applies the log to: the witness's bookkeeping, or the virtual
+// server on a new engine (with divergence detection on a CoServer of a pair).
+func (m *Member) newFSM(ctx context.Context) (raft.FSM, error) {
+	if m.cfg.Witness {
+		return &witnessFSM{log: m.log}, nil
+	}
+	vmc := m.cfg.VM
+	vmc.Logger = m.log
+	var err error
+	if m.engine, err = vm.NewEngine(ctx, vmc); err != nil {
+		return nil, err
+	}
+	vs, err := newVServer(m.engine, m.log)
+	if err != nil {
+		return nil, err
+	}
+	m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed,
+		snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot}
+	if !m.cfg.Simplex {
+		m.div = newDivState()
+		m.fsm.onCheck, m.fsm.onReplaced = m.div.offer, m.div.replaced
+		if err := m.loadQuarantine(); err != nil {
+			return nil, err
+		}
+	}
+	return m.fsm, nil
+}
+
+// startBackgroundWork starts what a member of a cluster does by itself: the witness
+// hands leadership back and re-adds rejoining peers; a CoServer installs the guest
+// when it leads, keeps leadership away while disabled, re-adds peers and proposes
+// check entries.
+func (m *Member) startBackgroundWork() {
+	switch {
+	case m.cfg.Simplex:
+	case m.cfg.Witness:
+		m.goBackground(func() { m.handBackLeadership(m.stop) })
+		m.goBackground(func() { m.rejoinPeers(m.stop) })
+	default:
+		m.loadOverride()
+		m.goBackground(func() { m.installWhenLeader(m.stop) })
+		m.goBackground(func() { m.keepLeadershipAway(m.stop) })
+		m.goBackground(func() { m.rejoinPeers(m.stop) })
+		m.goBackground(func() { m.checkLoop(m.stop) })
+	}
+}
+
 func (m *Member) startRaft(f raft.FSM) error {
-	rlog := logbridge.New(m.log, "raft")
 	m.loadEpoch()
 	if !m.cfg.Simplex {
 		if err := m.startLinks(); err != nil {
@@ -204,69 +237,20 @@ func (m *Member) startRaft(f raft.FSM) error {
 			return err
 		}
 	}
-	st, found, err := openStores(m.dir, storeOptions{fs: m.fs, log: m.log, witness: m.cfg.Witness,
-		onFail: m.storageFailed, repair: !m.cfg.Simplex})
-	if err != nil {
+	if err := m.openRaftStores(); err != nil {
 		return err
-	}
-	m.wal = &logStore{stable: st.stable, onError: m.storageFailed, stop: m.stop,
-		reopen: func() (*stablestore.Store, error) { return stablestore.Open(m.fs, m.dir.stablePath()) }}
-	m.wal.logp.Store(st.log)
-	m.snaps = st.snaps
-	m.storesOpen.Store(true)
-	if floor, err := m.wal.GetUint64(keyVoteFloor); err == nil {
-		m.voteFloor.Store(floor)
-	}
-	if !m.cfg.Simplex { // a lone CoServer has no leader to rejoin
-		if err := m.loadRejoin(); err != nil {
-			return err
-		}
-	}
-	for _, d := range found {
-		if d.lost && m.rejoin.Load() == nil {
-			if err := m.requestRejoin(fmt.Sprintf("its %s was damaged and set aside in %s", d.what, d.aside)); err != nil {
-				return err
-			}
-		}
 	}
 	// Replication reads recent entries back; keep them in memory.
 	logs, err := raft.NewLogCache(4096, m.wal)
 	if err != nil {
 		return err
 	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(m.cfg.Name)
-	rc.Logger = rlog
-	rc.SnapshotThreshold = m.cfg.SnapshotThreshold
-	rc.SnapshotInterval = m.cfg.SnapshotInterval
-	rc.TrailingLogs = m.cfg.TrailingLogs
-	rc.BatchApplyCh = true
-	rc.MaxAppendEntries = 256
-	rc.HeartbeatTimeout = m.cfg.HeartbeatTimeout
-	rc.ElectionTimeout = m.cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = m.cfg.LeaderLeaseTimeout
-	rc.CommitTimeout = m.cfg.CommitTimeout
-	rc.NoVote = m.noVote
-	if m.cfg.Simplex {
-		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	rlog := logbridge.New(m.log, "raft")
+	rc, err := m.raftConfig(rlog)
+	if err != nil {
+		return err
 	}
-
-	if err := raft.ValidateConfig(rc); err != nil {
-		return fmt.Errorf("raft settings: %w", err)
-	}
-	var boot raft.Configuration
-	if m.cfg.Simplex {
-		addr, trans := raft.NewInmemTransport(raft.ServerAddress(m.cfg.Name))
-		m.trans, m.raftTrans = trans, trans
-		boot.Servers = []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: addr}}
-	} else {
-		// Raft addresses are member names: the link layer dials whichever link is up.
-		nt := raft.NewNetworkTransportWithLogger(newSelfStream(m.links.StreamLayer(), m.cfg.Name), 5, 2*time.Second, rlog.Named("transport"))
-		m.trans, m.raftTrans = nt, sharedTransport{nt}
-		for _, p := range m.cfg.Peers {
-			boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.Name)})
-		}
-	}
+	boot := m.newRaftTransport(rlog)
 	existing, err := raft.HasExistingState(m.wal, m.wal, m.snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
@@ -299,6 +283,82 @@ func (m *Member) startRaft(f raft.FSM) error {
 		m.goBackground(func() { m.formCluster(m.stop, boot) })
 	}
 	return nil
+}
+
+// openRaftStores opens raft's log, stable and snapshot stores in the data dir,
+// setting aside what is damaged (storage.go), and reads the vote floor and a pending
+// rejoin; a member whose damaged state held acknowledged entries asks to rejoin.
+func (m *Member) openRaftStores() error {
+	st, found, err := openStores(m.dir, storeOptions{fs: m.fs, log: m.log, witness: m.cfg.Witness,
+		onFail: m.storageFailed, repair: !m.cfg.Simplex})
+	if err != nil {
+		return err
+	}
+	m.wal = &logStore{stable: st.stable, onError: m.storageFailed, stop: m.stop,
+		reopen: func() (*stablestore.Store, error) { return stablestore.Open(m.fs, m.dir.stablePath()) }}
+	m.wal.logp.Store(st.log)
+	m.snaps = st.snaps
+	m.storesOpen.Store(true)
+	if floor, err := m.wal.GetUint64(keyVoteFloor); err == nil {
+		m.voteFloor.Store(floor)
+	}
+	if !m.cfg.Simplex { // a lone CoServer has no leader to rejoin
+		if err := m.loadRejoin(); err != nil {
+			return err
+		}
+	}
+	for _, d := range found {
+		if d.lost && m.rejoin.Load() == nil {
+			if err := m.requestRejoin(fmt.Sprintf("its %s was damaged and set aside in %s", d.what, d.aside)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// raftConfig is raft's configuration from the member's.
+func (m *Member) raftConfig(rlog hclog.Logger) (*raft.Config, error) {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(m.cfg.Name)
+	rc.Logger = rlog
+	rc.SnapshotThreshold = m.cfg.SnapshotThreshold
+	rc.SnapshotInterval = m.cfg.SnapshotInterval
+	rc.TrailingLogs = m.cfg.TrailingLogs
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.HeartbeatTimeout = m.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = m.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = m.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = m.cfg.CommitTimeout
+	rc.NoVote = m.noVote
+	if m.cfg.Simplex {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	}
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("raft settings: %w", err)
+	}
+	return rc, nil
+}
+
+// newRaftTransport sets raft's transport (in memory for a lone CoServer, else over the
+// member links, where raft addresses are member names) and returns the configuration
+// a new cluster starts with.
+func (m *Member) newRaftTransport(rlog hclog.Logger) raft.Configuration {
+	var boot raft.Configuration
+	if m.cfg.Simplex {
+		addr, trans := raft.NewInmemTransport(raft.ServerAddress(m.cfg.Name))
+		m.trans, m.raftTrans = trans, trans
+		boot.Servers = []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(m.cfg.Name), Address: addr}}
+		return boot
+	}
+	// The link layer dials whichever link is up.
+	nt := raft.NewNetworkTransportWithLogger(newSelfStream(m.links.StreamLayer(), m.cfg.Name), 5, 2*time.Second, rlog.Named("transport"))
+	m.trans, m.raftTrans = nt, sharedTransport{nt}
+	for _, p := range m.cfg.Peers {
+		boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.Name)})
+	}
+	return boot
 }
 
 // r is this member's running raft. An override or a forced sync replaces it (replica.go).

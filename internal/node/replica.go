@@ -17,6 +17,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -130,44 +131,14 @@ func (m *Member) StartWithoutQuorum(ctx context.Context, coserver, confirm, from
 // startWithoutQuorum makes this CoServer the only voter and starts the virtual server
 // on it, after checking that no peer answers.
 func (m *Member) startWithoutQuorum(ctx context.Context, coserver, confirm, from string) (string, error) {
-	if p, ok := m.peers[coserver]; !ok || p.Name == "witness" {
-		return "", refuse(http.StatusBadRequest, "\"coserver\": %q is not a CoServer: give one of %s", coserver, m.coserverNames())
-	}
-	if confirm != coserver {
-		return "", refuse(http.StatusBadRequest, "\"confirm\" must repeat the CoServer's name (%q) to show you mean it; it is %q", coserver, confirm)
-	}
-	if m.cfg.Witness || m.cfg.Simplex {
-		return "", refuse(http.StatusConflict, "%s cannot start the virtual server without quorum: only a CoServer of a pair can", m.cfg.Name)
-	}
-	if coserver != m.cfg.Name {
-		p := m.peers[coserver]
-		return "", refuse(http.StatusConflict, "this is %s: send the request to %s's own Manager (%s); a start without quorum runs on the CoServer that is to serve",
-			m.cfg.Name, p.Name, m.memberURL(p.HTTP))
-	}
-	if m.disabled.Load() {
-		return "", refuse(http.StatusConflict, "%s is disabled: `ftvs enable --coserver %s` first", m.cfg.Name, strings.TrimPrefix(m.cfg.Name, "coserver"))
-	}
-	if o := m.override.Load(); o != nil {
-		return "", refuse(http.StatusConflict, "%s already runs without quorum (since %s); it clears when a peer rejoins", m.cfg.Name, o.Since)
-	}
-	if rec := m.rejoin.Load(); rec != nil {
-		return "", refuse(http.StatusConflict, "%s cannot start the virtual server alone: it does not hold the cluster's state (%s); start the CoServer that does", m.cfg.Name, rec.Reason)
+	if err := m.overrideAsked(coserver, confirm); err != nil {
+		return "", err
 	}
 	m.replicaMu.Lock()
 	defer m.replicaMu.Unlock()
-	if reach := m.reachablePeers(ctx); len(reach) > 0 {
-		return "", refuse(http.StatusConflict, "refused: %s answer%s (%s), so the cluster is not down to %s alone. Start without quorum only when the other CoServer and the witness are dead; bring them back instead, and the cluster recovers by itself",
-			strings.Join(reach, " and "), map[bool]string{true: "s", false: ""}[len(reach) == 1], m.reachabilityDetail(reach), m.cfg.Name)
-	}
-	if m.r().State() == raft.Leader {
-		return "", refuse(http.StatusConflict, "%s leads with a quorum: nothing to override", m.cfg.Name)
-	}
-	st := m.fsm.status(false)
-	if st.Failed != "" {
-		return "", refuse(http.StatusConflict, "%s's replica failed (%s): it has no state to serve; restart it first", m.cfg.Name, st.Failed)
-	}
-	if st.Module == "" {
-		return "", refuse(http.StatusConflict, "%s has no virtual server yet (no module applied): there is nothing to start", m.cfg.Name)
+	st, err := m.overrideAllowed(ctx)
+	if err != nil {
+		return "", err
 	}
 	var excluded []string
 	for _, p := range m.cfg.Peers {
@@ -184,28 +155,7 @@ func (m *Member) startWithoutQuorum(ctx context.Context, coserver, confirm, from
 	epoch := m.newEpoch()
 	m.log.Error("virtual server started WITHOUT QUORUM on this CoServer by the operator: it is the only voter until a peer rejoins",
 		"event", "override.started", "excluded", strings.Join(excluded, ","), "last_index", lastIndex, "applied_index", st.Applied, "from", from, "epoch", epoch.String())
-	err := m.restartRaft(func() error {
-		vs, err := vserver.New(vserver.Config{Engine: m.engine, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			return err
-		}
-		defer vs.Close(context.Background())
-		replay := &fsm{log: slog.New(slog.DiscardHandler), vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes}
-		conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(m.cfg.Name), Address: raft.ServerAddress(m.cfg.Name)}}}
-		if err := raft.RecoverCluster(m.rc, replay, m.wal, m.wal, m.snaps, m.raftTrans, conf); err != nil {
-			return fmt.Errorf("make %s the only voter: %w", m.cfg.Name, err)
-		}
-		term, err := m.wal.GetUint64(keyCurrentTerm)
-		if err != nil {
-			return fmt.Errorf("read the current term: %w", err)
-		}
-		if err := m.wal.SetUint64(keyCurrentTerm, term+overrideTermJump); err != nil {
-			return err
-		}
-		// A new epoch: the members that were away can no longer replicate to this one.
-		return m.setEpoch(epoch, true)
-	})
-	if err != nil {
+	if err := m.restartRaft(func() error { return m.becomeOnlyVoter(epoch) }); err != nil {
 		m.fs.Remove(m.dir.overridePath())
 		m.fs.SyncDir(m.dir.path)
 		m.log.Error("start without quorum failed", "event", "override.failed", "err", err)
@@ -223,6 +173,81 @@ func (m *Member) startWithoutQuorum(ctx context.Context, coserver, confirm, from
 	return fmt.Sprintf("%s serves the virtual server alone, without quorum (simplex), from its log up to index %d. "+
 		"When %s come back they sync from %s and the cluster returns to duplex by itself",
 		m.cfg.Name, lastIndex, strings.Join(excluded, " and "), m.cfg.Name), nil
+}
+
+// overrideAsked checks the request itself: a CoServer named and confirmed, and sent to
+// that CoServer.
+func (m *Member) overrideAsked(coserver, confirm string) error {
+	if p, ok := m.peers[coserver]; !ok || p.Name == "witness" {
+		return refuse(http.StatusBadRequest, "\"coserver\": %q is not a CoServer: give one of %s", coserver, m.coserverNames())
+	}
+	if confirm != coserver {
+		return refuse(http.StatusBadRequest, "\"confirm\" must repeat the CoServer's name (%q) to show you mean it; it is %q", coserver, confirm)
+	}
+	if m.cfg.Witness || m.cfg.Simplex {
+		return refuse(http.StatusConflict, "%s cannot start the virtual server without quorum: only a CoServer of a pair can", m.cfg.Name)
+	}
+	if coserver != m.cfg.Name {
+		p := m.peers[coserver]
+		return refuse(http.StatusConflict, "this is %s: send the request to %s's own Manager (%s); a start without quorum runs on the CoServer that is to serve",
+			m.cfg.Name, p.Name, m.memberURL(p.HTTP))
+	}
+	return nil
+}
+
+// overrideAllowed checks this CoServer's state, under replicaMu: enabled, not already
+// overridden, holding the cluster's state with a module, and alone (no peer answers,
+// it does not lead). It returns the virtual server's status.
+func (m *Member) overrideAllowed(ctx context.Context) (vsStatus, error) {
+	if m.disabled.Load() {
+		return vsStatus{}, refuse(http.StatusConflict, "%s is disabled: `ftvs enable --coserver %s` first", m.cfg.Name, strings.TrimPrefix(m.cfg.Name, "coserver"))
+	}
+	if o := m.override.Load(); o != nil {
+		return vsStatus{}, refuse(http.StatusConflict, "%s already runs without quorum (since %s); it clears when a peer rejoins", m.cfg.Name, o.Since)
+	}
+	if rec := m.rejoin.Load(); rec != nil {
+		return vsStatus{}, refuse(http.StatusConflict, "%s cannot start the virtual server alone: it does not hold the cluster's state (%s); start the CoServer that does", m.cfg.Name, rec.Reason)
+	}
+	if reach := m.reachablePeers(ctx); len(reach) > 0 {
+		return vsStatus{}, refuse(http.StatusConflict, "refused: %s answer%s (%s), so the cluster is not down to %s alone. Start without quorum only when the other CoServer and the witness are dead; bring them back instead, and the cluster recovers by itself",
+			strings.Join(reach, " and "), map[bool]string{true: "s", false: ""}[len(reach) == 1], m.reachabilityDetail(reach), m.cfg.Name)
+	}
+	if m.r().State() == raft.Leader {
+		return vsStatus{}, refuse(http.StatusConflict, "%s leads with a quorum: nothing to override", m.cfg.Name)
+	}
+	st := m.fsm.status(false)
+	if st.Failed != "" {
+		return vsStatus{}, refuse(http.StatusConflict, "%s's replica failed (%s): it has no state to serve; restart it first", m.cfg.Name, st.Failed)
+	}
+	if st.Module == "" {
+		return vsStatus{}, refuse(http.StatusConflict, "%s has no virtual server yet (no module applied): there is nothing to start", m.cfg.Name)
+	}
+	return st, nil
+}
+
+// becomeOnlyVoter rewrites this member's raft state, raft stopped, so that it is the
+// only voter: raft.RecoverCluster replays the log on a scratch virtual server, the
+// term jumps past any the others could have reached, and a new epoch fences the
+// members that were away.
+func (m *Member) becomeOnlyVoter(epoch link.Epoch) error {
+	vs, err := vserver.New(vserver.Config{Engine: m.engine, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer vs.Close(context.Background())
+	replay := &fsm{log: slog.New(slog.DiscardHandler), vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes}
+	conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(m.cfg.Name), Address: raft.ServerAddress(m.cfg.Name)}}}
+	if err := raft.RecoverCluster(m.rc, replay, m.wal, m.wal, m.snaps, m.raftTrans, conf); err != nil {
+		return fmt.Errorf("make %s the only voter: %w", m.cfg.Name, err)
+	}
+	term, err := m.wal.GetUint64(keyCurrentTerm)
+	if err != nil {
+		return fmt.Errorf("read the current term: %w", err)
+	}
+	if err := m.wal.SetUint64(keyCurrentTerm, term+overrideTermJump); err != nil {
+		return err
+	}
+	return m.setEpoch(epoch, true)
 }
 
 // reachablePeers lists the peers that answer on either link: over a link that is up,
