@@ -94,24 +94,29 @@ var (
 	noRunning = Reason{Problem: "no CoServer runs the virtual server", Remedy: "start a CoServer first"}
 )
 
-func TestPreflight(t *testing.T) {
-	cs1, cs2 := coserver("coserver1"), coserver("coserver2")
-	leader1 := with(cs1, func(st *cluster.Status) { st.Role = "leader" })
-	needsNewer := kv110
-	needsNewer.RequiresFTVS = ">=0.2"
-	needsABI2 := kv110
-	needsABI2.ABI = 2
-	noKernel := func(st *cluster.Status) { st.Platform = &platform.Facts{OS: "linux", Arch: "amd64"} }
-	for _, tc := range []struct {
-		name     string
-		meta     modmeta.Meta
-		view     cluster.View
-		advs     string
-		simplex  bool
-		running  []string
-		reasons  []Reason
-		warnings []string // prefixes, in order
-	}{
+// preflightCase is one call of Preflight and what it must return.
+type preflightCase struct {
+	name     string
+	meta     modmeta.Meta
+	view     cluster.View
+	advs     string
+	simplex  bool
+	running  []string
+	reasons  []Reason
+	warnings []string // prefixes, in order
+}
+
+// Shared by the cases: coserver1 leads, coserver2 follows, both on ftvs 0.1.0, ABI 1.
+var (
+	cs1, cs2   = coserver("coserver1"), coserver("coserver2")
+	leader1    = with(cs1, func(st *cluster.Status) { st.Role = "leader" })
+	needsNewer = modmeta.Meta{Name: "kv", Version: "1.1.0", RequiresFTVS: ">=0.2", ABI: 1}
+	needsABI2  = modmeta.Meta{Name: "kv", Version: "1.1.0", RequiresFTVS: "*", ABI: 2}
+)
+
+// The members: who is away, who supports the module, whether there is a leader.
+func TestPreflightMembers(t *testing.T) {
+	runPreflight(t, []preflightCase{
 		{name: "duplex, all well", view: view("coserver1", leader1, cs2, witness()), running: []string{"coserver1", "coserver2"}},
 		{name: "the witness is left out even when it is away", view: view("coserver1", leader1, cs2, with(witness(), unreachable)), running: []string{"coserver1", "coserver2"}},
 		{name: "a CoServer unreachable", view: view("coserver1", leader1, with(cs2, unreachable), witness()),
@@ -133,6 +138,13 @@ func TestPreflight(t *testing.T) {
 		{name: "no running CoServer, simplex", view: view("witness", with(cs1, syncing), with(cs2, unreachable), witness()), simplex: true,
 			reasons: []Reason{noRunning}},
 		{name: "nobody at all", view: view(""), reasons: []Reason{noLeader, noRunning}},
+	})
+}
+
+// The advisories: evaluated on the running CoServers; block, warn, or cannot tell.
+func TestPreflightAdvisories(t *testing.T) {
+	noKernel := func(st *cluster.Status) { st.Platform = &platform.Facts{OS: "linux", Arch: "amd64"} }
+	runPreflight(t, []preflightCase{
 		{name: "an advisory that blocks", advs: blockKV, view: view("coserver1", leader1, cs2), running: []string{"coserver1", "coserver2"},
 			reasons: []Reason{
 				{Member: "coserver1", Problem: "advisory FTVS-1: kv 1.1.0 loses writes", Remedy: "use kv 1.1.1"},
@@ -156,7 +168,12 @@ func TestPreflight(t *testing.T) {
 				{Member: "coserver2", Problem: "advisory FTVS-1: kv 1.1.0 loses writes", Remedy: "use kv 1.1.1"},
 			},
 			warnings: []string{"WARN FTVS-2 on coserver2 ("}},
-	} {
+	})
+}
+
+func runPreflight(t *testing.T, cases []preflightCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			meta := tc.meta
 			if meta == (modmeta.Meta{}) {
@@ -191,9 +208,7 @@ func TestPreflight(t *testing.T) {
 
 // The runtime-support reasons carry modmeta's own words, which say what to do.
 func TestPreflightSupportMessages(t *testing.T) {
-	needsNewer := kv110
-	needsNewer.RequiresFTVS = ">=0.2"
-	_, reasons, _ := Preflight(needsNewer, view("coserver1", coserver("coserver1")), nil, false)
+	_, reasons, _ := Preflight(needsNewer, view("coserver1", cs1), nil, false)
 	if len(reasons) != 1 || !strings.Contains(reasons[0].Problem, "module kv 1.1.0 requires ftvs >=0.2; this member runs 0.1.0") {
 		t.Fatalf("reasons %+v", reasons)
 	}

@@ -61,7 +61,7 @@ func TestRollback(t *testing.T) {
 			if len(rep.Reasons) != len(tc.reasons) || len(tc.reasons) > 0 && rep.Reasons[0] != tc.reasons[0] {
 				t.Errorf("reasons %+v, want %+v", rep.Reasons, tc.reasons)
 			}
-			if logs := f.logs.String(); strings.Contains(logs, "event=rollback.refused") != (tc.reasons != nil) {
+			if logs := f.logs.String(); strings.Contains(logs, "event=rollback.refused ") != (tc.reasons != nil) {
 				t.Errorf("logs:\n%s", logs)
 			}
 			if tc.target.Module == nil {

@@ -130,7 +130,7 @@ func TestRunSwitches(t *testing.T) {
 		p.RollbackAfterTraps != vserver.DefaultRollbackAfterTraps || p.Probation != vserver.DefaultProbation {
 		t.Errorf("payload %+v, %v", p, err)
 	}
-	if logs := f.logs.String(); !strings.Contains(logs, "event=update.rehearsed") || strings.Contains(logs, "update.refused") {
+	if logs := f.logs.String(); !strings.Contains(logs, "event=update.rehearsed ") || strings.Contains(logs, "update.refused") {
 		t.Errorf("logs:\n%s", logs)
 	}
 }
@@ -234,7 +234,7 @@ func TestRunRefuses(t *testing.T) {
 			if (len(f.rehearsed) > 0) != tc.rehearse || (len(f.proposed) > 0) != tc.proposed {
 				t.Errorf("rehearsed %q, proposed %d entries", f.rehearsed, len(f.proposed))
 			}
-			if logs := f.logs.String(); !strings.Contains(logs, "event=update.refused") || strings.Contains(logs, "event=update.rehearsed") != tc.proposed {
+			if logs := f.logs.String(); !strings.Contains(logs, "event=update.refused ") || strings.Contains(logs, "event=update.rehearsed ") != tc.proposed {
 				t.Errorf("logs:\n%s", logs)
 			}
 		})
