@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
-	"github.com/ftvs/ftvs/internal/node"
+	"github.com/ftvs/ftvs/internal/update"
 )
 
 // runUpdate is `ftvs update FILE.wasm`: check, rehearse on every CoServer, switch.
@@ -61,7 +61,7 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 // showUpdateReply posts an update or rollback and prints the answer: what passed, and
 // for a refusal every reason with its remedy.
 func showUpdateReply(cmd string, t target, path string, body []byte, asJSON bool, stdout, stderr io.Writer) int {
-	var rep node.UpdateReply
+	var rep update.Reply
 	status, code := sendAction(cmd, *t.dir, *t.addr, "", *t.tokenFile, path, body, 10*time.Minute, &rep, stderr)
 	if code != exitOK {
 		return code
