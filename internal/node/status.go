@@ -12,6 +12,7 @@ import (
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/platform"
 	"github.com/ftvs/ftvs/internal/version"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // syncLagEntries: a CoServer further behind the commit index than this is syncing.
@@ -24,7 +25,7 @@ const syncLagEntries = 256
 // manager token first.
 func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	st := cluster.Status{
-		Member: m.cfg.Name, Kind: "coserver", Role: roleName(m.r().State()), PID: os.Getpid(), Version: version.Version,
+		Member: m.cfg.Name, Kind: cluster.KindCoServer, Role: roleName(m.r().State()), PID: os.Getpid(), Version: version.Version,
 		Protocol: version.Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.r().LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
 	}
 	_, leader := m.r().LeaderWithID()
@@ -54,7 +55,7 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 		st.Epoch, st.Unconfirmed = m.epoch().String(), m.unconfirmed()
 	}
 	if m.cfg.Witness {
-		st.Kind, st.VirtualServer = "witness", "none"
+		st.Kind, st.VirtualServer = cluster.KindWitness, vserver.StatusNone
 		st.AppliedIndex = m.r().AppliedIndex()
 		return st
 	}
@@ -82,27 +83,27 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	st.Divergence = m.divergenceStatus()
 	switch {
 	case vs.Failed != "":
-		st.VirtualServer = "failed"
+		st.VirtualServer = vserver.StatusFailed
 	case st.Storage != "":
 		// It serves nothing until its disk works again: not a running replica.
-		st.VirtualServer, st.Failure = "failed", "storage "+st.Storage
+		st.VirtualServer, st.Failure = vserver.StatusFailed, "storage "+st.Storage
 	case st.Divergence != nil && st.Divergence.Quarantined != "":
 		// It answers no client: not a running replica.
-		st.VirtualServer, st.Failure = "quarantined", st.Divergence.Quarantined
+		st.VirtualServer, st.Failure = vserver.StatusQuarantined, st.Divergence.Quarantined
 	case m.disabled.Load():
-		st.VirtualServer = "disabled"
+		st.VirtualServer = vserver.StatusDisabled
 	case st.Sync != nil:
-		st.VirtualServer = "syncing"
+		st.VirtualServer = vserver.StatusSyncing
 	case vs.Module == "":
-		st.VirtualServer = "no-module"
+		st.VirtualServer = vserver.StatusNoModule
 	default:
-		st.VirtualServer = "running"
+		st.VirtualServer = vserver.StatusRunning
 	}
-	st.Mode = "simplex"
+	st.Mode = cluster.ModeSimplex
 	if !m.cfg.Simplex {
 		st.Mode = "" // the cluster view decides
-	} else if st.Role != "leader" {
-		st.Mode = "no-quorum"
+	} else if st.Role != cluster.RoleLeader {
+		st.Mode = cluster.ModeNoQuorum
 	}
 	return st
 }
@@ -137,16 +138,16 @@ func (m *Member) receivingSnapshot() (done, total int64, started time.Time, ok b
 	return m.snaps.Receiving()
 }
 
-func roleName(s raft.RaftState) string {
+func roleName(s raft.RaftState) cluster.Role {
 	switch s {
 	case raft.Leader:
-		return "leader"
+		return cluster.RoleLeader
 	case raft.Follower:
-		return "follower"
+		return cluster.RoleFollower
 	case raft.Candidate:
-		return "candidate"
+		return cluster.RoleCandidate
 	}
-	return "shutdown"
+	return cluster.RoleShutdown
 }
 
 // Cluster gathers the whole cluster's view from this member, each status with the
@@ -185,7 +186,7 @@ func (m *Member) askPeers(ctx context.Context, mode cluster.HashMode, skip func(
 // sends the manager token (the peers share it).
 func (m *Member) fetchStatus(ctx context.Context, p Peer, mode cluster.HashMode) cluster.Status {
 	st := cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.Name, mode, m.cfg.ManagerToken)
-	if st.Role == "unreachable" {
+	if st.Role == cluster.RoleUnreachable {
 		st.Gateway = m.memberURL(p.HTTP)
 	}
 	return st
@@ -198,10 +199,7 @@ func (m *Member) linkStates() []cluster.Link {
 	}
 	var out []cluster.Link
 	for _, s := range m.links.States() {
-		l := cluster.Link{From: s.From, To: s.To, Link: s.Link, Addr: s.Addr, State: "up", Reason: s.Reason}
-		if !s.Up {
-			l.State = "down"
-		}
+		l := cluster.Link{From: s.From, To: s.To, Link: s.Link, Addr: s.Addr, State: s.Liveness(), Reason: s.Reason}
 		if !s.Since.IsZero() {
 			l.Since = s.Since.UTC().Format(time.RFC3339Nano)
 		}

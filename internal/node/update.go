@@ -138,19 +138,19 @@ func (m *Member) update(ctx context.Context, req cluster.UpdateRequest, bin []by
 	var facts []advisory.Facts
 	var running []cluster.Status
 	for _, st := range view.Members {
-		if st.Member == "witness" || st.Kind == "witness" {
+		if st.Member == "witness" || st.Kind == cluster.KindWitness {
 			continue
 		}
 		switch {
-		case st.Role == "unreachable":
+		case st.Role == cluster.RoleUnreachable:
 			if !req.Simplex {
 				reasons = append(reasons, Reason{Member: st.Member, Problem: st.Member + " is unreachable, so it could not rehearse the update",
 					Remedy: "bring " + st.Member + " back first, or give --simplex (simplex: true) to update the CoServer that runs; " + st.Member + " then takes the new module when it syncs"})
 			}
 			continue
-		case st.VirtualServer != "running":
+		case st.VirtualServer != vserver.StatusRunning:
 			if !req.Simplex {
-				reasons = append(reasons, Reason{Member: st.Member, Problem: st.Member + " does not run the virtual server (" + st.VirtualServer + ")",
+				reasons = append(reasons, Reason{Member: st.Member, Problem: st.Member + " does not run the virtual server (" + string(st.VirtualServer) + ")",
 					Remedy: "wait until it runs (ftvs status), or give --simplex"})
 			}
 			continue
@@ -374,7 +374,7 @@ func (m *Member) rollback(ctx context.Context, req cluster.RollbackRequest) (int
 	view := m.Cluster(ctx, cluster.HashNone)
 	var running []cluster.Status
 	for _, st := range view.Members {
-		if st.Kind == "coserver" && st.Role != "unreachable" && st.VirtualServer == "running" {
+		if st.Kind == cluster.KindCoServer && st.Role != cluster.RoleUnreachable && st.VirtualServer == vserver.StatusRunning {
 			running = append(running, st)
 		}
 	}
