@@ -24,6 +24,28 @@ const syncLagEntries = 256
 // hash stalls applies for a copy of the state (fsm.status); the API asks for the
 // manager token first.
 func (m *Member) Status(mode cluster.HashMode) cluster.Status {
+	st := m.raftStatus()
+	m.addMembership(&st)
+	if m.cfg.Witness {
+		st.Kind, st.VirtualServer = cluster.KindWitness, vserver.StatusNone
+		st.AppliedIndex = m.r().AppliedIndex()
+		return st
+	}
+	vs := m.fsm.status(mode == cluster.HashLive)
+	m.addGuest(&st, vs, mode)
+	st.Sync = m.syncProgress(st)
+	if st.Sync == nil {
+		st.Sync = rejoinWait(st)
+	}
+	st.Divergence = m.divergenceStatus()
+	st.VirtualServer, st.Failure = m.virtualServerStatus(st, vs)
+	st.Mode = m.loneMode(st.Role)
+	return st
+}
+
+// raftStatus is what every member reports of itself and its raft: role, leader,
+// indexes, links, build and platform.
+func (m *Member) raftStatus() cluster.Status {
 	st := cluster.Status{
 		Member: m.cfg.Name, Kind: cluster.KindCoServer, Role: roleName(m.r().State()), PID: os.Getpid(), Version: version.Version,
 		Protocol: version.Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.r().LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
@@ -40,6 +62,12 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	st.Links = m.linkStates()
 	pf := platform.Local()
 	st.Platform, st.ABI = &pf, version.ABI
+	return st
+}
+
+// addMembership adds this member's place in the configuration: voters, a rejoin
+// under way, a failing disk, a start without quorum, the epoch.
+func (m *Member) addMembership(st *cluster.Status) {
 	st.Voters, st.AwaitingRejoin = m.voters()
 	if rec := m.rejoin.Load(); rec != nil {
 		st.AwaitingRejoin, st.Rejoin, st.RejoinReason = true, rec.ID, rec.Reason
@@ -54,12 +82,11 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	if !m.cfg.Simplex {
 		st.Epoch, st.Unconfirmed = m.epoch().String(), m.unconfirmed()
 	}
-	if m.cfg.Witness {
-		st.Kind, st.VirtualServer = cluster.KindWitness, vserver.StatusNone
-		st.AppliedIndex = m.r().AppliedIndex()
-		return st
-	}
-	vs := m.fsm.status(mode == cluster.HashLive)
+}
+
+// addGuest adds a CoServer's copy of the virtual server: applied index, module, state
+// hash of mode, memory.
+func (m *Member) addGuest(st *cluster.Status, vs vsStatus, mode cluster.HashMode) {
 	st.AppliedIndex, st.Module, st.ModuleSHA256 = vs.Applied, vs.Module, vs.ModuleSHA
 	switch {
 	case vs.Failed != "":
@@ -72,40 +99,53 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	}
 	st.ModuleVersion, st.ModuleHistory, st.Probation = vs.ModuleVersion, vs.History, vs.Probation
 	st.MemoryBytes, st.Resets, st.Failure = vs.MemoryBytes, vs.Resets, vs.Failed
-	st.Sync = m.syncProgress(st)
-	if st.AwaitingRejoin && st.Sync == nil {
-		phase := "waiting for the leader to add it back"
-		if st.Rejoin != "" {
-			phase = "waiting for the leader to take it out of the configuration and add it back"
-		}
-		st.Sync = &cluster.Sync{Phase: phase, Unit: "entries"}
+}
+
+// rejoinWait is the sync a CoServer waiting to be added back reports (nil if it is
+// not waiting).
+func rejoinWait(st cluster.Status) *cluster.Sync {
+	if !st.AwaitingRejoin {
+		return nil
 	}
-	st.Divergence = m.divergenceStatus()
+	phase := "waiting for the leader to add it back"
+	if st.Rejoin != "" {
+		phase = "waiting for the leader to take it out of the configuration and add it back"
+	}
+	return &cluster.Sync{Phase: phase, Unit: "entries"}
+}
+
+// virtualServerStatus decides what a CoServer's copy of the virtual server does, and
+// the failure to report with it (st.Failure unless the status says otherwise).
+func (m *Member) virtualServerStatus(st cluster.Status, vs vsStatus) (vserver.Status, string) {
 	switch {
 	case vs.Failed != "":
-		st.VirtualServer = vserver.StatusFailed
+		return vserver.StatusFailed, st.Failure
 	case st.Storage != "":
 		// It serves nothing until its disk works again: not a running replica.
-		st.VirtualServer, st.Failure = vserver.StatusFailed, "storage "+st.Storage
+		return vserver.StatusFailed, "storage " + st.Storage
 	case st.Divergence != nil && st.Divergence.Quarantined != "":
 		// It answers no client: not a running replica.
-		st.VirtualServer, st.Failure = vserver.StatusQuarantined, st.Divergence.Quarantined
+		return vserver.StatusQuarantined, st.Divergence.Quarantined
 	case m.disabled.Load():
-		st.VirtualServer = vserver.StatusDisabled
+		return vserver.StatusDisabled, st.Failure
 	case st.Sync != nil:
-		st.VirtualServer = vserver.StatusSyncing
+		return vserver.StatusSyncing, st.Failure
 	case vs.Module == "":
-		st.VirtualServer = vserver.StatusNoModule
-	default:
-		st.VirtualServer = vserver.StatusRunning
+		return vserver.StatusNoModule, st.Failure
 	}
-	st.Mode = cluster.ModeSimplex
-	if !m.cfg.Simplex {
-		st.Mode = "" // the cluster view decides
-	} else if st.Role != cluster.RoleLeader {
-		st.Mode = cluster.ModeNoQuorum
+	return vserver.StatusRunning, st.Failure
+}
+
+// loneMode is the mode a lone CoServer reports of itself; a CoServer of a pair reports
+// none: the cluster view decides.
+func (m *Member) loneMode(role cluster.Role) cluster.Mode {
+	switch {
+	case !m.cfg.Simplex:
+		return ""
+	case role != cluster.RoleLeader:
+		return cluster.ModeNoQuorum
 	}
-	return st
+	return cluster.ModeSimplex
 }
 
 // syncProgress reports a snapshot being received or restored, or log catch-up.
