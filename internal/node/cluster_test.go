@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
-	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/vm"
 )
@@ -57,7 +57,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	}
 	// Below the kernel's ephemeral range: the members' connections to each other (and
 	// other tests') cannot take a port before its member listens on it.
-	addrs, err := config.FreeLoopbackAddrs(9)
+	addrs, err := link.FreeLoopbackAddrs(9)
 	if err != nil {
 		t.Fatal(err)
 	}
