@@ -50,7 +50,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		if *tokenFile == "" {
-			*tokenFile = filepath.Join(*dir, "manager.token")
+			*tokenFile = filepath.Join(*dir, config.DefaultManagerTokenFile)
 		}
 		b, err := os.ReadFile(*tokenFile)
 		if err != nil {
