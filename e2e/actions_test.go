@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // `ftvs disable --coserver N` under load takes the leader CoServer out of service: it
@@ -13,7 +16,7 @@ import (
 // equal state hashes. Leadership can be moved by hand.
 func TestDisableEnableUnderLoad(t *testing.T) {
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	leader := c.leaderCoServer()
 	other := otherCoServer(leader)
 	num := strings.TrimPrefix(leader, "coserver")
@@ -24,7 +27,7 @@ func TestDisableEnableUnderLoad(t *testing.T) {
 			return fmt.Errorf("ftvs disable: exit %d: %s%s", code, out, stderr)
 		}
 		logf("disabled %s: %s", leader, strings.TrimSpace(out))
-		v, err := c.waitModeVia("simplex", 5*time.Second, other)
+		v, err := c.waitModeVia(ftcluster.ModeSimplex, 5*time.Second, other)
 		if err != nil {
 			return fmt.Errorf("after disabling %s: %v", leader, err)
 		}
@@ -32,7 +35,7 @@ func TestDisableEnableUnderLoad(t *testing.T) {
 			return fmt.Errorf("after disabling %s the leader is %q, want %s", leader, v.Leader, other)
 		}
 		for _, m := range v.Members {
-			if m.Member == leader && m.VirtualServer != "disabled" {
+			if m.Member == leader && m.VirtualServer != vserver.StatusDisabled {
 				return fmt.Errorf("%s reports virtual server %q, want disabled", leader, m.VirtualServer)
 			}
 		}

@@ -20,6 +20,8 @@ import (
 	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/link"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // The Manager JSON API, v1 (internal/manager/API.md), on one real cluster: every endpoint a
@@ -28,7 +30,7 @@ import (
 // faults, the event stream under link cuts, metrics) gets one request each here.
 func TestManagerAPI(t *testing.T) {
 	c := newCluster(t, "--allow-fault-injection", "--check-interval", "1s")
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	cs1, cs2, w := config.CoServer1, config.CoServer2, config.Witness
 	u1, u2, uw := c.url(cs1), c.url(cs2), c.url(w)
@@ -42,8 +44,12 @@ func TestManagerAPI(t *testing.T) {
 
 	// --- The read side: open to anyone, JSON.
 
-	for _, tc := range []struct{ member, kind, vs string }{
-		{cs1, "coserver", "running"}, {cs2, "coserver", "running"}, {w, "witness", "none"},
+	for _, tc := range []struct {
+		member string
+		kind   ftcluster.Kind
+		vs     vserver.Status
+	}{
+		{cs1, ftcluster.KindCoServer, vserver.StatusRunning}, {cs2, ftcluster.KindCoServer, vserver.StatusRunning}, {w, ftcluster.KindWitness, vserver.StatusNone},
 	} {
 		var st ftcluster.Status
 		apiCall(t, "GET", c.url(tc.member)+"/ftvs/health", "", "").ok(t, &st)
@@ -78,7 +84,7 @@ func TestManagerAPI(t *testing.T) {
 	} {
 		var st ftcluster.Status
 		apiCall(t, "GET", u1+tc.path, tc.auth, "").ok(t, &st)
-		if st.Member != cs1 || st.Kind != "coserver" || !slices.Contains([]string{"leader", "follower", "candidate"}, st.Role) || st.Module != "kv" ||
+		if st.Member != cs1 || st.Kind != ftcluster.KindCoServer || !slices.Contains([]ftcluster.Role{ftcluster.RoleLeader, ftcluster.RoleFollower, ftcluster.RoleCandidate}, st.Role) || st.Module != "kv" ||
 			(st.StateHash != "") != tc.wantHash || (st.StateHashIndex != 0) != tc.wantHash || st.StateHashIndex > st.AppliedIndex ||
 			tc.auth != "" && st.StateHashIndex != st.AppliedIndex || len(st.Links) != 4 || len(st.Voters) != 3 {
 			t.Errorf("GET %s: name %q role %q module %q state_hash %q at %d, applied %d (want one: %v) links %d voters %v",
@@ -113,12 +119,12 @@ func TestManagerAPI(t *testing.T) {
 		apiEventually(t, func(fail func(string, ...any)) {
 			var v ftcluster.View
 			apiCall(t, "GET", c.url(tc.via)+tc.path, tc.auth, "").ok(t, &v)
-			if v.Mode != "duplex" || v.AskedVia != tc.via || (v.Leader != cs1 && v.Leader != cs2) || len(v.Unreachable) != 0 ||
+			if v.Mode != ftcluster.ModeDuplex || v.AskedVia != tc.via || (v.Leader != cs1 && v.Leader != cs2) || len(v.Unreachable) != 0 ||
 				!slices.Equal(memberNames(v.Members), members) || len(v.Links) != 12 {
 				fail("GET %s via %s: %s; %d links", tc.path, tc.via, describeView(v), len(v.Links))
 			}
 			for _, m := range v.Members {
-				if m.Kind == "coserver" && ((m.StateHash != "") != tc.wantHash || m.StateHashIndex > m.AppliedIndex ||
+				if m.Kind == ftcluster.KindCoServer && ((m.StateHash != "") != tc.wantHash || m.StateHashIndex > m.AppliedIndex ||
 					tc.auth != "" && m.StateHashIndex != m.AppliedIndex) {
 					fail("GET %s via %s: %s has state_hash %q at %d, applied %d; want one: %v", tc.path, tc.via, m.Member, m.StateHash, m.StateHashIndex, m.AppliedIndex, tc.wantHash)
 				}
@@ -161,7 +167,7 @@ func TestManagerAPI(t *testing.T) {
 			seen := map[string]bool{}
 			for _, l := range ls.Links {
 				seen[l.From+">"+l.To+":"+l.Link] = true
-				if l.From == l.To || (l.Link != "a" && l.Link != "b") || l.Addr == "" || l.State != "up" {
+				if l.From == l.To || (l.Link != "a" && l.Link != "b") || l.Addr == "" || l.State != link.Up {
 					fail("GET %s: link %+v", path, l)
 				}
 			}
@@ -180,14 +186,14 @@ func TestManagerAPI(t *testing.T) {
 			var vs apiVirtualServer
 			a := apiCall(t, "GET", c.url(tc.via)+tc.path, tc.auth, "")
 			a.ok(t, &vs)
-			if vs.Mode != "duplex" || (vs.Leader != cs1 && vs.Leader != cs2) || vs.Module != "kv" || len(vs.ModuleSHA256) != 64 ||
+			if vs.Mode != ftcluster.ModeDuplex || (vs.Leader != cs1 && vs.Leader != cs2) || vs.Module != "kv" || len(vs.ModuleSHA256) != 64 ||
 				vs.AppliedIndex == 0 || (vs.StateHash != "") != tc.wantHash || (vs.StateHashIndex != 0) != tc.wantHash || vs.StateHashIndex > vs.AppliedIndex ||
 				a.raw(t, "unreachable") != "[]" || len(vs.CoServers) != 2 {
 				fail("GET %s via %s: %s", tc.path, tc.via, a)
 				return
 			}
 			for i, cp := range vs.CoServers {
-				if cp.Name != []string{cs1, cs2}[i] || cp.VirtualServer != "running" || cp.AppliedIndex == 0 || cp.MemoryBytes == 0 ||
+				if cp.Name != []string{cs1, cs2}[i] || cp.VirtualServer != vserver.StatusRunning || cp.AppliedIndex == 0 || cp.MemoryBytes == 0 ||
 					(cp.StateHash != "") != tc.wantHash || cp.StateHashIndex > cp.AppliedIndex || tc.auth != "" && cp.StateHashIndex != cp.AppliedIndex {
 					fail("GET %s via %s: copy %+v", tc.path, tc.via, cp)
 				}
@@ -317,7 +323,10 @@ func TestManagerAPI(t *testing.T) {
 	closeStream()
 
 	// --- Metrics and the web UI.
-	for _, m := range []struct{ member, kind string }{{cs1, "coserver"}, {w, "witness"}} {
+	for _, m := range []struct {
+		member string
+		kind   ftcluster.Kind
+	}{{cs1, ftcluster.KindCoServer}, {w, ftcluster.KindWitness}} {
 		a := apiCall(t, "GET", c.url(m.member)+"/metrics", "", "")
 		if a.code != 200 || !strings.HasPrefix(a.hdr.Get("Content-Type"), "text/plain; version=0.0.4") ||
 			!contains(string(a.body), fmt.Sprintf(`ftvs_member_info{member=%q,kind=%q,`, m.member, m.kind), "\nftvs_applied_index ") {
@@ -479,10 +488,10 @@ func TestManagerAPI(t *testing.T) {
 	}
 	// A disabled CoServer is unhealthy (503, with its status) and the cluster simplex.
 	var st ftcluster.Status
-	if a := apiCall(t, "GET", u2+"/ftvs/health", "", ""); a.code != http.StatusServiceUnavailable || json.Unmarshal(a.body, &st) != nil || st.VirtualServer != "disabled" {
+	if a := apiCall(t, "GET", u2+"/ftvs/health", "", ""); a.code != http.StatusServiceUnavailable || json.Unmarshal(a.body, &st) != nil || st.VirtualServer != vserver.StatusDisabled {
 		t.Errorf("GET /ftvs/health on the disabled coserver2: %s", a)
 	}
-	if _, err := c.waitModeVia("simplex", 10*time.Second, cs1); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 10*time.Second, cs1); err != nil {
 		t.Fatal(err)
 	}
 	apiCall(t, "POST", u2+"/ftvs/v1/coservers/coserver1/disable", auth, "").jsonErr(t, http.StatusConflict, "coserver1 is the only CoServer running", "disabling it would stop the service")
@@ -490,7 +499,7 @@ func TestManagerAPI(t *testing.T) {
 	if !contains(rep.Message, "coserver2 is enabled") && rep.Message != "coserver2 is already enabled" {
 		t.Errorf("enable coserver2: %+v", rep)
 	}
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 
 	leader = c.leaderCoServer()
 	to := otherCoServer(leader)
@@ -537,13 +546,13 @@ func TestManagerAPI(t *testing.T) {
 			fail("no sync.forced event on coserver2 since the sync was asked")
 		}
 	})
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 
 	// --- coserver2 killed: asked via coserver1, every gathering endpoint names it
 	// unreachable and answers with the rest.
 	c.kill(cs2)
-	if _, err := c.waitModeVia("simplex", 15*time.Second, cs1); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 15*time.Second, cs1); err != nil {
 		t.Fatal(err)
 	}
 	apiEventually(t, func(fail func(string, ...any)) {
@@ -554,7 +563,7 @@ func TestManagerAPI(t *testing.T) {
 			fail("GET /ftvs/v1/members with coserver2 dead: %s", a)
 		}
 		for _, m := range ms.Members {
-			if unreachable := m.Role == "unreachable"; unreachable != (m.Member == cs2) || unreachable && (m.Error == "" || m.VirtualServer != "unknown") {
+			if unreachable := m.Role == ftcluster.RoleUnreachable; unreachable != (m.Member == cs2) || unreachable && (m.Error == "" || m.VirtualServer != vserver.StatusUnknown) {
 				fail("GET /ftvs/v1/members with coserver2 dead: %s is %s (virtual_server %q, error %q)", m.Member, m.Role, m.VirtualServer, m.Error)
 			}
 		}
@@ -563,9 +572,9 @@ func TestManagerAPI(t *testing.T) {
 		var vs apiVirtualServer
 		a := apiCall(t, "GET", u1+"/ftvs/v1/virtual-server", "", "")
 		a.ok(t, &vs)
-		if a.raw(t, "unreachable") != `["coserver2"]` || vs.Mode != "simplex" || vs.Leader != cs1 || vs.StateHash == "" ||
-			!slices.ContainsFunc(vs.CoServers, func(cp apiVirtualServerCopy) bool { return cp.Name == cs1 && cp.VirtualServer == "running" }) ||
-			!slices.ContainsFunc(vs.CoServers, func(cp apiVirtualServerCopy) bool { return cp.Name == cs2 && cp.VirtualServer == "unknown" }) {
+		if a.raw(t, "unreachable") != `["coserver2"]` || vs.Mode != ftcluster.ModeSimplex || vs.Leader != cs1 || vs.StateHash == "" ||
+			!slices.ContainsFunc(vs.CoServers, func(cp apiVirtualServerCopy) bool { return cp.Name == cs1 && cp.VirtualServer == vserver.StatusRunning }) ||
+			!slices.ContainsFunc(vs.CoServers, func(cp apiVirtualServerCopy) bool { return cp.Name == cs2 && cp.VirtualServer == vserver.StatusUnknown }) {
 			fail("GET /ftvs/v1/virtual-server with coserver2 dead: %s", a)
 		}
 	})
@@ -728,7 +737,7 @@ func (a apiAnswer) wantKeys(t *testing.T, keys ...string) {
 
 // apiVirtualServer is GET /ftvs/v1/virtual-server, by its wire names.
 type apiVirtualServer struct {
-	Mode           string                 `json:"mode"`
+	Mode           ftcluster.Mode         `json:"mode"`
 	Leader         string                 `json:"leader"`
 	Module         string                 `json:"module"`
 	ModuleSHA256   string                 `json:"module_sha256"`
@@ -740,12 +749,12 @@ type apiVirtualServer struct {
 }
 
 type apiVirtualServerCopy struct {
-	Name           string `json:"name"`
-	VirtualServer  string `json:"virtual_server"`
-	AppliedIndex   uint64 `json:"applied_index"`
-	StateHash      string `json:"state_hash"`
-	StateHashIndex uint64 `json:"state_hash_index"`
-	MemoryBytes    uint64 `json:"memory_bytes"`
+	Name           string         `json:"name"`
+	VirtualServer  vserver.Status `json:"virtual_server"`
+	AppliedIndex   uint64         `json:"applied_index"`
+	StateHash      string         `json:"state_hash"`
+	StateHashIndex uint64         `json:"state_hash_index"`
+	MemoryBytes    uint64         `json:"memory_bytes"`
 }
 
 // apiReply is an action's answer.

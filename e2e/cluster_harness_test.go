@@ -19,6 +19,7 @@ import (
 
 	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // memberReadyLine is the line a cluster member prints once it serves:
@@ -399,7 +400,7 @@ func describeView(v ftcluster.View) string {
 
 // waitModeVia polls /ftvs/cluster of the given members (default: every running one)
 // until the view's mode is mode; it returns the view or an error naming the last view.
-func (c *cluster) waitModeVia(mode string, timeout time.Duration, via ...string) (ftcluster.View, error) {
+func (c *cluster) waitModeVia(mode ftcluster.Mode, timeout time.Duration, via ...string) (ftcluster.View, error) {
 	deadline := time.Now().Add(timeout)
 	last := "no answer yet"
 	for {
@@ -420,7 +421,7 @@ func (c *cluster) waitModeVia(mode string, timeout time.Duration, via ...string)
 }
 
 // waitMode waits until the cluster reports mode (duplex, simplex, syncing, no-quorum).
-func (c *cluster) waitMode(mode string, timeout time.Duration) ftcluster.View {
+func (c *cluster) waitMode(mode ftcluster.Mode, timeout time.Duration) ftcluster.View {
 	c.t.Helper()
 	start := time.Now()
 	v, err := c.waitModeVia(mode, timeout)
@@ -504,7 +505,7 @@ func (c *cluster) waitConverged(timeout time.Duration) (applied uint64, hash str
 		switch {
 		case errA != nil || errB != nil:
 			last = fmt.Sprintf("coserver1: %v; coserver2: %v", errA, errB)
-		case a.VirtualServer != "running" || b.VirtualServer != "running":
+		case a.VirtualServer != vserver.StatusRunning || b.VirtualServer != vserver.StatusRunning:
 			last = fmt.Sprintf("virtual server: coserver1 %s %s, coserver2 %s %s", a.VirtualServer, a.Failure, b.VirtualServer, b.Failure)
 		case a.AppliedIndex != b.AppliedIndex:
 			last = fmt.Sprintf("applied index: coserver1 %d, coserver2 %d", a.AppliedIndex, b.AppliedIndex)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/chaos"
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -185,7 +186,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			c := newCluster(t)
-			c.waitMode("duplex", duplexTimeout)
+			c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 			chaosUnderFault(t, c, f, "TestLinearizableUnderFaults")
 		})
 	}
@@ -265,7 +266,7 @@ func chaosUnderFaultSeed(t *testing.T, c *cluster, f clusterFault, testName stri
 	if len(lost) > 0 {
 		report(res, fmt.Sprintf("acknowledged writes lost:\n%s", strings.Join(lost, "\n")))
 	}
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	return res
 }
@@ -277,14 +278,14 @@ func chaosUnderFaultSeed(t *testing.T, c *cluster, f clusterFault, testName stri
 func TestWipedCoServerSyncs(t *testing.T) {
 	const n = 2000
 	c := newCluster(t, "--snapshot-threshold", "500", "--snapshot-interval", "200ms", "--trailing-logs", "100")
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
 	before, _ := c.waitConverged(convergeTimeout)
 
 	c.kill(config.CoServer2)
 	c.wipe(config.CoServer2)
 	c.restart(config.CoServer2)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	applied, _ := c.waitConverged(convergeTimeout)
 	if applied < before {
 		t.Fatalf("applied index went back from %d to %d", before, applied)
@@ -307,13 +308,13 @@ func TestWipedCoServerSyncs(t *testing.T) {
 func TestBothCoServersDown(t *testing.T) {
 	const n = 200
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
 	c.waitConverged(convergeTimeout)
 
 	c.kill(config.CoServer1)
 	c.kill(config.CoServer2)
-	if _, err := c.waitModeVia("no-quorum", 10*time.Second, config.Witness); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeNoQuorum, 10*time.Second, config.Witness); err != nil {
 		t.Fatalf("witness view: %v", err)
 	}
 	w := c.url(config.Witness)
@@ -346,7 +347,7 @@ func TestBothCoServersDown(t *testing.T) {
 	if after.LastLogIndex != before.LastLogIndex {
 		t.Fatalf("the witness's last log index moved from %d to %d without CoServers (%d requests refused)", before.LastLogIndex, after.LastLogIndex, attempts)
 	}
-	if v, _, err := c.view(config.Witness); err != nil || v.Mode != "no-quorum" {
+	if v, _, err := c.view(config.Witness); err != nil || v.Mode != ftcluster.ModeNoQuorum {
 		t.Fatalf("witness view after the attempts: %s %v", describeView(v), err)
 	}
 	t.Logf("witness: %d guest requests refused with 421, last log index stayed %d", attempts, after.LastLogIndex)
@@ -360,7 +361,7 @@ func TestBothCoServersDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	for _, g := range c.gateways() {
 		readKeys(t, g, n)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -71,7 +72,7 @@ func fill(t *testing.T, dir string) string {
 func TestDiskFull(t *testing.T) {
 	const n = 300
 	c := newCluster(t, "--snapshot-threshold", "100", "--snapshot-interval", "200ms", "--trailing-logs", "50")
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
 	c.waitConverged(convergeTimeout)
 	cs2 := config.CoServer2
@@ -79,7 +80,7 @@ func TestDiskFull(t *testing.T) {
 	c.kill(cs2)
 	mountTmpfs(t, data, 256<<20)
 	c.restart(cs2)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 
 	filler := fill(t, data)
 	full := time.Now()
@@ -122,7 +123,7 @@ func TestDiskFull(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("coserver2 served again %.1fs after space returned, without a restart", time.Since(back).Seconds())
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	readKeys(t, c.url(cs2), n)
 	for k := 0; k <= i; k++ {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -93,7 +94,7 @@ func TestDivergenceUnderLoad(t *testing.T) {
 
 func divergenceUnderLoad(t *testing.T, name, query string, who func(*cluster) (string, error), seed uint64) {
 	c := newCluster(t, "--allow-fault-injection", "--check-interval", checkInterval.String())
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitAgreed()
 	var run divergenceRun
 	fault := clusterFault{name: fmt.Sprintf("seed-%d", seed), inject: func(c *cluster, logf func(string, ...any)) error {

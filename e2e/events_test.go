@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/events"
 )
@@ -20,7 +21,7 @@ import (
 // survives a restart with its sequence numbers.
 func TestEventLog(t *testing.T) {
 	c := newCluster(t, "--allow-fault-injection")
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 
 	code, out, stderr := ftvs(t, "events", "--cluster", c.dir, "--json")
 	if code != 0 {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -22,7 +23,7 @@ func (c *cluster) startAlone(name string) {
 			c.t.Fatalf("start without quorum on %s: exit %d: %s%s", name, code, out, stderr)
 		}
 	}
-	if _, err := c.waitModeVia("simplex", 10*time.Second, name); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 10*time.Second, name); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -36,12 +37,12 @@ func (c *cluster) startAlone(name string) {
 func TestOverrideFencedWhileSurvivorDown(t *testing.T) {
 	const n = 100
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
 	cs1, cs2, w := config.CoServer1, config.CoServer2, config.Witness
 	c.kill(cs2)
 	c.kill(w)
-	if _, err := c.waitModeVia("no-quorum", 10*time.Second, cs1); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeNoQuorum, 10*time.Second, cs1); err != nil {
 		t.Fatal(err)
 	}
 	c.startAlone(cs1)
@@ -54,7 +55,7 @@ func TestOverrideFencedWhileSurvivorDown(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		for _, name := range []string{cs2, w} {
 			st, err := c.memberStatus(name, false)
-			if err == nil && (st.Role == "leader" || st.Leader != "") {
+			if err == nil && (st.Role == ftcluster.RoleLeader || st.Leader != "") {
 				t.Fatalf("%s sees leader %q (role %s) while coserver1, which served alone, is down", name, st.Leader, st.Role)
 			}
 		}
@@ -68,7 +69,7 @@ func TestOverrideFencedWhileSurvivorDown(t *testing.T) {
 	}
 
 	c.restart(cs1)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	for _, g := range c.gateways() {
 		readKeys(t, g, n)
@@ -89,7 +90,7 @@ func TestOverrideFencedWhileSurvivorDown(t *testing.T) {
 func TestOverrideLinksHealed(t *testing.T) {
 	const n = 100
 	c := newCluster(t, "--allow-fault-injection")
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
 	cs1, cs2, w := config.CoServer1, config.CoServer2, config.Witness
 	for _, peer := range []string{cs1, w} {
@@ -97,13 +98,13 @@ func TestOverrideLinksHealed(t *testing.T) {
 			t.Fatalf("cut coserver2's links to %s: %d %s", peer, code, msg)
 		}
 	}
-	if _, err := c.waitModeVia("no-quorum", 10*time.Second, cs2); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeNoQuorum, 10*time.Second, cs2); err != nil {
 		t.Fatal(err)
 	}
 	c.startAlone(cs2)
 	putRange(t, c.url(cs2), "alone", 50)
 	// The old majority goes on too, on its side of the cut.
-	if _, err := c.waitModeVia("simplex", 10*time.Second, cs1); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 10*time.Second, cs1); err != nil {
 		t.Fatal(err)
 	}
 	putRange(t, c.url(cs1), "split", 10)
@@ -113,7 +114,7 @@ func TestOverrideLinksHealed(t *testing.T) {
 			t.Fatalf("restore coserver2's links to %s: %d %s", peer, code, msg)
 		}
 	}
-	v := c.waitMode("duplex", duplexTimeout)
+	v := c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	if v.Leader != cs2 {
 		t.Errorf("leader %s after the links healed: the CoServer started alone was deposed", v.Leader)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -59,7 +60,7 @@ func cutFor(who func(*cluster) (string, error), link string, d time.Duration) fu
 		end := time.Now().Add(d)
 		if link == "both" && on != config.Witness {
 			// The isolated CoServer drops out: the other side runs simplex without it.
-			v, err := c.waitModeVia("simplex", d, otherCoServer(on))
+			v, err := c.waitModeVia(ftcluster.ModeSimplex, d, otherCoServer(on))
 			if err != nil {
 				return fmt.Errorf("with %s cut off, %s's view never became simplex: %v", on, otherCoServer(on), err)
 			}
@@ -99,7 +100,7 @@ func watchLeaders(c *cluster) *leaderWatch {
 			byTerm := map[uint64][]string{}
 			for _, n := range config.MemberNames {
 				st, err := c.memberStatus(n, false)
-				if err == nil && st.Role == "leader" {
+				if err == nil && st.Role == ftcluster.RoleLeader {
 					byTerm[st.Term] = append(byTerm[st.Term], n)
 				}
 			}
@@ -154,7 +155,7 @@ func TestLinkFaults(t *testing.T) {
 			timers := []string{"--heartbeat-timeout", "400ms", "--election-timeout", "400ms", "--leader-lease-timeout", "400ms",
 				"--link-probe-interval", "40ms", "--link-down-after", "200ms"}
 			c := newClusterWith(t, append([]string{"--allow-fault-injection"}, timers...), timers)
-			c.waitMode("duplex", duplexTimeout)
+			c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 			before, err := c.leaderCoServerErr()
 			if err != nil {
 				t.Fatal(err)
@@ -191,7 +192,7 @@ func TestLinkFaults(t *testing.T) {
 // presents none, and say so in an event. The cluster goes on without it.
 func TestForeignCertificateRefused(t *testing.T) {
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	other := filepath.Join(t.TempDir(), "other")
 	if code, out, stderr := ftvs(t, "init", other); code != 0 {
 		t.Fatalf("ftvs init %s: %d %s %s", other, code, out, stderr)
@@ -200,7 +201,7 @@ func TestForeignCertificateRefused(t *testing.T) {
 	c.kill(config.CoServer2)
 	c.member(config.CoServer2).args = []string{"--tls-dir", filepath.Join(other, "pki")}
 	c.restart(config.CoServer2)
-	if _, err := c.waitModeVia("simplex", 15*time.Second, config.CoServer1); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 15*time.Second, config.CoServer1); err != nil {
 		t.Fatalf("with coserver2 refused, coserver1 should run simplex: %v", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -231,6 +232,6 @@ func TestForeignCertificateRefused(t *testing.T) {
 	c.kill(config.CoServer2)
 	c.member(config.CoServer2).args = nil
 	c.restart(config.CoServer2)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 }

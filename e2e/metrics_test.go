@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/version"
 )
@@ -15,7 +16,7 @@ import (
 // latency at the gateway, raft indexes, link state, guest memory.
 func TestMetrics(t *testing.T) {
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, []string{c.url(config.CoServer1)}, 30)
 	c.waitConverged(convergeTimeout)
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/events"
 )
@@ -77,7 +78,7 @@ func readRange(t *testing.T, gateway, prefix string, n int) {
 func TestStartWithoutQuorum(t *testing.T) {
 	const n = 200
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
 	cs1, cs2, w := config.CoServer1, config.CoServer2, config.Witness
 	const path = "/ftvs/v1/override/start-without-quorum"
@@ -102,7 +103,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 
 	c.kill(cs2)
 	c.kill(w)
-	if _, err := c.waitModeVia("no-quorum", 10*time.Second, cs1); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeNoQuorum, 10*time.Second, cs1); err != nil {
 		t.Fatal(err)
 	}
 	if code, body, _, err := send("PUT", c.url(cs1)+"/kv/nope", []byte("x")); err != nil || code != http.StatusServiceUnavailable {
@@ -115,7 +116,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 		t.Fatalf("start without quorum: exit %d: %s%s", code, out, stderr)
 	}
 	t.Logf("start without quorum took %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
-	v, err := c.waitModeVia("simplex", 10*time.Second, cs1)
+	v, err := c.waitModeVia(ftcluster.ModeSimplex, 10*time.Second, cs1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		v, _, err := c.view(cs1)
-		if err == nil && v.Override == nil && v.Mode == "simplex" {
+		if err == nil && v.Override == nil && v.Mode == ftcluster.ModeSimplex {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -155,7 +156,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 
 	// coserver2 returns: superseded too (its copy kept aside), syncs from coserver1.
 	c.restart(cs2)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	if !contains(c.member(cs2).out.String(), "member.superseded") {
 		t.Error("coserver2 did not report member.superseded")
@@ -171,7 +172,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 	}
 	// Whole again: losing coserver1 now fails over to coserver2.
 	c.kill(cs1)
-	if _, err := c.waitModeVia("simplex", 10*time.Second, cs2); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 10*time.Second, cs2); err != nil {
 		t.Fatal(err)
 	}
 	readRange(t, c.url(cs2), "alone", 50)
@@ -181,7 +182,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 // leader's again, with no failed request, and ends with equal state hashes.
 func TestForcedSyncUnderLoad(t *testing.T) {
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	leader := c.leaderCoServer()
 	num := strings.TrimPrefix(leader, "coserver")
 	inject := func(c *cluster, logf func(string, ...any)) error {
@@ -190,7 +191,7 @@ func TestForcedSyncUnderLoad(t *testing.T) {
 			return fmt.Errorf("ftvs sync: exit %d: %s%s", code, out, stderr)
 		}
 		logf("sync %s: %s", leader, strings.TrimSpace(out))
-		_, err := c.waitModeVia("duplex", 20*time.Second, otherCoServer(leader))
+		_, err := c.waitModeVia(ftcluster.ModeDuplex, 20*time.Second, otherCoServer(leader))
 		return err
 	}
 	res := chaosUnderFault(t, c, clusterFault{"sync-leader", inject}, "TestForcedSyncUnderLoad")
@@ -202,7 +203,7 @@ func TestForcedSyncUnderLoad(t *testing.T) {
 	}
 	// The only running copy cannot be thrown away.
 	c.kill(otherCoServer(leader))
-	if _, err := c.waitModeVia("simplex", 10*time.Second, leader); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 10*time.Second, leader); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, stderr := ftvs(t, "sync", "--coserver", num, "--cluster", c.dir); code != 1 || !contains(stderr, "only other copy") {

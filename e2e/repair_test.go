@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -55,7 +56,7 @@ func TestCorruptionRepairsItself(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t, "--snapshot-threshold", "300", "--snapshot-interval", "200ms", "--trailing-logs", "50")
-			c.waitMode("duplex", duplexTimeout)
+			c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 			putKeys(t, c.gateways(), n)
 			c.waitConverged(convergeTimeout)
 			data := c.member(config.CoServer2).dataDir
@@ -80,7 +81,7 @@ func TestCorruptionRepairsItself(t *testing.T) {
 				t.Logf("attempt %d: killed before the newest snapshot's compaction; again", attempt)
 				newest := snapshotFiles(t, data)[0]
 				c.restart(config.CoServer2)
-				c.waitMode("duplex", duplexTimeout)
+				c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 				putKeys(t, c.gateways(), 400) // the same keys and values: readKeys still holds
 				for deadline := time.Now().Add(30 * time.Second); snapshotFiles(t, data)[0] == newest; {
 					if time.Now().After(deadline) {
@@ -94,7 +95,7 @@ func TestCorruptionRepairsItself(t *testing.T) {
 			tc.damage(t, data)
 			start := time.Now()
 			c.restart(config.CoServer2)
-			c.waitMode("duplex", duplexTimeout)
+			c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 			c.waitConverged(convergeTimeout)
 			t.Logf("duplex and converged %s after the restart on damaged storage", time.Since(start).Round(time.Millisecond))
 			readKeys(t, c.url(config.CoServer2), n)

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/raftlog"
 	"github.com/hashicorp/raft"
 	"io"
@@ -115,7 +116,7 @@ func TestGatewayTLSAndClientToken(t *testing.T) {
 // connections without a restart; the cluster stays duplex throughout.
 func TestCertRotateWithoutRestart(t *testing.T) {
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	presented := func() *big.Int {
 		t.Helper()
 		mat, err := pki.Load(filepath.Join(c.dir, "pki"), config.CoServer1)
@@ -153,6 +154,6 @@ func TestCertRotateWithoutRestart(t *testing.T) {
 		t.Fatalf("ftvs cert list: %d %s", code, out)
 	}
 	putKeys(t, c.gateways(), 50)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 }

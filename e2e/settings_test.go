@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestSettingsMismatchRefused(t *testing.T) {
 	base := []string{"--snapshot-threshold", "100", "--snapshot-interval", "200ms"}
 	c := newCluster(t, base...)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	cs1, cs2 := config.CoServer1, config.CoServer2
 	putRange(t, c.url(cs1), "before", 20)
 
@@ -43,7 +44,7 @@ func TestSettingsMismatchRefused(t *testing.T) {
 	// Started with the cluster's settings, it catches up.
 	setArgs(c, cs2, base...)
 	c.restart(cs2)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), 300) // over the snapshot threshold
 	waitSnapshot(t, c, cs2)
 
@@ -65,7 +66,7 @@ func TestSettingsMismatchRefused(t *testing.T) {
 
 	setArgs(c, cs2, base...)
 	c.restart(cs2)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	for _, p := range []string{"before", "during", "after"} {
 		readRange(t, c.url(cs2), p, 20)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -498,7 +499,7 @@ func healthy(s uiState) bool {
 func TestManagerUI(t *testing.T) {
 	chromium := chromiumPath(t)
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	art := artifactsDir(t)
 	os.RemoveAll(art)
 

@@ -76,7 +76,7 @@ os = "%s"
 func TestUpdateUnderLoad(t *testing.T) {
 	const n = 200
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
 	kv2 := guestFile(t, "github.com/ftvs/ftvs/examples/kv2", "kv", "2.0.0")
 
@@ -140,7 +140,7 @@ func TestUpdateUnderLoad(t *testing.T) {
 // the rehearsal: module, state hash and applied index unchanged on both CoServers.
 func TestUpdateRefusedAtRehearsal(t *testing.T) {
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), 50)
 	c.waitConverged(convergeTimeout)
 	before := c.coserverFacts()
@@ -169,11 +169,11 @@ func TestUpdateRefusedAtRehearsal(t *testing.T) {
 // comes back and syncs to the new module.
 func TestUpdateWhileCoServerAway(t *testing.T) {
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), 50)
 	kv2 := guestFile(t, "github.com/ftvs/ftvs/examples/kv2", "kv", "2.0.0")
 	c.kill(config.CoServer2)
-	if _, err := c.waitModeVia("simplex", 10*time.Second, config.CoServer1); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 10*time.Second, config.CoServer1); err != nil {
 		t.Fatal(err)
 	}
 	code, out, stderr := ftvs(t, "update", "--cluster", c.dir, kv2)
@@ -186,7 +186,7 @@ func TestUpdateWhileCoServerAway(t *testing.T) {
 	}
 	putRange(t, c.url(config.CoServer1), "simplex-", 20)
 	c.restart(config.CoServer2)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	var st ftcluster.Status
 	st, err := c.memberStatus(config.CoServer2, false)
@@ -201,7 +201,7 @@ func TestUpdateWhileCoServerAway(t *testing.T) {
 // rolled back by both CoServers at the same entry, with the state it had.
 func TestAutomaticRollbackAfterUpdate(t *testing.T) {
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), 20)
 	bad := guestFile(t, "github.com/ftvs/ftvs/internal/testguest/trapsafter", "kv", "6.6.6")
 	if code, out, stderr := ftvs(t, "update", "--cluster", c.dir, bad); code != 0 {

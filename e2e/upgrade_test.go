@@ -21,6 +21,7 @@ import (
 	"github.com/ftvs/ftvs/internal/chaos"
 	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/version"
 )
 
@@ -314,7 +315,7 @@ func TestRollingUpgrade(t *testing.T) {
 	protocol := version.Protocol + 1 // the next level: the cluster runs mixed levels in between
 	newBuild := buildAsync(t, release, protocol)
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	bin := newBuild()
 	start := time.Now()
 	logf := func(format string, args ...any) {
@@ -330,7 +331,7 @@ func TestRollingUpgrade(t *testing.T) {
 		if code, out, stderr := ftvs(t, "disable", "--coserver", num, "--cluster", c.dir); code != 0 {
 			t.Fatalf("ftvs disable --coserver %s: exit %d: %s%s", num, code, out, stderr)
 		}
-		v, err := c.waitModeVia("simplex", 10*time.Second, other)
+		v, err := c.waitModeVia(ftcluster.ModeSimplex, 10*time.Second, other)
 		if err != nil || v.Leader != other {
 			t.Fatalf("after disabling %s: leader %q, %v; want simplex led by %s", name, v.Leader, err, other)
 		}
@@ -350,12 +351,12 @@ func TestRollingUpgrade(t *testing.T) {
 		if code, out, stderr := ftvs(t, "enable", "--coserver", num, "--cluster", c.dir); code != 0 {
 			t.Fatalf("ftvs enable --coserver %s: exit %d: %s%s", num, code, out, stderr)
 		}
-		v = c.waitMode("duplex", duplexTimeout)
+		v = c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 		lb.undrain(c.url(name))
 		logf("%s enabled, duplex again; versions %v", name, versions(v))
 	}
 	upgradeCoServer(config.CoServer2)
-	if got := versions(c.waitMode("duplex", duplexTimeout)); got[config.CoServer1] != fmt.Sprintf("%s/%d", version.Version, version.Protocol) ||
+	if got := versions(c.waitMode(ftcluster.ModeDuplex, duplexTimeout)); got[config.CoServer1] != fmt.Sprintf("%s/%d", version.Version, version.Protocol) ||
 		got[config.CoServer2] != fmt.Sprintf("%s/%d", release, protocol) {
 		t.Fatalf("mixed cluster reports %v", got)
 	}
@@ -370,7 +371,7 @@ func TestRollingUpgrade(t *testing.T) {
 	want := fmt.Sprintf("%s/%d", release, protocol)
 	for deadline := time.Now().Add(duplexTimeout); ; time.Sleep(50 * time.Millisecond) {
 		v, _, err := c.view(config.CoServer1, config.CoServer2)
-		if err == nil && v.Mode == "duplex" && versions(v)[config.Witness] == want {
+		if err == nil && v.Mode == ftcluster.ModeDuplex && versions(v)[config.Witness] == want {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -392,7 +393,7 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Errorf("ftvs status --json: %s reports %s, want %s", name, got, want)
 		}
 	}
-	if len(v.Members) != 3 || v.Mode != "duplex" {
+	if len(v.Members) != 3 || v.Mode != ftcluster.ModeDuplex {
 		t.Errorf("ftvs status --json after the upgrade: %s", describeView(v))
 	}
 	logf("every member reports %s", want)
@@ -407,14 +408,14 @@ func TestIncompatibleProtocolRefused(t *testing.T) {
 	protocol := version.Protocol + 2
 	far := buildAsync(t, release, protocol)
 	c := newCluster(t)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), 50)
 	bin := far()
 
 	c.kill(config.CoServer2)
 	c.useBinary(config.CoServer2, bin)
 	c.start(config.CoServer2)
-	if _, err := c.waitModeVia("simplex", 15*time.Second, config.CoServer1); err != nil {
+	if _, err := c.waitModeVia(ftcluster.ModeSimplex, 15*time.Second, config.CoServer1); err != nil {
 		t.Fatalf("with coserver2 refused, coserver1 should run simplex: %v", err)
 	}
 	old := fmt.Sprintf("ftvs %s (protocol %d", version.Version, version.Protocol)
@@ -455,12 +456,12 @@ func TestIncompatibleProtocolRefused(t *testing.T) {
 		t.Errorf("coserver2's status: version %q protocol %d (%v), want %s and %d", st.Version, st.Protocol, err, release, protocol)
 	}
 	v := statusJSON(t, c)
-	if v.Mode != "simplex" {
+	if v.Mode != ftcluster.ModeSimplex {
 		t.Errorf("ftvs status --json: mode %q, want simplex: %s", v.Mode, describeView(v))
 	}
 	found := false
 	for _, l := range v.Links {
-		if l.From == config.CoServer1 && l.To == config.CoServer2 && l.State == "down" && strings.Contains(l.Reason, "incompatible protocol level") {
+		if l.From == config.CoServer1 && l.To == config.CoServer2 && l.State == link.Down && strings.Contains(l.Reason, "incompatible protocol level") {
 			found = true
 		}
 	}
@@ -484,7 +485,7 @@ func TestIncompatibleProtocolRefused(t *testing.T) {
 	c.kill(config.CoServer2)
 	c.useBinary(config.CoServer2, "")
 	c.start(config.CoServer2)
-	c.waitMode("duplex", duplexTimeout)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	readKeys(t, c.url(config.CoServer2), 60)
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/config"
 )
 
 // runDisable and runEnable are `ftvs disable|enable --coserver N`: take a CoServer out
@@ -147,7 +149,7 @@ func sendAction(cmd, dir, addr, only, tokenFile, path string, body []byte, timeo
 			fmt.Fprintf(stderr, "ftvs %s: with --addr, give --token-file (the cluster's manager.token)\n", cmd)
 			return 0, exitUsage
 		}
-		tokenFile = filepath.Join(dir, "manager.token")
+		tokenFile = filepath.Join(dir, config.DefaultManagerTokenFile)
 	}
 	tok, err := os.ReadFile(tokenFile)
 	if err != nil {

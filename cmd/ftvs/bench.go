@@ -131,7 +131,7 @@ func killLeader(ctx context.Context, dir string) (string, error) {
 			return "", err
 		}
 		for _, m := range view.Members {
-			if m.Member == view.Leader && m.Kind == "coserver" && m.PID > 0 {
+			if m.Member == view.Leader && m.Kind == cluster.KindCoServer && m.PID > 0 {
 				if err := syscall.Kill(m.PID, syscall.SIGKILL); err != nil {
 					return m.Member, fmt.Errorf("kill %s (pid %d): %w", m.Member, m.PID, err)
 				}
@@ -162,7 +162,7 @@ func waitDuplex(ctx context.Context, dir string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		view, err := clusterView(ctx, dir, cluster.HashNone, "")
-		if err == nil && view.Mode == "duplex" {
+		if err == nil && view.Mode == cluster.ModeDuplex {
 			return nil
 		}
 		if time.Now().After(deadline) {

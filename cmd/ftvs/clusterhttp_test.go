@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // selfSignedGateway writes a self-signed certificate for 127.0.0.1 and its key to dir.
@@ -64,7 +65,7 @@ func TestStatusClusterOverTLS(t *testing.T) {
 	}
 	certPath, keyPath, cert := selfSignedGateway(t, dir)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := cluster.Status{Member: "coserver1", Kind: "coserver", Role: "leader", VirtualServer: "running", Gateway: "https://" + r.Host}
+		st := cluster.Status{Member: "coserver1", Kind: cluster.KindCoServer, Role: cluster.RoleLeader, VirtualServer: vserver.StatusRunning, Gateway: "https://" + r.Host}
 		json.NewEncoder(w).Encode(cluster.BuildView("coserver1", []cluster.Status{st}))
 	}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}

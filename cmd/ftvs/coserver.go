@@ -36,8 +36,8 @@ func defaultCacheDir() string {
 }
 
 func (v *vmFlags) config() (vm.Config, error) {
-	if v.memoryMiB == 0 || v.memoryMiB > 4096 {
-		return vm.Config{}, fmt.Errorf("--memory-limit %d: give 1 to 4096 (MiB)", v.memoryMiB)
+	if v.memoryMiB == 0 || v.memoryMiB > vm.MaxMemoryLimitBytes>>20 {
+		return vm.Config{}, fmt.Errorf("--memory-limit %d: give 1 to %d (MiB)", v.memoryMiB, vm.MaxMemoryLimitBytes>>20)
 	}
 	if v.maxRequestBytes <= 0 {
 		return vm.Config{}, fmt.Errorf("--max-request-bytes %d: must be positive", v.maxRequestBytes)

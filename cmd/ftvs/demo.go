@@ -107,7 +107,7 @@ func screen(ctx context.Context, w io.Writer, intro, clusterDir string) {
 	if !tty {
 		fmt.Fprint(w, intro)
 	}
-	lastMode := ""
+	var lastMode cluster.Mode
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

@@ -75,7 +75,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 			return exitFailure
 		}
 		for _, m := range view.Members {
-			if m.Role == "unreachable" {
+			if m.Role == cluster.RoleUnreachable {
 				rep.Unreachable = append(rep.Unreachable, m.Member)
 				continue
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/platform"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // writeAdvisories writes one advisory with these conditions and returns its path.
@@ -116,10 +117,10 @@ func TestDoctorUsageAndBadFiles(t *testing.T) {
 // the one they report.
 func TestDoctorCluster(t *testing.T) {
 	plat := &platform.Facts{OS: "linux", Arch: "amd64", Kernel: "6.1.0-18-amd64"}
-	view := cluster.View{Mode: "simplex", AskedVia: "coserver1", Members: []cluster.Status{
-		{Member: "coserver1", Kind: "coserver", Role: "leader", Version: "0.1.0-dev", ABI: 1, Platform: plat, Module: "kv", VirtualServer: "running"},
-		{Member: "coserver2", Role: "unreachable", VirtualServer: "unknown"},
-		{Member: "witness", Kind: "witness", Role: "follower", Version: "0.1.0-dev", ABI: 1, Platform: plat, VirtualServer: "none"},
+	view := cluster.View{Mode: cluster.ModeSimplex, AskedVia: "coserver1", Members: []cluster.Status{
+		{Member: "coserver1", Kind: cluster.KindCoServer, Role: cluster.RoleLeader, Version: "0.1.0-dev", ABI: 1, Platform: plat, Module: "kv", VirtualServer: vserver.StatusRunning},
+		{Member: "coserver2", Role: cluster.RoleUnreachable, VirtualServer: vserver.StatusUnknown},
+		{Member: "witness", Kind: cluster.KindWitness, Role: cluster.RoleFollower, Version: "0.1.0-dev", ABI: 1, Platform: plat, VirtualServer: vserver.StatusNone},
 	}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ftvs/cluster" {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/cluster"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -67,16 +69,16 @@ func TestInitAndStatusOfStoppedCluster(t *testing.T) {
 		t.Fatalf("status: %d %s", code, errOut)
 	}
 	var view struct {
-		Mode    string `json:"mode"`
+		Mode    cluster.Mode `json:"mode"`
 		Members []struct {
-			Name string `json:"name"`
-			Role string `json:"role"`
+			Name string       `json:"name"`
+			Role cluster.Role `json:"role"`
 		} `json:"members"`
 	}
 	if err := json.Unmarshal([]byte(out), &view); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	if view.Mode != "no-quorum" || len(view.Members) != 3 || view.Members[0].Role != "unreachable" {
+	if view.Mode != cluster.ModeNoQuorum || len(view.Members) != 3 || view.Members[0].Role != cluster.RoleUnreachable {
 		t.Fatalf("status of a stopped cluster: %+v", view)
 	}
 }

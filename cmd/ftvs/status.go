@@ -16,6 +16,8 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
+	"github.com/ftvs/ftvs/internal/link"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
@@ -48,7 +50,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		if *tokenFile == "" {
-			*tokenFile = filepath.Join(*dir, "manager.token")
+			*tokenFile = filepath.Join(*dir, config.DefaultManagerTokenFile)
 		}
 		b, err := os.ReadFile(*tokenFile)
 		if err != nil {
@@ -146,7 +148,7 @@ func clusterView(ctx context.Context, dir string, mode cluster.HashMode, token s
 	}
 	var members []cluster.Status
 	for i, m := range h.cfg.Members {
-		members = append(members, cluster.Status{Member: m.Name, Role: "unreachable", VirtualServer: "unknown", Gateway: h.url(m), Error: errs[i].Error()})
+		members = append(members, cluster.Status{Member: m.Name, Role: cluster.RoleUnreachable, VirtualServer: vserver.StatusUnknown, Gateway: h.url(m), Error: errs[i].Error()})
 	}
 	return cluster.BuildView("", members), nil
 }
@@ -166,17 +168,17 @@ func anyConfig(dir string) (*config.Config, error) {
 	return nil, fmt.Errorf("no readable member config in %s: %w", dir, errors.Join(errs...))
 }
 
-var modeWords = map[string]string{
-	"duplex":    "DUPLEX    both CoServers run the virtual server",
-	"simplex":   "SIMPLEX   one CoServer runs the virtual server: redundancy lost",
-	"syncing":   "SYNCING   a CoServer is being brought back",
-	"no-quorum": "NO QUORUM fewer than two members reach each other: no service",
+var modeWords = map[cluster.Mode]string{
+	cluster.ModeDuplex:   "DUPLEX    both CoServers run the virtual server",
+	cluster.ModeSimplex:  "SIMPLEX   one CoServer runs the virtual server: redundancy lost",
+	cluster.ModeSyncing:  "SYNCING   a CoServer is being brought back",
+	cluster.ModeNoQuorum: "NO QUORUM fewer than two members reach each other: no service",
 }
 
 func printView(w io.Writer, v cluster.View) {
 	words := modeWords[v.Mode]
 	if words == "" {
-		words = v.Mode
+		words = string(v.Mode)
 	}
 	fmt.Fprintf(w, "virtual server: %s\n", words)
 	if v.Leader != "" {
@@ -214,7 +216,7 @@ func printView(w io.Writer, v cluster.View) {
 		if m.Failure != "" {
 			fmt.Fprintf(w, "failure: %s: %s\n", m.Member, m.Failure)
 		}
-		if m.Role == "unreachable" && m.Error != "" {
+		if m.Role == cluster.RoleUnreachable && m.Error != "" {
 			fmt.Fprintf(w, "unreachable: %s: %s\n", m.Member, m.Error)
 		}
 	}
@@ -228,13 +230,13 @@ func dash(s string) string {
 }
 
 // printLinks shows each pair of members and the state of its links a and b, as the
-// members at either end see them ("down" if either end says so).
+// members at either end see them (down if either end says so).
 func printLinks(w io.Writer, links []cluster.Link) {
 	if len(links) == 0 {
 		return
 	}
 	type pair struct{ x, y string }
-	state := map[pair]map[string]string{} // pair -> link -> state
+	state := map[pair]map[string]link.Liveness{} // pair -> link -> state
 	reason := map[pair]map[string]string{}
 	var order []pair
 	for _, l := range links {
@@ -243,13 +245,13 @@ func printLinks(w io.Writer, links []cluster.Link) {
 			p = pair{l.To, l.From}
 		}
 		if state[p] == nil {
-			state[p], reason[p] = map[string]string{}, map[string]string{}
+			state[p], reason[p] = map[string]link.Liveness{}, map[string]string{}
 			order = append(order, p)
 		}
-		if state[p][l.Link] != "down" {
+		if state[p][l.Link] != link.Down {
 			state[p][l.Link] = l.State
 		}
-		if l.State == "down" && l.Reason != "" {
+		if l.State == link.Down && l.Reason != "" {
 			reason[p][l.Link] = l.From + " says: " + l.Reason
 		}
 	}

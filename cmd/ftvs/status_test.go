@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // `ftvs status` shows the checked state hash with its index by default; --live-hash
@@ -26,7 +27,7 @@ func TestStatusHashes(t *testing.T) {
 			json.NewEncoder(w).Encode(map[string]string{"error": "wrong token: GET /ftvs/cluster?hash=live requires the manager token"})
 			return
 		}
-		st := cluster.Status{Member: "coserver1", Kind: "coserver", Role: "leader", VirtualServer: "running", AppliedIndex: 1240}
+		st := cluster.Status{Member: "coserver1", Kind: cluster.KindCoServer, Role: cluster.RoleLeader, VirtualServer: vserver.StatusRunning, AppliedIndex: 1240}
 		switch mode {
 		case "1":
 			st.StateHash, st.StateHashIndex = strings.Repeat("f0dca173", 8), 1234

@@ -10,17 +10,19 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/platform"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // Status is one member's view of itself, served at GET /ftvs/status.
 type Status struct {
 	Member   string `json:"name"`
-	Kind     string `json:"kind"` // coserver or witness
-	Role     string `json:"role"` // leader, follower, candidate, unreachable
+	Kind     Kind   `json:"kind"` // coserver or witness
+	Role     Role   `json:"role"` // leader, follower, candidate, shutdown, unreachable
 	Leader   string `json:"leader,omitempty"`
 	Term     uint64 `json:"term,omitempty"` // raft term: two leaders never share one
-	Mode     string `json:"mode,omitempty"` // a lone CoServer's mode; the cluster view decides otherwise
+	Mode     Mode   `json:"mode,omitempty"` // a lone CoServer's mode; the cluster view decides otherwise
 	PID      int    `json:"pid,omitempty"`
 	Version  string `json:"version,omitempty"`
 	Protocol int    `json:"protocol,omitempty"`
@@ -44,14 +46,14 @@ type Status struct {
 	ModuleHistory []string `json:"module_history,omitempty"`
 	// Probation: the module was updated recently; it is rolled back by itself if it
 	// traps on several consecutive entries.
-	Probation     bool    `json:"probation,omitempty"`
-	MemoryBytes   uint64  `json:"memory_bytes"`
-	Resets        uint64  `json:"resets"`
-	VirtualServer string  `json:"virtual_server"` // running, syncing, no-module, disabled, quarantined, failed, none (witness), unknown
-	Failure       string  `json:"failure,omitempty"`
-	Sync          *Sync   `json:"sync,omitempty"`
-	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
-	Links         []Link  `json:"links,omitempty"` // this member's links to each peer, as it sees them
+	Probation     bool           `json:"probation,omitempty"`
+	MemoryBytes   uint64         `json:"memory_bytes"`
+	Resets        uint64         `json:"resets"`
+	VirtualServer vserver.Status `json:"virtual_server"` // running, syncing, no-module, disabled, quarantined, failed, none (witness), unknown
+	Failure       string         `json:"failure,omitempty"`
+	Sync          *Sync          `json:"sync,omitempty"`
+	UptimeSeconds float64        `json:"uptime_seconds,omitempty"`
+	Links         []Link         `json:"links,omitempty"` // this member's links to each peer, as it sees them
 	// Voters are the raft voters in this member's latest configuration: normally all
 	// three members; fewer after a start without quorum or during a forced sync.
 	Voters []string `json:"voters,omitempty"`
@@ -106,13 +108,13 @@ type Divergence struct {
 
 // Link is one member-to-member link as seen from its From end.
 type Link struct {
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Link   string `json:"link"`  // a or b
-	Addr   string `json:"addr"`  // the peer's address on this link
-	State  string `json:"state"` // up or down
-	Since  string `json:"since,omitempty"`
-	Reason string `json:"reason,omitempty"` // why it is down
+	From   string        `json:"from"`
+	To     string        `json:"to"`
+	Link   string        `json:"link"`  // a or b
+	Addr   string        `json:"addr"`  // the peer's address on this link
+	State  link.Liveness `json:"state"` // up or down
+	Since  string        `json:"since,omitempty"`
+	Reason string        `json:"reason,omitempty"` // why it is down
 }
 
 // Sync is a CoServer being brought back: a snapshot received or restored, or log catch-up.
@@ -138,7 +140,7 @@ func (s *Sync) String() string {
 
 // View is the whole cluster as one member gathered it (GET /ftvs/cluster).
 type View struct {
-	Mode        string    `json:"mode"` // duplex, simplex, syncing, no-quorum
+	Mode        Mode      `json:"mode"` // duplex, simplex, syncing, no-quorum
 	AskedVia    string    `json:"asked_via"`
 	Leader      string    `json:"leader,omitempty"`
 	Unreachable []string  `json:"unreachable"`
@@ -160,22 +162,22 @@ func BuildView(askedVia string, members []Status) View {
 	reachable, running, syncing := 0, 0, 0
 	for _, m := range members {
 		v.Links = append(v.Links, m.Links...)
-		if m.Role == "unreachable" {
+		if m.Role == RoleUnreachable {
 			v.Unreachable = append(v.Unreachable, m.Member)
 			continue
 		}
 		reachable++
-		if m.Role == "leader" {
+		if m.Role == RoleLeader {
 			v.Leader = m.Member
 		}
 		if m.Override != nil {
 			v.Override = m.Override
 		}
-		if m.Kind == "coserver" {
+		if m.Kind == KindCoServer {
 			switch m.VirtualServer {
-			case "running":
+			case vserver.StatusRunning:
 				running++
-			case "syncing", "no-module":
+			case vserver.StatusSyncing, vserver.StatusNoModule:
 				syncing++
 			}
 		}
@@ -187,7 +189,7 @@ func BuildView(askedVia string, members []Status) View {
 		if m.Member == v.Leader && len(m.Voters) > 0 {
 			n := 0
 			for _, o := range members {
-				if o.Role != "unreachable" && slices.Contains(m.Voters, o.Member) {
+				if o.Role != RoleUnreachable && slices.Contains(m.Voters, o.Member) {
 					n++
 				}
 			}
@@ -196,22 +198,22 @@ func BuildView(askedVia string, members []Status) View {
 	}
 	switch {
 	case v.Leader == "" || !quorum:
-		v.Mode = "no-quorum"
+		v.Mode = ModeNoQuorum
 	case syncing > 0 || running == 0:
-		v.Mode = "syncing"
+		v.Mode = ModeSyncing
 	case running >= 2:
-		v.Mode = "duplex"
+		v.Mode = ModeDuplex
 	default:
-		v.Mode = "simplex"
+		v.Mode = ModeSimplex
 	}
 	return v
 }
 
 // FetchStatus asks one member for its status with the state hash of mode; the
 // manager token goes with hash=live (the member requires it). An unreachable member,
-// or one that refuses, gets role "unreachable" and the reason.
+// or one that refuses, gets RoleUnreachable and the reason.
 func FetchStatus(ctx context.Context, c *http.Client, name, baseURL string, mode HashMode, managerToken string) Status {
-	st := Status{Member: name, Role: "unreachable", VirtualServer: "unknown", Gateway: baseURL}
+	st := Status{Member: name, Role: RoleUnreachable, VirtualServer: vserver.StatusUnknown, Gateway: baseURL}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/ftvs/status?hash="+mode.String(), nil)
 	if err != nil {
 		st.Error = err.Error()

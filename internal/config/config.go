@@ -4,6 +4,10 @@ package config
 import (
 	"slices"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/link"
+	"github.com/ftvs/ftvs/internal/node"
+	"github.com/ftvs/ftvs/internal/vm"
 )
 
 // The three members of every cluster.
@@ -16,28 +20,31 @@ const (
 // MemberNames are the names of the members, in the order Init writes them.
 var MemberNames = []string{CoServer1, CoServer2, Witness}
 
-// Defaults for settings left out of the file (SetDefaults).
+// Defaults for settings left out of the file (SetDefaults). A setting that another
+// package uses takes that package's default: the value has one home (vm for the guest's
+// limits, node for raft and the checks, link for the probes), and this file format only
+// names it.
 const (
-	DefaultMemoryLimitMiB     = 1024
-	MaxMemoryLimitMiB         = 4096
-	DefaultMaxRequestBytes    = 4 << 20
-	DefaultFuel               = 200_000_000
-	DefaultCheckInterval      = 5 * time.Second
-	DefaultHeartbeatTimeout   = 100 * time.Millisecond
-	DefaultElectionTimeout    = 100 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 100 * time.Millisecond
-	DefaultCommitTimeout      = 5 * time.Millisecond
-	DefaultSnapshotThreshold  = 32768
-	DefaultSnapshotInterval   = 5 * time.Second
-	DefaultTrailingLogs       = 10240
+	DefaultMemoryLimitMiB     = vm.DefaultMemoryLimitBytes >> 20
+	MaxMemoryLimitMiB         = vm.MaxMemoryLimitBytes >> 20
+	DefaultMaxRequestBytes    = vm.DefaultMaxRequestBytes
+	DefaultFuel               = vm.DefaultFuelPerEntry
+	DefaultCheckInterval      = node.DefaultCheckInterval
+	DefaultHeartbeatTimeout   = node.DefaultHeartbeatTimeout
+	DefaultElectionTimeout    = node.DefaultElectionTimeout
+	DefaultLeaderLeaseTimeout = node.DefaultLeaderLeaseTimeout
+	DefaultCommitTimeout      = node.DefaultCommitTimeout
+	DefaultSnapshotThreshold  = node.DefaultSnapshotThreshold
+	DefaultSnapshotInterval   = node.DefaultSnapshotInterval
+	DefaultTrailingLogs       = node.DefaultTrailingLogs
 	// DefaultWitnessTrailingLogs is long so that a CoServer that was away can almost
 	// always catch up from the witness's log instead of needing a snapshot, which the
 	// witness never hands to a CoServer.
 	DefaultWitnessTrailingLogs = 1_000_000
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "text"
-	DefaultLinkProbeInterval   = 20 * time.Millisecond
-	DefaultLinkDownAfter       = 60 * time.Millisecond
+	DefaultLinkProbeInterval   = link.DefaultProbeInterval
+	DefaultLinkDownAfter       = link.DefaultDownAfter
 	DefaultTLSDir              = "pki"
 	DefaultExpiryWarning       = 720 * time.Hour
 	DefaultManagerTokenFile    = "manager.token"

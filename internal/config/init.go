@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
 )
 
@@ -71,7 +72,7 @@ func InitWith(dir string, opts InitOptions) (*InitResult, error) {
 	if err := checkInitDir(dir); err != nil {
 		return nil, err
 	}
-	addrs, err := FreeLoopbackAddrs(3 * len(MemberNames))
+	addrs, err := link.FreeLoopbackAddrs(3 * len(MemberNames))
 	if err != nil {
 		return nil, fmt.Errorf("config: init: pick ports: %w", err)
 	}

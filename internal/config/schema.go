@@ -83,8 +83,8 @@ var fileSettings = []setting{
 		{name: "token_file", kind: kString, example: quote(DefaultManagerTokenFile), def: quote(DefaultManagerTokenFile)},
 	}},
 	{name: "log", kind: kTable, sub: []setting{
-		{name: "level", kind: kString, example: `"info"`, def: `"info"`},
-		{name: "format", kind: kString, example: `"text"`, def: `"text"`},
+		{name: "level", kind: kString, example: `"info"`, def: quote(DefaultLogLevel)},
+		{name: "format", kind: kString, example: `"text"`, def: quote(DefaultLogFormat)},
 	}},
 }
 

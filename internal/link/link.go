@@ -323,6 +323,16 @@ func (l *Layer) Close() error {
 	return nil
 }
 
+// Liveness is a link's state as the probes decide it (a string on the wire: the
+// "state" of a link in the cluster view).
+type Liveness string
+
+// The liveness of a link.
+const (
+	Up   Liveness = "up"
+	Down Liveness = "down"
+)
+
 // State is the view of one link from this member to a peer.
 type State struct {
 	From, To string
@@ -331,6 +341,14 @@ type State struct {
 	Up       bool
 	Since    time.Time // time of the last change of Up
 	Reason   string    // why the link is down; empty when up
+}
+
+// Liveness is Up or Down.
+func (s State) Liveness() Liveness {
+	if s.Up {
+		return Up
+	}
+	return Down
 }
 
 // States returns the state of both links to every peer, sorted by peer then link.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // fakeMember is the Member interface answered from fields, recording what it was asked.
@@ -42,9 +43,9 @@ func (e *httpError) HTTPStatus() int { return e.code }
 func (f *fakeMember) Name() string { return "coserver1" }
 func (f *fakeMember) Status(mode cluster.HashMode) cluster.Status {
 	f.modes = append(f.modes, mode)
-	st := cluster.Status{Member: "coserver1", Kind: "coserver", Role: "leader", VirtualServer: "no-module", Version: "test"}
+	st := cluster.Status{Member: "coserver1", Kind: cluster.KindCoServer, Role: cluster.RoleLeader, VirtualServer: vserver.StatusNoModule, Version: "test"}
 	if f.running {
-		st.VirtualServer = "running"
+		st.VirtualServer = vserver.StatusRunning
 	}
 	return st
 }

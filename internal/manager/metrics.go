@@ -5,7 +5,9 @@ import (
 	"sync"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/metrics"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // gauges are what GET /metrics shows beside the member's own counters: values read
@@ -30,9 +32,9 @@ func (s *server) initMetrics() {
 		func() []metrics.Sample {
 			g.mu.Lock()
 			defer g.mu.Unlock()
-			return []metrics.Sample{{Labels: []string{g.st.Member, g.st.Kind, g.st.Version}, Value: 1}}
+			return []metrics.Sample{{Labels: []string{g.st.Member, string(g.st.Kind), g.st.Version}, Value: 1}}
 		})
-	set.NewGauge("ftvs_raft_leader", "1 while this member leads.", st(func(s cluster.Status) float64 { return b2f(s.Role == "leader") }))
+	set.NewGauge("ftvs_raft_leader", "1 while this member leads.", st(func(s cluster.Status) float64 { return b2f(s.Role == cluster.RoleLeader) }))
 	set.NewGauge("ftvs_raft_term", "Raft term.", st(func(s cluster.Status) float64 { return float64(s.Term) }))
 	set.NewGauge("ftvs_applied_index", "Last log index applied here.", st(func(s cluster.Status) float64 { return float64(s.AppliedIndex) }))
 	set.NewGauge("ftvs_commit_index", "Last log index known committed here.", st(func(s cluster.Status) float64 { return float64(s.CommitIndex) }))
@@ -45,7 +47,7 @@ func (s *server) initMetrics() {
 			return 0
 		}))
 	set.NewGauge("ftvs_virtual_server_running", "1 while this CoServer runs the virtual server.",
-		st(func(s cluster.Status) float64 { return b2f(s.VirtualServer == "running") }))
+		st(func(s cluster.Status) float64 { return b2f(s.VirtualServer == vserver.StatusRunning) }))
 	set.NewGauge("ftvs_guest_memory_bytes", "Guest linear memory.", st(func(s cluster.Status) float64 { return float64(s.MemoryBytes) }))
 	set.NewGauge("ftvs_vs_resets", "Entries undone since start (trap, out of fuel, abort).", st(func(s cluster.Status) float64 { return float64(s.Resets) }))
 	set.NewGauge("ftvs_sync_active", "1 while this CoServer is being brought back (snapshot or catch-up).",
@@ -67,7 +69,7 @@ func (s *server) initMetrics() {
 		defer g.mu.Unlock()
 		var out []metrics.Sample
 		for _, l := range g.st.Links {
-			out = append(out, metrics.Sample{Labels: []string{l.To, l.Link}, Value: b2f(l.State == "up")})
+			out = append(out, metrics.Sample{Labels: []string{l.To, l.Link}, Value: b2f(l.State == link.Up)})
 		}
 		return out
 	})

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // The read side of the API (API.md). Any member answers for the whole cluster: it
@@ -16,9 +17,9 @@ import (
 func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	st := s.m.Status(cluster.HashNone)
 	code := http.StatusOK
-	if st.Kind == "witness" && st.Role != "shutdown" {
+	if st.Kind == cluster.KindWitness && st.Role != cluster.RoleShutdown {
 		code = http.StatusOK // the witness is healthy when it is up: it runs no guest
-	} else if st.VirtualServer != "running" {
+	} else if st.VirtualServer != vserver.StatusRunning {
 		code = http.StatusServiceUnavailable
 	}
 	writeIndented(w, code, st)
@@ -95,7 +96,7 @@ func (s *server) v1Links(w http.ResponseWriter, r *http.Request) {
 
 // VirtualServer is GET /ftvs/v1/virtual-server: the service itself.
 type VirtualServer struct {
-	Mode         string              `json:"mode"`
+	Mode         cluster.Mode        `json:"mode"`
 	Leader       string              `json:"leader,omitempty"`
 	Module       string              `json:"module,omitempty"`
 	ModuleSHA256 string              `json:"module_sha256,omitempty"`
@@ -109,14 +110,14 @@ type VirtualServer struct {
 
 // VirtualServerCopy is one CoServer's copy of the virtual server.
 type VirtualServerCopy struct {
-	Name          string        `json:"name"`
-	VirtualServer string        `json:"virtual_server"`
-	AppliedIndex  uint64        `json:"applied_index"`
-	StateHash     string        `json:"state_hash,omitempty"`
-	StateHashIdx  uint64        `json:"state_hash_index,omitempty"`
-	MemoryBytes   uint64        `json:"memory_bytes"`
-	Sync          *cluster.Sync `json:"sync,omitempty"`
-	Failure       string        `json:"failure,omitempty"`
+	Name          string         `json:"name"`
+	VirtualServer vserver.Status `json:"virtual_server"`
+	AppliedIndex  uint64         `json:"applied_index"`
+	StateHash     string         `json:"state_hash,omitempty"`
+	StateHashIdx  uint64         `json:"state_hash_index,omitempty"`
+	MemoryBytes   uint64         `json:"memory_bytes"`
+	Sync          *cluster.Sync  `json:"sync,omitempty"`
+	Failure       string         `json:"failure,omitempty"`
 }
 
 func (s *server) v1VirtualServer(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +132,7 @@ func virtualServer(v cluster.View) VirtualServer {
 	out := VirtualServer{Mode: v.Mode, Leader: v.Leader, Override: v.Override, CoServers: []VirtualServerCopy{}, Unreachable: orEmpty(v.Unreachable)}
 	var src *cluster.Status
 	for i, st := range v.Members {
-		if st.Kind != "coserver" && (st.Role != "unreachable" || st.Member == "witness") {
+		if st.Kind != cluster.KindCoServer && (st.Role != cluster.RoleUnreachable || st.Member == "witness") {
 			continue
 		}
 		out.CoServers = append(out.CoServers, VirtualServerCopy{Name: st.Member, VirtualServer: st.VirtualServer, AppliedIndex: st.AppliedIndex,

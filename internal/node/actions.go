@@ -19,6 +19,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // The operator's actions (internal/manager reads them: POST with the manager token). Any
@@ -112,7 +113,7 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 		}
 		other := m.otherCoServer()
 		st := m.fetchStatus(ctx, other, cluster.HashNone)
-		if st.Role == "unreachable" || st.VirtualServer != "running" {
+		if st.Role == cluster.RoleUnreachable || st.VirtualServer != vserver.StatusRunning {
 			return "", refuse(http.StatusConflict, "%s is the only CoServer running the virtual server (%s is %s): disabling it would stop the service; bring %s back first",
 				m.cfg.Name, other.Name, describeState(st), other.Name)
 		}
@@ -173,7 +174,7 @@ func (m *Member) keepLeadershipAway(stop <-chan struct{}) {
 		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 		st := m.fetchStatus(ctx, other, cluster.HashNone)
 		cancel()
-		if st.Role == "unreachable" || st.VirtualServer != "running" {
+		if st.Role == cluster.RoleUnreachable || st.VirtualServer != vserver.StatusRunning {
 			continue // the only CoServer left: keep leading, do not stop the service
 		}
 		m.log.Info("disabled CoServer is leader: handing leadership to the other", "event", "leadership.transferred", "to", other.Name)
@@ -236,7 +237,7 @@ func (m *Member) transferTo(ctx context.Context, p Peer) (string, error) {
 		return "", refuse(http.StatusConflict, "%s no longer leads; ask again", m.cfg.Name)
 	}
 	st := m.fetchStatus(ctx, p, cluster.HashNone)
-	if st.Role == "unreachable" || st.VirtualServer != "running" {
+	if st.Role == cluster.RoleUnreachable || st.VirtualServer != vserver.StatusRunning {
 		return "", refuse(http.StatusConflict, "%s cannot take over: it is %s", p.Name, describeState(st))
 	}
 	if err := m.r().LeadershipTransferToServer(raft.ServerID(p.Name), raft.ServerAddress(p.Name)).Error(); err != nil {
@@ -362,10 +363,10 @@ func (m *Member) coserverNames() string {
 // describeState says why a member cannot take over.
 func describeState(st cluster.Status) string {
 	switch {
-	case st.Role == "unreachable":
-		return "unreachable"
-	case st.VirtualServer != "running":
-		return "not running the virtual server (" + st.VirtualServer + ")"
+	case st.Role == cluster.RoleUnreachable:
+		return string(cluster.RoleUnreachable)
+	case st.VirtualServer != vserver.StatusRunning:
+		return "not running the virtual server (" + string(st.VirtualServer) + ")"
 	}
-	return st.Role
+	return string(st.Role)
 }

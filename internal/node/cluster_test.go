@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
-	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/guesttest"
@@ -63,7 +62,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	}
 	// Below the kernel's ephemeral range: other tests' connections cannot take a port
 	// before its member listens on it.
-	addrs, err := config.FreeLoopbackAddrs(3)
+	addrs, err := link.FreeLoopbackAddrs(3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +115,7 @@ func (c *testCluster) stop(name string) {
 	delete(c.m, name)
 }
 
-func (c *testCluster) waitMode(via *Member, mode string) {
+func (c *testCluster) waitMode(via *Member, mode cluster.Mode) {
 	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -140,7 +139,7 @@ func TestClusterFailoverAndSync(t *testing.T) {
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
 		c.start(name)
 	}
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	put := func(m *Member, key, value string) {
 		t.Helper()
 		if code, body := httpDo(t, "PUT", m.GatewayURL()+"/kv/"+key, value); code != 204 {
@@ -158,7 +157,7 @@ func TestClusterFailoverAndSync(t *testing.T) {
 	wasLeader := c.m["coserver1"].Cluster(context.Background(), cluster.HashNone).Leader == leader
 	other := map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[leader]
 	c.stop(leader)
-	c.waitMode(c.m[other], "simplex")
+	c.waitMode(c.m[other], cluster.ModeSimplex)
 	if wasLeader {
 		// Its listeners closed with it: the others saw it gone (link.peer_gone) and one of
 		// them stood for election at once (takeover.go) rather than wait for the timers.
@@ -186,7 +185,7 @@ func TestClusterFailoverAndSync(t *testing.T) {
 	// The returning CoServer lost its disk: it must sync everything from its peer.
 	c.dirs[leader] = t.TempDir()
 	c.start(leader)
-	c.waitMode(c.m[other], "duplex")
+	c.waitMode(c.m[other], cluster.ModeDuplex)
 	put(c.m[leader], "last", "x")
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -271,7 +271,7 @@ func (m *Member) otherRunning() bool {
 	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Second)
 	defer cancel()
 	st := m.fetchStatus(ctx, m.otherCoServer(), cluster.HashNone)
-	return st.VirtualServer == "running" && st.Divergence != nil
+	return st.VirtualServer == vserver.StatusRunning && st.Divergence != nil
 }
 
 // compareAt compares this CoServer's state hash at index with the other CoServer's.

@@ -60,7 +60,7 @@ func TestDivergenceRepairsItself(t *testing.T) {
 			for _, name := range []string{"coserver1", "coserver2", "witness"} {
 				c.start(name)
 			}
-			c.waitMode(c.m["coserver1"], "duplex")
+			c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 			const n = 20
 			for i := range n {
 				c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
@@ -122,7 +122,7 @@ func TestDivergenceRepairsItself(t *testing.T) {
 				}
 			}
 			c.waitEvent(target, "vs.repairing", 30*time.Second)
-			c.waitMode(c.m[other], "duplex")
+			c.waitMode(c.m[other], cluster.ModeDuplex)
 			c.waitEqual()
 			t.Logf("duplex with equal states %s after the injection", time.Since(injected).Round(time.Millisecond))
 			c.waitAgreed(agreed)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
 )
 
@@ -69,7 +70,7 @@ func TestDiskFaults(t *testing.T) {
 			for _, name := range []string{"coserver1", "coserver2", "witness"} {
 				c.start(name)
 			}
-			c.waitMode(c.m["coserver1"], "duplex")
+			c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 			// coserver2 leads, so the fault also makes it hand leadership away.
 			if c.leader() != "coserver2" {
 				if err := c.m[c.leader()].r().LeadershipTransferToServer("coserver2", "coserver2").Error(); err != nil {
@@ -99,7 +100,7 @@ func TestDiskFaults(t *testing.T) {
 			}
 			tc.repair(disk)
 			c.waitGateway(c.m["coserver2"], http.StatusNoContent, 30*time.Second)
-			c.waitMode(c.m["coserver1"], "duplex")
+			c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 			c.waitEqual()
 			for _, p := range []string{"a", "b", "c"} {
 				c.readAll(c.m["coserver2"], p, n)

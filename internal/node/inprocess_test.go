@@ -15,6 +15,7 @@ import (
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/forward"
 	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // The tests in this file run whole three-member clusters in this process, on the real
@@ -55,7 +56,7 @@ func TestForwardedEntryAppendedOnce(t *testing.T) {
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
 		c.start(name)
 	}
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	leader, follower := c.coserverLeader()
 	p := leader.peers[leader.cfg.Name]
 	ctx := context.Background()
@@ -118,7 +119,7 @@ func TestDisableEnable(t *testing.T) {
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
 		c.start(name)
 	}
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	leader, other := c.coserverLeader()
 	name, otherName := leader.cfg.Name, other.cfg.Name
 	ctx := context.Background()
@@ -127,11 +128,11 @@ func TestDisableEnable(t *testing.T) {
 	if _, err := w.CoServerAction(ctx, name, "disable"); err != nil {
 		t.Fatalf("disable %s: %v", name, err)
 	}
-	c.waitMode(other, "simplex")
+	c.waitMode(other, cluster.ModeSimplex)
 	if l, _ := c.coserverLeader(); l.cfg.Name != otherName {
 		t.Fatalf("%s leads after it was disabled, want %s", l.cfg.Name, otherName)
 	}
-	if st := c.m[name].Status(cluster.HashNone); st.VirtualServer != "disabled" {
+	if st := c.m[name].Status(cluster.HashNone); st.VirtualServer != vserver.StatusDisabled {
 		t.Errorf("%s's virtual server is %q, want disabled", name, st.VirtualServer)
 	}
 	_, err := w.CoServerAction(ctx, otherName, "disable")
@@ -145,14 +146,14 @@ func TestDisableEnable(t *testing.T) {
 	// Maintenance: the disabled CoServer stops and starts again, still disabled.
 	c.stop(name)
 	c.start(name)
-	c.waitMode(other, "simplex")
-	if st := c.m[name].Status(cluster.HashNone); st.VirtualServer != "disabled" {
+	c.waitMode(other, cluster.ModeSimplex)
+	if st := c.m[name].Status(cluster.HashNone); st.VirtualServer != vserver.StatusDisabled {
 		t.Fatalf("%s after a restart: %q, want still disabled", name, st.VirtualServer)
 	}
 	if msg, err := w.CoServerAction(ctx, name, "enable"); err != nil || !strings.Contains(msg, "enabled") {
 		t.Fatalf("enable %s: %q, %v", name, msg, err)
 	}
-	c.waitMode(other, "duplex")
+	c.waitMode(other, cluster.ModeDuplex)
 	c.waitEqual()
 	c.readAll(c.m["coserver1"], "d", 20)
 	c.readAll(c.m["coserver2"], "d", 20)
@@ -170,7 +171,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
 		c.start(name)
 	}
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	for i := range 20 {
 		c.put(c.m[fmt.Sprintf("coserver%d", 1+i%2)], fmt.Sprintf("q%03d", i), fmt.Sprintf("v-q%03d", i))
 	}
@@ -184,7 +185,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 	}
 	c.stop("coserver2")
 	c.stop("witness")
-	for deadline := time.Now().Add(60 * time.Second); m.Status(cluster.HashNone).Role == "leader"; {
+	for deadline := time.Now().Add(60 * time.Second); m.Status(cluster.HashNone).Role == cluster.RoleLeader; {
 		if time.Now().After(deadline) { // its leader lease runs out with no one answering
 			t.Fatal("coserver1 still leads 60s after both peers stopped")
 		}
@@ -196,7 +197,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 	if _, err := m.StartWithoutQuorum(ctx, "coserver1", "coserver1", "test"); err != nil {
 		t.Fatalf("override: %v", err)
 	}
-	if st := m.Status(cluster.HashNone); st.Override == nil || st.Role != "leader" {
+	if st := m.Status(cluster.HashNone); st.Override == nil || st.Role != cluster.RoleLeader {
 		t.Fatalf("after the override: %+v; want leader with the override recorded", st)
 	}
 	c.readAll(m, "q", 20)
@@ -206,7 +207,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 	// The peers return: they were left out, so they rejoin and take coserver1's state.
 	c.start("witness")
 	c.start("coserver2")
-	c.waitMode(m, "duplex")
+	c.waitMode(m, cluster.ModeDuplex)
 	c.waitEqual()
 	c.readAll(c.m["coserver2"], "q", 40)
 	deadline := time.Now().Add(60 * time.Second)

@@ -15,17 +15,17 @@ import (
 
 // Report describes a stopped member's data dir, as `ftvs inspect` prints it.
 type Report struct {
-	DataDir           string   `json:"data_dir"`
-	Module            string   `json:"module,omitempty"`
-	ModuleSHA256      string   `json:"module_sha256,omitempty"`
-	AppliedIndex      uint64   `json:"applied_index"`
-	LastLogIndex      uint64   `json:"last_log_index"`
-	LastSnapshotIndex uint64   `json:"last_snapshot_index"`
-	StateHash         string   `json:"state_hash,omitempty"`
-	MemoryBytes       uint64   `json:"memory_bytes"`
-	VirtualServer     string   `json:"virtual_server"`
-	Failure           string   `json:"failure,omitempty"`
-	SnapshotProblems  []string `json:"snapshot_problems,omitempty"`
+	DataDir           string         `json:"data_dir"`
+	Module            string         `json:"module,omitempty"`
+	ModuleSHA256      string         `json:"module_sha256,omitempty"`
+	AppliedIndex      uint64         `json:"applied_index"`
+	LastLogIndex      uint64         `json:"last_log_index"`
+	LastSnapshotIndex uint64         `json:"last_snapshot_index"`
+	StateHash         string         `json:"state_hash,omitempty"`
+	MemoryBytes       uint64         `json:"memory_bytes"`
+	VirtualServer     vserver.Status `json:"virtual_server"`
+	Failure           string         `json:"failure,omitempty"`
+	SnapshotProblems  []string       `json:"snapshot_problems,omitempty"`
 }
 
 // Inspect reads a stopped member's data dir: it restores the newest readable snapshot
@@ -103,11 +103,11 @@ func Inspect(ctx context.Context, dir string, vmc vm.Config) (*Report, error) {
 	rep.StateHash, rep.MemoryBytes, rep.Failure = st.StateHash, st.MemoryBytes, st.Failed
 	switch {
 	case st.Failed != "":
-		rep.VirtualServer = "failed"
+		rep.VirtualServer = vserver.StatusFailed
 	case st.Module == "":
-		rep.VirtualServer = "no-module"
+		rep.VirtualServer = vserver.StatusNoModule
 	default:
-		rep.VirtualServer = "stopped"
+		rep.VirtualServer = vserver.StatusStopped
 	}
 	return rep, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/manager"
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 func startLone(t *testing.T, dir string, guest []byte, explicit bool) (*CoServer, error) {
@@ -59,7 +60,7 @@ func TestLoneCoServerLifecycle(t *testing.T) {
 		t.Fatalf("PUT = %d", code)
 	}
 	st := c.Status(cluster.HashLive)
-	if st.Role != "leader" || st.Mode != "simplex" || st.VirtualServer != "running" || st.StateHash == "" || st.LastSnapshotIndex == 0 {
+	if st.Role != cluster.RoleLeader || st.Mode != cluster.ModeSimplex || st.VirtualServer != vserver.StatusRunning || st.StateHash == "" || st.LastSnapshotIndex == 0 {
 		t.Fatalf("status = %+v", st)
 	}
 	if _, err := startLone(t, dir, kv, false); !errors.Is(err, ErrDataDirInUse) {

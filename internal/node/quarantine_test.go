@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // A quarantine outlives a restart: the CoServer comes back still answering no client
@@ -21,7 +22,7 @@ func TestQuarantineSurvivesRestart(t *testing.T) {
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
 		c.start(name)
 	}
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	const n = 10
 	for i := range n {
 		c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
@@ -37,7 +38,7 @@ func TestQuarantineSurvivesRestart(t *testing.T) {
 	refused := func(stage string) {
 		t.Helper()
 		st := c.m[target].Status(cluster.HashNone)
-		if st.VirtualServer != "quarantined" || !strings.Contains(st.Failure, why) {
+		if st.VirtualServer != vserver.StatusQuarantined || !strings.Contains(st.Failure, why) {
 			t.Fatalf("%s: %s is %q (%q), want quarantined with the reason", stage, target, st.VirtualServer, st.Failure)
 		}
 		if code, body := httpDo(t, "PUT", c.m[target].GatewayURL()+"/kv/x", "x"); code < 500 || !strings.Contains(body, why) {
@@ -66,15 +67,15 @@ func TestQuarantineSurvivesRestart(t *testing.T) {
 	if _, err := os.Stat(c.m[target].dir.quarantinePath()); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("QUARANTINE after the sync: %v, want it gone", err)
 	}
-	c.waitMode(c.m[leader], "duplex")
+	c.waitMode(c.m[leader], cluster.ModeDuplex)
 	c.waitEqual()
 	for _, p := range []string{"a", "b"} {
 		c.readAll(c.m[target], p, n)
 	}
 	c.stop(target)
 	c.start(target)
-	c.waitMode(c.m[leader], "duplex")
-	if st := c.m[target].Status(cluster.HashNone); st.VirtualServer == "quarantined" {
+	c.waitMode(c.m[leader], cluster.ModeDuplex)
+	if st := c.m[target].Status(cluster.HashNone); st.VirtualServer == vserver.StatusQuarantined {
 		t.Fatalf("quarantined again after a restart that followed the sync: %q", st.Failure)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // Rejoining: membership is the safety valve.
@@ -176,10 +177,10 @@ func (m *Member) reportRepaired(rec *rejoinRecord, stop <-chan struct{}) {
 		case <-tick.C:
 		}
 		st := m.Status(cluster.HashNone)
-		if st.Sync != nil || st.AwaitingRejoin || st.Role == "shutdown" || st.CommitIndex == 0 {
+		if st.Sync != nil || st.AwaitingRejoin || st.Role == cluster.RoleShutdown || st.CommitIndex == 0 {
 			continue
 		}
-		if !m.cfg.Witness && st.VirtualServer != "running" && st.VirtualServer != "disabled" {
+		if !m.cfg.Witness && st.VirtualServer != vserver.StatusRunning && st.VirtualServer != vserver.StatusDisabled {
 			continue
 		}
 		m.log.Info("repaired: this member holds the cluster's state again", "event", "member.repaired",
@@ -223,7 +224,7 @@ func (m *Member) rejoinPeers(stop <-chan struct{}) {
 			st := m.fetchStatus(ctx, p, cluster.HashNone)
 			cancel()
 			switch {
-			case st.Role == "unreachable":
+			case st.Role == cluster.RoleUnreachable:
 			case st.Rejoin != "":
 				if answered[p.Name] != st.Rejoin {
 					if !m.readd(r, p, in[p.Name], st.Rejoin) {
@@ -232,7 +233,7 @@ func (m *Member) rejoinPeers(stop <-chan struct{}) {
 					answered[p.Name] = st.Rejoin
 				}
 				m.notifyRejoined(p, st.Rejoin, r)
-			case !in[p.Name] && st.Role == "leader" && time.Since(conflictLogged) > 30*time.Second:
+			case !in[p.Name] && st.Role == cluster.RoleLeader && time.Since(conflictLogged) > 30*time.Second:
 				conflictLogged = time.Now()
 				m.log.Error(fmt.Sprintf("%s leads a configuration of its own (voters %v) while %s leads this one: both may have accepted writes. Stop %s and start it again: it then rejoins from %s, and its copy is kept in its data dir as superseded-TIME",
 					p.Name, st.Voters, m.cfg.Name, p.Name, m.cfg.Name),

@@ -3,6 +3,8 @@ package node
 import (
 	"strings"
 	"testing"
+
+	"github.com/ftvs/ftvs/internal/cluster"
 )
 
 // The actions the witness cannot carry out itself reach the leader over the links, and
@@ -13,7 +15,7 @@ func TestWitnessRelaysActions(t *testing.T) {
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
 		c.start(name)
 	}
-	c.waitMode(c.m["witness"], "duplex")
+	c.waitMode(c.m["witness"], cluster.ModeDuplex)
 	leader := c.leader()
 	other := map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[leader]
 

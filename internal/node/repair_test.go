@@ -76,7 +76,7 @@ func TestWipedMemberDoesNotVote(t *testing.T) {
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
 		c.start(name)
 	}
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	c.stop("witness")
 	const n = 20
 	for i := range n {
@@ -99,7 +99,7 @@ func TestWipedMemberDoesNotVote(t *testing.T) {
 	}
 	back := time.Now()
 	c.start("coserver1")
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	c.waitEqual()
 	t.Logf("duplex with equal state %s after coserver1 returned", time.Since(back).Round(time.Millisecond))
 	c.readAll(c.m["coserver1"], "k", n)
@@ -117,7 +117,7 @@ func TestCorruptLogRepairsItself(t *testing.T) {
 	for _, name := range []string{"coserver1", "coserver2", "witness"} {
 		c.start(name)
 	}
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	const n = 40
 	for i := range n {
 		c.put(c.m["coserver1"], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
@@ -137,7 +137,7 @@ func TestCorruptLogRepairsItself(t *testing.T) {
 	for i := n; i < n+10; i++ {
 		c.putRetry(c.m["coserver1"], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
 	}
-	c.waitMode(c.m["coserver1"], "duplex")
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
 	c.waitEqual()
 	t.Logf("duplex again with equal state %s after the corrupt start", time.Since(started).Round(time.Millisecond))
 	c.readAll(c.m["coserver2"], "k", n+10)

@@ -257,7 +257,7 @@ func (m *Member) reachablePeers(ctx context.Context) []string {
 	defer cancel()
 	up := map[string]bool{}
 	for _, l := range m.linkStates() {
-		if l.State == "up" {
+		if l.State == link.Up {
 			up[l.To] = true
 		}
 	}
@@ -267,7 +267,7 @@ func (m *Member) reachablePeers(ctx context.Context) []string {
 			// It restarted and waits to learn the cluster's epoch: it cannot form a
 			// quorum, and a start without quorum here moves the cluster on past it.
 			delete(up, st.Member)
-		case st.Member != "" && st.Role != "unreachable":
+		case st.Member != "" && st.Role != cluster.RoleUnreachable:
 			up[st.Member] = true
 		}
 	}
@@ -282,7 +282,7 @@ func (m *Member) reachablePeers(ctx context.Context) []string {
 func (m *Member) reachabilityDetail(names []string) string {
 	var parts []string
 	for _, l := range m.linkStates() {
-		if slices.Contains(names, l.To) && l.State == "up" {
+		if slices.Contains(names, l.To) && l.State == link.Up {
 			parts = append(parts, fmt.Sprintf("%s link %s up", l.To, l.Link))
 		}
 	}
@@ -301,7 +301,7 @@ func (m *Member) setAsideIfSuperseded() error {
 	defer cancel()
 	var by []cluster.Status // the peers that went on without this member
 	for _, st := range m.askPeers(ctx, cluster.HashNone, nil) {
-		if st.Member != "" && st.Role != "unreachable" && len(st.Voters) > 0 && !slices.Contains(st.Voters, m.cfg.Name) {
+		if st.Member != "" && st.Role != cluster.RoleUnreachable && len(st.Voters) > 0 && !slices.Contains(st.Voters, m.cfg.Name) {
 			by = append(by, st)
 		}
 	}
@@ -325,7 +325,7 @@ func (m *Member) setAsideIfSuperseded() error {
 func (m *Member) resync(ctx context.Context) (string, error) {
 	other := m.otherCoServer()
 	ost := m.fetchStatus(ctx, other, cluster.HashNone)
-	if ost.Role == "unreachable" || ost.VirtualServer != "running" {
+	if ost.Role == cluster.RoleUnreachable || ost.VirtualServer != vserver.StatusRunning {
 		return "", refuse(http.StatusConflict, "%s cannot sync: %s, the only other copy, is %s; bring it back first", m.cfg.Name, other.Name, describeState(ost))
 	}
 	if reach := m.reachablePeers(ctx); len(reach) < len(m.cfg.Peers)-1 {

@@ -12,6 +12,7 @@ import (
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/platform"
 	"github.com/ftvs/ftvs/internal/version"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // syncLagEntries: a CoServer further behind the commit index than this is syncing.
@@ -23,8 +24,30 @@ const syncLagEntries = 256
 // hash stalls applies for a copy of the state (fsm.status); the API asks for the
 // manager token first.
 func (m *Member) Status(mode cluster.HashMode) cluster.Status {
+	st := m.raftStatus()
+	m.addMembership(&st)
+	if m.cfg.Witness {
+		st.Kind, st.VirtualServer = cluster.KindWitness, vserver.StatusNone
+		st.AppliedIndex = m.r().AppliedIndex()
+		return st
+	}
+	vs := m.fsm.status(mode == cluster.HashLive)
+	m.addGuest(&st, vs, mode)
+	st.Sync = m.syncProgress(st)
+	if st.Sync == nil {
+		st.Sync = rejoinWait(st)
+	}
+	st.Divergence = m.divergenceStatus()
+	st.VirtualServer, st.Failure = m.virtualServerStatus(st, vs)
+	st.Mode = m.loneMode(st.Role)
+	return st
+}
+
+// raftStatus is what every member reports of itself and its raft: role, leader,
+// indexes, links, build and platform.
+func (m *Member) raftStatus() cluster.Status {
 	st := cluster.Status{
-		Member: m.cfg.Name, Kind: "coserver", Role: roleName(m.r().State()), PID: os.Getpid(), Version: version.Version,
+		Member: m.cfg.Name, Kind: cluster.KindCoServer, Role: roleName(m.r().State()), PID: os.Getpid(), Version: version.Version,
 		Protocol: version.Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.r().LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
 	}
 	_, leader := m.r().LeaderWithID()
@@ -39,6 +62,12 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	st.Links = m.linkStates()
 	pf := platform.Local()
 	st.Platform, st.ABI = &pf, version.ABI
+	return st
+}
+
+// addMembership adds this member's place in the configuration: voters, a rejoin
+// under way, a failing disk, a start without quorum, the epoch.
+func (m *Member) addMembership(st *cluster.Status) {
 	st.Voters, st.AwaitingRejoin = m.voters()
 	if rec := m.rejoin.Load(); rec != nil {
 		st.AwaitingRejoin, st.Rejoin, st.RejoinReason = true, rec.ID, rec.Reason
@@ -53,12 +82,11 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	if !m.cfg.Simplex {
 		st.Epoch, st.Unconfirmed = m.epoch().String(), m.unconfirmed()
 	}
-	if m.cfg.Witness {
-		st.Kind, st.VirtualServer = "witness", "none"
-		st.AppliedIndex = m.r().AppliedIndex()
-		return st
-	}
-	vs := m.fsm.status(mode == cluster.HashLive)
+}
+
+// addGuest adds a CoServer's copy of the virtual server: applied index, module, state
+// hash of mode, memory.
+func (m *Member) addGuest(st *cluster.Status, vs vsStatus, mode cluster.HashMode) {
 	st.AppliedIndex, st.Module, st.ModuleSHA256 = vs.Applied, vs.Module, vs.ModuleSHA
 	switch {
 	case vs.Failed != "":
@@ -71,40 +99,53 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	}
 	st.ModuleVersion, st.ModuleHistory, st.Probation = vs.ModuleVersion, vs.History, vs.Probation
 	st.MemoryBytes, st.Resets, st.Failure = vs.MemoryBytes, vs.Resets, vs.Failed
-	st.Sync = m.syncProgress(st)
-	if st.AwaitingRejoin && st.Sync == nil {
-		phase := "waiting for the leader to add it back"
-		if st.Rejoin != "" {
-			phase = "waiting for the leader to take it out of the configuration and add it back"
-		}
-		st.Sync = &cluster.Sync{Phase: phase, Unit: "entries"}
+}
+
+// rejoinWait is the sync a CoServer waiting to be added back reports (nil if it is
+// not waiting).
+func rejoinWait(st cluster.Status) *cluster.Sync {
+	if !st.AwaitingRejoin {
+		return nil
 	}
-	st.Divergence = m.divergenceStatus()
+	phase := "waiting for the leader to add it back"
+	if st.Rejoin != "" {
+		phase = "waiting for the leader to take it out of the configuration and add it back"
+	}
+	return &cluster.Sync{Phase: phase, Unit: "entries"}
+}
+
+// virtualServerStatus decides what a CoServer's copy of the virtual server does, and
+// the failure to report with it (st.Failure unless the status says otherwise).
+func (m *Member) virtualServerStatus(st cluster.Status, vs vsStatus) (vserver.Status, string) {
 	switch {
 	case vs.Failed != "":
-		st.VirtualServer = "failed"
+		return vserver.StatusFailed, st.Failure
 	case st.Storage != "":
 		// It serves nothing until its disk works again: not a running replica.
-		st.VirtualServer, st.Failure = "failed", "storage "+st.Storage
+		return vserver.StatusFailed, "storage " + st.Storage
 	case st.Divergence != nil && st.Divergence.Quarantined != "":
 		// It answers no client: not a running replica.
-		st.VirtualServer, st.Failure = "quarantined", st.Divergence.Quarantined
+		return vserver.StatusQuarantined, st.Divergence.Quarantined
 	case m.disabled.Load():
-		st.VirtualServer = "disabled"
+		return vserver.StatusDisabled, st.Failure
 	case st.Sync != nil:
-		st.VirtualServer = "syncing"
+		return vserver.StatusSyncing, st.Failure
 	case vs.Module == "":
-		st.VirtualServer = "no-module"
-	default:
-		st.VirtualServer = "running"
+		return vserver.StatusNoModule, st.Failure
 	}
-	st.Mode = "simplex"
-	if !m.cfg.Simplex {
-		st.Mode = "" // the cluster view decides
-	} else if st.Role != "leader" {
-		st.Mode = "no-quorum"
+	return vserver.StatusRunning, st.Failure
+}
+
+// loneMode is the mode a lone CoServer reports of itself; a CoServer of a pair reports
+// none: the cluster view decides.
+func (m *Member) loneMode(role cluster.Role) cluster.Mode {
+	switch {
+	case !m.cfg.Simplex:
+		return ""
+	case role != cluster.RoleLeader:
+		return cluster.ModeNoQuorum
 	}
-	return st
+	return cluster.ModeSimplex
 }
 
 // syncProgress reports a snapshot being received or restored, or log catch-up.
@@ -137,16 +178,16 @@ func (m *Member) receivingSnapshot() (done, total int64, started time.Time, ok b
 	return m.snaps.Receiving()
 }
 
-func roleName(s raft.RaftState) string {
+func roleName(s raft.RaftState) cluster.Role {
 	switch s {
 	case raft.Leader:
-		return "leader"
+		return cluster.RoleLeader
 	case raft.Follower:
-		return "follower"
+		return cluster.RoleFollower
 	case raft.Candidate:
-		return "candidate"
+		return cluster.RoleCandidate
 	}
-	return "shutdown"
+	return cluster.RoleShutdown
 }
 
 // Cluster gathers the whole cluster's view from this member, each status with the
@@ -185,7 +226,7 @@ func (m *Member) askPeers(ctx context.Context, mode cluster.HashMode, skip func(
 // sends the manager token (the peers share it).
 func (m *Member) fetchStatus(ctx context.Context, p Peer, mode cluster.HashMode) cluster.Status {
 	st := cluster.FetchStatus(ctx, m.client, p.Name, "http://"+p.Name, mode, m.cfg.ManagerToken)
-	if st.Role == "unreachable" {
+	if st.Role == cluster.RoleUnreachable {
 		st.Gateway = m.memberURL(p.HTTP)
 	}
 	return st
@@ -198,10 +239,7 @@ func (m *Member) linkStates() []cluster.Link {
 	}
 	var out []cluster.Link
 	for _, s := range m.links.States() {
-		l := cluster.Link{From: s.From, To: s.To, Link: s.Link, Addr: s.Addr, State: "up", Reason: s.Reason}
-		if !s.Up {
-			l.State = "down"
-		}
+		l := cluster.Link{From: s.From, To: s.To, Link: s.Link, Addr: s.Addr, State: s.Liveness(), Reason: s.Reason}
 		if !s.Since.IsZero() {
 			l.Since = s.Since.UTC().Format(time.RFC3339Nano)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // witnessMagic starts every witness snapshot, so a CoServer can recognise and refuse one.
@@ -127,7 +128,7 @@ func pickCoServer(answers []coServerAnswer) (Peer, bool) {
 	var best *coServerAnswer
 	for i := range answers {
 		a := &answers[i]
-		if a.st.Role == "unreachable" || a.st.Kind != "coserver" || a.st.VirtualServer == "failed" || a.st.VirtualServer == "disabled" ||
+		if a.st.Role == cluster.RoleUnreachable || a.st.Kind != cluster.KindCoServer || a.st.VirtualServer == vserver.StatusFailed || a.st.VirtualServer == vserver.StatusDisabled ||
 			a.st.Rejoin != "" || a.st.Storage != "" || a.st.Unconfirmed != "" {
 			continue
 		}

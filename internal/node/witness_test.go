@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // The witness hands leadership to the CoServer with the highest applied index; between
@@ -13,13 +14,13 @@ import (
 func TestPickCoServer(t *testing.T) {
 	up := func(name string, applied uint64, took time.Duration) coServerAnswer {
 		return coServerAnswer{peer: Peer{Name: name}, took: took,
-			st: cluster.Status{Member: name, Kind: "coserver", Role: "follower", VirtualServer: "running", AppliedIndex: applied}}
+			st: cluster.Status{Member: name, Kind: cluster.KindCoServer, Role: cluster.RoleFollower, VirtualServer: vserver.StatusRunning, AppliedIndex: applied}}
 	}
 	down := func(name string) coServerAnswer {
-		return coServerAnswer{peer: Peer{Name: name}, st: cluster.Status{Member: name, Role: "unreachable"}, took: 150 * time.Millisecond}
+		return coServerAnswer{peer: Peer{Name: name}, st: cluster.Status{Member: name, Role: cluster.RoleUnreachable}, took: 150 * time.Millisecond}
 	}
 	failed := up("coserver2", 100, time.Millisecond)
-	failed.st.VirtualServer = "failed"
+	failed.st.VirtualServer = vserver.StatusFailed
 	for _, tc := range []struct {
 		name    string
 		answers []coServerAnswer

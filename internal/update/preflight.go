@@ -6,6 +6,7 @@ import (
 	"github.com/ftvs/ftvs/internal/advisory"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/modmeta"
+	"github.com/ftvs/ftvs/internal/vserver"
 )
 
 // Preflight is every check an update of the module meta must pass before anything
@@ -19,10 +20,10 @@ import (
 func Preflight(meta modmeta.Meta, view cluster.View, advs []advisory.Advisory, simplex bool) (running []cluster.Status, reasons []Reason, warnings []string) {
 	var facts []advisory.Facts
 	for _, st := range view.Members {
-		if st.Member == "witness" || st.Kind == "witness" {
+		if st.Member == "witness" || st.Kind == cluster.KindWitness {
 			continue
 		}
-		if st.Role == "unreachable" || st.VirtualServer != "running" {
+		if st.Role == cluster.RoleUnreachable || st.VirtualServer != vserver.StatusRunning {
 			if !simplex {
 				reasons = append(reasons, away(st))
 			}
@@ -56,11 +57,11 @@ func Preflight(meta modmeta.Meta, view cluster.View, advs []advisory.Advisory, s
 // away is why a CoServer that is unreachable, or does not run the virtual server,
 // stops an update that is not simplex.
 func away(st cluster.Status) Reason {
-	if st.Role == "unreachable" {
+	if st.Role == cluster.RoleUnreachable {
 		return Reason{Member: st.Member, Problem: st.Member + " is unreachable, so it could not rehearse the update",
 			Remedy: "bring " + st.Member + " back first, or give --simplex (simplex: true) to update the CoServer that runs; " + st.Member + " then takes the new module when it syncs"}
 	}
-	return Reason{Member: st.Member, Problem: st.Member + " does not run the virtual server (" + st.VirtualServer + ")",
+	return Reason{Member: st.Member, Problem: st.Member + " does not run the virtual server (" + string(st.VirtualServer) + ")",
 		Remedy: "wait until it runs (ftvs status), or give --simplex"}
 }
 

@@ -76,7 +76,7 @@ func rollbackTarget(hist []vserver.HistoryModule, to string) (vserver.HistoryMod
 func runningCoServers(view cluster.View) []cluster.Status {
 	var running []cluster.Status
 	for _, st := range view.Members {
-		if st.Kind == "coserver" && st.Role != "unreachable" && st.VirtualServer == "running" {
+		if st.Kind == cluster.KindCoServer && st.Role != cluster.RoleUnreachable && st.VirtualServer == vserver.StatusRunning {
 			running = append(running, st)
 		}
 	}

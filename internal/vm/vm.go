@@ -19,7 +19,9 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultMemoryLimitBytes = 1 << 30
-	DefaultMaxRequestBytes  = 4 << 20
+	// MaxMemoryLimitBytes is the largest memory limit: all a wasm32 memory can address.
+	MaxMemoryLimitBytes    = 4 << 30
+	DefaultMaxRequestBytes = 4 << 20
 	// DefaultFuelPerEntry is the per-entry budget in fuel units (one unit per function
 	// entry or loop iteration). A kv PUT uses a few thousand; an infinite loop reaches
 	// the budget in well under a second.
@@ -87,7 +89,7 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.MemoryLimitBytes == 0 {
 		out.MemoryLimitBytes = DefaultMemoryLimitBytes
 	}
-	if out.MemoryLimitBytes%pageSize != 0 || out.MemoryLimitBytes > 4<<30 {
+	if out.MemoryLimitBytes%pageSize != 0 || out.MemoryLimitBytes > MaxMemoryLimitBytes {
 		return out, fmt.Errorf("memory limit %d bytes: must be a multiple of 64 KiB and at most 4 GiB", out.MemoryLimitBytes)
 	}
 	if out.MaxRequestBytes == 0 {

@@ -126,7 +126,7 @@ func (s Settings) validate() error {
 	switch {
 	case s.FuelPerEntry <= 0:
 		return fmt.Errorf("fuel %d: must be positive", s.FuelPerEntry)
-	case s.MemoryLimitBytes == 0 || s.MemoryLimitBytes%65536 != 0 || s.MemoryLimitBytes > 4<<30:
+	case s.MemoryLimitBytes == 0 || s.MemoryLimitBytes%65536 != 0 || s.MemoryLimitBytes > vm.MaxMemoryLimitBytes:
 		return fmt.Errorf("memory limit %d bytes: must be a positive multiple of 64 KiB, at most 4 GiB", s.MemoryLimitBytes)
 	case s.MaxRequestBytes <= 0:
 		return fmt.Errorf("max request bytes %d: must be positive", s.MaxRequestBytes)

@@ -1,4 +1,4 @@
-package config
+package link
 
 import (
 	"fmt"
@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// FreeLoopbackAddrs returns n distinct loopback addresses whose ports are free now.
+// FreeLoopbackAddrs returns n distinct loopback addresses whose ports are free now: the
+// members' links and gateways of a cluster on one machine (ftvs init, in-process tests).
 //
 // A port is free only until someone takes it, and a cluster's members start one after
 // the other: the first ones dial the others at once, and every outgoing connection takes
