@@ -17,6 +17,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/defaultguest"
+	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/manager"
 	"github.com/ftvs/ftvs/internal/node"
 	"github.com/ftvs/ftvs/internal/pki"
@@ -108,6 +109,7 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 	}
 	ncfg.FaultInjection = *faults
 	ncfg.Manager = managerFor(ncfg.ManagerToken, log)
+	ncfg.Gateway = gatewayFor
 	ncfg.CheckInterval = cfg.Guest.CheckInterval.Duration
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
@@ -147,6 +149,16 @@ func managerFor(token string, log *slog.Logger) func(*node.Member) (http.Handler
 	return func(m *node.Member) (http.Handler, error) {
 		return manager.Handler(manager.Config{Member: m, Token: token, Logger: log.With("member", m.Name())})
 	}
+}
+
+// The member proposes the clients' requests for the gateway.
+var _ gateway.Cluster = (*node.Member)(nil)
+
+// gatewayFor builds the virtual server's client routes for the member it is given:
+// the node mounts them on its public port beside the Manager.
+func gatewayFor(m *node.Member) (http.Handler, error) {
+	return gateway.New(gateway.Config{Cluster: m, MaxRequestBytes: m.MaxRequestBytes(),
+		ProposeTimeout: m.ProposeTimeout(), Logger: m.Logger(), ClientToken: m.ClientToken()})
 }
 
 // readToken reads a bearer token file: one line of at least 16 characters.

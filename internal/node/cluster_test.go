@@ -101,7 +101,7 @@ func (c *testCluster) start(name string) *Member {
 		TrailingLogs: 50, Logger: c.log, FS: c.fs[name], Network: c.net,
 		HeartbeatTimeout: testRaftTimeout, ElectionTimeout: testRaftTimeout, LeaderLeaseTimeout: testRaftTimeout,
 		LinkProbeInterval: testProbeInterval, LinkDownAfter: testLinkDownAfter,
-		CheckInterval: c.checkInterval, FaultInjection: c.faults, Manager: testManager,
+		CheckInterval: c.checkInterval, FaultInjection: c.faults, Manager: testManager, Gateway: testGateway,
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)

@@ -63,6 +63,11 @@ type Config struct {
 	// serves. Without it those paths answer 404 and the port serves the virtual server
 	// only.
 	Manager func(*Member) (http.Handler, error)
+	// Gateway builds the handler of the virtual server's clients (every other path of
+	// the public port) given this member, which it proposes entries to: cmd/ftvs
+	// passes one that returns internal/gateway's. It is called once, during Start,
+	// before the port serves. Without it those paths answer 404.
+	Gateway func(*Member) (http.Handler, error)
 	// FaultInjection enables POST /ftvs/v1/faults/link (cut and restore links) and
 	// POST /ftvs/v1/faults/vs (flip guest memory, perturb a guest's clock), for tests
 	// and drills. They require the manager token.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
@@ -19,6 +21,19 @@ import (
 
 // Name is this member's name.
 func (m *Member) Name() string { return m.cfg.Name }
+
+// Logger is this member's logger: a record with an "event" attribute also goes to
+// its event log.
+func (m *Member) Logger() *slog.Logger { return m.log }
+
+// MaxRequestBytes bounds a client's request (headers and body) to the virtual server.
+func (m *Member) MaxRequestBytes() int { return m.maxRequestBytes() }
+
+// ProposeTimeout bounds a client's wait for its request to commit.
+func (m *Member) ProposeTimeout() time.Duration { return m.cfg.ProposeTimeout }
+
+// ClientToken is the token the virtual server's clients must give ("" for none).
+func (m *Member) ClientToken() string { return m.cfg.ClientToken }
 
 // Done is closed when the member begins to stop.
 func (m *Member) Done() <-chan struct{} { return m.stop }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/manager"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -20,8 +21,14 @@ func startLone(t *testing.T, dir string, guest []byte, explicit bool) (*CoServer
 	return Start(context.Background(), Config{
 		Name: "coserver1", DataDir: dir, HTTPAddr: "127.0.0.1:0", Simplex: true,
 		GuestName: "kv", Guest: guest, GuestExplicit: explicit,
-		VM: vm.Config{CacheDir: guesttest.CacheDir()},
+		VM: vm.Config{CacheDir: guesttest.CacheDir()}, Gateway: testGateway,
 	})
+}
+
+// testGateway mounts the gateway on a test member, as cmd/ftvs does.
+func testGateway(m *Member) (http.Handler, error) {
+	return gateway.New(gateway.Config{Cluster: m, MaxRequestBytes: m.MaxRequestBytes(),
+		ProposeTimeout: m.ProposeTimeout(), Logger: m.Logger(), ClientToken: m.ClientToken()})
 }
 
 // testManager mounts the Manager on a test member, as cmd/ftvs does.

@@ -10,24 +10,19 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/ftvs/ftvs/internal/gateway"
 )
 
 // startHTTP serves the public port: the Manager's routes (/ftvs/..., /metrics) from
-// Config.Manager, every other path to the gateway (the virtual server); and, on the
-// links, the member-to-member routes.
+// Config.Manager, every other path to the gateway (the virtual server) from
+// Config.Gateway; and, on the links, the member-to-member routes.
 func (m *Member) startHTTP() error {
 	m.initMetrics()
-	guest, err := gateway.New(gateway.Config{
-		Cluster:         m,
-		MaxRequestBytes: m.maxRequestBytes(),
-		ProposeTimeout:  m.cfg.ProposeTimeout,
-		Logger:          m.log,
-		ClientToken:     m.cfg.ClientToken,
-	})
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
+	var err error
+	guest := http.Handler(http.HandlerFunc(noGateway))
+	if m.cfg.Gateway != nil {
+		if guest, err = m.cfg.Gateway(m); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
 	}
 	mgr := http.Handler(http.HandlerFunc(noManager))
 	if m.cfg.Manager != nil {
@@ -78,6 +73,11 @@ func (m *Member) linkRoutes(mgr http.Handler) *http.ServeMux {
 	mux.HandleFunc("POST /ftvs/internal/check/resolve", m.handleInternalResolve)
 	mux.HandleFunc("POST /ftvs/internal/check/now", m.handleInternalCheckNow)
 	return mux
+}
+
+// noGateway answers the clients' paths on a member started without a gateway.
+func noGateway(w http.ResponseWriter, r *http.Request) {
+	apiError(w, http.StatusNotFound, fmt.Sprintf("no such path %s %s: this member serves no gateway", r.Method, r.URL.Path))
 }
 
 // noManager answers the Manager's paths on a member started without one: they never

@@ -24,7 +24,7 @@ func TestStatusHashModes(t *testing.T) {
 	c, err := Start(context.Background(), Config{
 		Name: "coserver1", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", Simplex: true, ManagerToken: token,
 		GuestName: "kv", Guest: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv"),
-		VM: vm.Config{CacheDir: guesttest.CacheDir()}, Manager: testManager,
+		VM: vm.Config{CacheDir: guesttest.CacheDir()}, Manager: testManager, Gateway: testGateway,
 	})
 	if err != nil {
 		t.Fatal(err)
