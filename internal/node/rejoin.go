@@ -31,13 +31,26 @@ import (
 // starts, and from then on takes no part in elections (raft's NoVote hook, see
 // third_party/raft.patch): it grants no vote or pre-vote and never stands.
 //
-// The leader answers the request: if the member is in the configuration, it takes it
-// out (RemoveServer, committed by the other two members, which therefore hold every
-// committed entry), then adds it back (AddVoter) and tells it so
+// The leader answers the request, once the member is at the leader's configuration
+// epoch (a member that learnt of a newer epoch asks to rejoin first and sets its old
+// state aside after: answered in between, it would clear its request and then lose its
+// log): if the member is in the configuration, the leader takes it out (RemoveServer,
+// committed by the other two members, which therefore hold every committed entry),
+// then adds it back as a nonvoter (AddNonvoter) and tells it so
 // (/ftvs/internal/rejoined, with the rejoin id and the leader's term). The member then
 // deletes REJOIN, and refuses votes in every term up to the leader's: it may have voted
-// in them before it lost its vote record. From then on it is an ordinary voter that
-// syncs from the leader: what it acknowledges now, it keeps.
+// in them before it lost its vote record. Once it has caught up, the leader makes it a
+// voter again (AddVoter): from then on it is an ordinary voter that syncs from the
+// leader: what it acknowledges now, it keeps.
+//
+// A nonvoter first, because a voter that does not vote could stop the cluster for
+// good: added back as a voter, it counts in the quorum at once, and a leader that
+// loses leadership before its notice arrives (the member is slow, or fenced until it
+// takes the new epoch) cannot win an election again, since the member votes for no one
+// until it is told. That happened to a CoServer started without quorum (one voter):
+// it added the returning CoServer as a voter while that one was still at the old epoch,
+// could not reach it, stepped down, and stayed a candidate. A nonvoter changes no
+// quorum, so a leader that loses leadership mid-way is re-elected by the same voters.
 //
 // The request survives restarts (the file), and the leader's answer is idempotent: a
 // leader that did not see the request through (it lost leadership, the notice was
@@ -212,9 +225,9 @@ func (m *Member) rejoinPeers(stop <-chan struct{}) {
 		if f.Error() != nil {
 			continue
 		}
-		in := map[string]bool{}
+		in := map[string]raft.ServerSuffrage{}
 		for _, s := range f.Configuration().Servers {
-			in[string(s.ID)] = true
+			in[string(s.ID)] = s.Suffrage
 		}
 		for _, p := range m.cfg.Peers {
 			if p.Name == m.cfg.Name {
@@ -223,17 +236,23 @@ func (m *Member) rejoinPeers(stop <-chan struct{}) {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			st := m.fetchStatus(ctx, p, cluster.HashNone)
 			cancel()
+			suffrage, isIn := in[p.Name]
 			switch {
 			case st.Role == cluster.RoleUnreachable:
+			case st.Rejoin != "" && st.Epoch != m.epoch().String():
+				// It has yet to take this epoch (adoptEpoch): answered now, it would
+				// clear its request before it sets its old state aside.
 			case st.Rejoin != "":
 				if answered[p.Name] != st.Rejoin {
-					if !m.readd(r, p, in[p.Name], st.Rejoin) {
+					if !m.readd(r, p, isIn, st.Rejoin) {
 						continue
 					}
 					answered[p.Name] = st.Rejoin
 				}
 				m.notifyRejoined(p, st.Rejoin, r)
-			case !in[p.Name] && st.Role == cluster.RoleLeader && time.Since(conflictLogged) > 30*time.Second:
+			case isIn && suffrage == raft.Nonvoter && caughtUp(st, r):
+				m.promote(r, p)
+			case !isIn && st.Role == cluster.RoleLeader && time.Since(conflictLogged) > 30*time.Second:
 				conflictLogged = time.Now()
 				m.log.Error(fmt.Sprintf("%s leads a configuration of its own (voters %v) while %s leads this one: both may have accepted writes. Stop %s and start it again: it then rejoins from %s, and its copy is kept in its data dir as superseded-TIME",
 					p.Name, st.Voters, m.cfg.Name, p.Name, m.cfg.Name),
@@ -243,7 +262,8 @@ func (m *Member) rejoinPeers(stop <-chan struct{}) {
 	}
 }
 
-// readd takes p out of the configuration (if it is in) and adds it back, on leader r.
+// readd takes p out of the configuration (if it is in) and adds it back as a nonvoter,
+// on leader r.
 func (m *Member) readd(r *raft.Raft, p Peer, isIn bool, id string) bool {
 	if isIn {
 		if err := r.RemoveServer(raft.ServerID(p.Name), 0, 5*time.Second).Error(); err != nil {
@@ -252,11 +272,34 @@ func (m *Member) readd(r *raft.Raft, p Peer, isIn bool, id string) bool {
 		}
 		m.log.Info(p.Name+" left the configuration to rejoin", "event", "member.removed", "peer", p.Name, "rejoin", id)
 	}
-	if err := r.AddVoter(raft.ServerID(p.Name), raft.ServerAddress(p.Name), 0, 5*time.Second).Error(); err != nil {
+	if err := r.AddNonvoter(raft.ServerID(p.Name), raft.ServerAddress(p.Name), 0, 5*time.Second).Error(); err != nil {
 		m.log.Warn("adding a returning member back failed; retrying", "peer", p.Name, "err", err)
 		return false
 	}
-	m.log.Info(p.Name+" is back in the configuration: it syncs from "+m.cfg.Name, "event", "member.rejoined", "peer", p.Name, "rejoin", id)
+	m.log.Info(p.Name+" is back in the configuration: it syncs from "+m.cfg.Name+", and votes once it has caught up", "event", "member.rejoined", "peer", p.Name, "rejoin", id)
+	return true
+}
+
+// promoteSlack is how far behind the leader's last index a returning member may be and
+// still be made a voter: raft sends that many entries in a few appends, where a member
+// still receiving a snapshot (or far behind) would stall every commit it is needed for.
+const promoteSlack = 1024
+
+// caughtUp says whether the returning member st has taken the rejoin notice and its
+// log is close enough to leader r's to count in the quorum.
+func caughtUp(st cluster.Status, r *raft.Raft) bool {
+	return st.Rejoin == "" && !st.AwaitingRejoin && (st.Sync == nil || st.Sync.Phase == syncPhaseVoter) &&
+		st.LastLogIndex+promoteSlack >= r.LastIndex()
+}
+
+// promote makes p, a returning member that has caught up, a voter again. A start
+// without quorum ends here: a quorum needs two members again.
+func (m *Member) promote(r *raft.Raft, p Peer) {
+	if err := r.AddVoter(raft.ServerID(p.Name), raft.ServerAddress(p.Name), 0, 5*time.Second).Error(); err != nil {
+		m.log.Warn("making a returning member a voter failed; retrying", "peer", p.Name, "err", err)
+		return
+	}
+	m.log.Info(p.Name + " has caught up and votes again")
 	if m.override.Load() != nil {
 		if err := m.fs.Remove(m.dir.overridePath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			m.log.Warn("clearing the OVERRIDE record failed", "err", err)
@@ -265,7 +308,6 @@ func (m *Member) readd(r *raft.Raft, p Peer, isIn bool, id string) bool {
 		m.override.Store(nil)
 		m.log.Info("start without quorum cleared: "+p.Name+" rejoined, so a quorum again needs two members", "event", "override.cleared", "peer", p.Name)
 	}
-	return true
 }
 
 // notifyRejoined tells p that its rejoin request id was seen through, with the term of

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -101,10 +102,19 @@ func (m *Member) addGuest(st *cluster.Status, vs vsStatus, mode cluster.HashMode
 	st.MemoryBytes, st.Resets, st.Failure = vs.MemoryBytes, vs.Resets, vs.Failed
 }
 
-// rejoinWait is the sync a CoServer waiting to be added back reports (nil if it is
-// not waiting).
+// syncPhaseVoter is the sync phase of a CoServer added back as a nonvoter, until the
+// leader makes it a voter.
+const syncPhaseVoter = "waiting for the leader to make it a voter"
+
+// rejoinWait is the sync a CoServer waiting to be added back, or to be made a voter,
+// reports (nil if it is not waiting).
 func rejoinWait(st cluster.Status) *cluster.Sync {
 	if !st.AwaitingRejoin {
+		if len(st.Voters) > 0 && !slices.Contains(st.Voters, st.Member) {
+			// Added back as a nonvoter (rejoin.go): it counts in no quorum yet, so it is
+			// no redundancy yet either.
+			return &cluster.Sync{Phase: syncPhaseVoter, Unit: "entries"}
+		}
 		return nil
 	}
 	phase := "waiting for the leader to add it back"
