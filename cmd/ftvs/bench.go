@@ -16,102 +16,144 @@ import (
 	"github.com/ftvs/ftvs/internal/cluster"
 )
 
+// benchFlags are the flags of `ftvs bench`.
+type benchFlags struct {
+	addr, dir, etcd string // the target: exactly one is set
+	clients         int
+	duration        time.Duration
+	size            int
+	failover        bool
+	faultAt         time.Duration
+	restart         bool
+	restartAfter    time.Duration
+}
+
+// runBench is `ftvs bench`: a key-value load against one gateway, the cluster's
+// CoServers or etcd, optionally with the leading CoServer killed mid-run.
 func runBench(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", stderr)
-	addr := fs.String("addr", "", "gateway URL of one CoServer (running the kv guest)")
-	dir := fs.String("cluster", "", "cluster dir from `ftvs init`: load both CoServers' gateways")
-	etcd := fs.String("etcd", "", "comma-separated etcd client URLs: run the same load against etcd's JSON gateway, for comparison")
-	clients := fs.Int("clients", 1, "concurrent clients")
-	duration := fs.Duration("duration", 10*time.Second, "how long to run")
-	size := fs.Int("value-size", 256, "bytes per value")
-	failover := fs.Bool("failover", false, "SIGKILL the leader CoServer mid-run (pid from status), restart it, report the longest write gap and lost writes (needs --cluster)")
-	faultAt := fs.Duration("fault-at", 0, "with --failover: when to kill (default: a third into the run)")
-	restart := fs.Bool("restart", true, "with --failover: restart the killed CoServer from its config (turn off when a supervisor such as `ftvs demo` restarts it)")
-	restartAfter := fs.Duration("restart-after", 2*time.Second, "with --failover: how long after the kill to restart")
-	if code := parseFlags(fs, args, stderr); code >= 0 {
+	f, code := parseBenchFlags(args, stderr)
+	if code >= 0 {
 		return code
 	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "ftvs bench: %s\n", fmt.Sprintf(format, a...))
+	cfg := bench.Config{Clients: f.clients, Duration: f.duration, ValueSize: f.size}
+	target, code := f.target(stderr)
+	if code >= 0 {
 		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if !f.failover {
+		return runPlainBench(ctx, cfg, target, stdout, stderr)
+	}
+	return f.runFailover(ctx, cfg, target, stdout, stderr)
+}
+
+// benchFail prints an error of `ftvs bench` on stderr and returns code.
+func benchFail(stderr io.Writer, code int, format string, a ...any) int {
+	fmt.Fprintf(stderr, "ftvs bench: %s\n", fmt.Sprintf(format, a...))
+	return code
+}
+
+// parseBenchFlags parses the flags of `ftvs bench` and checks that they name one target,
+// and a cluster for --failover. It returns an exit code, or -1 to go on.
+func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, int) {
+	var f benchFlags
+	fs := newFlags("bench", stderr)
+	fs.StringVar(&f.addr, "addr", "", "gateway URL of one CoServer (running the kv guest)")
+	fs.StringVar(&f.dir, "cluster", "", "cluster dir from `ftvs init`: load both CoServers' gateways")
+	fs.StringVar(&f.etcd, "etcd", "", "comma-separated etcd client URLs: run the same load against etcd's JSON gateway, for comparison")
+	fs.IntVar(&f.clients, "clients", 1, "concurrent clients")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run")
+	fs.IntVar(&f.size, "value-size", 256, "bytes per value")
+	fs.BoolVar(&f.failover, "failover", false, "SIGKILL the leader CoServer mid-run (pid from status), restart it, report the longest write gap and lost writes (needs --cluster)")
+	fs.DurationVar(&f.faultAt, "fault-at", 0, "with --failover: when to kill (default: a third into the run)")
+	fs.BoolVar(&f.restart, "restart", true, "with --failover: restart the killed CoServer from its config (turn off when a supervisor such as `ftvs demo` restarts it)")
+	fs.DurationVar(&f.restartAfter, "restart-after", 2*time.Second, "with --failover: how long after the kill to restart")
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return f, code
 	}
 	targets := 0
-	for _, s := range []string{*addr, *dir, *etcd} {
+	for _, s := range []string{f.addr, f.dir, f.etcd} {
 		if s != "" {
 			targets++
 		}
 	}
 	if targets != 1 {
-		return fail(exitUsage, "give one of --addr URL, --cluster DIR or --etcd URLS")
+		return f, benchFail(stderr, exitUsage, "give one of --addr URL, --cluster DIR or --etcd URLS")
 	}
-	if *failover && *dir == "" {
-		return fail(exitUsage, "--failover needs --cluster DIR (to find the leader's pid and restart it)")
+	if f.failover && f.dir == "" {
+		return f, benchFail(stderr, exitUsage, "--failover needs --cluster DIR (to find the leader's pid and restart it)")
 	}
-	cfg := bench.Config{Clients: *clients, Duration: *duration, ValueSize: *size}
-	var target bench.Target
+	return f, -1
+}
+
+// target is what the flags name to load: one gateway, etcd, or the gateways of the
+// cluster's CoServers. It returns an exit code, or -1 to go on.
+func (f benchFlags) target(stderr io.Writer) (bench.Target, int) {
 	switch {
-	case *addr != "":
-		target = bench.NewGateways([]string{baseURL(*addr)}, *clients, nil)
-	case *etcd != "":
-		target = &bench.EtcdTarget{Endpoints: strings.Split(*etcd, ",")}
-	default:
-		h, err := loadClusterHTTP(*dir)
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		target = bench.NewGateways(h.urls(true, ""), *clients, h.tls)
+	case f.addr != "":
+		return bench.NewGateways([]string{baseURL(f.addr)}, f.clients, nil), -1
+	case f.etcd != "":
+		return &bench.EtcdTarget{Endpoints: strings.Split(f.etcd, ",")}, -1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if !*failover {
-		res, err := bench.RunTarget(ctx, cfg, target)
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		fmt.Fprintln(stdout, res)
-		if res.OK == 0 {
-			return exitFailure
-		}
-		return exitOK
+	h, err := loadClusterHTTP(f.dir)
+	if err != nil {
+		return nil, benchFail(stderr, exitUsage, "%v", err)
 	}
-	at := *faultAt
+	return bench.NewGateways(h.urls(true, ""), f.clients, h.tls), -1
+}
+
+// runPlainBench runs the load of cfg on target and prints the result; a run without a
+// single successful request fails.
+func runPlainBench(ctx context.Context, cfg bench.Config, target bench.Target, stdout, stderr io.Writer) int {
+	res, err := bench.RunTarget(ctx, cfg, target)
+	if err != nil {
+		return benchFail(stderr, exitUsage, "%v", err)
+	}
+	fmt.Fprintln(stdout, res)
+	if res.OK == 0 {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// runFailover runs the load of cfg on target, starting once the cluster is duplex,
+// SIGKILLs the leading CoServer at --fault-at and (with --restart) restarts it
+// --restart-after later, then prints the result and the failover report. Acknowledged
+// writes that were lost fail it.
+func (f benchFlags) runFailover(ctx context.Context, cfg bench.Config, target bench.Target, stdout, stderr io.Writer) int {
+	at := f.faultAt
 	if at == 0 {
-		at = *duration / 3
+		at = f.duration / 3
 	}
 	// A failover is measured from duplex: killing the leader while the other CoServer is
 	// still syncing is a double fault, and the outage it causes is the designed answer.
-	if err := waitDuplex(ctx, *dir, time.Minute); err != nil {
-		return fail(exitFailure, "%v", err)
+	if err := waitDuplex(ctx, f.dir, time.Minute); err != nil {
+		return benchFail(stderr, exitFailure, "%v", err)
 	}
 	var killed string
 	window := time.Duration(0) // the kill's outage ends where the restart's effects begin
-	if *restart {
-		window = *restartAfter
+	if f.restart {
+		window = f.restartAfter
 	}
 	res, fo, err := bench.RunWithFault(ctx, cfg, target, at, window, func() error {
-		name, err := killLeader(ctx, *dir)
+		name, err := killLeader(ctx, f.dir)
 		killed = name
-		if err != nil || !*restart {
+		if err != nil || !f.restart {
 			return err
 		}
-		time.AfterFunc(*restartAfter, func() {
-			if err := restartMember(*dir, name); err != nil {
+		time.AfterFunc(f.restartAfter, func() {
+			if err := restartMember(f.dir, name); err != nil {
 				fmt.Fprintf(stderr, "ftvs bench: restart %s: %v\n", name, err)
 			}
 		})
 		return nil
 	})
 	if err != nil && res.OK == 0 {
-		return fail(exitFailure, "%v", err)
+		return benchFail(stderr, exitFailure, "%v", err)
 	}
 	fmt.Fprintln(stdout, res)
-	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	after := ""
-	if window > 0 {
-		after = fmt.Sprintf("; after the restart (%s later) %s at %s", ms(window), ms(fo.AfterGap), ms(fo.AfterGapStart))
-	}
-	fmt.Fprintf(stdout, "failover: killed %s (SIGKILL) at %s; window without a successful write after the kill %s at %s%s; longest in the whole run %s at %s; acknowledged writes %d, not readable afterwards %d\n",
-		killed, ms(fo.FaultAt), ms(fo.FaultGap), ms(fo.FaultGapStart), after, ms(fo.LongestGap), ms(fo.GapStart), fo.Acked, fo.Lost)
+	printFailover(stdout, killed, window, fo)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftvs bench: %v\n", err)
 	}
@@ -120,6 +162,19 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// printFailover prints the failover report line: which CoServer was killed and when,
+// the gaps without a successful write (after the kill, after the restart if window is
+// not zero, and the longest), and the acknowledged writes lost.
+func printFailover(w io.Writer, killed string, window time.Duration, fo bench.FailoverResult) {
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	after := ""
+	if window > 0 {
+		after = fmt.Sprintf("; after the restart (%s later) %s at %s", ms(window), ms(fo.AfterGap), ms(fo.AfterGapStart))
+	}
+	fmt.Fprintf(w, "failover: killed %s (SIGKILL) at %s; window without a successful write after the kill %s at %s%s; longest in the whole run %s at %s; acknowledged writes %d, not readable afterwards %d\n",
+		killed, ms(fo.FaultAt), ms(fo.FaultGap), ms(fo.FaultGapStart), after, ms(fo.LongestGap), ms(fo.GapStart), fo.Acked, fo.Lost)
 }
 
 // killLeader SIGKILLs the CoServer that leads (waiting while the witness hands over).

@@ -17,92 +17,117 @@ import (
 	"github.com/ftvs/ftvs/internal/vrange"
 )
 
+// doctorFlags are the flags of `ftvs doctor`.
+type doctorFlags struct {
+	file                string // --advisories
+	modName, modVersion string
+	dir, addr           string // at most one is set
+	asJSON              bool
+}
+
 // runDoctor is `ftvs doctor`: the facts advisories are evaluated against — this
 // machine's and, with --cluster or --addr, every reachable member's — and the
 // advisories that match them. Exit 1 if one blocks, 2 on bad usage or a malformed
 // advisories file.
 func runDoctor(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("doctor", stderr)
-	file := fs.String("advisories", "", "the advisories file, TOML or JSON (default: advisories.toml in the --cluster dir, if there is one)")
-	modName := fs.String("module-name", "", "the module to check module advisories for (members: the module each runs)")
-	modVersion := fs.String("module-version", "", "that module's version (members: instead of the version each reports)")
-	dir := fs.String("cluster", "", "cluster dir (written by ftvs init): also check its members")
-	addr := fs.String("addr", "", "any member's HTTP address: also check every member it reaches")
-	asJSON := fs.Bool("json", false, `print JSON: {"facts": [...], "matches": [...], "gaps": [...]}`)
-	if code := parseFlags(fs, args, stderr); code >= 0 {
+	f, code := parseDoctorFlags(args, stderr)
+	if code >= 0 {
 		return code
 	}
-	if *dir != "" && *addr != "" {
-		fmt.Fprintln(stderr, "ftvs doctor: give --cluster DIR or --addr HOST:PORT, not both")
-		return exitUsage
+	path := advisoriesFile(f.file, f.dir)
+	advs, code := loadDoctorAdvisories(path, stderr)
+	if code >= 0 {
+		return code
 	}
-	if *modVersion != "" {
-		if _, err := vrange.ParseVersion(*modVersion); err != nil {
-			fmt.Fprintf(stderr, "ftvs doctor: --module-version: %v\n", err)
-			return exitUsage
-		}
-	}
-	path := advisoriesFile(*file, *dir)
-	var advs []advisory.Advisory
-	if path != "" {
-		var err error
-		if advs, err = advisory.Load(path); err != nil {
-			var es advisory.Errors
-			if errors.As(err, &es) {
-				fmt.Fprintf(stderr, "ftvs doctor: the advisories file is not valid; nothing was checked:\n%v\n", err)
-			} else {
-				fmt.Fprintf(stderr, "ftvs doctor: %v\n", err)
-			}
-			return exitUsage
-		}
-	}
-
 	local := advisory.LocalFacts()
-	local.ModuleName, local.ModuleVersion = *modName, *modVersion
+	local.ModuleName, local.ModuleVersion = f.modName, f.modVersion
 	rep := doctorReport{Advisories: path, Count: len(advs), Facts: []advisory.Facts{local}}
-	if *dir != "" || *addr != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var view cluster.View
-		var err error
-		if *addr != "" {
-			view, err = fetchView(ctx, statusClient, baseURL(*addr), cluster.HashNone, "")
-		} else {
-			view, err = clusterView(ctx, *dir, cluster.HashNone, "")
-		}
+	if f.dir != "" || f.addr != "" {
+		facts, unreachable, err := f.clusterFacts()
 		if err != nil {
 			fmt.Fprintf(stderr, "ftvs doctor: %v\n", err)
 			return exitFailure
 		}
-		for _, m := range view.Members {
-			if m.Role == cluster.RoleUnreachable {
-				rep.Unreachable = append(rep.Unreachable, m.Member)
-				continue
-			}
-			rep.Facts = append(rep.Facts, memberFacts(m, *modName, *modVersion))
-		}
+		rep.Facts = append(rep.Facts, facts...)
+		rep.Unreachable = unreachable
 	}
-	rep.Matches = advisory.Evaluate(advs, rep.Facts)
-	rep.Gaps, rep.moduleUnchecked = doctorGaps(advisory.Gaps(advs, rep.Facts))
-	rep.Block = len(advisory.Blocking(rep.Matches)) > 0
-	if rep.Matches == nil {
-		rep.Matches = []advisory.Match{}
-	}
-	if rep.Gaps == nil {
-		rep.Gaps = []advisory.Gap{}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // ranges: ">=6.1", not "\u003e=6.1"
-		enc.Encode(rep)
-	} else {
-		rep.print(stdout)
-	}
+	rep.evaluate(advs)
+	rep.write(stdout, f.asJSON)
 	if rep.Block {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// parseDoctorFlags parses the flags of `ftvs doctor` and checks them: not both --cluster
+// and --addr, and a --module-version that is a version. It returns an exit code, or -1
+// to go on.
+func parseDoctorFlags(args []string, stderr io.Writer) (doctorFlags, int) {
+	var f doctorFlags
+	fs := newFlags("doctor", stderr)
+	fs.StringVar(&f.file, "advisories", "", "the advisories file, TOML or JSON (default: advisories.toml in the --cluster dir, if there is one)")
+	fs.StringVar(&f.modName, "module-name", "", "the module to check module advisories for (members: the module each runs)")
+	fs.StringVar(&f.modVersion, "module-version", "", "that module's version (members: instead of the version each reports)")
+	fs.StringVar(&f.dir, "cluster", "", "cluster dir (written by ftvs init): also check its members")
+	fs.StringVar(&f.addr, "addr", "", "any member's HTTP address: also check every member it reaches")
+	fs.BoolVar(&f.asJSON, "json", false, `print JSON: {"facts": [...], "matches": [...], "gaps": [...]}`)
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return f, code
+	}
+	if f.dir != "" && f.addr != "" {
+		fmt.Fprintln(stderr, "ftvs doctor: give --cluster DIR or --addr HOST:PORT, not both")
+		return f, exitUsage
+	}
+	if f.modVersion != "" {
+		if _, err := vrange.ParseVersion(f.modVersion); err != nil {
+			fmt.Fprintf(stderr, "ftvs doctor: --module-version: %v\n", err)
+			return f, exitUsage
+		}
+	}
+	return f, -1
+}
+
+// loadDoctorAdvisories reads the advisories file at path (none if path is ""). A file
+// that cannot be read or is not valid is an exit code; -1 is to go on.
+func loadDoctorAdvisories(path string, stderr io.Writer) ([]advisory.Advisory, int) {
+	if path == "" {
+		return nil, -1
+	}
+	advs, err := advisory.Load(path)
+	if err != nil {
+		var es advisory.Errors
+		if errors.As(err, &es) {
+			fmt.Fprintf(stderr, "ftvs doctor: the advisories file is not valid; nothing was checked:\n%v\n", err)
+		} else {
+			fmt.Fprintf(stderr, "ftvs doctor: %v\n", err)
+		}
+		return nil, exitUsage
+	}
+	return advs, -1
+}
+
+// clusterFacts asks the member at --addr, or the members of --cluster, for the cluster
+// view: the facts of each reachable member, and the names of the unreachable ones.
+func (f doctorFlags) clusterFacts() (facts []advisory.Facts, unreachable []string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var view cluster.View
+	if f.addr != "" {
+		view, err = fetchView(ctx, statusClient, baseURL(f.addr), cluster.HashNone, "")
+	} else {
+		view, err = clusterView(ctx, f.dir, cluster.HashNone, "")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, m := range view.Members {
+		if m.Role == cluster.RoleUnreachable {
+			unreachable = append(unreachable, m.Member)
+			continue
+		}
+		facts = append(facts, memberFacts(m, f.modName, f.modVersion))
+	}
+	return facts, unreachable, nil
 }
 
 // doctorReport is what `ftvs doctor` found; --json prints it.
@@ -115,6 +140,32 @@ type doctorReport struct {
 	Gaps            []advisory.Gap   `json:"gaps"` // could not be decided: facts unknown
 	Block           bool             `json:"block"`
 	moduleUnchecked bool             // module advisories had no module to check
+}
+
+// evaluate fills in what advs say of the report's facts: the matches, the gaps (those
+// about modules where no module is known left out), and whether a match blocks.
+func (r *doctorReport) evaluate(advs []advisory.Advisory) {
+	r.Matches = advisory.Evaluate(advs, r.Facts)
+	r.Gaps, r.moduleUnchecked = doctorGaps(advisory.Gaps(advs, r.Facts))
+	r.Block = len(advisory.Blocking(r.Matches)) > 0
+	if r.Matches == nil {
+		r.Matches = []advisory.Match{}
+	}
+	if r.Gaps == nil {
+		r.Gaps = []advisory.Gap{}
+	}
+}
+
+// write prints the report to w: as indented JSON if asJSON, else as text (print).
+func (r doctorReport) write(w io.Writer, asJSON bool) {
+	if !asJSON {
+		r.print(w)
+		return
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // ranges: ">=6.1", not "\u003e=6.1"
+	enc.Encode(r)
 }
 
 // memberFacts are a member's facts from its status. --module-version, when given,

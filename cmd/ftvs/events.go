@@ -19,92 +19,144 @@ import (
 	"github.com/ftvs/ftvs/internal/events"
 )
 
+// eventsFlags are the flags of `ftvs events`.
+type eventsFlags struct {
+	dir, addr       string
+	follow, asJSON  bool
+	since, severity string
+	limit           int
+}
+
 // runEvents is `ftvs events`: the members' event logs, merged by time.
 func runEvents(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("events", stderr)
-	dir := fs.String("cluster", "", "cluster dir written by `ftvs init` (asks every member)")
-	addr := fs.String("addr", "", "one member's HTTP address (host:port or URL)")
-	follow := fs.Bool("follow", false, "keep printing new events until interrupted")
-	since := fs.String("since", "", "only events since a time (RFC 3339) or a duration ago (e.g. 10m)")
-	severity := fs.String("severity", "", "only events of this severity or worse: info, warning, error")
-	limit := fs.Int("limit", 200, "at most this many past events per member (newest kept)")
-	asJSON := fs.Bool("json", false, "print one JSON event per line")
-	if code := parseFlags(fs, args, stderr); code >= 0 {
+	f, code := parseEventsFlags(args, stderr)
+	if code >= 0 {
 		return code
 	}
-	if (*dir == "") == (*addr == "") {
-		fmt.Fprintln(stderr, "ftvs events: give --cluster DIR or --addr HOST:PORT (one of them)")
-		return exitUsage
+	q, code := f.query(stderr)
+	if code >= 0 {
+		return code
 	}
+	h, bases, code := f.sources(stderr)
+	if code >= 0 {
+		return code
+	}
+	show := eventPrinter(stdout, f.asJSON)
+	if !f.follow {
+		return printPastEvents(h, bases, q, show, stderr)
+	}
+	followEvents(h, bases, q, show, stderr)
+	return exitOK
+}
+
+// parseEventsFlags parses the flags of `ftvs events` and checks that exactly one of
+// --cluster and --addr is given. It returns an exit code, or -1 to go on.
+func parseEventsFlags(args []string, stderr io.Writer) (eventsFlags, int) {
+	var f eventsFlags
+	fs := newFlags("events", stderr)
+	fs.StringVar(&f.dir, "cluster", "", "cluster dir written by `ftvs init` (asks every member)")
+	fs.StringVar(&f.addr, "addr", "", "one member's HTTP address (host:port or URL)")
+	fs.BoolVar(&f.follow, "follow", false, "keep printing new events until interrupted")
+	fs.StringVar(&f.since, "since", "", "only events since a time (RFC 3339) or a duration ago (e.g. 10m)")
+	fs.StringVar(&f.severity, "severity", "", "only events of this severity or worse: info, warning, error")
+	fs.IntVar(&f.limit, "limit", 200, "at most this many past events per member (newest kept)")
+	fs.BoolVar(&f.asJSON, "json", false, "print one JSON event per line")
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return f, code
+	}
+	if (f.dir == "") == (f.addr == "") {
+		fmt.Fprintln(stderr, "ftvs events: give --cluster DIR or --addr HOST:PORT (one of them)")
+		return f, exitUsage
+	}
+	return f, -1
+}
+
+// query checks --since, --severity and --limit and turns them into the query of the
+// members' event API. It returns an exit code, or -1 to go on.
+func (f eventsFlags) query(stderr io.Writer) (url.Values, int) {
 	q := url.Values{}
-	if *since != "" {
-		t, err := parseSince(*since, time.Now())
+	if f.since != "" {
+		t, err := parseSince(f.since, time.Now())
 		if err != nil {
-			fmt.Fprintf(stderr, "ftvs events: --since %q: %v\n", *since, err)
-			return exitUsage
+			fmt.Fprintf(stderr, "ftvs events: --since %q: %v\n", f.since, err)
+			return nil, exitUsage
 		}
 		q.Set("since", t.UTC().Format(time.RFC3339Nano))
 	}
-	switch *severity {
+	switch f.severity {
 	case "", "info", "warning", "error":
-		if *severity != "" {
-			q.Set("severity", *severity)
+		if f.severity != "" {
+			q.Set("severity", f.severity)
 		}
 	default:
-		fmt.Fprintf(stderr, "ftvs events: --severity %q: use info, warning or error\n", *severity)
-		return exitUsage
+		fmt.Fprintf(stderr, "ftvs events: --severity %q: use info, warning or error\n", f.severity)
+		return nil, exitUsage
 	}
-	if *limit <= 0 {
-		fmt.Fprintf(stderr, "ftvs events: --limit %d: give a positive number\n", *limit)
-		return exitUsage
+	if f.limit <= 0 {
+		fmt.Fprintf(stderr, "ftvs events: --limit %d: give a positive number\n", f.limit)
+		return nil, exitUsage
 	}
-	q.Set("limit", fmt.Sprint(*limit))
+	q.Set("limit", fmt.Sprint(f.limit))
+	return q, -1
+}
 
-	var h clusterHTTP
-	var bases []string
-	if *addr != "" {
-		bases = []string{baseURL(*addr)}
-	} else {
-		var err error
-		if h, err = loadClusterHTTP(*dir); err != nil {
-			fmt.Fprintf(stderr, "ftvs events: %v\n", err)
-			return exitUsage
-		}
-		bases = h.urls(false, "")
+// sources are the base URLs of the members to ask (the one of --addr, or every member
+// of --cluster) and the cluster's HTTP settings (zero with --addr). It returns an exit
+// code, or -1 to go on.
+func (f eventsFlags) sources(stderr io.Writer) (clusterHTTP, []string, int) {
+	if f.addr != "" {
+		return clusterHTTP{}, []string{baseURL(f.addr)}, -1
 	}
-	show := func(e events.Event) {
-		if *asJSON {
+	h, err := loadClusterHTTP(f.dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs events: %v\n", err)
+		return clusterHTTP{}, nil, exitUsage
+	}
+	return h, h.urls(false, ""), -1
+}
+
+// eventPrinter prints one event to w: a readable line, or a line of JSON if asJSON.
+func eventPrinter(w io.Writer, asJSON bool) func(events.Event) {
+	return func(e events.Event) {
+		if asJSON {
 			b, _ := json.Marshal(e)
-			fmt.Fprintf(stdout, "%s\n", b)
+			fmt.Fprintf(w, "%s\n", b)
 			return
 		}
-		fmt.Fprintln(stdout, formatEvent(e))
+		fmt.Fprintln(w, formatEvent(e))
 	}
+}
 
-	if !*follow {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var all []events.Event
-		failed := 0
-		for _, b := range bases {
-			evs, err := fetchEvents(ctx, h.client(statusTimeout), b, q)
-			if err != nil {
-				fmt.Fprintf(stderr, "ftvs events: %v\n", err)
-				failed++
-				continue
-			}
-			all = append(all, evs...)
+// printPastEvents asks each member at bases for its events, merges them by time and
+// shows them. A member that does not answer is reported on stderr; it fails only if
+// none answers.
+func printPastEvents(h clusterHTTP, bases []string, q url.Values, show func(events.Event), stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var all []events.Event
+	failed := 0
+	for _, b := range bases {
+		evs, err := fetchEvents(ctx, h.client(statusTimeout), b, q)
+		if err != nil {
+			fmt.Fprintf(stderr, "ftvs events: %v\n", err)
+			failed++
+			continue
 		}
-		if failed == len(bases) {
-			return exitFailure
-		}
-		sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
-		for _, e := range all {
-			show(e)
-		}
-		return exitOK
+		all = append(all, evs...)
 	}
+	if failed == len(bases) {
+		return exitFailure
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+	for _, e := range all {
+		show(e)
+	}
+	return exitOK
+}
 
+// followEvents follows the event stream of each member at bases, one at a time through
+// show, until interrupted (SIGINT or SIGTERM). A stream that fails is reported on stderr.
+func followEvents(h clusterHTTP, bases []string, q url.Values, show func(events.Event), stderr io.Writer) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var mu sync.Mutex
@@ -124,7 +176,6 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		})
 	}
 	wg.Wait()
-	return exitOK
 }
 
 // parseSince reads an RFC 3339 time or a duration ago.

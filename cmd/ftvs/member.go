@@ -42,90 +42,125 @@ func runWitness(args []string, stdout, stderr io.Writer) int {
 // changes and ~60 links declared down per run, 4 had none and 1-6 (3 runs each).
 func memberProcs() int { return max(4, 2*runtime.NumCPU()) }
 
+// memberFlags are the flags of `ftvs coserver` and `ftvs witness`.
+type memberFlags struct {
+	kind        string // "coserver" or "witness"
+	configPath  string
+	simplex     bool // a coserver flag only
+	interpreter bool
+	cacheDir    string
+	faults      bool
+	overrides   *config.Flags // every setting of the member file, as a flag
+}
+
 // runMember runs `ftvs coserver` or `ftvs witness` until SIGINT/SIGTERM.
 func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(memberProcs())
 	}
-	fs := newFlags(kind, stderr)
-	configPath := fs.String("config", "", "member config file, as written by `ftvs init DIR`")
-	var simplex *bool
-	if kind == "coserver" {
-		simplex = fs.Bool("simplex", false, "run a lone CoServer without a cluster: the virtual server on this machine only (one-sided start)")
-	}
-	interpreter := fs.Bool("interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
-	cacheDir := fs.String("cache-dir", defaultCacheDir(), "compiled-guest cache shared by every CoServer of this user (empty: in memory)")
-	faults := fs.Bool("allow-fault-injection", false, "enable POST /ftvs/v1/faults/link (cut and restore member links) and POST /ftvs/v1/faults/vs (flip a byte of guest memory, perturb the guest's clock); both need the manager token: for tests and drills only")
-	overrides := config.RegisterFlags(fs)
-	if code := parseFlags(fs, args, stderr); code >= 0 {
+	f, code := parseMemberFlags(kind, args, stderr)
+	if code >= 0 {
 		return code
 	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "ftvs %s: %s\n", kind, fmt.Sprintf(format, a...))
+	cfg, code := f.config(stderr)
+	if code >= 0 {
 		return code
-	}
-	lone := simplex != nil && *simplex
-	var cfg *config.Config
-	switch {
-	case lone && *configPath != "":
-		return fail(exitUsage, "--simplex runs a lone CoServer without a cluster: drop --config (or drop --simplex to join the cluster)")
-	case lone:
-		cfg = &config.Config{Name: "coserver1", Members: []config.Member{{Name: "coserver1", HTTP: "127.0.0.1:8080"}}}
-		if err := overrides.Apply(cfg); err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		cfg.SetDefaults()
-		if cfg.DataDir == "" {
-			return fail(exitUsage, "--data DIR is required (where the log and snapshots live)")
-		}
-	case *configPath == "":
-		if kind == "coserver" {
-			return fail(exitUsage, "give --config FILE (write one with `ftvs init DIR`), or --simplex --data DIR for a lone CoServer")
-		}
-		return fail(exitUsage, "give --config FILE (write one with `ftvs init DIR`)")
-	default:
-		var err error
-		if cfg, err = config.Load(*configPath); err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		if err := overrides.Apply(cfg); err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		if err := cfg.Validate(); err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		if cfg.IsWitness() != (kind == "witness") {
-			other := map[string]string{"coserver": "witness", "witness": "coserver"}[kind]
-			return fail(exitUsage, "%s configures %s: run `ftvs %s --config %s`", *configPath, cfg.Name, other, *configPath)
-		}
 	}
 	log, err := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return memberFail(stderr, kind, exitUsage, "%v", err)
 	}
-	ncfg, err := nodeConfig(cfg, lone, *interpreter, *cacheDir, log)
+	ncfg, err := nodeConfig(cfg, f.simplex, f.interpreter, f.cacheDir, log)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return memberFail(stderr, kind, exitUsage, "%v", err)
 	}
-	ncfg.FaultInjection = *faults
+	ncfg.FaultInjection = f.faults
 	ncfg.Manager = managerFor(ncfg.ManagerToken, log)
 	ncfg.Gateway = gatewayFor
 	ncfg.CheckInterval = cfg.Guest.CheckInterval.Duration
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
+	return serveMember(kind, cfg.Name, ncfg, log, stdout, stderr)
+}
+
+// memberFail prints an error of `ftvs KIND` on stderr and returns code.
+func memberFail(stderr io.Writer, kind string, code int, format string, a ...any) int {
+	fmt.Fprintf(stderr, "ftvs %s: %s\n", kind, fmt.Sprintf(format, a...))
+	return code
+}
+
+// parseMemberFlags parses the flags of `ftvs KIND` (--simplex only for a coserver). It
+// returns an exit code, or -1 to go on.
+func parseMemberFlags(kind string, args []string, stderr io.Writer) (memberFlags, int) {
+	f := memberFlags{kind: kind}
+	fs := newFlags(kind, stderr)
+	fs.StringVar(&f.configPath, "config", "", "member config file, as written by `ftvs init DIR`")
+	if kind == "coserver" {
+		fs.BoolVar(&f.simplex, "simplex", false, "run a lone CoServer without a cluster: the virtual server on this machine only (one-sided start)")
+	}
+	fs.BoolVar(&f.interpreter, "interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
+	fs.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "compiled-guest cache shared by every CoServer of this user (empty: in memory)")
+	fs.BoolVar(&f.faults, "allow-fault-injection", false, "enable POST /ftvs/v1/faults/link (cut and restore member links) and POST /ftvs/v1/faults/vs (flip a byte of guest memory, perturb the guest's clock); both need the manager token: for tests and drills only")
+	f.overrides = config.RegisterFlags(fs)
+	return f, parseFlags(fs, args, stderr)
+}
+
+// config is the member's configuration: a lone CoServer's from the flags alone
+// (--simplex), or else the file of --config with the flags applied over it, validated
+// and checked to configure a member of this kind. It returns an exit code, or -1 to go on.
+func (f memberFlags) config(stderr io.Writer) (*config.Config, int) {
+	switch {
+	case f.simplex && f.configPath != "":
+		return nil, memberFail(stderr, f.kind, exitUsage, "--simplex runs a lone CoServer without a cluster: drop --config (or drop --simplex to join the cluster)")
+	case f.simplex:
+		cfg := &config.Config{Name: "coserver1", Members: []config.Member{{Name: "coserver1", HTTP: "127.0.0.1:8080"}}}
+		if err := f.overrides.Apply(cfg); err != nil {
+			return nil, memberFail(stderr, f.kind, exitUsage, "%v", err)
+		}
+		cfg.SetDefaults()
+		if cfg.DataDir == "" {
+			return nil, memberFail(stderr, f.kind, exitUsage, "--data DIR is required (where the log and snapshots live)")
+		}
+		return cfg, -1
+	case f.configPath == "":
+		if f.kind == "coserver" {
+			return nil, memberFail(stderr, f.kind, exitUsage, "give --config FILE (write one with `ftvs init DIR`), or --simplex --data DIR for a lone CoServer")
+		}
+		return nil, memberFail(stderr, f.kind, exitUsage, "give --config FILE (write one with `ftvs init DIR`)")
+	}
+	cfg, err := config.Load(f.configPath)
+	if err != nil {
+		return nil, memberFail(stderr, f.kind, exitUsage, "%v", err)
+	}
+	if err := f.overrides.Apply(cfg); err != nil {
+		return nil, memberFail(stderr, f.kind, exitUsage, "%v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, memberFail(stderr, f.kind, exitUsage, "%v", err)
+	}
+	if cfg.IsWitness() != (f.kind == "witness") {
+		other := map[string]string{"coserver": "witness", "witness": "coserver"}[f.kind]
+		return nil, memberFail(stderr, f.kind, exitUsage, "%s configures %s: run `ftvs %s --config %s`", f.configPath, cfg.Name, other, f.configPath)
+	}
+	return cfg, -1
+}
+
+// serveMember starts the member name of kind with ncfg, says on stdout when it is ready,
+// and runs it until SIGINT/SIGTERM (exit 0) or until it fails (exit 1), then closes it.
+func serveMember(kind, name string, ncfg node.Config, log *slog.Logger, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	m, err := node.Start(ctx, ncfg)
 	if err != nil {
-		return fail(exitFailure, "%v", err)
+		return memberFail(stderr, kind, exitFailure, "%v", err)
 	}
 	what := "virtual server at"
 	if kind == "witness" {
 		what = "witness API at"
 	}
-	fmt.Fprintf(stdout, "ftvs %s %s ready in %s: %s %s (pid %d)\n", kind, cfg.Name, time.Since(start).Round(time.Millisecond), what, m.GatewayURL(), os.Getpid())
+	fmt.Fprintf(stdout, "ftvs %s %s ready in %s: %s %s (pid %d)\n", kind, name, time.Since(start).Round(time.Millisecond), what, m.GatewayURL(), os.Getpid())
 	code := exitOK
 	select {
 	case <-ctx.Done():

@@ -273,48 +273,87 @@ func (l *Layer) serveConn(link int, rc *rawConn) {
 	pl.deliver(c, l.cfg.DialTimeout)
 }
 
+// inbound is an accepted connection during its handshake: where it came from, and the
+// connection the handshake speaks on (the TLS one over rc, when TLS is configured).
+type inbound struct {
+	link   int
+	remote string
+	rc     *rawConn
+	nc     net.Conn
+	tc     *tls.Conn // nil without TLS
+}
+
+// inboundHeader is what the dialer's header says: the protocol it wants, the member it
+// claims to be, and its build.
+type inboundHeader struct {
+	proto     byte
+	claimed   string
+	peerBuild version.Build
+}
+
+// acceptHandshake runs TLS (if configured) on rc, a connection accepted on link, reads
+// and checks the dialer's header, answers it and exchanges epochs. A refused dialer gets
+// the refusal code before the connection is closed.
 func (l *Layer) acceptHandshake(link int, rc *rawConn) (*Conn, error) {
 	rc.SetDeadline(time.Now().Add(l.cfg.DialTimeout))
-	remote := rc.RemoteAddr().String()
-	var nc net.Conn = rc
-	var tc *tls.Conn
-	if t := l.cfg.TLS; t != nil {
-		tc = tls.Server(rc, t.Server)
-		if err := tc.HandshakeContext(l.ctx); err != nil {
-			if isTLSFailure(err) {
-				l.refused(refusal{link: link, remote: remote, reason: "tls handshake: " + err.Error()})
-			} else {
-				l.log.Debug("incoming TLS handshake broke off", "link", linkName(link), "remote", remote, "error", err)
-			}
-			return nil, err
-		}
-		nc = tc
-	}
-	var fixed [len(headerMagic) + 3]byte
-	if _, err := io.ReadFull(nc, fixed[:]); err != nil {
-		l.log.Debug("incoming header broke off", "link", linkName(link), "remote", remote, "error", err)
+	in := &inbound{link: link, remote: rc.RemoteAddr().String(), rc: rc, nc: rc}
+	if err := l.acceptTLS(in); err != nil {
 		return nil, err
 	}
-	if string(fixed[:len(headerMagic)]) != headerMagic {
-		l.refused(refusal{link: link, remote: remote, reason: "not an ftvs link header"})
-		return nil, errors.New("bad magic")
+	h, err := l.readInboundHeader(in)
+	if err != nil {
+		return nil, err
 	}
-	refuse := func(code byte, claimed, reason string, event bool, ie *IncompatibleError) error {
-		answer := []byte{code}
-		if code == ackIncompatible {
-			answer = appendBuild(answer, l.cfg.Build)
-		}
-		nc.Write(answer)
-		if event {
-			r := refusal{link: link, remote: remote, member: claimed, reason: reason}
-			if ie != nil {
-				r.details, r.key = ie.details(), ie.rateKey()
-			}
-			l.refused(r)
+	pr, err := l.admit(in, h)
+	if err != nil {
+		return nil, err
+	}
+	l.attach(rc, pr.paths[link], h.proto == ProtoProbe)
+	// From here the connection is on its path: a cut blocks the answer like any other byte.
+	if _, err := in.nc.Write(appendBuild([]byte{ackOK}, l.cfg.Build)); err != nil {
+		return nil, err
+	}
+	if err := l.exchangeEpochs(in.nc, h.claimed, h.proto, false); err != nil {
+		l.log.Debug("incoming connection refused", "link", linkName(link), "remote", in.remote, "member", h.claimed, "reason", err)
+		return nil, err
+	}
+	rc.SetDeadline(time.Time{})
+	return &Conn{Conn: in.nc, raw: rc, peer: h.claimed, link: linkName(link), proto: h.proto, peerBuild: h.peerBuild}, nil
+}
+
+// acceptTLS runs the server side of the TLS handshake on in, if TLS is configured, and
+// makes the TLS connection the one the handshake goes on with. A failure on certificates
+// or protocol is reported as a refusal; a connection that broke off is only logged.
+func (l *Layer) acceptTLS(in *inbound) error {
+	t := l.cfg.TLS
+	if t == nil {
+		return nil
+	}
+	tc := tls.Server(in.rc, t.Server)
+	if err := tc.HandshakeContext(l.ctx); err != nil {
+		if isTLSFailure(err) {
+			l.refused(refusal{link: in.link, remote: in.remote, reason: "tls handshake: " + err.Error()})
 		} else {
-			l.log.Debug("incoming connection refused", "link", linkName(link), "remote", remote, "member", claimed, "reason", reason)
+			l.log.Debug("incoming TLS handshake broke off", "link", linkName(in.link), "remote", in.remote, "error", err)
 		}
-		return errors.New(reason)
+		return err
+	}
+	in.nc, in.tc = tc, tc
+	return nil
+}
+
+// readInboundHeader reads the dialer's header from in. A connection that is not an ftvs
+// link is reported; a header version this build does not read is refused with
+// ackBadVersion and reported, naming the member if a version 1 header names it.
+func (l *Layer) readInboundHeader(in *inbound) (inboundHeader, error) {
+	var fixed [len(headerMagic) + 3]byte
+	if _, err := io.ReadFull(in.nc, fixed[:]); err != nil {
+		l.log.Debug("incoming header broke off", "link", linkName(in.link), "remote", in.remote, "error", err)
+		return inboundHeader{}, err
+	}
+	if string(fixed[:len(headerMagic)]) != headerMagic {
+		l.refused(refusal{link: in.link, remote: in.remote, reason: "not an ftvs link header"})
+		return inboundHeader{}, errors.New("bad magic")
 	}
 	proto := fixed[len(headerMagic)+1]
 	name := make([]byte, fixed[len(headerMagic)+2])
@@ -322,66 +361,84 @@ func (l *Layer) acceptHandshake(link int, rc *rawConn) (*Conn, error) {
 	case headerVersion:
 	case headerVersionV1: // same layout up to the name: name the member in the event
 		claimed := ""
-		if _, err := io.ReadFull(nc, name); err == nil {
+		if _, err := io.ReadFull(in.nc, name); err == nil {
 			claimed = string(name)
 		}
-		return nil, refuse(ackBadVersion, claimed, fmt.Sprintf(
+		return inboundHeader{}, l.refuse(in, ackBadVersion, claimed, fmt.Sprintf(
 			"header version 1: the peer runs an ftvs build from before members exchanged protocol levels, which cannot work with this one; "+
 				"this member runs ftvs %s (protocol %d, reads header version %d): upgrade that member (see UPGRADING.md)",
 			l.cfg.Build.Version, l.cfg.Build.Protocol, headerVersion), true, nil)
 	default:
-		return nil, refuse(ackBadVersion, "", fmt.Sprintf(
+		return inboundHeader{}, l.refuse(in, ackBadVersion, "", fmt.Sprintf(
 			"header version %d, this build reads version %d: the peer runs an ftvs build this one cannot work with; "+
 				"this member runs ftvs %s (protocol %d) (see UPGRADING.md)",
 			hv, headerVersion, l.cfg.Build.Version, l.cfg.Build.Protocol), true, nil)
 	}
-	if _, err := io.ReadFull(nc, name); err != nil {
-		return nil, err
+	if _, err := io.ReadFull(in.nc, name); err != nil {
+		return inboundHeader{}, err
 	}
-	peerBuild, err := readBuild(nc)
+	peerBuild, err := readBuild(in.nc)
 	if err != nil {
-		l.log.Debug("incoming header broke off", "link", linkName(link), "remote", remote, "error", err)
-		return nil, err
+		l.log.Debug("incoming header broke off", "link", linkName(in.link), "remote", in.remote, "error", err)
+		return inboundHeader{}, err
 	}
-	claimed := string(name)
-	pr, ok := l.peers[claimed]
+	return inboundHeader{proto: proto, claimed: string(name), peerBuild: peerBuild}, nil
+}
+
+// admit decides whether the dialer of in, which sent h, may connect: it must be a known
+// member, named by its certificate (with TLS), of a compatible protocol level, and ask
+// for a protocol served here (or the probe). It returns the member's peer, or the error
+// of the refusal it answered.
+func (l *Layer) admit(in *inbound, h inboundHeader) (*peer, error) {
+	pr, ok := l.peers[h.claimed]
 	if !ok {
-		return nil, refuse(ackUnknownMember, claimed, fmt.Sprintf("unknown member %q", claimed), true, nil)
+		return nil, l.refuse(in, ackUnknownMember, h.claimed, fmt.Sprintf("unknown member %q", h.claimed), true, nil)
 	}
-	if tc != nil {
-		certName, err := l.cfg.TLS.PeerName(tc.ConnectionState())
+	if in.tc != nil {
+		certName, err := l.cfg.TLS.PeerName(in.tc.ConnectionState())
 		if err != nil {
-			return nil, refuse(ackNameMismatch, claimed, "peer certificate: "+err.Error(), true, nil)
+			return nil, l.refuse(in, ackNameMismatch, h.claimed, "peer certificate: "+err.Error(), true, nil)
 		}
-		if certName != claimed {
-			return nil, refuse(ackNameMismatch, claimed,
-				fmt.Sprintf("certificate names %q but the header claims %q", certName, claimed), true, nil)
+		if certName != h.claimed {
+			return nil, l.refuse(in, ackNameMismatch, h.claimed,
+				fmt.Sprintf("certificate names %q but the header claims %q", certName, h.claimed), true, nil)
 		}
 	}
 	// Checked once the peer is authenticated: only members learn this build's version.
-	if !l.cfg.Build.CompatibleWith(peerBuild) {
-		ie := &IncompatibleError{Peer: claimed, PeerBuild: peerBuild, Self: l.cfg.Build}
-		return nil, refuse(ackIncompatible, claimed, ie.Error(), true, ie)
+	if !l.cfg.Build.CompatibleWith(h.peerBuild) {
+		ie := &IncompatibleError{Peer: h.claimed, PeerBuild: h.peerBuild, Self: l.cfg.Build}
+		return nil, l.refuse(in, ackIncompatible, h.claimed, ie.Error(), true, ie)
 	}
-	if proto != ProtoProbe {
+	if h.proto != ProtoProbe {
 		l.mu.Lock()
-		_, served := l.protos[proto]
+		_, served := l.protos[h.proto]
 		l.mu.Unlock()
 		if !served {
-			return nil, refuse(ackNoProtocol, claimed, fmt.Sprintf("protocol %d not served", proto), false, nil)
+			return nil, l.refuse(in, ackNoProtocol, h.claimed, fmt.Sprintf("protocol %d not served", h.proto), false, nil)
 		}
 	}
-	l.attach(rc, pr.paths[link], proto == ProtoProbe)
-	// From here the connection is on its path: a cut blocks the answer like any other byte.
-	if _, err := nc.Write(appendBuild([]byte{ackOK}, l.cfg.Build)); err != nil {
-		return nil, err
+	return pr, nil
+}
+
+// refuse answers the dialer of in with code (followed by this build when the code is
+// ackIncompatible), then reports the refusal as an event if event is set, or else logs
+// it. It returns the error for reason.
+func (l *Layer) refuse(in *inbound, code byte, claimed, reason string, event bool, ie *IncompatibleError) error {
+	answer := []byte{code}
+	if code == ackIncompatible {
+		answer = appendBuild(answer, l.cfg.Build)
 	}
-	if err := l.exchangeEpochs(nc, claimed, proto, false); err != nil {
-		l.log.Debug("incoming connection refused", "link", linkName(link), "remote", remote, "member", claimed, "reason", err)
-		return nil, err
+	in.nc.Write(answer)
+	if event {
+		r := refusal{link: in.link, remote: in.remote, member: claimed, reason: reason}
+		if ie != nil {
+			r.details, r.key = ie.details(), ie.rateKey()
+		}
+		l.refused(r)
+	} else {
+		l.log.Debug("incoming connection refused", "link", linkName(in.link), "remote", in.remote, "member", claimed, "reason", reason)
 	}
-	rc.SetDeadline(time.Time{})
-	return &Conn{Conn: nc, raw: rc, peer: claimed, link: linkName(link), proto: proto, peerBuild: peerBuild}, nil
+	return errors.New(reason)
 }
 
 // isTLSFailure tells a handshake that failed on certificates or protocol (a refusal) from
