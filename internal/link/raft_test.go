@@ -129,16 +129,28 @@ func waitLeader(t *testing.T, nodes map[string]*raftNode) *raftNode {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, n := range nodes {
-			if n.r.State() == raft.Leader {
-				if err := n.r.Barrier(time.Second).Error(); err == nil {
-					return n
-				}
+			// A barrier commits on a majority: every follower must also have heard
+			// from the leader, or the one that has not (its first append still in
+			// flight) can time out right after, when a test cuts a link (CI: the
+			// witness stood for election 70 ms after coserver1 won, 50 ms into a cut).
+			if n.r.State() == raft.Leader && n.r.Barrier(time.Second).Error() == nil && allFollow(nodes, n) {
+				return n
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("no leader")
 	return nil
+}
+
+// allFollow says whether every other node has accepted an append from leader.
+func allFollow(nodes map[string]*raftNode, leader *raftNode) bool {
+	for _, n := range nodes {
+		if _, id := n.r.LeaderWithID(); n != leader && string(id) != leader.name {
+			return false
+		}
+	}
+	return true
 }
 
 func term(r *raft.Raft) uint64 {
