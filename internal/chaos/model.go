@@ -33,87 +33,107 @@ type kvState struct {
 // model returns the sequential specification of one key of the kv store: Init is
 // absent, put sets the value, delete makes it absent, get must see the current state.
 func (h *History) model() porcupine.Model {
-	clients := h.cfg.Clients
 	return porcupine.Model{
-		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-			byKey := map[string][]porcupine.Operation{}
-			for _, op := range history {
-				k := op.Input.(kvInput).Key
-				byKey[k] = append(byKey[k], op)
-			}
-			keys := make([]string, 0, len(byKey))
-			for k := range byKey {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			out := make([][]porcupine.Operation, 0, len(keys))
-			for _, k := range keys {
-				ops := byKey[k]
-				// An ambiguous write stays open to the end: give each its own row
-				// below the clients so the visualization stays readable.
-				row := clients
-				for i := range ops {
-					if ops[i].Output.(kvOutput).Ambiguous {
-						ops[i].ClientId = row
-						row++
-					}
-				}
-				out = append(out, ops)
-			}
-			return out
-		},
-		Init: func() any { return kvState{} },
-		Step: func(state, input, output any) (bool, any) {
-			s, in, out := state.(kvState), input.(kvInput), output.(kvOutput)
-			switch in.Kind {
-			case Put:
-				return true, kvState{Present: true, Value: in.Value}
-			case Delete:
-				return true, kvState{}
-			default:
-				return s == kvState{Present: out.Found, Value: out.Value}, s
-			}
-		},
-		DescribeOperation: func(input, output any) string {
-			in, out := input.(kvInput), output.(kvOutput)
-			var s string
-			switch in.Kind {
-			case Put:
-				s = fmt.Sprintf("put(%s, %q)", in.Key, in.Value)
-			case Delete:
-				s = fmt.Sprintf("delete(%s)", in.Key)
-			default:
-				if out.Found {
-					return fmt.Sprintf("get(%s) → %q", in.Key, out.Value)
-				}
-				return fmt.Sprintf("get(%s) → absent", in.Key)
-			}
-			if out.Ambiguous {
-				s += " → ? (may or may not have taken effect)"
-			}
-			return s
-		},
-		DescribeState: func(state any) string {
-			if s := state.(kvState); s.Present {
-				return strconv.Quote(s.Value)
-			}
-			return "absent"
-		},
-		DescribeOperationMetadata: func(info any) string {
-			op, ok := info.(Op)
-			if !ok {
-				return ""
-			}
-			s := fmt.Sprintf("client %d via %s: %s", op.Client, op.Endpoint, op.Outcome)
-			if op.Status != 0 {
-				s += fmt.Sprintf(", HTTP %d", op.Status)
-			}
-			if op.Detail != "" {
-				s += ": " + op.Detail
-			}
-			return s
-		},
+		Partition:                 partitionByKey(h.cfg.Clients),
+		Init:                      func() any { return kvState{} },
+		Step:                      kvStep,
+		DescribeOperation:         describeKVOperation,
+		DescribeState:             describeKVState,
+		DescribeOperationMetadata: describeOpMetadata,
 	}
+}
+
+// partitionByKey returns the model's partition: one history per key, in key order. The
+// ambiguous writes of a key are moved to rows of their own, below the clients' rows.
+func partitionByKey(clients int) func(history []porcupine.Operation) [][]porcupine.Operation {
+	return func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		for _, op := range history {
+			k := op.Input.(kvInput).Key
+			byKey[k] = append(byKey[k], op)
+		}
+		keys := make([]string, 0, len(byKey))
+		for k := range byKey {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			ops := byKey[k]
+			// An ambiguous write stays open to the end: give each its own row
+			// below the clients so the visualization stays readable.
+			row := clients
+			for i := range ops {
+				if ops[i].Output.(kvOutput).Ambiguous {
+					ops[i].ClientId = row
+					row++
+				}
+			}
+			out = append(out, ops)
+		}
+		return out
+	}
+}
+
+// kvStep is the model's step on one key: a put sets the value, a delete makes it absent,
+// and a get is legal only if it saw the current state.
+func kvStep(state, input, output any) (bool, any) {
+	s, in, out := state.(kvState), input.(kvInput), output.(kvOutput)
+	switch in.Kind {
+	case Put:
+		return true, kvState{Present: true, Value: in.Value}
+	case Delete:
+		return true, kvState{}
+	default:
+		return s == kvState{Present: out.Found, Value: out.Value}, s
+	}
+}
+
+// describeKVOperation describes an operation for porcupine's visualization: a write,
+// marked when it is ambiguous, or a get with what it saw.
+func describeKVOperation(input, output any) string {
+	in, out := input.(kvInput), output.(kvOutput)
+	var s string
+	switch in.Kind {
+	case Put:
+		s = fmt.Sprintf("put(%s, %q)", in.Key, in.Value)
+	case Delete:
+		s = fmt.Sprintf("delete(%s)", in.Key)
+	default:
+		if out.Found {
+			return fmt.Sprintf("get(%s) → %q", in.Key, out.Value)
+		}
+		return fmt.Sprintf("get(%s) → absent", in.Key)
+	}
+	if out.Ambiguous {
+		s += " → ? (may or may not have taken effect)"
+	}
+	return s
+}
+
+// describeKVState describes a key's state: its value, quoted, or absent.
+func describeKVState(state any) string {
+	if s := state.(kvState); s.Present {
+		return strconv.Quote(s.Value)
+	}
+	return "absent"
+}
+
+// describeOpMetadata describes the recorded request (an Op) behind an operation: its
+// client, endpoint, outcome, HTTP status and detail.
+func describeOpMetadata(info any) string {
+	op, ok := info.(Op)
+	if !ok {
+		return ""
+	}
+	s := fmt.Sprintf("client %d via %s: %s", op.Client, op.Endpoint, op.Outcome)
+	if op.Status != 0 {
+		s += fmt.Sprintf(", HTTP %d", op.Status)
+	}
+	if op.Detail != "" {
+		s += ": " + op.Detail
+	}
+	return s
 }
 
 // Result is the verdict of Check.

@@ -115,21 +115,42 @@ func (s *Store) recover() error {
 
 // segment reads one segment file into the chain, or as an orphan after a break.
 func (r *recovery) segment(gen uint64) error {
+	cut, hasCut := r.s.man.cuts[gen]
+	seg, err := r.openSegment(gen, cut, hasCut)
+	if err != nil || seg == nil {
+		return err
+	}
+	if r.broken != "" {
+		r.orphans = append(r.orphans, seg)
+		_, err := r.scanOrphans(seg, sectorSize)
+		return err
+	}
+	if ok, err := r.continues(seg); !ok {
+		return err
+	}
+	r.chain = append(r.chain, seg)
+	return r.readChained(seg, cut, hasCut)
+}
+
+// openSegment opens segment gen and checks its header. A segment the manifest voids
+// (below its first live generation, or cut before its first index) or whose header never
+// became durable goes to r.void, and the result is nil. cut and hasCut are the
+// manifest's cut of gen.
+func (r *recovery) openSegment(gen, cut uint64, hasCut bool) (*segment, error) {
 	s := r.s
 	path := filepath.Join(s.dir, segName(gen))
-	cut, hasCut := s.man.cuts[gen]
 	if gen < s.man.minGen {
 		r.void = append(r.void, path)
-		return nil
+		return nil, nil
 	}
 	f, err := s.fs.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("open raft log segment: %w", err)
+		return nil, fmt.Errorf("open raft log segment: %w", err)
 	}
 	hdr := make([]byte, sectorSize)
 	if _, err := f.ReadAt(hdr, 0); err != nil && !errors.Is(err, io.EOF) {
 		f.Close()
-		return fmt.Errorf("read raft log segment %s: %w", path, err)
+		return nil, fmt.Errorf("read raft log segment %s: %w", path, err)
 	}
 	h, err := decodeSegHeader(hdr)
 	switch {
@@ -140,49 +161,60 @@ func (r *recovery) segment(gen uint64) error {
 		// If something was, the chain check after it finds the entries missing.
 		defer f.Close()
 		if !allZero(readZeroFilled(f, sectorSize, sectorSize)) {
-			return corruptAt(path, 0, "the segment header is zeros but batches follow it")
+			return nil, corruptAt(path, 0, "the segment header is zeros but batches follow it")
 		}
 		r.void = append(r.void, path)
-		return nil
+		return nil, nil
 	case err != nil:
 		f.Close()
-		return corruptAt(path, 0, err.Error())
+		return nil, corruptAt(path, 0, err.Error())
 	case h.gen != gen:
 		f.Close()
-		return corruptAt(path, 0, fmt.Sprintf("header says generation %d", h.gen))
+		return nil, corruptAt(path, 0, fmt.Sprintf("header says generation %d", h.gen))
 	case hasCut && cut < h.first:
 		f.Close()
 		r.void = append(r.void, path)
-		return nil
+		return nil, nil
 	}
-	seg := &segment{segHeader: h, path: path, f: f, pad: padFor(h.salt), size: sectorSize}
-	if r.broken != "" {
-		r.orphans = append(r.orphans, seg)
-		_, err := r.scanOrphans(seg, sectorSize)
-		return err
-	}
-	if len(r.chain) > 0 && h.prev != r.chainLast && h.prev < s.man.head {
+	return &segment{segHeader: h, path: path, f: f, pad: padFor(h.salt), size: sectorSize}, nil
+}
+
+// continues tells whether seg, the next segment of an unbroken chain, continues it. What
+// lies between seg and a chain it does not follow, below the head, was compacted: the
+// chain so far is set aside as such and seg starts it anew. Otherwise the segment before
+// seg lost its tail: the chain breaks there, both are searched for evidence, seg becomes
+// an orphan, and the result is false.
+func (r *recovery) continues(seg *segment) (bool, error) {
+	if len(r.chain) > 0 && seg.prev != r.chainLast && seg.prev < r.s.man.head {
 		// What lies between is compacted: a compaction removes segments oldest first,
 		// and a crash kept some of their removals and not others.
 		r.compacted = append(r.compacted, r.chain...)
 		r.chain = nil
 	}
 	if len(r.chain) == 0 {
-		r.chainLast = h.prev
-	} else if h.prev != r.chainLast {
-		// The segment before it lost its tail: look there, then here, for evidence.
-		prev := r.chain[len(r.chain)-1]
-		r.breakAt(prev, fmt.Sprintf("%s follows index %d, but the log before it ends at %d", path, h.prev, r.chainLast))
-		if _, cut := s.man.cuts[prev.gen]; !cut { // after a cut lies only what it voided
-			if _, err := r.scanOrphans(prev, prev.size); err != nil {
-				return err
-			}
-		}
-		r.orphans = append(r.orphans, seg)
-		_, err := r.scanOrphans(seg, sectorSize)
-		return err
+		r.chainLast = seg.prev
+		return true, nil
 	}
-	r.chain = append(r.chain, seg)
+	if seg.prev == r.chainLast {
+		return true, nil
+	}
+	// The segment before it lost its tail: look there, then here, for evidence.
+	prev := r.chain[len(r.chain)-1]
+	r.breakAt(prev, fmt.Sprintf("%s follows index %d, but the log before it ends at %d", seg.path, seg.prev, r.chainLast))
+	if _, cut := r.s.man.cuts[prev.gen]; !cut { // after a cut lies only what it voided
+		if _, err := r.scanOrphans(prev, prev.size); err != nil {
+			return false, err
+		}
+	}
+	r.orphans = append(r.orphans, seg)
+	_, err := r.scanOrphans(seg, sectorSize)
+	return false, err
+}
+
+// readChained reads the batches of seg, the chain's newest segment, up to its cut (cut,
+// if hasCut). A batch the disk got only part of breaks the chain there; without a cut,
+// what follows it in seg is searched for evidence. A cut segment is sealed.
+func (r *recovery) readChained(seg *segment, cut uint64, hasCut bool) error {
 	torn, err := r.readBatches(seg, cut, hasCut)
 	if err != nil {
 		return err
@@ -313,28 +345,66 @@ func (r *recovery) scanOrphans(seg *segment, off int64) (found bool, err error) 
 // finish decides between crash damage and corruption, records the cut, removes what is
 // void, and makes the surviving log durable before it is reported so.
 func (r *recovery) finish() error {
+	if err := r.checkTail(); err != nil {
+		return err
+	}
+	if err := r.judgeBreak(); err != nil {
+		return err
+	}
+	if err := r.recordCuts(); err != nil {
+		return err
+	}
+	if err := r.removeLeftovers(); err != nil {
+		return err
+	}
 	s := r.s
-	if n := len(r.chain); r.broken == "" && n > 0 {
-		// The end of the newest segment: zeros, or what writes that never completed left.
-		tail := r.chain[n-1]
-		if _, cut := s.man.cuts[tail.gen]; !cut {
-			found, err := r.scanOrphans(tail, tail.size)
-			if err != nil {
-				return err
-			}
-			if found {
-				r.breakAt(tail, fmt.Sprintf("%s: intact batches after offset %d, written after one that was lost", tail.path, tail.size))
-			}
-		}
+	s.dropStaleSegments()
+	return s.syncRecovered()
+}
+
+// checkTail looks past the end of an unbroken chain's newest segment (unless it is cut)
+// for what writes that never completed left: intact batches there break the chain at
+// its end.
+func (r *recovery) checkTail() error {
+	n := len(r.chain)
+	if r.broken != "" || n == 0 {
+		return nil
 	}
-	if r.broken != "" {
-		if r.evidence > r.chainLast {
-			return fmt.Errorf("%w: %s; but the batch %s says every index up to %d was durable: entries %d-%d were reported durable and are lost",
-				ErrCorrupt, r.broken, r.seenAt, r.evidence, r.chainLast+1, r.evidence)
-		}
-		s.log.Warn("raft log: cutting off what a crash left incomplete (none of it was ever reported durable)",
-			"where", r.broken, "last_index", r.chainLast, "orphaned_segments", len(r.orphans))
+	// The end of the newest segment: zeros, or what writes that never completed left.
+	tail := r.chain[n-1]
+	if _, cut := r.s.man.cuts[tail.gen]; cut {
+		return nil
 	}
+	found, err := r.scanOrphans(tail, tail.size)
+	if err != nil {
+		return err
+	}
+	if found {
+		r.breakAt(tail, fmt.Sprintf("%s: intact batches after offset %d, written after one that was lost", tail.path, tail.size))
+	}
+	return nil
+}
+
+// judgeBreak decides what a broken chain is: corruption (ErrCorrupt) if an intact batch
+// after the break says that entries past the chain's end were durable, else the damage
+// of a crash, which is logged and cut off.
+func (r *recovery) judgeBreak() error {
+	if r.broken == "" {
+		return nil
+	}
+	if r.evidence > r.chainLast {
+		return fmt.Errorf("%w: %s; but the batch %s says every index up to %d was durable: entries %d-%d were reported durable and are lost",
+			ErrCorrupt, r.broken, r.seenAt, r.evidence, r.chainLast+1, r.evidence)
+	}
+	r.s.log.Warn("raft log: cutting off what a crash left incomplete (none of it was ever reported durable)",
+		"where", r.broken, "last_index", r.chainLast, "orphaned_segments", len(r.orphans))
+	return nil
+}
+
+// recordCuts makes the chain the store's log and writes the manifest, if it changes: a
+// cut where the chain broke, one for each sealed segment without one, and orphans void.
+func (r *recovery) recordCuts() error {
+	s := r.s
 	s.segs = r.chain
 	m := s.copyManifest()
 	changed := false
@@ -364,6 +434,13 @@ func (r *recovery) finish() error {
 		}
 		s.segs = r.chain
 	}
+	return nil
+}
+
+// removeLeftovers closes and removes the orphaned and the compacted segments, then
+// removes the void files (the caller syncs the directory).
+func (r *recovery) removeLeftovers() error {
+	s := r.s
 	for _, seg := range r.orphans {
 		seg.close()
 		if err := s.fs.Remove(seg.path); err != nil {
@@ -381,7 +458,12 @@ func (r *recovery) finish() error {
 			return fmt.Errorf("remove void raft log segment %s: %w", path, err)
 		}
 	}
-	// Segments wholly before the head, and empty ones that are not the tail.
+	return nil
+}
+
+// dropStaleSegments removes the segments wholly before the head, and the empty ones that
+// are not the tail (the caller syncs the directory).
+func (s *Store) dropStaleSegments() {
 	for i := 0; i < len(s.segs); {
 		seg := s.segs[i]
 		if !seg.empty() && seg.last() < s.man.head || seg.empty() && i < len(s.segs)-1 {
@@ -390,6 +472,11 @@ func (r *recovery) finish() error {
 		}
 		i++
 	}
+}
+
+// syncRecovered makes the recovered log durable, its segments and then the directory,
+// and only then sets the durable watermark to its end.
+func (s *Store) syncRecovered() error {
 	// What this scan read may still be only in the page cache (a process that crashed
 	// while its machine ran on): make it durable before it counts as such.
 	for _, seg := range s.segs {

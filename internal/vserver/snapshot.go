@@ -79,16 +79,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e.bytes([]byte(snapMagic))
 	e.u32(snapVersion)
 	e.u64(s.Index)
-	if cs := s.Settings; cs == nil {
-		e.u8(0)
-	} else {
-		e.u8(1)
-		e.u64(s.SettingsIndex)
-		e.u64(uint64(cs.FuelPerEntry))
-		e.u64(cs.MemoryLimitBytes)
-		e.u32(uint32(cs.MaxRequestBytes))
-		e.bool(cs.Interpreter)
-	}
+	encodeSettings(e, s.Settings, s.SettingsIndex)
 	if len(s.ModuleName) > maxModuleNameBytes {
 		return 0, fmt.Errorf("snapshot: module name of %d bytes", len(s.ModuleName))
 	}
@@ -96,46 +87,86 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e.bytes([]byte(s.ModuleName))
 	e.u32(uint32(len(s.Module)))
 	e.bytes(s.Module)
-	if s.State == nil {
-		e.u8(0)
-	} else {
-		e.u8(1)
-		st := s.State
-		e.bytes(st.ModuleSHA[:])
-		e.u64(uint64(st.ClockNanos))
-		e.u32(uint32(len(st.Globals)))
-		for _, g := range st.Globals {
-			e.u32(g.Index)
-			e.u8(uint8(g.Type))
-			e.bool(g.Mutable)
-			e.u64(g.Value)
-		}
-		e.u64(uint64(len(st.Memory)))
-		pages := len(st.Memory) / snapPageSize
-		bitmap := make([]byte, (pages+7)/8)
-		for p := range pages {
-			if !allZero(st.Memory[p*snapPageSize : (p+1)*snapPageSize]) {
-				bitmap[p/8] |= 1 << (p % 8)
-			}
-		}
-		e.bytes(bitmap)
-		for p := range pages {
-			if bitmap[p/8]&(1<<(p%8)) != 0 {
-				e.bytes(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
-			}
-		}
-		sum := st.Hash() // also keeps st, and so st.Memory, alive until here
-		e.bytes(sum[:])
+	encodeState(e, s.State)
+	if err := s.encodeUpdates(e); err != nil {
+		return 0, err
 	}
+	if e.err != nil {
+		return cw.n, fmt.Errorf("write snapshot: %w", e.err)
+	}
+	if _, err := bw.Write(h.Sum(nil)); err != nil {
+		return cw.n, fmt.Errorf("write snapshot: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return cw.n, fmt.Errorf("write snapshot: %w", err)
+	}
+	return cw.n, nil
+}
+
+// encodeSettings writes the settings section (version 3): a flag, then the cluster's
+// settings cs and the index they were recorded at, if cs is not nil.
+func encodeSettings(e *encoder, cs *Settings, at uint64) {
+	if cs == nil {
+		e.u8(0)
+		return
+	}
+	e.u8(1)
+	e.u64(at)
+	e.u64(uint64(cs.FuelPerEntry))
+	e.u64(cs.MemoryLimitBytes)
+	e.u32(uint32(cs.MaxRequestBytes))
+	e.bool(cs.Interpreter)
+}
+
+// encodeState writes the state section: a flag, then, if st is not nil, the guest
+// state: module identity, clock, globals, memory (a bitmap of the pages that are not
+// all zeros, then those pages) and the state hash.
+func encodeState(e *encoder, st *vm.State) {
+	if st == nil {
+		e.u8(0)
+		return
+	}
+	e.u8(1)
+	e.bytes(st.ModuleSHA[:])
+	e.u64(uint64(st.ClockNanos))
+	e.u32(uint32(len(st.Globals)))
+	for _, g := range st.Globals {
+		e.u32(g.Index)
+		e.u8(uint8(g.Type))
+		e.bool(g.Mutable)
+		e.u64(g.Value)
+	}
+	e.u64(uint64(len(st.Memory)))
+	pages := len(st.Memory) / snapPageSize
+	bitmap := make([]byte, (pages+7)/8)
+	for p := range pages {
+		if !allZero(st.Memory[p*snapPageSize : (p+1)*snapPageSize]) {
+			bitmap[p/8] |= 1 << (p % 8)
+		}
+	}
+	e.bytes(bitmap)
+	for p := range pages {
+		if bitmap[p/8]&(1<<(p%8)) != 0 {
+			e.bytes(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
+		}
+	}
+	sum := st.Hash() // also keeps st, and so st.Memory, alive until here
+	e.bytes(sum[:])
+}
+
+// encodeUpdates writes the update section (version 2): the module's version, the earlier
+// modules kept for rollback, and the probation. A version, name or history too long for
+// the format is an error, returned when it is met: what came before is written already.
+func (s *Snapshot) encodeUpdates(e *encoder) error {
 	if len(s.ModuleVersion) > maxModuleNameBytes || len(s.History) > 255 {
-		return 0, fmt.Errorf("snapshot: module version of %d bytes or %d earlier modules", len(s.ModuleVersion), len(s.History))
+		return fmt.Errorf("snapshot: module version of %d bytes or %d earlier modules", len(s.ModuleVersion), len(s.History))
 	}
 	e.u8(uint8(len(s.ModuleVersion)))
 	e.bytes([]byte(s.ModuleVersion))
 	e.u8(uint8(len(s.History)))
 	for _, h := range s.History {
 		if len(h.Name) > maxModuleNameBytes || len(h.Version) > maxModuleNameBytes {
-			return 0, fmt.Errorf("snapshot: earlier module %q %q: name or version too long", h.Name, h.Version)
+			return fmt.Errorf("snapshot: earlier module %q %q: name or version too long", h.Name, h.Version)
 		}
 		e.u8(uint8(len(h.Name)))
 		e.bytes([]byte(h.Name))
@@ -148,16 +179,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e.u32(s.Probation.Threshold)
 	e.u32(s.Probation.Consecutive)
 	e.u32(s.Probation.Left)
-	if e.err != nil {
-		return cw.n, fmt.Errorf("write snapshot: %w", e.err)
-	}
-	if _, err := bw.Write(h.Sum(nil)); err != nil {
-		return cw.n, fmt.Errorf("write snapshot: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return cw.n, fmt.Errorf("write snapshot: %w", err)
-	}
-	return cw.n, nil
+	return nil
 }
 
 // ReadSnapshot decodes and verifies a snapshot. maxMemory bounds the guest memory it
