@@ -1,0 +1,161 @@
+package bench
+
+// The load itself: clients that write (and read) as fast as the target answers,
+// their tallies, and a fault injected at its time.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// loadOpts are what RunWithFault adds to a plain load.
+type loadOpts struct {
+	// keep: return the acknowledged writes, make values unique, and pause retryPause
+	// after a failed write (the next attempt uses a new key).
+	keep    bool
+	faultAt time.Duration
+	fault   func(start time.Time) // if set, called faultAt into the run, or with a zero start if the run ends first
+}
+
+// runLoad is the load loop shared by Run, RunTarget and RunWithFault.
+func runLoad(ctx context.Context, cfg Config, t Target, o loadOpts) (Result, []Write, error) {
+	if cfg.Clients <= 0 || cfg.Duration <= 0 || cfg.ValueSize < 0 {
+		return Result{}, nil, fmt.Errorf("bench: clients (%d) and duration (%s) must be positive, value size (%d) not negative", cfg.Clients, cfg.Duration, cfg.ValueSize)
+	}
+	if t == nil {
+		return Result{}, nil, errors.New("bench: no target")
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "bench"
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		all loadTally
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	if o.fault != nil {
+		go injectFault(ctx, o, start)
+	}
+	for c := range cfg.Clients {
+		ct := t
+		if pc, ok := t.(PerClient); ok {
+			ct = pc.ForClient(c)
+		}
+		wg.Go(func() {
+			local := loadClient(ctx, cfg, ct, c, start, o.keep)
+			mu.Lock()
+			all.add(local)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return all.result(cfg.Clients, time.Since(start)), all.writes, nil
+}
+
+// injectFault calls o.fault with start once o.faultAt has passed, or with a zero start
+// if ctx, the run, ends first.
+func injectFault(ctx context.Context, o loadOpts, start time.Time) {
+	tm := time.NewTimer(o.faultAt)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		o.fault(start)
+	case <-ctx.Done():
+		o.fault(time.Time{}) // the run ended first: no fault
+	}
+}
+
+// loadTally is what load clients counted: the latencies of acknowledged writes, those
+// writes (when kept), the failed writes and the first failure's message.
+type loadTally struct {
+	lats     []time.Duration
+	writes   []Write
+	failed   int
+	firstErr string
+}
+
+// add counts o's writes in t; t's first failure stays the first.
+func (t *loadTally) add(o loadTally) {
+	t.lats = append(t.lats, o.lats...)
+	t.writes = append(t.writes, o.writes...)
+	t.failed += o.failed
+	if t.firstErr == "" {
+		t.firstErr = o.firstErr
+	}
+}
+
+// result is the Result of a run by clients clients that lasted elapsed and counted t.
+func (t *loadTally) result(clients int, elapsed time.Duration) Result {
+	lats := t.lats
+	slices.Sort(lats)
+	r := Result{Clients: clients, Duration: elapsed, OK: len(lats), Failed: t.failed, FirstErr: t.firstErr}
+	r.OpsPerSec = float64(len(lats)) / elapsed.Seconds()
+	r.P50, r.P90, r.P99 = quantile(lats, 0.50), quantile(lats, 0.90), quantile(lats, 0.99)
+	if len(lats) > 0 {
+		r.Max = lats[len(lats)-1]
+	}
+	return r
+}
+
+// loadClient is load client c of a run that began at start: it PUTs values of
+// cfg.ValueSize random letters to t, each under a new key, until ctx ends. With keep,
+// each value is unique and kept with its write, and a failed write is followed by a
+// pause of retryPause.
+func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Time, keep bool) loadTally {
+	var tally loadTally
+	rng := rand.New(rand.NewPCG(uint64(c), uint64(start.UnixNano())))
+	value := make([]byte, cfg.ValueSize)
+	for i := 0; ctx.Err() == nil; i++ {
+		if keep {
+			value = make([]byte, cfg.ValueSize) // kept for VerifyAcked
+		}
+		for j := range value {
+			value[j] = 'a' + byte(rng.IntN(26))
+		}
+		key := fmt.Sprintf("%s-%d-%d", cfg.KeyPrefix, c, i)
+		if keep {
+			copy(value, key+"=") // unique even if the random part is not
+		}
+		t0 := time.Now()
+		err := t.Put(ctx, key, value)
+		if ctx.Err() != nil {
+			break // the run ended during this request: count nothing
+		}
+		if err != nil {
+			tally.failed++
+			if tally.firstErr == "" {
+				tally.firstErr = err.Error()
+			}
+			if keep {
+				pause := time.NewTimer(retryPause)
+				select {
+				case <-pause.C:
+				case <-ctx.Done():
+					pause.Stop()
+				}
+			}
+			continue
+		}
+		now := time.Now()
+		tally.lats = append(tally.lats, now.Sub(t0))
+		if keep {
+			tally.writes = append(tally.writes, Write{Key: key, Value: value, At: now.Sub(start)})
+		}
+	}
+	return tally
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
