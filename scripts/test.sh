@@ -36,7 +36,7 @@ step "go test -race, in the background while the two steps after it run at low p
 racelog=$(mktemp)
 go test -race -count=1 -p 4 -timeout 20m ./... > "$racelog" 2>&1 &
 racepid=$!
-trap 'kill $racepid 2>/dev/null; rm -f "$racelog"' EXIT
+trap 'kill $racepid 2>/dev/null || true; rm -f "$racelog"' EXIT
 low() { nice -n 19 "$@"; }
 
 step "go test without the race detector: the tests that skip under it (testenv.SkipUnderRace)"

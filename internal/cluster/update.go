@@ -1,5 +1,9 @@
 package cluster
 
+// MaxUpdateBody bounds an update request's body, from a client or relayed by another
+// member (the module travels base64 in JSON).
+const MaxUpdateBody = 96 << 20
+
 // UpdateRequest is the body of POST /ftvs/v1/update.
 type UpdateRequest struct {
 	Name       string `json:"name,omitempty"` // default: the module's metadata name

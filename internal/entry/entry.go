@@ -3,6 +3,7 @@
 package entry
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,6 +62,13 @@ func (k Kind) String() string {
 
 // SeedSize is the size of the random seed every entry carries.
 const SeedSize = 32
+
+// NewSeed is a fresh random seed: the entry's source of nondeterminism for the guest,
+// and its identity for the forwarding dedup and the response comparison.
+func NewSeed() (s [SeedSize]byte) {
+	rand.Read(s[:])
+	return s
+}
 
 // Version is the envelope format written by this build.
 const Version = 1

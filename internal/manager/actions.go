@@ -17,9 +17,6 @@ import (
 // the request; the member carries the action out where it belongs (on the CoServer
 // concerned, or on the leader, over the member links) and says how it went.
 
-// maxUpdateBody bounds an update request (the module travels base64 in JSON).
-const maxUpdateBody = 96 << 20
-
 // maxActionBody bounds the body of every other action.
 const maxActionBody = 4096
 
@@ -69,8 +66,8 @@ func (s *server) override(w http.ResponseWriter, r *http.Request) {
 // update is POST /ftvs/v1/update.
 func (s *server) update(w http.ResponseWriter, r *http.Request) {
 	var req cluster.UpdateRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxUpdateBody)).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"module": "<the .wasm, base64>", "simplex": false, "advisories": "<file text>"} of at most %d MiB: %v`, maxUpdateBody>>20, err))
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, cluster.MaxUpdateBody)).Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"module": "<the .wasm, base64>", "simplex": false, "advisories": "<file text>"} of at most %d MiB: %v`, cluster.MaxUpdateBody>>20, err))
 		return
 	}
 	bin, err := base64.StdEncoding.DecodeString(req.Module)

@@ -248,7 +248,7 @@ func (m *Member) checkLoop(stop <-chan struct{}) {
 		if m.div.comparing.Load() >= maxComparing || !m.otherRunning() {
 			continue // nothing to compare with; and each check costs a state copy
 		}
-		f := r.Apply(entry.Encode(entry.Entry{Kind: entry.KindCheck, Seed: newSeed()}), 5*time.Second)
+		f := r.Apply(entry.Encode(entry.Entry{Kind: entry.KindCheck, Seed: entry.NewSeed()}), 5*time.Second)
 		if err := f.Error(); err != nil {
 			m.log.Debug("check entry not appended", "err", err)
 			continue

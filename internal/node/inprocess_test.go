@@ -44,7 +44,7 @@ func (c *testCluster) coserverLeader() (leader, other *Member) {
 // putEntry is the log entry of a client's PUT, as the gateway builds it.
 func putEntry(key, value string) entry.Entry {
 	r := httptest.NewRequest(http.MethodPut, "/kv/"+key, strings.NewReader(value))
-	e := entry.Entry{Kind: entry.KindRequest, Payload: gateway.EncodeRequest(r, []byte(value)), Seed: newSeed()}
+	e := entry.Entry{Kind: entry.KindRequest, Payload: gateway.EncodeRequest(r, []byte(value)), Seed: entry.NewSeed()}
 	return e
 }
 

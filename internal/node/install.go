@@ -75,7 +75,7 @@ func (m *Member) installModule(ctx context.Context, strict bool) error {
 	if err != nil {
 		return err
 	}
-	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindModule, Payload: payload, Seed: newSeed()})
+	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindModule, Payload: payload, Seed: entry.NewSeed()})
 	if err != nil {
 		return fmt.Errorf("install guest %s: %w", m.cfg.GuestName, err)
 	}
@@ -98,7 +98,7 @@ func (m *Member) ensureSettings(ctx context.Context, fresh bool) error {
 		m.waitForFormation(ctx)
 	}
 	cs := vserver.SettingsOf(m.engine.Config())
-	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindSettings, Payload: vserver.EncodeSettingsPayload(cs), Seed: newSeed()})
+	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindSettings, Payload: vserver.EncodeSettingsPayload(cs), Seed: entry.NewSeed()})
 	if err != nil {
 		return fmt.Errorf("record the virtual server's settings: %w", err)
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/ftvs/ftvs/internal/forward"
@@ -15,11 +14,6 @@ import (
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
-
-func newSeed() (s [entry.SeedSize]byte) {
-	rand.Read(s[:])
-	return s
-}
 
 // noLeaderWait bounds how long a request waits for an election before it is refused
 // with 503: elections take a few election timeouts; longer means no quorum.

@@ -24,10 +24,6 @@ import (
 // runs them through internal/update as an update.Member (updater), rehearses on a copy
 // of its own live state, and rehearses for the leader over the links.
 
-// maxUpdateBody bounds an update relayed by another member (the module travels base64
-// in JSON).
-const maxUpdateBody = 96 << 20
-
 // Update is POST /ftvs/v1/update (the Manager has read the request): the witness runs
 // no guest and passes it to the leader; a CoServer checks, rehearses and proposes it.
 func (m *Member) Update(ctx context.Context, req cluster.UpdateRequest, bin []byte) (int, any) {
@@ -41,7 +37,7 @@ func (m *Member) Update(ctx context.Context, req cluster.UpdateRequest, bin []by
 // handleInternalUpdate is an update relayed by the witness, on the leader.
 func (m *Member) handleInternalUpdate(w http.ResponseWriter, r *http.Request) {
 	var req cluster.UpdateRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxUpdateBody)).Decode(&req); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, cluster.MaxUpdateBody)).Decode(&req); err != nil {
 		apiError(w, http.StatusBadRequest, "the relayed update is not JSON: "+err.Error())
 		return
 	}
@@ -144,7 +140,7 @@ func (m *Member) rehearse(ctx context.Context, name string, bin []byte) update.R
 // handleInternalRehearse is POST /ftvs/internal/rehearse?name=N on the links; the body
 // is the module.
 func (m *Member) handleInternalRehearse(w http.ResponseWriter, r *http.Request) {
-	bin, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxUpdateBody))
+	bin, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cluster.MaxUpdateBody))
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err.Error())
 		return

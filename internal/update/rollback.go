@@ -34,7 +34,7 @@ func Rollback(ctx context.Context, m Member, req cluster.RollbackRequest) (int, 
 		m.Logger().Warn("rollback refused: module and state unchanged", "event", "rollback.refused", "to", target.Module.Name+" "+target.Version)
 		return http.StatusConflict, rep
 	}
-	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindRollback, Payload: vserver.EncodeRollbackPayload(target.Module.SHA256), Seed: newSeed()})
+	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindRollback, Payload: vserver.EncodeRollbackPayload(target.Module.SHA256), Seed: entry.NewSeed()})
 	if err != nil {
 		rep.Error = "rollback not applied: " + err.Error()
 		return http.StatusServiceUnavailable, rep

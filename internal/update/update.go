@@ -7,7 +7,6 @@ package update
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -171,7 +170,7 @@ func (u *attempt) propose(ctx context.Context, bin []byte) (int, Reply) {
 	if err != nil {
 		return u.refuse(http.StatusBadRequest, Reason{Problem: err.Error(), Remedy: "fix the module name or version"})
 	}
-	res, err := u.m.Propose(ctx, entry.Entry{Kind: entry.KindUpdate, Payload: payload, Seed: newSeed()})
+	res, err := u.m.Propose(ctx, entry.Entry{Kind: entry.KindUpdate, Payload: payload, Seed: entry.NewSeed()})
 	if err != nil {
 		u.rep.Error = "update not applied: " + err.Error()
 		return http.StatusServiceUnavailable, u.rep
@@ -222,9 +221,4 @@ func rehearsedOn(rs []RehearsalReport) string {
 		names = append(names, r.Member)
 	}
 	return strings.Join(names, " and ")
-}
-
-func newSeed() (s [entry.SeedSize]byte) {
-	rand.Read(s[:])
-	return s
 }
