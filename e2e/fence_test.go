@@ -39,6 +39,10 @@ func TestOverrideFencedWhileSurvivorDown(t *testing.T) {
 	c := newCluster(t)
 	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
+	// Both CoServers hold every key before one is started alone: a write committed by
+	// the other CoServer and the witness while this one lagged is not in its log, and
+	// the override keeps only its own log (README, "The worst day").
+	c.waitConverged(convergeTimeout)
 	cs1, cs2, w := config.CoServer1, config.CoServer2, config.Witness
 	c.kill(cs2)
 	c.kill(w)
@@ -92,6 +96,10 @@ func TestOverrideLinksHealed(t *testing.T) {
 	c := newCluster(t, "--allow-fault-injection")
 	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
+	// Both CoServers hold every key before one is started alone: a write committed by
+	// the other CoServer and the witness while this one lagged is not in its log, and
+	// the override keeps only its own log (README, "The worst day").
+	c.waitConverged(convergeTimeout)
 	cs1, cs2, w := config.CoServer1, config.CoServer2, config.Witness
 	for _, peer := range []string{cs1, w} {
 		if code, msg := c.managerPost(cs2, "/ftvs/v1/faults/link?peer="+peer+"&link=both&action=cut", nil); code != http.StatusOK {

@@ -80,6 +80,10 @@ func TestStartWithoutQuorum(t *testing.T) {
 	c := newCluster(t)
 	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	putKeys(t, c.gateways(), n)
+	// Both CoServers hold every key before one is started alone: a write committed by
+	// the other CoServer and the witness while this one lagged is not in its log, and
+	// the override keeps only its own log (README, "The worst day").
+	c.waitConverged(convergeTimeout)
 	cs1, cs2, w := config.CoServer1, config.CoServer2, config.Witness
 	const path = "/ftvs/v1/override/start-without-quorum"
 

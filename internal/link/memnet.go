@@ -207,9 +207,9 @@ func (c *memConn) Write(p []byte) (int, error) {
 			h.mu.Unlock()
 			return written, c.opErr("write", os.NewSyscallError("write", syscall.EPIPE))
 		}
-		if written == len(p) {
+		if len(p) == 0 {
 			h.mu.Unlock()
-			return written, nil
+			return 0, nil
 		}
 		if room := memBufferBytes - len(h.buf); room > 0 {
 			n := min(room, len(p)-written)
@@ -217,6 +217,11 @@ func (c *memConn) Write(p []byte) (int, error) {
 			written += n
 			h.notify()
 			h.mu.Unlock()
+			// Once every byte is buffered the write has succeeded, as a socket write
+			// does, even if the peer reads it all and closes before this returns.
+			if written == len(p) {
+				return written, nil
+			}
 			continue
 		}
 		changed := h.changed

@@ -84,3 +84,39 @@ func TestMemNetworkAsTCP(t *testing.T) {
 		t.Fatalf("accept after Close: %v, want net.ErrClosed", err)
 	}
 }
+
+// A write whose bytes are all buffered has succeeded, as on a socket, even when the peer
+// reads them and closes before the writer runs again: a dialer's header write must not
+// fail because the acceptor already handed the connection on and its user closed it
+// (TestCutIsABlackHole under -race saw EPIPE there).
+func TestMemWriteDoneBeforePeerCloses(t *testing.T) {
+	mem := NewMemNetwork()
+	ln, err := mem.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	msg := []byte("header")
+	for i := range 2000 {
+		read := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				read <- err
+				return
+			}
+			_, err = io.ReadFull(c, make([]byte, len(msg)))
+			c.Close()
+			read <- err
+		}()
+		c, err := mem.DialContext(context.Background(), ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, werr := c.Write(msg)
+		if rerr := <-read; rerr == nil && werr != nil {
+			t.Fatalf("write %d: the peer read every byte, yet the write failed: %v", i, werr)
+		}
+		c.Close()
+	}
+}
