@@ -5,16 +5,18 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/node"
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
-// The three members of every cluster.
+// The three members of every cluster, named in this package too for its many users
+// (their home is package cluster).
 const (
-	CoServer1 = "coserver1"
-	CoServer2 = "coserver2"
-	Witness   = "witness"
+	CoServer1 = cluster.CoServer1
+	CoServer2 = cluster.CoServer2
+	Witness   = cluster.Witness
 )
 
 // MemberNames are the names of the members, in the order Init writes them.

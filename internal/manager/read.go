@@ -132,7 +132,7 @@ func virtualServer(v cluster.View) VirtualServer {
 	out := VirtualServer{Mode: v.Mode, Leader: v.Leader, Override: v.Override, CoServers: []VirtualServerCopy{}, Unreachable: orEmpty(v.Unreachable)}
 	var src *cluster.Status
 	for i, st := range v.Members {
-		if st.Kind != cluster.KindCoServer && (st.Role != cluster.RoleUnreachable || st.Member == "witness") {
+		if st.Kind != cluster.KindCoServer && (st.Role != cluster.RoleUnreachable || st.Member == cluster.Witness) {
 			continue
 		}
 		out.CoServers = append(out.CoServers, VirtualServerCopy{Name: st.Member, VirtualServer: st.VirtualServer, AppliedIndex: st.AppliedIndex,

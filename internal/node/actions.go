@@ -79,7 +79,7 @@ func replyErr(w http.ResponseWriter, err error) {
 // carried out here, or relayed to the CoServer named.
 func (m *Member) CoServerAction(ctx context.Context, name, action string) (string, error) {
 	p, ok := m.peers[name]
-	if !ok || p.Name == "witness" {
+	if !ok || p.Kind() != cluster.KindCoServer {
 		return "", refuse(http.StatusNotFound, "no CoServer %q: the CoServers are %s", name, m.coserverNames())
 	}
 	if action != "disable" && action != "enable" && action != "sync" {
@@ -222,7 +222,7 @@ func (m *Member) handleInternalTransfer(w http.ResponseWriter, r *http.Request) 
 // transferTarget is the CoServer named to lead.
 func (m *Member) transferTarget(to string) (Peer, error) {
 	p, ok := m.peers[to]
-	if !ok || p.Name == "witness" {
+	if !ok || p.Kind() != cluster.KindCoServer {
 		return Peer{}, refuse(http.StatusBadRequest, "\"to\": %q is not a CoServer: give one of %s", to, m.coserverNames())
 	}
 	return p, nil
@@ -342,7 +342,7 @@ func isDialError(err error) bool {
 
 func (m *Member) otherCoServer() Peer {
 	for _, p := range m.cfg.Peers {
-		if p.Name != m.cfg.Name && p.Name != "witness" {
+		if p.Name != m.cfg.Name && p.Kind() == cluster.KindCoServer {
 			return p
 		}
 	}
@@ -352,7 +352,7 @@ func (m *Member) otherCoServer() Peer {
 func (m *Member) coserverNames() string {
 	var names []string
 	for _, p := range m.cfg.Peers {
-		if p.Name != "witness" {
+		if p.Kind() == cluster.KindCoServer {
 			names = append(names, p.Name)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
@@ -34,6 +35,9 @@ type Peer struct {
 	Links [2]string // host:port of its link a and link b (member-to-member traffic)
 	HTTP  string    // host:port of its gateway/API
 }
+
+// Kind is what the peer is: a CoServer or the witness.
+func (p Peer) Kind() cluster.Kind { return cluster.KindOf(p.Name) }
 
 // Config configures a Member.
 type Config struct {

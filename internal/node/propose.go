@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ftvs/ftvs/internal/forward"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/forward"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -369,7 +370,7 @@ func (m *Member) appendOnce(ctx context.Context, data []byte) forward.Reply {
 func (m *Member) coserverURLs() string {
 	var urls []byte
 	for _, p := range m.cfg.Peers {
-		if p.Name != "witness" {
+		if p.Kind() == cluster.KindCoServer {
 			if len(urls) > 0 {
 				urls = append(urls, ", "...)
 			}

@@ -178,7 +178,7 @@ func (m *Member) startWithoutQuorum(ctx context.Context, coserver, confirm, from
 // overrideAsked checks the request itself: a CoServer named and confirmed, and sent to
 // that CoServer.
 func (m *Member) overrideAsked(coserver, confirm string) error {
-	if p, ok := m.peers[coserver]; !ok || p.Name == "witness" {
+	if p, ok := m.peers[coserver]; !ok || p.Kind() != cluster.KindCoServer {
 		return refuse(http.StatusBadRequest, "\"coserver\": %q is not a CoServer: give one of %s", coserver, m.coserverNames())
 	}
 	if confirm != coserver {
@@ -387,7 +387,7 @@ func (m *Member) handleInternalRemove(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if p, ok := m.peers[body.Name]; !ok || p.Name == "witness" {
+	if p, ok := m.peers[body.Name]; !ok || p.Kind() != cluster.KindCoServer {
 		apiError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a CoServer", body.Name))
 		return
 	}

@@ -20,7 +20,7 @@ import (
 func Preflight(meta modmeta.Meta, view cluster.View, advs []advisory.Advisory, simplex bool) (running []cluster.Status, reasons []Reason, warnings []string) {
 	var facts []advisory.Facts
 	for _, st := range view.Members {
-		if st.Member == "witness" || st.Kind == cluster.KindWitness {
+		if st.Member == cluster.Witness || st.Kind == cluster.KindWitness {
 			continue
 		}
 		if st.Role == cluster.RoleUnreachable || st.VirtualServer != vserver.StatusRunning {
