@@ -98,10 +98,13 @@ func runStartWithoutQuorum(args []string, stdout, stderr io.Writer) int {
 
 // coserverName accepts 1, 2, coserver1 or coserver2.
 func coserverName(s string) (string, bool) {
-	if s == "1" || s == "2" {
-		s = "coserver" + s
+	switch s {
+	case "1", config.CoServer1:
+		return config.CoServer1, true
+	case "2", config.CoServer2:
+		return config.CoServer2, true
 	}
-	return s, s == "coserver1" || s == "coserver2"
+	return "", false
 }
 
 // target is where an action goes: a cluster dir, or a member and a token file.

@@ -48,11 +48,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	var children []*child
 	for _, m := range res.Members {
-		kind := "coserver"
-		if m.Name == config.Witness {
-			kind = "witness"
-		}
-		c := &child{name: m.Name, args: []string{exe, kind, "--config", res.Files[m.Name]}, log: filepath.Join(dir, m.Name+".log")}
+		kind := cluster.KindOf(m.Name)
+		c := &child{name: m.Name, args: []string{exe, string(kind), "--config", res.Files[m.Name]}, log: filepath.Join(dir, m.Name+".log")}
 		if err := c.start(); err != nil {
 			fmt.Fprintf(stderr, "ftvs demo: start %s: %v\n", m.Name, err)
 			stopAll(children)
@@ -64,8 +61,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	for _, c := range children {
 		wg.Go(func() { c.supervise(ctx) })
 	}
-	gw1, _ := memberHTTP(res, "coserver1")
-	gw2, _ := memberHTTP(res, "coserver2")
+	gw1, _ := memberHTTP(res, config.CoServer1)
+	gw2, _ := memberHTTP(res, config.CoServer2)
 	intro := fmt.Sprintf(`ftvs demo: a fault-tolerant virtual server on this machine (the kv example guest)
 
   virtual server   http://%s  (coserver1)   http://%s  (coserver2)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -47,11 +48,7 @@ func printInit(w io.Writer, res *config.InitResult) {
 	}
 	fmt.Fprintf(w, "\nstart the members (any order, any machine that can reach the addresses):\n")
 	for _, m := range res.Members {
-		kind := "coserver"
-		if m.Name == config.Witness {
-			kind = "witness "
-		}
-		fmt.Fprintf(w, "  ftvs %s --config %s\n", kind, res.Files[m.Name])
+		fmt.Fprintf(w, "  ftvs %-8s --config %s\n", cluster.KindOf(m.Name), res.Files[m.Name])
 	}
 	fmt.Fprintf(w, "then: ftvs status --cluster %s\n", res.Dir)
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/defaultguest"
 	"github.com/ftvs/ftvs/internal/gateway"
@@ -25,11 +26,11 @@ import (
 )
 
 func runCoServer(args []string, stdout, stderr io.Writer) int {
-	return runMember("coserver", args, stdout, stderr)
+	return runMember(cluster.KindCoServer, args, stdout, stderr)
 }
 
 func runWitness(args []string, stdout, stderr io.Writer) int {
-	return runMember("witness", args, stdout, stderr)
+	return runMember(cluster.KindWitness, args, stdout, stderr)
 }
 
 // memberProcs is the GOMAXPROCS a member runs with unless the environment sets one:
@@ -44,7 +45,7 @@ func memberProcs() int { return max(4, 2*runtime.NumCPU()) }
 
 // memberFlags are the flags of `ftvs coserver` and `ftvs witness`.
 type memberFlags struct {
-	kind        string // "coserver" or "witness"
+	kind        cluster.Kind
 	configPath  string
 	simplex     bool // a coserver flag only
 	interpreter bool
@@ -54,7 +55,7 @@ type memberFlags struct {
 }
 
 // runMember runs `ftvs coserver` or `ftvs witness` until SIGINT/SIGTERM.
-func runMember(kind string, args []string, stdout, stderr io.Writer) int {
+func runMember(kind cluster.Kind, args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(memberProcs())
 	}
@@ -85,18 +86,18 @@ func runMember(kind string, args []string, stdout, stderr io.Writer) int {
 }
 
 // memberFail prints an error of `ftvs KIND` on stderr and returns code.
-func memberFail(stderr io.Writer, kind string, code int, format string, a ...any) int {
+func memberFail(stderr io.Writer, kind cluster.Kind, code int, format string, a ...any) int {
 	fmt.Fprintf(stderr, "ftvs %s: %s\n", kind, fmt.Sprintf(format, a...))
 	return code
 }
 
 // parseMemberFlags parses the flags of `ftvs KIND` (--simplex only for a coserver). It
 // returns an exit code, or -1 to go on.
-func parseMemberFlags(kind string, args []string, stderr io.Writer) (memberFlags, int) {
+func parseMemberFlags(kind cluster.Kind, args []string, stderr io.Writer) (memberFlags, int) {
 	f := memberFlags{kind: kind}
-	fs := newFlags(kind, stderr)
+	fs := newFlags(string(kind), stderr)
 	fs.StringVar(&f.configPath, "config", "", "member config file, as written by `ftvs init DIR`")
-	if kind == "coserver" {
+	if kind == cluster.KindCoServer {
 		fs.BoolVar(&f.simplex, "simplex", false, "run a lone CoServer without a cluster: the virtual server on this machine only (one-sided start)")
 	}
 	fs.BoolVar(&f.interpreter, "interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
@@ -114,7 +115,7 @@ func (f memberFlags) config(stderr io.Writer) (*config.Config, int) {
 	case f.simplex && f.configPath != "":
 		return nil, memberFail(stderr, f.kind, exitUsage, "--simplex runs a lone CoServer without a cluster: drop --config (or drop --simplex to join the cluster)")
 	case f.simplex:
-		cfg := &config.Config{Name: "coserver1", Members: []config.Member{{Name: "coserver1", HTTP: "127.0.0.1:8080"}}}
+		cfg := &config.Config{Name: config.CoServer1, Members: []config.Member{{Name: config.CoServer1, HTTP: "127.0.0.1:8080"}}}
 		if err := f.overrides.Apply(cfg); err != nil {
 			return nil, memberFail(stderr, f.kind, exitUsage, "%v", err)
 		}
@@ -124,7 +125,7 @@ func (f memberFlags) config(stderr io.Writer) (*config.Config, int) {
 		}
 		return cfg, -1
 	case f.configPath == "":
-		if f.kind == "coserver" {
+		if f.kind == cluster.KindCoServer {
 			return nil, memberFail(stderr, f.kind, exitUsage, "give --config FILE (write one with `ftvs init DIR`), or --simplex --data DIR for a lone CoServer")
 		}
 		return nil, memberFail(stderr, f.kind, exitUsage, "give --config FILE (write one with `ftvs init DIR`)")
@@ -139,8 +140,7 @@ func (f memberFlags) config(stderr io.Writer) (*config.Config, int) {
 	if err := cfg.Validate(); err != nil {
 		return nil, memberFail(stderr, f.kind, exitUsage, "%v", err)
 	}
-	if cfg.IsWitness() != (f.kind == "witness") {
-		other := map[string]string{"coserver": "witness", "witness": "coserver"}[f.kind]
+	if other := cluster.KindOf(cfg.Name); other != f.kind {
 		return nil, memberFail(stderr, f.kind, exitUsage, "%s configures %s: run `ftvs %s --config %s`", f.configPath, cfg.Name, other, f.configPath)
 	}
 	return cfg, -1
@@ -148,7 +148,7 @@ func (f memberFlags) config(stderr io.Writer) (*config.Config, int) {
 
 // serveMember starts the member name of kind with ncfg, says on stdout when it is ready,
 // and runs it until SIGINT/SIGTERM (exit 0) or until it fails (exit 1), then closes it.
-func serveMember(kind, name string, ncfg node.Config, log *slog.Logger, stdout, stderr io.Writer) int {
+func serveMember(kind cluster.Kind, name string, ncfg node.Config, log *slog.Logger, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -157,7 +157,7 @@ func serveMember(kind, name string, ncfg node.Config, log *slog.Logger, stdout, 
 		return memberFail(stderr, kind, exitFailure, "%v", err)
 	}
 	what := "virtual server at"
-	if kind == "witness" {
+	if kind == cluster.KindWitness {
 		what = "witness API at"
 	}
 	fmt.Fprintf(stdout, "ftvs %s %s ready in %s: %s %s (pid %d)\n", kind, name, time.Since(start).Round(time.Millisecond), what, m.GatewayURL(), os.Getpid())

@@ -155,7 +155,7 @@ func clusterView(ctx context.Context, dir string, mode cluster.HashMode, token s
 
 func anyConfig(dir string) (*config.Config, error) {
 	var errs []error
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
+	for _, name := range config.MemberNames {
 		cfg, err := config.Load(filepath.Join(dir, name+".toml"))
 		if err == nil {
 			return cfg, nil
