@@ -26,7 +26,9 @@ import (
 //
 //	ftvs coserver coserver1 ready in 412ms: virtual server at http://127.0.0.1:PORT (pid N)
 //	ftvs witness witness ready in 80ms: witness API at http://127.0.0.1:PORT (pid N)
-var memberReadyLine = regexp.MustCompile(`^ftvs (coserver|witness) (\S+) ready in \S+: (?:virtual server|witness API) at (http://\S+) \(pid (\d+)\)`)
+//
+// The URL is https where the gateways serve TLS (gateway.tls_cert).
+var memberReadyLine = regexp.MustCompile(`^ftvs (coserver|witness) (\S+) ready in \S+: (?:virtual server|witness API) at (https?://\S+) \(pid (\d+)\)`)
 
 // memberStartTimeout bounds the wait for a member's ready line (the first start may
 // compile the guest).
@@ -39,9 +41,9 @@ var pollClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transpo
 // clusterMember is one member of a test cluster and its current process, if any.
 type clusterMember struct {
 	name    string
-	kind    string // coserver or witness
+	kind    ftcluster.Kind
 	cfgPath string
-	url     string // http://host:port of its gateway or API
+	url     string // base URL of its gateway or API (ftcluster.MemberURL)
 	dataDir string
 
 	args   []string      // extra flags after --config
@@ -93,13 +95,10 @@ func newClusterWith(t *testing.T, coserverArgs, witnessArgs []string) *cluster {
 		if err != nil {
 			t.Fatalf("load %s written by ftvs init: %v", path, err)
 		}
-		kind := "coserver"
-		if cfg.IsWitness() {
-			kind = "witness"
-		}
-		m := &clusterMember{name: name, kind: kind, cfgPath: path, url: "http://" + cfg.Self().HTTP,
-			dataDir: cfg.DataDir, out: &lockedBuffer{}}
-		if kind == "coserver" {
+		kind := ftcluster.KindOf(name)
+		url := ftcluster.MemberURL(cfg.Self().HTTP, cfg.Gateway.TLSCert != "", "")
+		m := &clusterMember{name: name, kind: kind, cfgPath: path, url: url, dataDir: cfg.DataDir, out: &lockedBuffer{}}
+		if kind == ftcluster.KindCoServer {
 			m.args = coserverArgs
 		} else {
 			m.args = witnessArgs
@@ -150,7 +149,7 @@ func (c *cluster) start(name string) error {
 	if bin == "" {
 		bin = ftvsBinary(c.t)
 	}
-	cmd := exec.Command(bin, append([]string{m.kind, "--config", m.cfgPath}, m.args...)...)
+	cmd := exec.Command(bin, append([]string{string(m.kind), "--config", m.cfgPath}, m.args...)...)
 	cmd.Stderr = m.out
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -65,7 +65,7 @@ func TestStatusClusterOverTLS(t *testing.T) {
 	}
 	certPath, keyPath, cert := selfSignedGateway(t, dir)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := cluster.Status{Member: "coserver1", Kind: cluster.KindCoServer, Role: cluster.RoleLeader, VirtualServer: vserver.StatusRunning, Gateway: "https://" + r.Host}
+		st := cluster.Status{Member: "coserver1", Kind: cluster.KindCoServer, Role: cluster.RoleLeader, VirtualServer: vserver.StatusRunning, Gateway: cluster.MemberURL(r.Host, true, "")}
 		json.NewEncoder(w).Encode(cluster.BuildView("coserver1", []cluster.Status{st}))
 	}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
@@ -87,7 +87,7 @@ func TestStatusClusterOverTLS(t *testing.T) {
 	}
 
 	code, out, errOut := runCLI("status", "--cluster", dir, "--no-hash")
-	if code != exitOK || !strings.Contains(out, "https://"+srv.Listener.Addr().String()) || !strings.Contains(out, "leader") {
+	if code != exitOK || !strings.Contains(out, cluster.MemberURL(srv.Listener.Addr().String(), true, "")) || !strings.Contains(out, "leader") {
 		t.Fatalf("status over TLS: %d\n%s%s", code, out, errOut)
 	}
 
