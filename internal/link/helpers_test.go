@@ -2,22 +2,19 @@ package link
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/version"
 )
 
@@ -145,72 +142,62 @@ func network(mem *MemNetwork) Network {
 	return mem
 }
 
-// pki is a throwaway CA that issues member certificates (name as CN and DNS SAN).
-type pki struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
+// testCA is a throwaway cluster CA made by package pki, as `ftvs init` makes one, so
+// that the layers authenticate each other with the certificates members use.
+type testCA struct{ dir string }
 
-func newPKI(t testing.TB) *pki {
+func newCA(t testing.TB) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	dir := t.TempDir()
+	if err := pki.CreateCA(dir, time.Hour, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ftvs test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &pki{cert: cert, key: key, pool: pool}
+	return &testCA{dir: dir}
 }
 
-var serial = big.NewInt(100)
-var serialMu sync.Mutex
-
-func (ca *pki) issue(t testing.TB, name string) tls.Certificate {
+// issue issues member name a certificate and loads it as that member does. Each pair
+// is moved to a dir of its own (with a copy of ca.crt), so that issuing the same name
+// again never changes what an earlier Material presents.
+func (ca *testCA) issue(t testing.TB, name string) *pki.Material {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	paths, err := pki.IssueMember(ca.dir, name, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	serialMu.Lock()
-	serial.Add(serial, big.NewInt(1))
-	sn := new(big.Int).Set(serial)
-	serialMu.Unlock()
-	tmpl := &x509.Certificate{SerialNumber: sn, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	dir := t.TempDir()
+	caCert, err := os.ReadFile(filepath.Join(ca.dir, pki.CACertFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	if err := os.WriteFile(filepath.Join(dir, pki.CACertFile), caCert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{paths.Cert, paths.Key} {
+		if err := os.Rename(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mat, err := pki.Load(dir, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mat
 }
 
-// tlsFor builds the link TLS of a member holding cert and trusting ca.
-func tlsFor(ca *pki, cert tls.Certificate) *TLSConfig {
-	return &TLSConfig{
-		Server: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert,
-			ClientCAs: ca.pool, MinVersion: tls.VersionTLS13},
-		Client: func(peer string) *tls.Config {
-			return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.pool, ServerName: peer,
-				MinVersion: tls.VersionTLS13}
-		},
-		PeerName: func(cs tls.ConnectionState) (string, error) {
-			if len(cs.PeerCertificates) == 0 {
-				return "", errors.New("no certificate")
-			}
-			return cs.PeerCertificates[0].Subject.CommonName, nil
-		},
-	}
+// tlsFor builds the link TLS of a member from its material, as package node does.
+func tlsFor(mat *pki.Material) *TLSConfig {
+	return &TLSConfig{Server: mat.ServerTLS(), Client: mat.ClientTLS, PeerName: mat.PeerMember}
+}
+
+// presenting is tc, which trusts its cluster's CA, with the client certificate of
+// foreign presented instead of its own: a peer that checks the cluster's members as a
+// member does but holds a certificate from elsewhere.
+func presenting(tc *TLSConfig, foreign *pki.Material) *TLSConfig {
+	return &TLSConfig{Server: tc.Server, PeerName: tc.PeerName, Client: func(peer string) *tls.Config {
+		c := tc.Client(peer)
+		c.GetClientCertificate = foreign.ClientTLS(peer).GetClientCertificate
+		return c
+	}}
 }
 
 func listen2(t testing.TB, mem *MemNetwork) [2]net.Listener {
@@ -232,7 +219,7 @@ func addrs(lns [2]net.Listener) [2]string {
 
 // newCluster starts one layer per name, all peers of each other, and waits until every
 // link is up.
-func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*member, *pki) {
+func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*member, *testCA) {
 	t.Helper()
 	lns := map[string][2]net.Listener{}
 	for _, n := range names {
@@ -250,9 +237,9 @@ func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*membe
 			o.down = 5 * DefaultDownAfter
 		}
 	}
-	var ca *pki
+	var ca *testCA
 	if o.tls {
-		ca = newPKI(t)
+		ca = newCA(t)
 	}
 	log := testLogger(t)
 	ms := map[string]*member{}
@@ -268,7 +255,7 @@ func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*membe
 			DialTimeout: o.dialTimeout, Logger: log.With("member", n), OnEvent: m.ev.add, Build: o.builds[n],
 			Network: network(o.mem)}
 		if ca != nil {
-			cfg.TLS = tlsFor(ca, ca.issue(t, n))
+			cfg.TLS = tlsFor(ca.issue(t, n))
 		}
 		l, err := New(cfg)
 		if err != nil {

@@ -349,7 +349,7 @@ func testPeerGone(t *testing.T, mem *MemNetwork) {
 	l, err := New(Config{Self: "coserver2", Listeners: relisten, Peers: map[string][2]string{
 		"coserver1": c1.layer.Addrs(), "witness": w.layer.Addrs()},
 		ProbeInterval: 3 * DefaultProbeInterval, DownAfter: 5 * DefaultDownAfter,
-		Logger: testLogger(t).With("member", "coserver2"), TLS: tlsFor(ca, ca.issue(t, "coserver2")), Network: network(mem)})
+		Logger: testLogger(t).With("member", "coserver2"), TLS: tlsFor(ca.issue(t, "coserver2")), Network: network(mem)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,8 @@ func TestTLSRefusals(t *testing.T) {
 		wantReason string
 		refused    bool // answered with a refusal code (else the handshake fails)
 	}{
-		{"certificate from another CA", tlsFor(ca, newPKI(t).issue(t, "coserver2")), "certificate", false},
-		{"certificate of another member", tlsFor(ca, ca.issue(t, "witness")), `certificate names "witness"`, true},
+		{"certificate from another CA", presenting(tlsFor(ca.issue(t, "coserver2")), newCA(t).issue(t, "coserver2")), "certificate", false},
+		{"certificate of another member", tlsFor(ca.issue(t, "witness")), `certificate names "witness"`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
