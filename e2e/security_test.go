@@ -1,19 +1,9 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	ftcluster "github.com/ftvs/ftvs/internal/cluster"
-	"github.com/ftvs/ftvs/internal/raftlog"
-	"github.com/hashicorp/raft"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,45 +11,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
+	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/pki"
+	"github.com/ftvs/ftvs/internal/raftlog"
+	"github.com/ftvs/ftvs/internal/testenv"
 )
-
-// selfSigned writes a certificate and key for 127.0.0.1 and returns their paths and a
-// pool that trusts it.
-func selfSigned(t *testing.T, dir string) (certPath, keyPath string, pool *x509.CertPool) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "gateway"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	certPath, keyPath = filepath.Join(dir, "gw.crt"), filepath.Join(dir, "gw.key")
-	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certPath, keyPath, pool
-}
 
 // The gateway serves HTTPS and requires the client token; the token never reaches the
 // guest or the log.
 func TestGatewayTLSAndClientToken(t *testing.T) {
 	dir := t.TempDir()
-	certPath, keyPath, pool := selfSigned(t, dir)
+	gw := testenv.SelfSignedCert(t, dir)
 	tokenPath := filepath.Join(dir, "client.token")
 	os.WriteFile(tokenPath, []byte("client-token-0123456789abcdef\n"), 0o600)
-	p := startCoServer(t, "--data", filepath.Join(dir, "data"), "--gateway-tls-cert", certPath, "--gateway-tls-key", keyPath,
+	p := startCoServer(t, "--data", filepath.Join(dir, "data"), "--gateway-tls-cert", gw.CertFile, "--gateway-tls-key", gw.KeyFile,
 		"--client-token-file", tokenPath)
 	if !strings.HasPrefix(p.URL, "https://") {
 		t.Fatalf("ready at %s, want an https URL", p.URL)
 	}
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: gw.Roots}}, Timeout: 10 * time.Second}
 	do := func(method, path, token, body string) (int, string) {
 		req, _ := http.NewRequest(method, p.URL+path, strings.NewReader(body))
 		if token != "" {

@@ -1,5 +1,6 @@
-// Package testenv tells tests about the build they run in: today, whether the race
-// detector is on.
+// Package testenv tells tests about the build they run in (whether the race detector
+// is on), and makes what the tests of several packages need alike (a self-signed
+// certificate). Only tests import it.
 //
 // The race detector instruments every memory access, which slows CPU-bound Go code five
 // to tenfold: wazero's interpreter running thousands of guest entries, or thousands of
