@@ -1,5 +1,6 @@
-// Package cluster holds the status a member reports and the cluster view built from
-// every member's status: the shapes the API, the CLI and scripts rely on.
+// Package cluster holds the members' names and kinds, the status a member reports and
+// the cluster view built from every member's status: the shapes the API, the CLI and
+// scripts rely on.
 package cluster
 
 import (
