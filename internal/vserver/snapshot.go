@@ -136,21 +136,23 @@ func encodeState(e *encoder, st *vm.State) {
 		e.bool(g.Mutable)
 		e.u64(g.Value)
 	}
-	e.u64(uint64(len(st.Memory)))
-	pages := len(st.Memory) / snapPageSize
+	e.u64(uint64(st.MemoryBytes()))
+	pages := st.MemoryBytes() / snapPageSize
 	bitmap := make([]byte, (pages+7)/8)
 	for p := range pages {
-		if !allZero(st.Memory[p*snapPageSize : (p+1)*snapPageSize]) {
+		if !st.MemoryZero(p*snapPageSize, snapPageSize) {
 			bitmap[p/8] |= 1 << (p % 8)
 		}
 	}
 	e.bytes(bitmap)
+	page := make([]byte, snapPageSize)
 	for p := range pages {
 		if bitmap[p/8]&(1<<(p%8)) != 0 {
-			e.bytes(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
+			st.ReadMemoryAt(page, int64(p*snapPageSize))
+			e.bytes(page)
 		}
 	}
-	sum := st.Hash() // also keeps st, and so st.Memory, alive until here
+	sum := st.Hash()
 	e.bytes(sum[:])
 }
 
@@ -325,9 +327,10 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, err
 	case has != 1:
 		return nil, fmt.Errorf("bad state flag %d", has)
 	}
-	st := &vm.State{}
-	copy(st.ModuleSHA[:], d.bytes(32))
-	st.ClockNanos = int64(d.u64())
+	var moduleSHA [32]byte
+	var globals []vm.Global
+	copy(moduleSHA[:], d.bytes(32))
+	clockNanos := int64(d.u64())
 	ng := d.u32()
 	if d.err == nil && ng > maxSnapGlobals {
 		return nil, fmt.Errorf("%d globals exceeds %d", ng, maxSnapGlobals)
@@ -341,7 +344,7 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, err
 			return nil, fmt.Errorf("global %d: bad mutability flag %d", g.Index, m)
 		}
 		g.Value = d.u64()
-		st.Globals = append(st.Globals, g)
+		globals = append(globals, g)
 	}
 	memBytes := d.u64()
 	if d.err != nil {
@@ -358,12 +361,20 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, err
 	if d.err != nil {
 		return nil, d.err
 	}
-	st.Memory = make([]byte, memBytes)
+	sb, err := vm.NewStateBuilder(moduleSHA, clockNanos, globals, int(memBytes))
+	if err != nil {
+		return nil, err
+	}
+	page := make([]byte, snapPageSize)
 	for p := range pages {
 		if bitmap[p/8]&(1<<(p%8)) != 0 {
-			d.read(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
+			d.read(page)
+			if d.err == nil && !allZero(page) { // a zero page written anyway needs no memory
+				sb.WriteAt(page, int64(p*snapPageSize))
+			}
 		}
 	}
+	st := sb.State()
 	var sum [32]byte
 	copy(sum[:], d.bytes(32))
 	if d.err != nil {

@@ -14,11 +14,20 @@ import (
 // smallSnapshot is a hand-made state (no guest needed) with zero and non-zero pages.
 func smallSnapshot() *vserver.Snapshot {
 	module := []byte("\x00asm\x01\x00\x00\x00")
-	st := &vm.State{ClockNanos: 123456789, Memory: make([]byte, 3*65536),
-		Globals: []vm.Global{{Index: 0, Type: wasm.I32, Mutable: true, Value: 7}, {Index: 1, Type: wasm.I64, Value: 1 << 40}}}
-	st.ModuleSHA = sha(module)
-	st.Memory[10] = 1
-	st.Memory[2*65536+5] = 0xff
+	return snapshotOf(module, 3*65536)
+}
+
+// snapshotOf is a hand-made snapshot of module with memBytes of guest memory, two bytes
+// of it set.
+func snapshotOf(module []byte, memBytes int) *vserver.Snapshot {
+	mem := make([]byte, memBytes)
+	mem[10] = 1
+	mem[2*65536+5] = 0xff
+	st, err := vm.NewState(sha(module), 123456789,
+		[]vm.Global{{Index: 0, Type: wasm.I32, Mutable: true, Value: 7}, {Index: 1, Type: wasm.I64, Value: 1 << 40}}, mem)
+	if err != nil {
+		panic(err)
+	}
 	return &vserver.Snapshot{Index: 99, ModuleName: "tiny", Module: module, State: st}
 }
 
@@ -52,8 +61,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 func TestSnapshotZeroPagesAreNotStored(t *testing.T) {
-	snap := smallSnapshot()
-	snap.State.Memory = append(snap.State.Memory, make([]byte, 100*65536)...)
+	snap := snapshotOf([]byte("\x00asm\x01\x00\x00\x00"), 103*65536)
 	if n := len(encode(t, snap)); n > 3*65536 {
 		t.Fatalf("snapshot of 2 non-zero pages and 101 zero pages takes %d bytes", n)
 	}
