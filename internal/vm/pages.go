@@ -2,8 +2,10 @@ package vm
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,21 +16,58 @@ const statePageSize = 4096
 // statePage is one page of a State's memory. A State never changes a page once it holds
 // it, so States taken one after the other share every page that was not written between
 // them: a new State costs the pages written since the last one, not the memory size.
-type statePage [statePageSize]byte
+// The page's sha256 is computed when a State's Hash first needs it, and kept. A nil
+// *statePage is a page of zeros.
+type statePage struct {
+	b   *[statePageSize]byte
+	sum atomic.Pointer[[sha256.Size]byte]
+}
 
-var zeroStatePage statePage
+var (
+	zeroPage     [statePageSize]byte
+	zeroPageHash = sha256.Sum256(zeroPage[:])
+)
 
-// stateMemory is guest memory as pages; a nil page is all zeros.
+func newStatePage(b []byte) *statePage {
+	p := &statePage{b: new([statePageSize]byte)}
+	copy(p.b[:], b)
+	return p
+}
+
+func (p *statePage) bytes() []byte {
+	if p == nil {
+		return zeroPage[:]
+	}
+	return p.b[:]
+}
+
+// hash is the page's sha256 (pageHash), computed once. Two goroutines may compute it at
+// once; they store the same value.
+func (p *statePage) hash() [sha256.Size]byte {
+	if p == nil {
+		return zeroPageHash
+	}
+	if s := p.sum.Load(); s != nil {
+		return *s
+	}
+	s := pageHash(p.b[:])
+	p.sum.Store(&s)
+	return s
+}
+
+func pageHash(b []byte) [sha256.Size]byte {
+	if allZeroPage(b) {
+		return zeroPageHash
+	}
+	return sha256.Sum256(b)
+}
+
+// stateMemory is guest memory as pages.
 type stateMemory []*statePage
 
 func (m stateMemory) bytes() int { return len(m) * statePageSize }
 
-func (m stateMemory) page(i int) []byte {
-	if p := m[i]; p != nil {
-		return p[:]
-	}
-	return zeroStatePage[:]
-}
+func (m stateMemory) page(i int) []byte { return m[i].bytes() }
 
 // capture returns memory as pages. Pages of base (the same memory at an earlier time)
 // are kept wherever written does not report the page (written nil: no write tracking)
@@ -47,9 +86,7 @@ func capture(mem []byte, base stateMemory, written []bool) stateMemory {
 		case allZeroPage(cur):
 			out[i] = nil
 		default:
-			p := new(statePage)
-			copy(p[:], cur)
-			out[i] = p
+			out[i] = newStatePage(cur)
 		}
 		if i%256 == 255 { // 1 MiB steps (chunkBytes)
 			y = yieldAfter(y)
@@ -58,7 +95,7 @@ func capture(mem []byte, base stateMemory, written []bool) stateMemory {
 	return out
 }
 
-func allZeroPage(b []byte) bool { return bytes.Equal(b, zeroStatePage[:]) }
+func allZeroPage(b []byte) bool { return bytes.Equal(b, zeroPage[:]) }
 
 // ReadMemoryAt reads guest memory from off, as io.ReaderAt does.
 func (s *State) ReadMemoryAt(b []byte, off int64) (int, error) {
@@ -89,7 +126,7 @@ func (s *State) MemoryBytes() int { return s.mem.bytes() }
 // multiples of 4096, within the memory).
 func (s *State) MemoryZero(off, n int) bool {
 	for i := off / statePageSize; i < (off+n)/statePageSize; i++ {
-		if p := s.mem[i]; p != nil && !allZeroPage(p[:]) {
+		if p := s.mem[i]; p != nil && !allZeroPage(p.b[:]) {
 			return false
 		}
 	}
@@ -127,10 +164,10 @@ func (sb *StateBuilder) WriteAt(b []byte, off int64) (int, error) {
 		i, in := int(off/statePageSize), int(off%statePageSize)
 		p := sb.st.mem[i]
 		if p == nil {
-			p = new(statePage)
+			p = &statePage{b: new([statePageSize]byte)}
 			sb.st.mem[i] = p
 		}
-		c := copy(p[in:], b[n:])
+		c := copy(p.b[in:], b[n:])
 		n += c
 		off += int64(c)
 	}

@@ -33,17 +33,43 @@ type State struct {
 	mem        stateMemory // read it with ReadMemoryAt, MemoryZero
 }
 
-// stateHashDomain separates the state hash from any other sha256 in ftvs.
-const stateHashDomain = "ftvs state v1\x00"
+// The state hash's domains separate it from any other sha256 in ftvs: v2 is Hash, v1
+// HashV1 (snapshot files of format 3 and before).
+const (
+	stateHashDomain   = "ftvs state v2\x00"
+	stateHashDomainV1 = "ftvs state v1\x00"
+)
 
 // Hash is sha256 over the canonical encoding of the state: domain, module identity,
 // clock, globals in index order (index, type, mutability, value; big endian), memory
-// length and memory bytes. Two replicas with equal hashes hold the same virtual server.
+// length, and the sha256 of each 4 KiB page of memory in order. Two replicas with equal
+// hashes hold the same virtual server. A page's hash is computed once and kept with the
+// page, which later States share while it is unwritten: hashing a State costs the pages
+// written since the last State hashed, plus 32 bytes per page.
 func (s *State) Hash() [32]byte {
-	return hashState(s.ModuleSHA, s.ClockNanos, s.Globals, s.mem.bytes(), func(w io.Writer) {
+	return hashState(stateHashDomain, s.ModuleSHA, s.ClockNanos, s.Globals, s.mem.bytes(), func(w io.Writer) {
+		sums := make([]byte, 0, 256*sha256.Size)
 		y := time.Now()
-		for i := range s.mem {
-			w.Write(s.mem.page(i))
+		for i, p := range s.mem {
+			sum := p.hash()
+			sums = append(sums, sum[:]...)
+			if i%256 == 255 {
+				w.Write(sums)
+				sums = sums[:0]
+				y = yieldAfter(y)
+			}
+		}
+		w.Write(sums)
+	})
+}
+
+// HashV1 is the state hash of snapshot files of format version 3 and before: as Hash,
+// but over the memory bytes themselves, which costs the whole memory every time.
+func (s *State) HashV1() [32]byte {
+	return hashState(stateHashDomainV1, s.ModuleSHA, s.ClockNanos, s.Globals, s.mem.bytes(), func(w io.Writer) {
+		y := time.Now()
+		for i, p := range s.mem {
+			w.Write(p.bytes())
 			if i%256 == 255 { // 1 MiB steps (chunkBytes)
 				y = yieldAfter(y)
 			}
@@ -51,9 +77,9 @@ func (s *State) Hash() [32]byte {
 	})
 }
 
-func hashState(moduleSHA [32]byte, clockNanos int64, globals []Global, memBytes int, writeMemory func(io.Writer)) [32]byte {
+func hashState(domain string, moduleSHA [32]byte, clockNanos int64, globals []Global, memBytes int, writeMemory func(io.Writer)) [32]byte {
 	h := sha256.New()
-	h.Write([]byte(stateHashDomain))
+	h.Write([]byte(domain))
 	h.Write(moduleSHA[:])
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(clockNanos))
@@ -201,7 +227,7 @@ func (s *State) copyMemory(dst []byte) {
 	y := time.Now()
 	for i, p := range s.mem {
 		if p != nil {
-			copy(dst[i*statePageSize:], p[:])
+			copy(dst[i*statePageSize:], p.b[:])
 		}
 		if i%256 == 255 {
 			y = yieldAfter(y)
@@ -218,5 +244,14 @@ func (in *Instance) StateHash() ([32]byte, error) {
 	if !ok {
 		return [32]byte{}, fmt.Errorf("state hash: read guest memory failed")
 	}
-	return hashState(in.mod.SHA256, in.clock.now, in.globalValues(), len(view), func(w io.Writer) { writeChunked(w, view) }), nil
+	return hashState(stateHashDomain, in.mod.SHA256, in.clock.now, in.globalValues(), len(view), func(w io.Writer) {
+		y := time.Now()
+		for off := 0; off < len(view); off += statePageSize {
+			sum := pageHash(view[off : off+statePageSize])
+			w.Write(sum[:])
+			if off%chunkBytes == chunkBytes-statePageSize {
+				y = yieldAfter(y)
+			}
+		}
+	}), nil
 }

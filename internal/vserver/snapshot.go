@@ -40,10 +40,10 @@ type SnapshotModule struct {
 // ErrCorrupt means a snapshot file failed its checks. Nothing was restored from it.
 var ErrCorrupt = errors.New("snapshot is corrupted")
 
-// The file format (version 3), all integers big endian:
+// The file format (version 4), all integers big endian:
 //
 //	"FTVSSNAP" | u32 version | u64 index
-//	version 3 only: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
+//	version 3 and 4: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
 //	  | u32 max request bytes | u8 interpreter
 //	u8 name length | name | u32 module length | module
 //	u8 has-state; if 1:
@@ -54,7 +54,10 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 //	  | u8 on probation | u32 threshold | u32 consecutive traps | u32 probation left
 //	[32] sha256 of everything before it
 //
-// Version 1 files (no update section) and version 2 files (no settings) are still read.
+// Version 4 is version 3 with the state hash of vm.State.Hash (sha256 over the hashes of
+// the 4 KiB pages, which a CoServer keeps from one State to the next); versions 1 to 3
+// have vm.State.HashV1's (over the memory bytes). Version 1 files (no update section),
+// version 2 files (no settings) and version 3 files are still read.
 // The settings come first so that a CoServer whose memory limit is below the cluster's
 // learns that from the file (ErrSettingsMismatch), instead of taking it for corrupt.
 //
@@ -62,7 +65,7 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 // hash is recomputed on read, so a file that decodes is exactly what was written.
 const (
 	snapMagic         = "FTVSSNAP"
-	snapVersion       = 3
+	snapVersion       = 4
 	maxSnapModule     = 64 << 20
 	maxSnapGlobals    = 1 << 16
 	snapPageSize      = 65536
@@ -282,7 +285,7 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	s, err := decodeSnapshotV1(d, s, maxMemory)
+	s, err := decodeSnapshotV1(d, s, v, maxMemory)
 	if err != nil || v == 1 {
 		return s, err
 	}
@@ -312,7 +315,7 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 
 // decodeSnapshotV1 reads what every version has after the index (and the settings):
 // module and state.
-func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, error) {
+func decodeSnapshotV1(d *decoder, s *Snapshot, version uint32, maxMemory uint64) (*Snapshot, error) {
 	s.ModuleName = string(d.bytes(int(d.u8())))
 	n := d.u32()
 	if d.err == nil && n > maxSnapModule {
@@ -380,7 +383,11 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, err
 	if d.err != nil {
 		return nil, d.err
 	}
-	if st.Hash() != sum {
+	stateHash := st.Hash
+	if version < 4 {
+		stateHash = st.HashV1
+	}
+	if stateHash() != sum {
 		return nil, errors.New("state hash mismatch: the guest state in the file is not the state that was saved")
 	}
 	if st.ModuleSHA != sha256.Sum256(s.Module) {

@@ -3,6 +3,8 @@ package vserver_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -144,4 +146,37 @@ func FuzzModulePayload(f *testing.F) {
 			t.Fatalf("payload does not round-trip: %v", err)
 		}
 	})
+}
+
+// A file of format version 3 carries the state hash over the memory bytes
+// (vm.State.HashV1); this build still reads it, and checks that hash, not Hash's.
+func TestSnapshotVersion3StillRead(t *testing.T) {
+	snap := smallSnapshot()
+	v4 := encode(t, snap)
+	asV3 := func(stateHash [32]byte) []byte {
+		b := bytes.Clone(v4)
+		binary.BigEndian.PutUint32(b[8:], 3)
+		h := snap.State.Hash()
+		at := bytes.Index(b, h[:])
+		if at < 0 {
+			t.Fatal("the state hash is not in the file")
+		}
+		copy(b[at:], stateHash[:])
+		sum := sha256.Sum256(b[:len(b)-32])
+		copy(b[len(b)-32:], sum[:])
+		return b
+	}
+	got, err := vserver.ReadSnapshot(bytes.NewReader(asV3(snap.State.HashV1())), 1<<30)
+	if err != nil {
+		t.Fatalf("version 3 file: %v", err)
+	}
+	if got.State.Hash() != snap.State.Hash() {
+		t.Fatal("the state read from a version 3 file differs")
+	}
+	if _, err := vserver.ReadSnapshot(bytes.NewReader(asV3(snap.State.Hash())), 1<<30); !errors.Is(err, vserver.ErrCorrupt) {
+		t.Fatalf("version 3 file with a version 4 state hash: %v, want ErrCorrupt", err)
+	}
+	if snap.State.Hash() == snap.State.HashV1() {
+		t.Fatal("Hash and HashV1 agree")
+	}
 }
