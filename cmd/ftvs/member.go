@@ -51,6 +51,7 @@ type memberFlags struct {
 	interpreter bool
 	cacheDir    string
 	faults      bool
+	pprof       string        // loopback address for net/http/pprof, or empty
 	overrides   *config.Flags // every setting of the member file, as a flag
 }
 
@@ -76,6 +77,11 @@ func runMember(kind cluster.Kind, args []string, stdout, stderr io.Writer) int {
 		return memberFail(stderr, kind, exitUsage, "%v", err)
 	}
 	ncfg.FaultInjection = f.faults
+	if f.pprof != "" {
+		if err := servePprof(f.pprof, log); err != nil {
+			return memberFail(stderr, kind, exitUsage, "%v", err)
+		}
+	}
 	ncfg.Manager = managerFor(ncfg.ManagerToken, log)
 	ncfg.Gateway = gatewayFor
 	ncfg.CheckInterval = cfg.Guest.CheckInterval.Duration
@@ -102,6 +108,7 @@ func parseMemberFlags(kind cluster.Kind, args []string, stderr io.Writer) (membe
 	}
 	fs.BoolVar(&f.interpreter, "interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
 	fs.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "compiled-guest cache shared by every CoServer of this user (empty: in memory)")
+	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiler (net/http/pprof: profiles, execution traces) on this loopback address, e.g. 127.0.0.1:6060; for performance work")
 	fs.BoolVar(&f.faults, "allow-fault-injection", false, "enable POST /ftvs/v1/faults/link (cut and restore member links) and POST /ftvs/v1/faults/vs (flip a byte of guest memory, perturb the guest's clock); both need the manager token: for tests and drills only")
 	f.overrides = config.RegisterFlags(fs)
 	return f, parseFlags(fs, args, stderr)

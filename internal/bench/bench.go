@@ -32,12 +32,17 @@ type Result struct {
 	OpsPerSec float64
 	P50, P90  time.Duration
 	P99, Max  time.Duration
-	FirstErr  string
+	// LongestGap is the longest time between two consecutive acknowledged writes (of
+	// any clients): how long the service stood still at worst. GapAt is when it began,
+	// from the start of the run.
+	LongestGap, GapAt time.Duration
+	FirstErr          string
 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("clients=%d ops=%d failed=%d duration=%s ops/s=%.0f p50=%s p90=%s p99=%s max=%s",
-		r.Clients, r.OK, r.Failed, r.Duration.Round(time.Millisecond), r.OpsPerSec, r.P50, r.P90, r.P99, r.Max)
+	s := fmt.Sprintf("clients=%d ops=%d failed=%d duration=%s ops/s=%.0f p50=%s p90=%s p99=%s max=%s longest_gap=%s gap_at=%s",
+		r.Clients, r.OK, r.Failed, r.Duration.Round(time.Millisecond), r.OpsPerSec, r.P50, r.P90, r.P99, r.Max,
+		r.LongestGap.Round(time.Microsecond), r.GapAt.Round(time.Millisecond))
 	if r.FirstErr != "" {
 		s += " first_error=" + r.FirstErr
 	}

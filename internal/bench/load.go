@@ -77,6 +77,7 @@ func injectFault(ctx context.Context, o loadOpts, start time.Time) {
 // writes (when kept), the failed writes and the first failure's message.
 type loadTally struct {
 	lats     []time.Duration
+	acks     []time.Duration // when each write was acknowledged, from the start of the run
 	writes   []Write
 	failed   int
 	firstErr string
@@ -85,6 +86,7 @@ type loadTally struct {
 // add counts o's writes in t; t's first failure stays the first.
 func (t *loadTally) add(o loadTally) {
 	t.lats = append(t.lats, o.lats...)
+	t.acks = append(t.acks, o.acks...)
 	t.writes = append(t.writes, o.writes...)
 	t.failed += o.failed
 	if t.firstErr == "" {
@@ -101,6 +103,12 @@ func (t *loadTally) result(clients int, elapsed time.Duration) Result {
 	r.P50, r.P90, r.P99 = quantile(lats, 0.50), quantile(lats, 0.90), quantile(lats, 0.99)
 	if len(lats) > 0 {
 		r.Max = lats[len(lats)-1]
+	}
+	slices.Sort(t.acks)
+	for i := 1; i < len(t.acks); i++ {
+		if d := t.acks[i] - t.acks[i-1]; d > r.LongestGap {
+			r.LongestGap, r.GapAt = d, t.acks[i-1]
+		}
 	}
 	return r
 }
@@ -146,6 +154,7 @@ func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Tim
 		}
 		now := time.Now()
 		tally.lats = append(tally.lats, now.Sub(t0))
+		tally.acks = append(tally.acks, now.Sub(start))
 		if keep {
 			tally.writes = append(tally.writes, Write{Key: key, Value: value, At: now.Sub(start)})
 		}

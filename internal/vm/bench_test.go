@@ -18,19 +18,38 @@ func grown(b *testing.B, mib int) *vm.Instance {
 	return in
 }
 
-// BenchmarkSnapshot copies the complete state (memory and globals).
+// BenchmarkSnapshot takes a State after one small entry (/count) at 64 and 512 MiB of
+// guest memory: with write tracking (the pages written since the last State are
+// copied), with it turned off (every page is compared with the last State's), and with
+// no earlier State (every page is copied: a member's first checkpoint).
 func BenchmarkSnapshot(b *testing.B) {
 	for _, mib := range []int{64, 512} {
-		b.Run(fmt.Sprintf("%dMiB", mib), func(b *testing.B) {
-			in := grown(b, mib)
-			b.ReportMetric(float64(in.MemoryBytes())/(1<<20), "MiB")
-			b.ResetTimer()
-			for range b.N {
+		for _, mode := range []string{"tracked", "compared", "full"} {
+			b.Run(fmt.Sprintf("%dMiB/%s", mib, mode), func(b *testing.B) {
+				vm.SetWriteTracking(mode != "compared")
+				defer vm.SetWriteTracking(true)
+				in := grown(b, mib)
+				if err := in.WriteTracking(); mode == "tracked" && err != nil {
+					b.Skip(err)
+				}
+				b.ReportMetric(float64(in.MemoryBytes())/(1<<20), "MiB")
 				if _, err := in.Snapshot(); err != nil {
 					b.Fatal(err)
 				}
-			}
-		})
+				b.ResetTimer()
+				for i := range b.N {
+					b.StopTimer()
+					mustCall(b, in, uint64(i+2), "POST", "/count", "")
+					if mode == "full" {
+						in.ForgetBase()
+					}
+					b.StartTimer()
+					if _, err := in.Snapshot(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -44,7 +63,7 @@ func BenchmarkRestore(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
-			b.ReportMetric(float64(len(st.Memory))/(1<<20), "MiB")
+			b.ReportMetric(float64(st.MemoryBytes())/(1<<20), "MiB")
 			b.ResetTimer()
 			for range b.N {
 				r, err := in.Module().Restore(ctx, st)
@@ -57,16 +76,36 @@ func BenchmarkRestore(b *testing.B) {
 	}
 }
 
-// BenchmarkStateHash hashes the state in place.
+// BenchmarkStateHash hashes the state: of the live instance (every page), and of a
+// State taken after one small entry when the previous State was hashed (the pages
+// written since, and 32 bytes per page: the hashes of the others are kept).
 func BenchmarkStateHash(b *testing.B) {
 	for _, mib := range []int{64, 512} {
-		b.Run(fmt.Sprintf("%dMiB", mib), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%dMiB/live", mib), func(b *testing.B) {
 			in := grown(b, mib)
 			b.ResetTimer()
 			for range b.N {
 				if _, err := in.StateHash(); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dMiB/after-entry", mib), func(b *testing.B) {
+			in := grown(b, mib)
+			st, err := in.Snapshot()
+			if err != nil {
+				b.Fatal(err)
+			}
+			st.Hash()
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				mustCall(b, in, uint64(i+2), "POST", "/count", "")
+				if st, err = in.Snapshot(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				st.Hash()
 			}
 		})
 	}

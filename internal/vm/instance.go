@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -33,6 +34,39 @@ type Instance struct {
 	out     *guestOutput
 	dead    bool
 	yielded time.Time // when call last let the scheduler in (yieldEvery)
+
+	// base is the State of the last Snapshot or Restore: the next Snapshot shares its
+	// unwritten pages. tracker reports the pages written since (nil: not available, see
+	// noTracking; Snapshot then compares pages with base's).
+	base       *State
+	tracker    *writeTracker
+	noTracking error
+}
+
+// trackingEnabled turns write tracking off for tests of the comparing Snapshot.
+var trackingEnabled atomic.Bool
+
+var errTrackingOff = errors.New("write tracking turned off")
+
+func init() { trackingEnabled.Store(true) }
+
+// stopTracking falls back to comparing pages (which needs nothing from the tracker)
+// after the write tracker failed with err.
+func (in *Instance) stopTracking(err error) {
+	in.tracker, in.noTracking = nil, err
+}
+
+// WriteTracking reports whether Snapshot copies only the pages written since the last
+// one (nil), or why it must compare every page (Linux 6.7's userfaultfd write
+// protection is not available).
+func (in *Instance) WriteTracking() error {
+	if in.tracker != nil {
+		return nil
+	}
+	if in.noTracking != nil {
+		return in.noTracking
+	}
+	return errors.New("guest memory is not a reserved mapping")
 }
 
 // yieldEvery bounds how long a goroutine runs guest calls back to back before it lets
@@ -95,7 +129,7 @@ func (m *Module) instantiate(ctx context.Context) (*Instance, error) {
 		return nil, fmt.Errorf("instantiate %s: %w", m.Name, err)
 	}
 	defer release()
-	am, err := m.engine.runtime.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator()), m.compiled, cfg)
+	am, err := m.engine.runtime.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator(in)), m.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate %s: %w", m.Name, err)
 	}

@@ -5,4 +5,4 @@ package vm
 import "github.com/tetratelabs/wazero/experimental"
 
 // memoryAllocator returns nil: wazero's own (slice-backed) memory.
-func memoryAllocator() experimental.MemoryAllocator { return nil }
+func memoryAllocator(*Instance) experimental.MemoryAllocator { return nil }

@@ -14,10 +14,17 @@ import (
 // slice by copying it, and a copy of a 100 MiB memory is one long memmove that the
 // garbage collector must wait for before it can stop the world: every goroutine of the
 // member, raft heartbeats and link probes included, stalled for tens of milliseconds.
-type reservedMemory struct{ buf []byte }
+//
+// The whole reservation is under write tracking (writeTracker) where the kernel offers
+// it: the instance's Snapshot then copies only the pages written since the last one.
+type reservedMemory struct {
+	buf     []byte
+	tracker *writeTracker
+}
 
-// memoryAllocator returns the allocator for guest memories, or nil to use wazero's.
-func memoryAllocator() experimental.MemoryAllocator {
+// memoryAllocator returns the allocator for in's guest memory, or nil to use wazero's.
+// It gives in the memory's write tracker, if any.
+func memoryAllocator(in *Instance) experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
 		if max == 0 || max > 4<<30 {
 			return nil
@@ -26,7 +33,15 @@ func memoryAllocator() experimental.MemoryAllocator {
 		if err != nil {
 			return nil // wazero then fails the instantiation with "out of memory"
 		}
-		return &reservedMemory{buf: b[:0]}
+		m := &reservedMemory{buf: b[:0]}
+		if !trackingEnabled.Load() {
+			in.noTracking = errTrackingOff
+		} else if t, err := trackWrites(b); err == nil {
+			m.tracker, in.tracker = t, t
+		} else {
+			in.noTracking = err
+		}
+		return m
 	})
 }
 
@@ -39,6 +54,7 @@ func (m *reservedMemory) Reallocate(size uint64) []byte {
 }
 
 func (m *reservedMemory) Free() {
+	m.tracker.close()
 	if b := m.buf[:cap(m.buf)]; len(b) > 0 {
 		syscall.Munmap(b)
 	}

@@ -5,7 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"runtime"
+	"io"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -22,32 +23,70 @@ type Global struct {
 
 // State is the complete state of a guest between two entries: its linear memory, every
 // global, and the host's virtual clock. The random source needs no state: every entry
-// reseeds it. A State is immutable once made and may be shared between goroutines.
-// Memory made by Snapshot lives outside the Go heap and is released when the State is
-// unreachable: keep the State, not just the slice, while reading it (runtime.KeepAlive).
+// reseeds it. A State is immutable once made and may be shared between goroutines; it
+// holds memory as pages that later States of the same instance share where they are
+// unchanged (pages.go).
 type State struct {
 	ModuleSHA  [32]byte
 	ClockNanos int64
 	Globals    []Global
-	Memory     []byte
+	mem        stateMemory // read it with ReadMemoryAt, MemoryZero
 }
 
-// stateHashDomain separates the state hash from any other sha256 in ftvs.
-const stateHashDomain = "ftvs state v1\x00"
+// The state hash's domains separate it from any other sha256 in ftvs: v2 is Hash, v1
+// HashV1 (snapshot files of format 3 and before).
+const (
+	stateHashDomain   = "ftvs state v2\x00"
+	stateHashDomainV1 = "ftvs state v1\x00"
+)
 
 // Hash is sha256 over the canonical encoding of the state: domain, module identity,
 // clock, globals in index order (index, type, mutability, value; big endian), memory
-// length and memory bytes. Two replicas with equal hashes hold the same virtual server.
+// length, and the sha256 of each 4 KiB page of memory in order. Two replicas with equal
+// hashes hold the same virtual server. A page's hash is computed once and kept with the
+// page, which later States share while it is unwritten: hashing a State costs the pages
+// written since the last State hashed, plus 32 bytes per page.
 func (s *State) Hash() [32]byte {
+	return hashState(stateHashDomain, s.ModuleSHA, s.ClockNanos, s.Globals, s.mem.bytes(), func(w io.Writer) {
+		sums := make([]byte, 0, 256*sha256.Size)
+		y := time.Now()
+		for i, p := range s.mem {
+			sum := p.hash()
+			sums = append(sums, sum[:]...)
+			if i%256 == 255 {
+				w.Write(sums)
+				sums = sums[:0]
+				y = yieldAfter(y)
+			}
+		}
+		w.Write(sums)
+	})
+}
+
+// HashV1 is the state hash of snapshot files of format version 3 and before: as Hash,
+// but over the memory bytes themselves, which costs the whole memory every time.
+func (s *State) HashV1() [32]byte {
+	return hashState(stateHashDomainV1, s.ModuleSHA, s.ClockNanos, s.Globals, s.mem.bytes(), func(w io.Writer) {
+		y := time.Now()
+		for i, p := range s.mem {
+			w.Write(p.bytes())
+			if i%256 == 255 { // 1 MiB steps (chunkBytes)
+				y = yieldAfter(y)
+			}
+		}
+	})
+}
+
+func hashState(domain string, moduleSHA [32]byte, clockNanos int64, globals []Global, memBytes int, writeMemory func(io.Writer)) [32]byte {
 	h := sha256.New()
-	h.Write([]byte(stateHashDomain))
-	h.Write(s.ModuleSHA[:])
+	h.Write([]byte(domain))
+	h.Write(moduleSHA[:])
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(s.ClockNanos))
+	binary.BigEndian.PutUint64(b[:], uint64(clockNanos))
 	h.Write(b[:])
-	binary.BigEndian.PutUint64(b[:], uint64(len(s.Globals)))
+	binary.BigEndian.PutUint64(b[:], uint64(len(globals)))
 	h.Write(b[:])
-	for _, g := range s.Globals {
+	for _, g := range globals {
 		var gb [14]byte
 		binary.BigEndian.PutUint32(gb[0:], g.Index)
 		gb[4] = byte(g.Type)
@@ -57,17 +96,18 @@ func (s *State) Hash() [32]byte {
 		binary.BigEndian.PutUint64(gb[6:], g.Value)
 		h.Write(gb[:])
 	}
-	binary.BigEndian.PutUint64(b[:], uint64(len(s.Memory)))
+	binary.BigEndian.PutUint64(b[:], uint64(memBytes))
 	h.Write(b[:])
-	writeChunked(h, s.Memory)
-	runtime.KeepAlive(s) // s.Memory may be a mapping that goes with s (newStateMemory)
+	writeMemory(h)
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
 }
 
-// Snapshot copies the instance's complete state. It must run between entries, on the
-// goroutine that applies them.
+// Snapshot captures the instance's complete state. It must run between entries, on the
+// goroutine that applies them. It copies only the pages written since the instance's
+// last Snapshot or Restore (writeTracker); the State shares the others with that one.
+// Without write tracking it compares each page with that State's instead.
 func (in *Instance) Snapshot() (*State, error) {
 	if in.dead {
 		return nil, ErrDead
@@ -77,13 +117,46 @@ func (in *Instance) Snapshot() (*State, error) {
 	if !ok {
 		return nil, fmt.Errorf("snapshot: read %d bytes of guest memory failed", size)
 	}
-	st := &State{ModuleSHA: in.mod.SHA256, ClockNanos: in.clock.now}
-	st.Memory = newStateMemory(st, int(size))
-	copyChunked(st.Memory, view)
-	for i, g := range in.mod.info.Globals {
-		st.Globals = append(st.Globals, Global{Index: g.Index, Type: g.Type, Mutable: g.Mutable, Value: in.globals[i].Get()})
+	written := in.writtenPages(int(size))
+	var base stateMemory
+	if in.base != nil {
+		base = in.base.mem
 	}
+	st := &State{ModuleSHA: in.mod.SHA256, ClockNanos: in.clock.now, Globals: in.globalValues()}
+	st.mem = capture(view, base, written)
+	in.base = st
 	return st, nil
+}
+
+// writtenPages returns, per page of the first size bytes of guest memory, whether it was
+// written since the last call, or nil if that is not known (no tracking, or no earlier
+// State to share pages with): then every page must be looked at.
+func (in *Instance) writtenPages(size int) []bool {
+	if in.tracker == nil {
+		return nil
+	}
+	written := make([]bool, size/statePageSize)
+	err := in.tracker.collect(uintptr(size), func(off, end uintptr) {
+		for i := off / statePageSize; i < end/statePageSize && int(i) < len(written); i++ {
+			written[i] = true
+		}
+	})
+	if err != nil {
+		in.stopTracking(err)
+		return nil
+	}
+	if in.base == nil {
+		return nil
+	}
+	return written
+}
+
+func (in *Instance) globalValues() []Global {
+	var gs []Global
+	for i, g := range in.mod.info.Globals {
+		gs = append(gs, Global{Index: g.Index, Type: g.Type, Mutable: g.Mutable, Value: in.globals[i].Get()})
+	}
+	return gs
 }
 
 // Restore makes a fresh instance holding st, without running _initialize. The instance
@@ -95,11 +168,12 @@ func (m *Module) Restore(ctx context.Context, st *State) (*Instance, error) {
 	if len(st.Globals) != len(m.info.Globals) {
 		return nil, fmt.Errorf("%w: state has %d globals, module %s has %d", ErrBadState, len(st.Globals), m.Name, len(m.info.Globals))
 	}
-	if uint64(len(st.Memory)) > m.engine.cfg.MemoryLimitBytes {
-		return nil, fmt.Errorf("%w: state holds %d MiB of memory, the limit is %d MiB (raise the memory limit)", ErrBadState, len(st.Memory)>>20, m.engine.cfg.MemoryLimitBytes>>20)
+	memBytes := st.MemoryBytes()
+	if uint64(memBytes) > m.engine.cfg.MemoryLimitBytes {
+		return nil, fmt.Errorf("%w: state holds %d MiB of memory, the limit is %d MiB (raise the memory limit)", ErrBadState, memBytes>>20, m.engine.cfg.MemoryLimitBytes>>20)
 	}
-	if len(st.Memory)%pageSize != 0 {
-		return nil, fmt.Errorf("%w: memory of %d bytes is not a whole number of 64 KiB pages", ErrBadState, len(st.Memory))
+	if memBytes%pageSize != 0 {
+		return nil, fmt.Errorf("%w: memory of %d bytes is not a whole number of 64 KiB pages", ErrBadState, memBytes)
 	}
 	in, err := m.instantiate(ctx)
 	if err != nil {
@@ -110,20 +184,19 @@ func (m *Module) Restore(ctx context.Context, st *State) (*Instance, error) {
 		return nil, err
 	}
 	cur := in.mem.Size()
-	if uint32(len(st.Memory)) < cur {
-		return fail(fmt.Errorf("%w: state holds %d bytes of memory, less than the module's minimum %d", ErrBadState, len(st.Memory), cur))
+	if uint32(memBytes) < cur {
+		return fail(fmt.Errorf("%w: state holds %d bytes of memory, less than the module's minimum %d", ErrBadState, memBytes, cur))
 	}
-	if grow := (uint32(len(st.Memory)) - cur) / pageSize; grow > 0 {
+	if grow := (uint32(memBytes) - cur) / pageSize; grow > 0 {
 		if _, ok := in.mem.Grow(grow); !ok {
-			return fail(fmt.Errorf("%w: cannot grow guest memory to %d bytes", ErrBadState, len(st.Memory)))
+			return fail(fmt.Errorf("%w: cannot grow guest memory to %d bytes", ErrBadState, memBytes))
 		}
 	}
-	view, ok := in.mem.Read(0, uint32(len(st.Memory)))
+	view, ok := in.mem.Read(0, uint32(memBytes))
 	if !ok {
-		return fail(fmt.Errorf("%w: write %d bytes of memory failed", ErrBadState, len(st.Memory)))
+		return fail(fmt.Errorf("%w: write %d bytes of memory failed", ErrBadState, memBytes))
 	}
-	copyChunked(view, st.Memory)
-	runtime.KeepAlive(st)
+	st.copyMemory(view)
 	for i, g := range st.Globals {
 		want := m.info.Globals[i]
 		if g.Index != want.Index || g.Type != want.Type || g.Mutable != want.Mutable {
@@ -142,7 +215,24 @@ func (m *Module) Restore(ctx context.Context, st *State) (*Instance, error) {
 		mg.Set(g.Value)
 	}
 	in.clock.now = st.ClockNanos
+	// The instance holds st now: its next Snapshot copies what is written from here.
+	in.writtenPages(memBytes)
+	in.base = st
 	return in, nil
+}
+
+// copyMemory copies the State's memory into dst (as long), skipping zero pages: dst is
+// a fresh memory, zero already.
+func (s *State) copyMemory(dst []byte) {
+	y := time.Now()
+	for i, p := range s.mem {
+		if p != nil {
+			copy(dst[i*statePageSize:], p.b[:])
+		}
+		if i%256 == 255 {
+			y = yieldAfter(y)
+		}
+	}
 }
 
 // StateHash is Snapshot().Hash() without copying memory.
@@ -154,9 +244,14 @@ func (in *Instance) StateHash() ([32]byte, error) {
 	if !ok {
 		return [32]byte{}, fmt.Errorf("state hash: read guest memory failed")
 	}
-	st := State{ModuleSHA: in.mod.SHA256, ClockNanos: in.clock.now, Memory: view}
-	for i, g := range in.mod.info.Globals {
-		st.Globals = append(st.Globals, Global{Index: g.Index, Type: g.Type, Mutable: g.Mutable, Value: in.globals[i].Get()})
-	}
-	return st.Hash(), nil
+	return hashState(stateHashDomain, in.mod.SHA256, in.clock.now, in.globalValues(), len(view), func(w io.Writer) {
+		y := time.Now()
+		for off := 0; off < len(view); off += statePageSize {
+			sum := pageHash(view[off : off+statePageSize])
+			w.Write(sum[:])
+			if off%chunkBytes == chunkBytes-statePageSize {
+				y = yieldAfter(y)
+			}
+		}
+	}), nil
 }

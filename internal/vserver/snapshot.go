@@ -40,10 +40,10 @@ type SnapshotModule struct {
 // ErrCorrupt means a snapshot file failed its checks. Nothing was restored from it.
 var ErrCorrupt = errors.New("snapshot is corrupted")
 
-// The file format (version 3), all integers big endian:
+// The file format (version 4), all integers big endian:
 //
 //	"FTVSSNAP" | u32 version | u64 index
-//	version 3 only: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
+//	version 3 and 4: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
 //	  | u32 max request bytes | u8 interpreter
 //	u8 name length | name | u32 module length | module
 //	u8 has-state; if 1:
@@ -54,7 +54,10 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 //	  | u8 on probation | u32 threshold | u32 consecutive traps | u32 probation left
 //	[32] sha256 of everything before it
 //
-// Version 1 files (no update section) and version 2 files (no settings) are still read.
+// Version 4 is version 3 with the state hash of vm.State.Hash (sha256 over the hashes of
+// the 4 KiB pages, which a CoServer keeps from one State to the next); versions 1 to 3
+// have vm.State.HashV1's (over the memory bytes). Version 1 files (no update section),
+// version 2 files (no settings) and version 3 files are still read.
 // The settings come first so that a CoServer whose memory limit is below the cluster's
 // learns that from the file (ErrSettingsMismatch), instead of taking it for corrupt.
 //
@@ -62,7 +65,7 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 // hash is recomputed on read, so a file that decodes is exactly what was written.
 const (
 	snapMagic         = "FTVSSNAP"
-	snapVersion       = 3
+	snapVersion       = 4
 	maxSnapModule     = 64 << 20
 	maxSnapGlobals    = 1 << 16
 	snapPageSize      = 65536
@@ -136,21 +139,23 @@ func encodeState(e *encoder, st *vm.State) {
 		e.bool(g.Mutable)
 		e.u64(g.Value)
 	}
-	e.u64(uint64(len(st.Memory)))
-	pages := len(st.Memory) / snapPageSize
+	e.u64(uint64(st.MemoryBytes()))
+	pages := st.MemoryBytes() / snapPageSize
 	bitmap := make([]byte, (pages+7)/8)
 	for p := range pages {
-		if !allZero(st.Memory[p*snapPageSize : (p+1)*snapPageSize]) {
+		if !st.MemoryZero(p*snapPageSize, snapPageSize) {
 			bitmap[p/8] |= 1 << (p % 8)
 		}
 	}
 	e.bytes(bitmap)
+	page := make([]byte, snapPageSize)
 	for p := range pages {
 		if bitmap[p/8]&(1<<(p%8)) != 0 {
-			e.bytes(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
+			st.ReadMemoryAt(page, int64(p*snapPageSize))
+			e.bytes(page)
 		}
 	}
-	sum := st.Hash() // also keeps st, and so st.Memory, alive until here
+	sum := st.Hash()
 	e.bytes(sum[:])
 }
 
@@ -280,7 +285,7 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	s, err := decodeSnapshotV1(d, s, maxMemory)
+	s, err := decodeSnapshotV1(d, s, v, maxMemory)
 	if err != nil || v == 1 {
 		return s, err
 	}
@@ -310,7 +315,7 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 
 // decodeSnapshotV1 reads what every version has after the index (and the settings):
 // module and state.
-func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, error) {
+func decodeSnapshotV1(d *decoder, s *Snapshot, version uint32, maxMemory uint64) (*Snapshot, error) {
 	s.ModuleName = string(d.bytes(int(d.u8())))
 	n := d.u32()
 	if d.err == nil && n > maxSnapModule {
@@ -325,9 +330,10 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, err
 	case has != 1:
 		return nil, fmt.Errorf("bad state flag %d", has)
 	}
-	st := &vm.State{}
-	copy(st.ModuleSHA[:], d.bytes(32))
-	st.ClockNanos = int64(d.u64())
+	var moduleSHA [32]byte
+	var globals []vm.Global
+	copy(moduleSHA[:], d.bytes(32))
+	clockNanos := int64(d.u64())
 	ng := d.u32()
 	if d.err == nil && ng > maxSnapGlobals {
 		return nil, fmt.Errorf("%d globals exceeds %d", ng, maxSnapGlobals)
@@ -341,7 +347,7 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, err
 			return nil, fmt.Errorf("global %d: bad mutability flag %d", g.Index, m)
 		}
 		g.Value = d.u64()
-		st.Globals = append(st.Globals, g)
+		globals = append(globals, g)
 	}
 	memBytes := d.u64()
 	if d.err != nil {
@@ -358,18 +364,30 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, maxMemory uint64) (*Snapshot, err
 	if d.err != nil {
 		return nil, d.err
 	}
-	st.Memory = make([]byte, memBytes)
+	sb, err := vm.NewStateBuilder(moduleSHA, clockNanos, globals, int(memBytes))
+	if err != nil {
+		return nil, err
+	}
+	page := make([]byte, snapPageSize)
 	for p := range pages {
 		if bitmap[p/8]&(1<<(p%8)) != 0 {
-			d.read(st.Memory[p*snapPageSize : (p+1)*snapPageSize])
+			d.read(page)
+			if d.err == nil && !allZero(page) { // a zero page written anyway needs no memory
+				sb.WriteAt(page, int64(p*snapPageSize))
+			}
 		}
 	}
+	st := sb.State()
 	var sum [32]byte
 	copy(sum[:], d.bytes(32))
 	if d.err != nil {
 		return nil, d.err
 	}
-	if st.Hash() != sum {
+	stateHash := st.Hash
+	if version < 4 {
+		stateHash = st.HashV1
+	}
+	if stateHash() != sum {
 		return nil, errors.New("state hash mismatch: the guest state in the file is not the state that was saved")
 	}
 	if st.ModuleSHA != sha256.Sum256(s.Module) {

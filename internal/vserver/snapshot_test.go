@@ -3,6 +3,8 @@ package vserver_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -14,11 +16,20 @@ import (
 // smallSnapshot is a hand-made state (no guest needed) with zero and non-zero pages.
 func smallSnapshot() *vserver.Snapshot {
 	module := []byte("\x00asm\x01\x00\x00\x00")
-	st := &vm.State{ClockNanos: 123456789, Memory: make([]byte, 3*65536),
-		Globals: []vm.Global{{Index: 0, Type: wasm.I32, Mutable: true, Value: 7}, {Index: 1, Type: wasm.I64, Value: 1 << 40}}}
-	st.ModuleSHA = sha(module)
-	st.Memory[10] = 1
-	st.Memory[2*65536+5] = 0xff
+	return snapshotOf(module, 3*65536)
+}
+
+// snapshotOf is a hand-made snapshot of module with memBytes of guest memory, two bytes
+// of it set.
+func snapshotOf(module []byte, memBytes int) *vserver.Snapshot {
+	mem := make([]byte, memBytes)
+	mem[10] = 1
+	mem[2*65536+5] = 0xff
+	st, err := vm.NewState(sha(module), 123456789,
+		[]vm.Global{{Index: 0, Type: wasm.I32, Mutable: true, Value: 7}, {Index: 1, Type: wasm.I64, Value: 1 << 40}}, mem)
+	if err != nil {
+		panic(err)
+	}
 	return &vserver.Snapshot{Index: 99, ModuleName: "tiny", Module: module, State: st}
 }
 
@@ -52,8 +63,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 func TestSnapshotZeroPagesAreNotStored(t *testing.T) {
-	snap := smallSnapshot()
-	snap.State.Memory = append(snap.State.Memory, make([]byte, 100*65536)...)
+	snap := snapshotOf([]byte("\x00asm\x01\x00\x00\x00"), 103*65536)
 	if n := len(encode(t, snap)); n > 3*65536 {
 		t.Fatalf("snapshot of 2 non-zero pages and 101 zero pages takes %d bytes", n)
 	}
@@ -136,4 +146,37 @@ func FuzzModulePayload(f *testing.F) {
 			t.Fatalf("payload does not round-trip: %v", err)
 		}
 	})
+}
+
+// A file of format version 3 carries the state hash over the memory bytes
+// (vm.State.HashV1); this build still reads it, and checks that hash, not Hash's.
+func TestSnapshotVersion3StillRead(t *testing.T) {
+	snap := smallSnapshot()
+	v4 := encode(t, snap)
+	asV3 := func(stateHash [32]byte) []byte {
+		b := bytes.Clone(v4)
+		binary.BigEndian.PutUint32(b[8:], 3)
+		h := snap.State.Hash()
+		at := bytes.Index(b, h[:])
+		if at < 0 {
+			t.Fatal("the state hash is not in the file")
+		}
+		copy(b[at:], stateHash[:])
+		sum := sha256.Sum256(b[:len(b)-32])
+		copy(b[len(b)-32:], sum[:])
+		return b
+	}
+	got, err := vserver.ReadSnapshot(bytes.NewReader(asV3(snap.State.HashV1())), 1<<30)
+	if err != nil {
+		t.Fatalf("version 3 file: %v", err)
+	}
+	if got.State.Hash() != snap.State.Hash() {
+		t.Fatal("the state read from a version 3 file differs")
+	}
+	if _, err := vserver.ReadSnapshot(bytes.NewReader(asV3(snap.State.Hash())), 1<<30); !errors.Is(err, vserver.ErrCorrupt) {
+		t.Fatalf("version 3 file with a version 4 state hash: %v, want ErrCorrupt", err)
+	}
+	if snap.State.Hash() == snap.State.HashV1() {
+		t.Fatal("Hash and HashV1 agree")
+	}
 }

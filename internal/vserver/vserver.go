@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/modmeta"
@@ -49,6 +50,10 @@ type Config struct {
 	// fall changes no state.
 	RedoPerMemoryBytes int
 }
+
+// slowEntry is how long a guest call may take before it is logged: longer than a raft
+// heartbeat, it is a pause every client sees.
+const slowEntry = 50 * time.Millisecond
 
 // Input is one committed log entry with what the log supplies around the envelope.
 type Input struct {
@@ -202,11 +207,16 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 		return res
 	}
 	var err error
+	began := time.Now()
 	switch e.Kind {
 	case entry.KindRequest:
 		res.Response, res.FuelUsed, err = s.inst.Handle(ctx, in.Index, in.TimeNanos, e.Seed, e.Payload)
 	case entry.KindTick:
 		err = s.inst.Tick(ctx, in.Index, in.TimeNanos, e.Seed)
+	}
+	if took := time.Since(began); took >= slowEntry {
+		s.log.Info("slow entry: every request behind it waited (the guest's own garbage collector, or a long request)",
+			"index", in.Index, "took_ms", took.Milliseconds(), "fuel", res.FuelUsed)
 	}
 	var trap *vm.TrapError
 	switch {
@@ -286,9 +296,13 @@ func (s *Server) remember(in Input) {
 }
 
 func (s *Server) takeCheckpoint() error {
+	began := time.Now()
 	st, err := s.inst.Snapshot()
 	if err != nil {
 		return err
+	}
+	if took := time.Since(began); took >= slowEntry/5 {
+		s.log.Debug("slow checkpoint", "index", s.applied, "took_ms", took.Milliseconds(), "memory_bytes", st.MemoryBytes())
 	}
 	s.checkpoint, s.checkpointIndex = st, s.applied
 	s.redo, s.redoBytes = s.redo[:0], 0
