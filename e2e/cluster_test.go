@@ -83,6 +83,13 @@ func readKeys(t *testing.T, gateway string, n int) {
 			for i := c; i < n; i += clients {
 				url := fmt.Sprintf("%s/kv/key%04d", gateway, i)
 				code, body, _, err := send("GET", url, nil)
+				// A read goes through the log: on a machine so busy that links time out,
+				// it may be answered 503 (outcome unknown, or no leader for a moment).
+				// A read is safe to repeat; what it must return does not change.
+				for deadline := time.Now().Add(5 * time.Second); code == http.StatusServiceUnavailable && time.Now().Before(deadline); {
+					time.Sleep(50 * time.Millisecond)
+					code, body, _, err = send("GET", url, nil)
+				}
 				if err != nil || code != http.StatusOK || !bytes.Equal(body, kvValue(i)) {
 					errs <- fmt.Errorf("GET %s = %d %q %v, want 200 %q", url, code, body, err, kvValue(i))
 					return
