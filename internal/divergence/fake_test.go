@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/metrics"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -46,10 +48,10 @@ func newPair(t *testing.T, interval time.Duration) *pair {
 		other := names[1-i]
 		f := &fakeMember{p: p, name: name, leader: "coserver1", leading: name == "coserver1", logs: &recorder{},
 			peer: cluster.Status{Member: other, VirtualServer: vserver.StatusRunning, Divergence: &cluster.Divergence{}}}
-		var set metrics.Set
+		f.set = &metrics.Set{}
 		cfg := Config{Name: name, Other: other, CheckInterval: interval, Logger: slog.New(f.logs.handler()),
-			Checks: set.NewCounterVec("ftvs_divergence_checks_total", "", "kind"), Detected: set.NewCounterVec("ftvs_divergence_detected_total", "", "kind")}
-		f.set = &set
+			FS: fsx.OS, QuarantineFile: filepath.Join(t.TempDir(), "QUARANTINE")}
+		cfg.Checks, cfg.Detected = NewCounters(f.set)
 		g, err := NewGuard(ctx, cfg, f)
 		if err != nil {
 			t.Fatal(err)
@@ -136,14 +138,14 @@ type fakeMember struct {
 	set  *metrics.Set
 	wg   sync.WaitGroup
 
-	mu          sync.Mutex
-	leading     bool
-	leader      string
-	peer        cluster.Status // the other CoServer's status
-	appended    int
-	quarantined []string
-	resyncs     int
-	replayErr   error
+	mu        sync.Mutex
+	leading   bool
+	leader    string
+	peer      cluster.Status // the other CoServer's status
+	appended  int
+	handovers int // HandLeadershipAway
+	resyncs   int
+	replayErr error
 }
 
 func (f *fakeMember) Leading() bool {
@@ -201,10 +203,10 @@ func (f *fakeMember) Replay(_ context.Context, from *vserver.Snapshot, index uin
 // logState is the state the log makes at every check point in these tests.
 const logState = 1
 
-func (f *fakeMember) Quarantined(why string) {
+func (f *fakeMember) HandLeadershipAway() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.quarantined = append(f.quarantined, why)
+	f.handovers++
 }
 
 func (f *fakeMember) Resync(context.Context) (string, error) {
@@ -258,6 +260,17 @@ func (r *recorder) events(code string) []record {
 	for _, rec := range r.recs {
 		if rec.attrs["event"] == code {
 			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// quarantines returns the reasons this member quarantined itself for.
+func (r *recorder) quarantines() []string {
+	var out []string
+	for _, rec := range r.events("vs.quarantined") {
+		if rec.msg == "this CoServer answers no client: its copy of the virtual server is not trusted" {
+			out = append(out, rec.attrs["reason"])
 		}
 	}
 	return out

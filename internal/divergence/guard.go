@@ -11,6 +11,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/metrics"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -32,8 +33,8 @@ const holdTimeout = 60 * time.Second
 const maxCheckStates = 2
 
 // Member is the CoServer a Guard runs on, as the Guard sees it: internal/node
-// implements it, the tests fake it. The Guard never reaches the raft log, the virtual
-// server or the data dir but through it.
+// implements it, the tests fake it. The Guard never reaches raft, the log or the
+// virtual server but through it.
 type Member interface {
 	// Leading reports whether this CoServer may append a check entry now: it leads, it
 	// is enabled, its storage works, and its virtual server runs a module.
@@ -54,10 +55,9 @@ type Member interface {
 	// this CoServer's log after it up to index exactly as the live apply did, and
 	// returns the state hash of the result.
 	Replay(ctx context.Context, from *vserver.Snapshot, index uint64) (Hash, error)
-	// Quarantined is told that this CoServer was quarantined (the Guard has logged
-	// vs.quarantined): the member records it where a restart finds it, and hands
-	// leadership away.
-	Quarantined(why string)
+	// HandLeadershipAway transfers leadership to another member if this CoServer
+	// leads: a quarantined CoServer must not.
+	HandLeadershipAway()
 	// Resync discards this CoServer's copy of the virtual server and takes the other's
 	// (the forced-sync path); the message says what was done.
 	Resync(ctx context.Context) (string, error)
@@ -75,9 +75,25 @@ type Config struct {
 	CheckInterval time.Duration
 	Logger        *slog.Logger
 	// Checks and Detected count the comparisons with the other CoServer and the
-	// mismatches among them, by kind (ftvs_divergence_checks_total and
-	// ftvs_divergence_detected_total, label kind).
+	// mismatches among them, by kind (NewCounters).
 	Checks, Detected *metrics.CounterVec
+	// FS and QuarantineFile: where a quarantine is recorded (the member's data dir), so
+	// that a restart keeps it.
+	FS             fsx.FS
+	QuarantineFile string
+}
+
+// NewCounters registers the counters a Guard is given on s (the member's metrics, in
+// the order its /metrics shows them): ftvs_divergence_checks_total and
+// ftvs_divergence_detected_total, by kind.
+func NewCounters(s *metrics.Set) (checks, detected *metrics.CounterVec) {
+	checks = s.NewCounterVec("ftvs_divergence_checks_total",
+		"Comparisons of this CoServer's copy of the virtual server with the other's: state hashes at check entries (kind=state), its own responses with the leader's (kind=response).",
+		"kind")
+	detected = s.NewCounterVec("ftvs_divergence_detected_total",
+		"Comparisons that found the two CoServers' copies different (event vs.diverged), by kind.",
+		"kind")
+	return checks, detected
 }
 
 func (c Config) validate() error {
@@ -90,6 +106,8 @@ func (c Config) validate() error {
 		return errors.New("divergence guard: Logger is required")
 	case c.Checks == nil || c.Detected == nil:
 		return errors.New("divergence guard: the Checks and Detected counters are required")
+	case c.FS == nil || c.QuarantineFile == "":
+		return errors.New("divergence guard: FS and QuarantineFile (where a quarantine is recorded) are required")
 	}
 	return nil
 }

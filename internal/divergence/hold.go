@@ -1,8 +1,8 @@
 package divergence
 
 // No answer from a divergent state: from the moment a CoServer sees a mismatch, or is
-// asked for its verdict, until the resolution, its answers wait (Await); a quarantined
-// CoServer answers no client at all.
+// asked for its verdict, until the resolution, its answers wait (Answer); a quarantined
+// CoServer answers no client at all (quarantine.go).
 
 import (
 	"context"
@@ -70,11 +70,31 @@ func (g *Guard) heldForResponseBefore(index uint64) bool {
 	return g.hold != nil && g.heldFor != 0 && g.heldFor < index
 }
 
-// Await is called before this CoServer answers a client: it waits while a divergence
-// is being resolved, and refuses (vserver.ErrUncertain) once this CoServer is
+// Answer is called before this CoServer answers a client with res: it waits while a
+// divergence is being resolved, and refuses (vserver.ErrUncertain) once this CoServer
+// is quarantined. While the last resolution found the leader divergent, a result that
+// came from the leader is replaced by this CoServer's own (from own; nil when res is
+// its own already).
+func (g *Guard) Answer(ctx context.Context, res vserver.Result, own <-chan vserver.Result) (vserver.Result, error) {
+	trustLeader, err := g.await(ctx)
+	if err != nil {
+		return vserver.Result{}, err
+	}
+	if trustLeader || own == nil {
+		return res, nil
+	}
+	select {
+	case r := <-own:
+		return r, nil
+	case <-ctx.Done():
+		return vserver.Result{}, fmt.Errorf("%w: entry %d: the leader's result is not trusted and %s had not applied it in time", vserver.ErrUncertain, res.Index, g.cfg.Name)
+	}
+}
+
+// await waits while a divergence is being resolved, and refuses once this CoServer is
 // quarantined. trustLeader is false while the last resolution found the leader
-// divergent: a result that came from the leader must not answer.
-func (g *Guard) Await(ctx context.Context) (trustLeader bool, err error) {
+// divergent.
+func (g *Guard) await(ctx context.Context) (trustLeader bool, err error) {
 	g.mu.Lock()
 	h := g.hold
 	g.mu.Unlock()
@@ -92,29 +112,3 @@ func (g *Guard) Await(ctx context.Context) (trustLeader bool, err error) {
 	defer g.mu.Unlock()
 	return time.Now().After(g.leaderBadUntil), nil
 }
-
-// Quarantine makes this CoServer answer no client and never lead, until its copy is
-// discarded (EndQuarantine): it logs vs.quarantined and tells the member (which
-// records it and hands leadership away). A second quarantine keeps the first reason.
-func (g *Guard) Quarantine(why string) {
-	if g.quarantined.CompareAndSwap(nil, &why) {
-		g.log.Error("this CoServer answers no client: its copy of the virtual server is not trusted", "event", "vs.quarantined", "coserver", g.cfg.Name, "reason", why)
-		g.m.Quarantined(why)
-	}
-}
-
-// RestoreQuarantine puts back a quarantine the member recorded before it stopped,
-// without telling the member again.
-func (g *Guard) RestoreQuarantine(why string) { g.quarantined.Store(&why) }
-
-// Quarantined says why this CoServer answers no client, if it is quarantined.
-func (g *Guard) Quarantined() (why string, ok bool) {
-	if p := g.quarantined.Load(); p != nil {
-		return *p, true
-	}
-	return "", false
-}
-
-// EndQuarantine ends a quarantine once this CoServer's copy was discarded; it reports
-// whether there was one.
-func (g *Guard) EndQuarantine() bool { return g.quarantined.Swap(nil) != nil }

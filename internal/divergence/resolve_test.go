@@ -3,6 +3,7 @@ package divergence
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -69,12 +70,18 @@ func TestDivergenceResolved(t *testing.T) {
 				if p.g[name].holding() {
 					t.Errorf("%s still holds its answers", name)
 				}
+				q := f.logs.quarantines()
 				if name == tc.quarantin {
-					if len(f.quarantined) != 1 || (tc.noReplay && !strings.Contains(f.quarantined[0], "cannot be attributed")) {
-						t.Errorf("%s quarantined for %q", name, f.quarantined)
+					if len(q) != 1 || f.handovers != 1 || (tc.noReplay && !strings.Contains(q[0], "cannot be attributed")) {
+						t.Errorf("%s quarantined for %q, handed leadership away %d times", name, q, f.handovers)
 					}
-				} else if len(f.quarantined) != 0 {
-					t.Errorf("%s, which did not diverge, was quarantined: %q", name, f.quarantined)
+				} else if len(q) != 0 {
+					t.Errorf("%s, which did not diverge, was quarantined: %q", name, q)
+				}
+				// The record stays until the copy is discarded.
+				_, err := os.Stat(p.g[name].cfg.QuarantineFile)
+				if recorded := name == tc.quarantin && !tc.resynced; recorded != (err == nil) {
+					t.Errorf("%s: quarantine record: %v", name, err)
 				}
 				if want := name == tc.quarantin && tc.resynced; (f.resyncs == 1) != want || (len(f.logs.events("vs.repairing")) == 1) != want {
 					t.Errorf("%s: %d re-syncs, vs.repairing %v", name, f.resyncs, f.logs.events("vs.repairing"))
@@ -93,7 +100,7 @@ func TestDivergenceResolved(t *testing.T) {
 			if len(evs) != 1 || evs[0].attrs["coserver"] != tc.divergent {
 				t.Errorf("vs.divergent %v, want %s named", evs, tc.divergent)
 			}
-			trust, err := p.g["coserver2"].Await(context.Background())
+			trust, err := p.g["coserver2"].await(context.Background())
 			if err != nil || trust != (tc.divergent != "coserver1") {
 				t.Errorf("coserver2 trusts the leader's results: %v, %v", trust, err)
 			}
