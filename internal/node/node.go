@@ -39,7 +39,7 @@ type Member struct {
 	dir     *dataDir
 	engine  *vm.Engine                // nil on the witness
 	fsm     *fsm                      // nil on the witness
-	div     *divergence.Guard         // divergence detection: CoServers of a pair only (divergence.go)
+	div     *divergence.Guard         // divergence detection: CoServers of a pair only (internal/divergence, divergence.go)
 	raftFSM raft.FSM                  // what raft applies to: fsm, or the witness's
 	raftp   atomic.Pointer[raft.Raft] // swapped by an override or a forced sync (replica.go); use r()
 	rc      *raft.Config
