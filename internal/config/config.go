@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/divergence"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/node"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -24,14 +25,14 @@ var MemberNames = []string{CoServer1, CoServer2, Witness}
 
 // Defaults for settings left out of the file (SetDefaults). A setting that another
 // package uses takes that package's default: the value has one home (vm for the guest's
-// limits, node for raft and the checks, link for the probes), and this file format only
+// limits, node for raft, divergence for the checks, link for the probes), and this file format only
 // names it.
 const (
 	DefaultMemoryLimitMiB     = vm.DefaultMemoryLimitBytes >> 20
 	MaxMemoryLimitMiB         = vm.MaxMemoryLimitBytes >> 20
 	DefaultMaxRequestBytes    = vm.DefaultMaxRequestBytes
 	DefaultFuel               = vm.DefaultFuelPerEntry
-	DefaultCheckInterval      = node.DefaultCheckInterval
+	DefaultCheckInterval      = divergence.DefaultCheckInterval
 	DefaultHeartbeatTimeout   = node.DefaultHeartbeatTimeout
 	DefaultElectionTimeout    = node.DefaultElectionTimeout
 	DefaultLeaderLeaseTimeout = node.DefaultLeaderLeaseTimeout

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/divergence"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/node"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -25,7 +26,7 @@ func TestDefaultsHaveOneHome(t *testing.T) {
 		{"guest.memory_limit_mib maximum", uint64(MaxMemoryLimitMiB) << 20, uint64(vm.MaxMemoryLimitBytes)},
 		{"guest.max_request_bytes", c.Guest.MaxRequestBytes, vm.DefaultMaxRequestBytes},
 		{"guest.fuel", c.Guest.Fuel, int64(vm.DefaultFuelPerEntry)},
-		{"guest.check_interval", c.Guest.CheckInterval.Duration, node.DefaultCheckInterval},
+		{"guest.check_interval", c.Guest.CheckInterval.Duration, divergence.DefaultCheckInterval},
 		{"raft.heartbeat_timeout", c.Raft.HeartbeatTimeout.Duration, node.DefaultHeartbeatTimeout},
 		{"raft.election_timeout", c.Raft.ElectionTimeout.Duration, node.DefaultElectionTimeout},
 		{"raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout.Duration, node.DefaultLeaderLeaseTimeout},

@@ -1,10 +1,15 @@
-// Package divergence keeps what a CoServer knows about its own state at the comparison
-// points of the log (check entries): the state hash at each, computed off the apply
-// path, and the record of every comparison with the other CoServer — agreed, diverged
-// or skipped — that status, metrics and the Manager show.
+// Package divergence proves the two CoServers' copies of the virtual server equal, and
+// repairs them when they are not (node/DESIGN.md, "Divergence"; this package's
+// DESIGN.md).
 //
-// It compares nothing by itself and talks to no one: internal/node asks the peer for its
-// hash at the same index and reports the outcome here.
+// A Checker keeps what a CoServer knows about its own state at the comparison points of
+// the log (check entries): the state hash at each, computed off the apply path, and the
+// record of every comparison with the other CoServer (agreed, diverged or skipped) that
+// status, metrics and the Manager show. A Guard runs the comparisons on a CoServer of a
+// pair: the check loop, the comparison protocol on the links (Register), the response
+// comparison, the answers held while a divergence is resolved, the attribution by
+// replaying the log, and the quarantine. It knows the CoServer only through the Member
+// interface it declares, which internal/node implements.
 package divergence
 
 import (

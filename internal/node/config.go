@@ -77,8 +77,8 @@ type Config struct {
 	// and drills. They require the manager token.
 	FaultInjection bool
 	// CheckInterval is how often the leading CoServer appends a check entry, at which
-	// the two CoServers compare their state hashes (0: DefaultCheckInterval; negative:
-	// never).
+	// the two CoServers compare their state hashes (0: divergence.DefaultCheckInterval;
+	// negative: never).
 	CheckInterval time.Duration
 	// Simplex runs a lone CoServer: a single raft voter, the one-sided start.
 	Simplex bool

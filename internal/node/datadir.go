@@ -19,6 +19,7 @@ import (
 //	DISABLED          this CoServer is out of service (actions.go)
 //	OVERRIDE          a start without quorum is in effect here (replica.go)
 //	REJOIN            this member waits to be taken out and added back (rejoin.go)
+//	QUARANTINE        this CoServer's copy of the virtual server is not trusted (internal/divergence)
 //	raft/wal/         the raft log (internal/raftlog)
 //	raft/stable       raft's current term and vote (internal/stablestore)
 //	raft/snapshots/   full-state snapshots (internal/snapstore)
@@ -69,6 +70,10 @@ func (d *dataDir) raftDir() string    { return filepath.Join(d.path, "raft") }
 func (d *dataDir) walDir() string     { return filepath.Join(d.path, "raft", "wal") }
 func (d *dataDir) stablePath() string { return filepath.Join(d.path, "raft", "stable") }
 func (d *dataDir) snapDir() string    { return filepath.Join(d.path, "raft", "snapshots") }
+
+// quarantinePath is the record of a quarantine (divergence.Guard.Quarantine): the
+// reason, one line.
+func (d *dataDir) quarantinePath() string { return filepath.Join(d.path, "QUARANTINE") }
 
 // The stores of builds before this one.
 func (d *dataDir) legacyLogDir() string     { return filepath.Join(d.path, "raft", "log") }

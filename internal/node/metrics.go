@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/divergence"
 	"github.com/ftvs/ftvs/internal/metrics"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -19,7 +20,7 @@ type memberMetrics struct {
 	requests *metrics.CounterVec
 	latency  *metrics.Histogram
 	// divChecks and divDetected count comparisons with the other CoServer and the
-	// mismatches among them, by kind (state, response).
+	// mismatches among them, by kind (state, response): the divergence Guard's.
 	divChecks   *metrics.CounterVec
 	divDetected *metrics.CounterVec
 }
@@ -33,12 +34,7 @@ func (m *Member) initMetrics() {
 	mm.latency = s.NewHistogram("ftvs_request_duration_seconds",
 		"Time from a request's arrival at this gateway to its answer.",
 		[]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5})
-	mm.divChecks = s.NewCounterVec("ftvs_divergence_checks_total",
-		"Comparisons of this CoServer's copy of the virtual server with the other's: state hashes at check entries (kind=state), its own responses with the leader's (kind=response).",
-		"kind")
-	mm.divDetected = s.NewCounterVec("ftvs_divergence_detected_total",
-		"Comparisons that found the two CoServers' copies different (event vs.diverged), by kind.",
-		"kind")
+	mm.divChecks, mm.divDetected = divergence.NewCounters(s)
 	m.metrics = mm
 }
 

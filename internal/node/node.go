@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/divergence"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/forward"
 	"github.com/ftvs/ftvs/internal/fsx"
@@ -38,7 +39,7 @@ type Member struct {
 	dir     *dataDir
 	engine  *vm.Engine                // nil on the witness
 	fsm     *fsm                      // nil on the witness
-	div     *divState                 // divergence detection: CoServers of a pair only (divergence.go)
+	div     *divergence.Guard         // divergence detection: CoServers of a pair only (internal/divergence, divergence.go)
 	raftFSM raft.FSM                  // what raft applies to: fsm, or the witness's
 	raftp   atomic.Pointer[raft.Raft] // swapped by an override or a forced sync (replica.go); use r()
 	rc      *raft.Config
@@ -154,6 +155,7 @@ func newMember(cfg Config) *Member {
 	if m.fs = cfg.FS; m.fs == nil {
 		m.fs = fsx.OS
 	}
+	m.initMetrics()
 	return m
 }
 
@@ -193,9 +195,11 @@ func (m *Member) newFSM(ctx context.Context) (raft.FSM, error) {
 	m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed,
 		snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot}
 	if !m.cfg.Simplex {
-		m.div = newDivState()
-		m.fsm.onCheck, m.fsm.onReplaced = m.div.offer, m.div.replaced
-		if err := m.loadQuarantine(); err != nil {
+		if m.div, err = m.newGuard(); err != nil {
+			return nil, err
+		}
+		m.fsm.onCheck, m.fsm.onReplaced = m.div.Offer, m.div.Replaced
+		if err := m.div.LoadQuarantine(); err != nil {
 			return nil, err
 		}
 	}
@@ -217,7 +221,7 @@ func (m *Member) startBackgroundWork() {
 		m.goBackground(func() { m.installWhenLeader(m.stop) })
 		m.goBackground(func() { m.keepLeadershipAway(m.stop) })
 		m.goBackground(func() { m.rejoinPeers(m.stop) })
-		m.goBackground(func() { m.checkLoop(m.stop) })
+		m.goBackground(m.div.Run)
 	}
 }
 
@@ -331,7 +335,7 @@ func (m *Member) Close() error {
 	// must be gone before the stores and the engine it uses are closed.
 	m.stopBackground()
 	if m.div != nil {
-		m.div.checker.Close()
+		m.div.Close()
 	}
 	if c, ok := m.trans.(raft.WithClose); ok {
 		errs = append(errs, c.Close())

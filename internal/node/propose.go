@@ -49,8 +49,8 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 		defer cancel()
 	}
 	if m.div != nil {
-		if why := m.div.quarantined.Load(); why != nil {
-			return vserver.Result{}, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", vserver.ErrUnavailable, m.cfg.Name, *why)
+		if why, ok := m.div.Quarantined(); ok {
+			return vserver.Result{}, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", vserver.ErrUnavailable, m.cfg.Name, why)
 		}
 	}
 	ch := m.fsm.wait(e.Seed)
@@ -99,19 +99,7 @@ func (m *Member) answer(ctx context.Context, res vserver.Result, own <-chan vser
 	if m.div == nil {
 		return res, nil
 	}
-	trustLeader, err := m.div.await(ctx, m.cfg.Name)
-	if err != nil {
-		return vserver.Result{}, err
-	}
-	if trustLeader || own == nil {
-		return res, nil
-	}
-	select {
-	case r := <-own:
-		return r, nil
-	case <-ctx.Done():
-		return vserver.Result{}, fmt.Errorf("%w: entry %d: the leader's result is not trusted and %s had not applied it in time", vserver.ErrUncertain, res.Index, m.cfg.Name)
-	}
+	return m.div.Answer(ctx, res, own)
 }
 
 // shareable reports whether a leader's result may answer a request received by another

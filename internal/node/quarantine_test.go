@@ -33,7 +33,7 @@ func TestQuarantineSurvivesRestart(t *testing.T) {
 		t.Fatalf("leader %q", leader)
 	}
 	const why = "test: a divergence that could not be attributed"
-	c.m[target].quarantine(why)
+	c.m[target].div.Quarantine(why)
 
 	refused := func(stage string) {
 		t.Helper()

@@ -120,8 +120,8 @@ func (m *Member) noVote(term uint64) string {
 		return "its storage fails: " + f.Reason
 	}
 	if m.div != nil {
-		if why := m.div.quarantined.Load(); why != nil {
-			return "its copy of the virtual server is quarantined: " + *why
+		if why, ok := m.div.Quarantined(); ok {
+			return "its copy of the virtual server is quarantined: " + why
 		}
 	}
 	if floor := m.voteFloor.Load(); term <= floor {

@@ -373,7 +373,9 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", refuse(http.StatusConflict, "sync of %s failed: %v", m.cfg.Name, err)
 	}
-	m.endQuarantine() // the untrusted copy is gone
+	if m.div != nil {
+		m.div.EndQuarantine() // the untrusted copy is gone
+	}
 	return fmt.Sprintf("%s discarded its copy and waits to be added back; it then takes %s's snapshot and log (follow it in `ftvs status`)", m.cfg.Name, other.Name), nil
 }
 

@@ -10,13 +10,14 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/divergence"
 )
 
 // startHTTP serves the public port: the Manager's routes (/ftvs/..., /metrics) from
 // Config.Manager, every other path to the gateway (the virtual server) from
 // Config.Gateway; and, on the links, the member-to-member routes.
 func (m *Member) startHTTP() error {
-	m.initMetrics()
 	var err error
 	guest := http.Handler(http.HandlerFunc(noGateway))
 	if m.cfg.Gateway != nil {
@@ -68,10 +69,7 @@ func (m *Member) linkRoutes(mgr http.Handler) *http.ServeMux {
 	mux.HandleFunc("POST /ftvs/internal/update", m.handleInternalUpdate)
 	mux.HandleFunc("POST /ftvs/internal/rollback", m.handleInternalRollback)
 	mux.Handle("GET /ftvs/v1/events", mgr)
-	mux.HandleFunc("GET /ftvs/internal/check", m.handleInternalCheck)
-	mux.HandleFunc("POST /ftvs/internal/check/verify", m.handleInternalVerify)
-	mux.HandleFunc("POST /ftvs/internal/check/resolve", m.handleInternalResolve)
-	mux.HandleFunc("POST /ftvs/internal/check/now", m.handleInternalCheckNow)
+	divergence.Register(mux, m.cfg.Name, m.div) // /ftvs/internal/check...
 	return mux
 }
 

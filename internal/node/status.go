@@ -38,7 +38,9 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 	if st.Sync == nil {
 		st.Sync = rejoinWait(st)
 	}
-	st.Divergence = m.divergenceStatus()
+	if m.div != nil {
+		st.Divergence = m.div.Status()
+	}
 	st.VirtualServer, st.Failure = m.virtualServerStatus(st, vs)
 	st.Mode = m.loneMode(st.Role)
 	return st
@@ -94,7 +96,7 @@ func (m *Member) addGuest(st *cluster.Status, vs vsStatus, mode cluster.HashMode
 	case mode == cluster.HashLive:
 		st.StateHash, st.StateHashIndex = vs.StateHash, vs.StateHashIndex
 	case mode == cluster.HashChecked && m.div != nil:
-		if c := m.div.checker.Stats(); c.LatestIndex > 0 {
+		if c := m.div.Stats(); c.LatestIndex > 0 {
 			st.StateHash, st.StateHashIndex = c.LatestHash.String(), c.LatestIndex
 		}
 	}

@@ -107,7 +107,7 @@ func (c *testCluster) checkStatusHashes() {
 		var hashes []string
 		for _, name := range []string{"coserver1", "coserver2"} {
 			m := c.m[name]
-			before := m.div.checker.Stats().LatestIndex
+			before := m.div.Stats().LatestIndex
 			st, live := m.Status(cluster.HashChecked), m.Status(cluster.HashLive)
 			switch {
 			case st.StateHash == "" || st.StateHashIndex < before || st.StateHashIndex > st.AppliedIndex:
