@@ -359,23 +359,12 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, version uint32, maxMemory uint64)
 	if memBytes%snapPageSize != 0 || memBytes > maxSnapshotMemory || memBytes > maxMemory {
 		return nil, fmt.Errorf("guest memory of %d bytes: must be whole 64 KiB pages and at most the memory limit (%d bytes)", memBytes, maxMemory)
 	}
-	pages := int(memBytes / snapPageSize)
-	bitmap := d.bytes((pages + 7) / 8)
-	if d.err != nil {
-		return nil, d.err
-	}
 	sb, err := vm.NewStateBuilder(moduleSHA, clockNanos, globals, int(memBytes))
 	if err != nil {
 		return nil, err
 	}
-	page := make([]byte, snapPageSize)
-	for p := range pages {
-		if bitmap[p/8]&(1<<(p%8)) != 0 {
-			d.read(page)
-			if d.err == nil && !allZero(page) { // a zero page written anyway needs no memory
-				sb.WriteAt(page, int64(p*snapPageSize))
-			}
-		}
+	if err := decodeMemory(d, sb, int(memBytes/snapPageSize)); err != nil {
+		return nil, err
 	}
 	st := sb.State()
 	var sum [32]byte
@@ -395,6 +384,25 @@ func decodeSnapshotV1(d *decoder, s *Snapshot, version uint32, maxMemory uint64)
 	}
 	s.State = st
 	return s, nil
+}
+
+// decodeMemory reads the page bitmap and the stored pages of a memory of pages 64 KiB
+// pages into sb.
+func decodeMemory(d *decoder, sb *vm.StateBuilder, pages int) error {
+	bitmap := d.bytes((pages + 7) / 8)
+	if d.err != nil {
+		return d.err
+	}
+	page := make([]byte, snapPageSize)
+	for p := range pages {
+		if bitmap[p/8]&(1<<(p%8)) != 0 {
+			d.read(page)
+			if d.err == nil && !allZero(page) { // a zero page written anyway needs no memory
+				sb.WriteAt(page, int64(p*snapPageSize))
+			}
+		}
+	}
+	return d.err
 }
 
 var zeroPage [snapPageSize]byte
