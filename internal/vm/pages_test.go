@@ -31,7 +31,7 @@ func TestSnapshotSharesUnwrittenPages(t *testing.T) {
 }
 
 func testSnapshotShares(t *testing.T, in *vm.Instance) {
-	mustCall(t, in, 1, "POST", "/grow?mb=8", "")
+	mustCall(t, in, 1, "POST", "/grow?mb=2", "")
 	first := snapshot(t, in)
 	firstHash := first.Hash()
 
@@ -43,14 +43,14 @@ func testSnapshotShares(t *testing.T, in *vm.Instance) {
 	held := []*vm.State{first, again}
 	hashes := [][32]byte{firstHash, again.Hash()}
 	prev := again
-	for i := uint64(2); i < 40; i++ {
+	for i := uint64(2); i < 16; i++ {
 		mustCall(t, in, i, "POST", "/count", "")
-		if i%7 == 0 {
+		if i%5 == 0 {
 			mustCall(t, in, i, "POST", "/grow?mb=1", "")
 		}
 		st := snapshot(t, in)
 		copied := vm.CopiedPages(prev, st)
-		if i%7 != 0 && copied > st.MemoryBytes()/4096/4 {
+		if i%5 != 0 && copied > st.MemoryBytes()/4096/4 {
 			t.Errorf("entry %d (/count): the Snapshot copied %d of %d pages", i, copied, st.MemoryBytes()/4096)
 		}
 		held, hashes, prev = append(held, st), append(hashes, st.Hash()), st
@@ -70,7 +70,7 @@ func testSnapshotShares(t *testing.T, in *vm.Instance) {
 		t.Fatal("restored instance's state hash differs from the State")
 	}
 	mustCall(t, r, 2, "POST", "/count", "")
-	mustCall(t, in, 41, "POST", "/count", "") // the original goes on too: nothing shared is written
+	mustCall(t, in, 16, "POST", "/count", "") // the original goes on too: nothing shared is written
 	st := snapshot(t, r)
 	if vm.CopiedPages(first, st) == 0 {
 		t.Fatal("the restored instance's Snapshot after an entry copied no page")
