@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -165,7 +166,7 @@ func (g *Guard) post(ctx context.Context, peer, path string, body []byte) (int, 
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	var ar reply
+	var ar apijson.Reply
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ar)
 	return resp.StatusCode, ar.Error + ar.Message, nil
 }

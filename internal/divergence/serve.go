@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/ftvs/ftvs/internal/apijson"
 )
 
 // Register adds the comparison protocol's routes to mux, which the member serves on the
@@ -37,20 +39,6 @@ type checkReply struct {
 	Equal bool   `json:"equal"`
 }
 
-// reply is a member's answer to a notice (and to any request it refuses).
-type reply struct {
-	Message string `json:"message,omitempty"`
-	Error   string `json:"error,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
-func apiError(w http.ResponseWriter, code int, msg string) { writeJSON(w, code, reply{Error: msg}) }
-
 func parseHash(s string) (Hash, error) {
 	var h Hash
 	b, err := hex.DecodeString(s)
@@ -65,12 +53,12 @@ func parseHash(s string) (Hash, error) {
 // hashes) or 400.
 func (h *handlers) index(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 	if h.g == nil {
-		apiError(w, http.StatusNotFound, h.name+" keeps no state hashes")
+		apijson.Error(w, http.StatusNotFound, h.name+" keeps no state hashes")
 		return 0, false
 	}
 	index, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 	if err != nil {
-		apiError(w, http.StatusBadRequest, "index: "+err.Error())
+		apijson.Error(w, http.StatusBadRequest, "index: "+err.Error())
 		return 0, false
 	}
 	return index, true
@@ -86,11 +74,11 @@ func (h *handlers) check(w http.ResponseWriter, r *http.Request) {
 	}
 	leader, err := parseHash(r.URL.Query().Get("hash"))
 	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if why, ok := h.g.Quarantined(); ok {
-		apiError(w, http.StatusConflict, h.name+" is quarantined: "+why)
+		apijson.Error(w, http.StatusConflict, h.name+" is quarantined: "+why)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), CompareTimeout)
@@ -98,11 +86,11 @@ func (h *handlers) check(w http.ResponseWriter, r *http.Request) {
 	local, err := h.g.checker.Hash(ctx, index)
 	if err != nil {
 		h.g.skipped(index, fmt.Errorf("asked by the leader: %w", err))
-		apiError(w, http.StatusConflict, fmt.Sprintf("%s has no state hash at %d (applied %d): %v", h.name, index, h.g.m.Applied(), err))
+		apijson.Error(w, http.StatusConflict, fmt.Sprintf("%s has no state hash at %d (applied %d): %v", h.name, index, h.g.m.Applied(), err))
 		return
 	}
 	equal := h.g.compared(index, local, leader)
-	writeJSON(w, http.StatusOK, checkReply{Index: index, Hash: local.String(), Equal: equal})
+	apijson.Write(w, http.StatusOK, checkReply{Index: index, Hash: local.String(), Equal: equal})
 }
 
 // compared records the comparison of this CoServer's hash at index with the leader's,
@@ -135,33 +123,33 @@ func (h *handlers) verify(w http.ResponseWriter, r *http.Request) {
 	h.g.startHold()
 	ctx, cancel := context.WithTimeout(r.Context(), CompareTimeout)
 	defer cancel()
-	writeJSON(w, http.StatusOK, h.g.verifyAt(ctx, index))
+	apijson.Write(w, http.StatusOK, h.g.verifyAt(ctx, index))
 }
 
 // resolve is POST /ftvs/internal/check/resolve: the leader's resolution.
 func (h *handlers) resolve(w http.ResponseWriter, r *http.Request) {
 	var res resolution
 	if h.g == nil || json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&res) != nil {
-		apiError(w, http.StatusBadRequest, "want {\"action\": \"resync|quarantine|serve\", \"reason\": ...}")
+		apijson.Error(w, http.StatusBadRequest, "want {\"action\": \"resync|quarantine|serve\", \"reason\": ...}")
 		return
 	}
 	if !h.g.resolved(res) {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("action %q: want resync, quarantine or serve", res.Action))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("action %q: want resync, quarantine or serve", res.Action))
 		return
 	}
-	writeJSON(w, http.StatusOK, reply{Message: res.Action})
+	apijson.Message(w, http.StatusOK, res.Action)
 }
 
 // now is POST /ftvs/internal/check/now: a response differed on the other CoServer, so
 // the leader appends a check entry at once.
 func (h *handlers) now(w http.ResponseWriter, _ *http.Request) {
 	if h.g == nil {
-		apiError(w, http.StatusNotFound, h.name+" keeps no state hashes")
+		apijson.Error(w, http.StatusNotFound, h.name+" keeps no state hashes")
 		return
 	}
 	select {
 	case h.g.now <- struct{}{}:
 	default:
 	}
-	writeJSON(w, http.StatusOK, reply{Message: "a check follows"})
+	apijson.Message(w, http.StatusOK, "a check follows")
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 )
 
@@ -36,7 +37,7 @@ func (s *server) transfer(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(b, &body)
 	}
 	if err != nil {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"to": "coserver2"}: %v`, err))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"to": "coserver2"}: %v`, err))
 		return
 	}
 	msg, err := s.m.TransferLeadership(r.Context(), body.To)
@@ -56,7 +57,7 @@ func (s *server) override(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(b, &req)
 	}
 	if err != nil {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"coserver": "coserver1", "confirm": "coserver1"}: %v`, err))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"coserver": "coserver1", "confirm": "coserver1"}: %v`, err))
 		return
 	}
 	msg, err := s.m.StartWithoutQuorum(r.Context(), req.CoServer, req.Confirm, r.RemoteAddr)
@@ -67,16 +68,16 @@ func (s *server) override(w http.ResponseWriter, r *http.Request) {
 func (s *server) update(w http.ResponseWriter, r *http.Request) {
 	var req cluster.UpdateRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, cluster.MaxUpdateBody)).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"module": "<the .wasm, base64>", "simplex": false, "advisories": "<file text>"} of at most %d MiB: %v`, cluster.MaxUpdateBody>>20, err))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf(`the body must be JSON like {"module": "<the .wasm, base64>", "simplex": false, "advisories": "<file text>"} of at most %d MiB: %v`, cluster.MaxUpdateBody>>20, err))
 		return
 	}
 	bin, err := base64.StdEncoding.DecodeString(req.Module)
 	if err != nil || len(bin) == 0 {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf(`"module" must be the .wasm binary in standard base64: %v`, err))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf(`"module" must be the .wasm binary in standard base64: %v`, err))
 		return
 	}
 	code, rep := s.m.Update(r.Context(), req, bin)
-	writeJSON(w, code, rep)
+	apijson.Write(w, code, rep)
 }
 
 // rollback is POST /ftvs/v1/rollback.
@@ -87,11 +88,11 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(b, &req)
 	}
 	if err != nil {
-		apiError(w, http.StatusBadRequest, `the body must be empty or JSON like {"to": "<sha256 or a prefix of it>"}: `+err.Error())
+		apijson.Error(w, http.StatusBadRequest, `the body must be empty or JSON like {"to": "<sha256 or a prefix of it>"}: `+err.Error())
 		return
 	}
 	code, rep := s.m.Rollback(r.Context(), req)
-	writeJSON(w, code, rep)
+	apijson.Write(w, code, rep)
 }
 
 // linkFault is POST /ftvs/v1/faults/link?peer=P&link=a|b|both&action=cut|restore:
@@ -101,10 +102,10 @@ func (s *server) linkFault(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	peer, which, action := q.Get("peer"), q.Get("link"), q.Get("action")
 	if err := s.m.InjectLinkFault(peer, which, action); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		apijson.Write(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"peer": peer, "link": which, "action": action})
+	apijson.Write(w, http.StatusOK, map[string]string{"peer": peer, "link": which, "action": action})
 }
 
 // vsFault is POST /ftvs/v1/faults/vs?mode=memory[&offset=N] or ?mode=clock[&by=DURATION]:
@@ -120,28 +121,28 @@ func (s *server) vsFault(w http.ResponseWriter, r *http.Request) {
 		if v := q.Get("offset"); v != "" {
 			var err error
 			if off, err = strconv.ParseUint(v, 10, 64); err != nil {
-				apiError(w, http.StatusBadRequest, "offset: "+err.Error()+" (want a byte offset)")
+				apijson.Error(w, http.StatusBadRequest, "offset: "+err.Error()+" (want a byte offset)")
 				return
 			}
 		}
 		got, applied, err := s.m.FlipGuestMemory(off)
 		if err != nil {
-			apiError(w, http.StatusConflict, "flip guest memory: "+err.Error())
+			apijson.Error(w, http.StatusConflict, "flip guest memory: "+err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "offset": got, "applied": applied})
+		apijson.Write(w, http.StatusOK, map[string]any{"mode": mode, "offset": got, "applied": applied})
 	case "clock":
 		by := time.Hour
 		if v := q.Get("by"); v != "" {
 			var err error
 			if by, err = time.ParseDuration(v); err != nil || by == 0 {
-				apiError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want a nonzero duration such as 1h or -30s", v))
+				apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("by %q: want a nonzero duration such as 1h or -30s", v))
 				return
 			}
 		}
 		s.m.ShiftNextRequestClock(by)
-		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "by": by.String()})
+		apijson.Write(w, http.StatusOK, map[string]any{"mode": mode, "by": by.String()})
 	default:
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: use mode=memory (with offset=N) or mode=clock (with by=DURATION)", mode))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("mode %q: use mode=memory (with offset=N) or mode=clock (with by=DURATION)", mode))
 	}
 }

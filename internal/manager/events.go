@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/events"
 )
 
@@ -73,7 +74,7 @@ func eventsQuery(r *http.Request) (events.Query, error) {
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	q, err := eventsQuery(r)
 	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	switch scope := r.URL.Query().Get("scope"); scope {
@@ -82,18 +83,18 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		s.clusterEvents(w, r, q)
 		return
 	default:
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("scope=%q: use member (this member's events, the default) or cluster (every member's, merged by time)", scope))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("scope=%q: use member (this member's events, the default) or cluster (every member's, merged by time)", scope))
 		return
 	}
 	evs, err := s.m.QueryEvents(q)
 	if err != nil {
-		apiError(w, http.StatusInternalServerError, "read the event log: "+err.Error())
+		apijson.Error(w, http.StatusInternalServerError, "read the event log: "+err.Error())
 		return
 	}
 	if evs == nil {
 		evs = []events.Event{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"member": s.m.Name(), "events": evs})
+	apijson.Write(w, http.StatusOK, map[string]any{"member": s.m.Name(), "events": evs})
 }
 
 // clusterEvents answers GET /ftvs/v1/events?scope=cluster: every member's events
@@ -103,7 +104,7 @@ func (s *server) clusterEvents(w http.ResponseWriter, r *http.Request, q events.
 	defer cancel()
 	own, err := s.m.QueryEvents(q)
 	if err != nil {
-		apiError(w, http.StatusInternalServerError, "read the event log: "+err.Error())
+		apijson.Error(w, http.StatusInternalServerError, "read the event log: "+err.Error())
 		return
 	}
 	peers, unreachable := s.m.PeerEvents(ctx, setQuery(r.URL.Query(), "scope", "member"))
@@ -112,7 +113,7 @@ func (s *server) clusterEvents(w http.ResponseWriter, r *http.Request, q events.
 	if unreachable == nil {
 		unreachable = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"asked_via": s.m.Name(), "scope": "cluster", "unreachable": unreachable, "events": all})
+	apijson.Write(w, http.StatusOK, map[string]any{"asked_via": s.m.Name(), "scope": "cluster", "unreachable": unreachable, "events": all})
 }
 
 // mergeEvents orders events from several members by time (then member, then sequence)
@@ -135,19 +136,19 @@ func mergeEvents(all []events.Event, limit int) []events.Event {
 func (s *server) eventStream(w http.ResponseWriter, r *http.Request) {
 	q, err := eventsQuery(r)
 	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	fl, ok := w.(http.Flusher)
 	if !ok {
-		apiError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
+		apijson.Error(w, http.StatusInternalServerError, "streaming is not supported by this connection")
 		return
 	}
 	live, cancel := s.m.SubscribeEvents() // before the query: nothing falls between
 	defer cancel()
 	past, err := s.m.QueryEvents(q)
 	if err != nil {
-		apiError(w, http.StatusInternalServerError, "read the event log: "+err.Error())
+		apijson.Error(w, http.StatusInternalServerError, "read the event log: "+err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")

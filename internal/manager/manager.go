@@ -6,7 +6,6 @@ package manager
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/ui"
@@ -161,7 +161,7 @@ func requireToken(h http.Handler, token string) http.Handler {
 			if got != "" {
 				msg = "wrong token"
 			}
-			problem(w, http.StatusUnauthorized, fmt.Sprintf("%s: %s %s requires the manager token (manager.token in the cluster dir), sent as \"Authorization: Bearer TOKEN\"",
+			apijson.Problem(w, http.StatusUnauthorized, fmt.Sprintf("%s: %s %s requires the manager token (manager.token in the cluster dir), sent as \"Authorization: Bearer TOKEN\"",
 				msg, r.Method, r.URL.Path))
 			return
 		}
@@ -183,44 +183,10 @@ func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		problem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		apijson.Problem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
 		return
 	}
-	problem(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: the endpoints are listed in API.md; try GET /ftvs/v1/cluster", r.Method, r.URL.Path))
-}
-
-// reply is the answer of an action: a message, or an error naming the fix.
-type reply struct {
-	Message string `json:"message,omitempty"`
-	Error   string `json:"error,omitempty"`
-}
-
-// writeJSON writes one JSON answer of the API.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
-// writeIndented writes one JSON answer of the unversioned originals (indented).
-func writeIndented(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
-
-// apiError answers {"error": msg}.
-func apiError(w http.ResponseWriter, code int, msg string) { writeJSON(w, code, reply{Error: msg}) }
-
-// problem answers {"error": msg} for a request refused before any handler (no route,
-// no token, a bad hash mode of the originals), not to be sniffed as anything else.
-func problem(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	apijson.Problem(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: the endpoints are listed in API.md; try GET /ftvs/v1/cluster", r.Method, r.URL.Path))
 }
 
 // statusError is an error of the member that carries the HTTP status to answer with.
@@ -244,8 +210,8 @@ func statusOf(err error) (int, string) {
 func answer(w http.ResponseWriter, msg string, err error) {
 	if err != nil {
 		code, text := statusOf(err)
-		writeJSON(w, code, reply{Error: text})
+		apijson.Error(w, code, text)
 		return
 	}
-	writeJSON(w, http.StatusOK, reply{Message: msg})
+	apijson.Message(w, http.StatusOK, msg)
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -22,21 +23,21 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	} else if st.VirtualServer != vserver.StatusRunning {
 		code = http.StatusServiceUnavailable
 	}
-	writeIndented(w, code, st)
+	apijson.WriteIndented(w, code, st)
 }
 
 // status is GET /ftvs/status, the original: lenient about ?hash, but hash=live needs
 // the manager token.
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
-	if mode, ok := s.hashMode(w, r, false, problem); ok {
-		writeIndented(w, http.StatusOK, s.m.Status(mode))
+	if mode, ok := s.hashMode(w, r, false, apijson.Problem); ok {
+		apijson.WriteIndented(w, http.StatusOK, s.m.Status(mode))
 	}
 }
 
 // cluster is GET /ftvs/cluster, the original of GET /ftvs/v1/cluster (indented).
 func (s *server) cluster(w http.ResponseWriter, r *http.Request) {
-	if mode, ok := s.hashMode(w, r, false, apiError); ok {
-		writeIndented(w, http.StatusOK, s.m.Cluster(r.Context(), mode))
+	if mode, ok := s.hashMode(w, r, false, apijson.Error); ok {
+		apijson.WriteIndented(w, http.StatusOK, s.m.Cluster(r.Context(), mode))
 	}
 }
 
@@ -58,7 +59,7 @@ func (s *server) hashMode(w http.ResponseWriter, r *http.Request, strict bool, f
 
 // viewFor gathers the cluster view for a v1 read endpoint, or answers 400 or 401.
 func (s *server) viewFor(w http.ResponseWriter, r *http.Request) (cluster.View, bool) {
-	mode, ok := s.hashMode(w, r, true, apiError)
+	mode, ok := s.hashMode(w, r, true, apijson.Error)
 	if !ok {
 		return cluster.View{}, false
 	}
@@ -67,22 +68,22 @@ func (s *server) viewFor(w http.ResponseWriter, r *http.Request) (cluster.View, 
 
 // v1Status is GET /ftvs/v1/status: this member's own status.
 func (s *server) v1Status(w http.ResponseWriter, r *http.Request) {
-	if mode, ok := s.hashMode(w, r, true, apiError); ok {
-		writeJSON(w, http.StatusOK, s.m.Status(mode))
+	if mode, ok := s.hashMode(w, r, true, apijson.Error); ok {
+		apijson.Write(w, http.StatusOK, s.m.Status(mode))
 	}
 }
 
 // v1Cluster is GET /ftvs/v1/cluster: the whole view (mode, members, links).
 func (s *server) v1Cluster(w http.ResponseWriter, r *http.Request) {
 	if v, ok := s.viewFor(w, r); ok {
-		writeJSON(w, http.StatusOK, v)
+		apijson.Write(w, http.StatusOK, v)
 	}
 }
 
 // v1Members is GET /ftvs/v1/members.
 func (s *server) v1Members(w http.ResponseWriter, r *http.Request) {
 	if v, ok := s.viewFor(w, r); ok {
-		writeJSON(w, http.StatusOK, map[string]any{"asked_via": v.AskedVia, "unreachable": orEmpty(v.Unreachable), "members": v.Members})
+		apijson.Write(w, http.StatusOK, map[string]any{"asked_via": v.AskedVia, "unreachable": orEmpty(v.Unreachable), "members": v.Members})
 	}
 }
 
@@ -90,7 +91,7 @@ func (s *server) v1Members(w http.ResponseWriter, r *http.Request) {
 func (s *server) v1Links(w http.ResponseWriter, r *http.Request) {
 	r.URL.RawQuery = setQuery(r.URL.Query(), "hash", "0")
 	if v, ok := s.viewFor(w, r); ok {
-		writeJSON(w, http.StatusOK, map[string]any{"asked_via": v.AskedVia, "unreachable": orEmpty(v.Unreachable), "links": v.Links})
+		apijson.Write(w, http.StatusOK, map[string]any{"asked_via": v.AskedVia, "unreachable": orEmpty(v.Unreachable), "links": v.Links})
 	}
 }
 
@@ -122,7 +123,7 @@ type VirtualServerCopy struct {
 
 func (s *server) v1VirtualServer(w http.ResponseWriter, r *http.Request) {
 	if v, ok := s.viewFor(w, r); ok {
-		writeJSON(w, http.StatusOK, virtualServer(v))
+		apijson.Write(w, http.StatusOK, virtualServer(v))
 	}
 }
 

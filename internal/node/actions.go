@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -37,20 +38,6 @@ import (
 // disabledPath is the flag file of a disabled CoServer.
 func (d *dataDir) disabledPath() string { return filepath.Join(d.path, "DISABLED") }
 
-type actionReply struct {
-	Message string `json:"message,omitempty"`
-	Error   string `json:"error,omitempty"`
-}
-
-// writeJSON writes one JSON answer of the member API.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
-func reply(w http.ResponseWriter, code int, r actionReply) { writeJSON(w, code, r) }
-
 // actionError is an action refused with an HTTP status and a message naming the fix.
 type actionError struct {
 	code int
@@ -69,10 +56,10 @@ func refuse(code int, format string, args ...any) error {
 func replyErr(w http.ResponseWriter, err error) {
 	var ae *actionError
 	if errors.As(err, &ae) {
-		reply(w, ae.code, actionReply{Error: ae.msg})
+		apijson.Error(w, ae.code, ae.msg)
 		return
 	}
-	reply(w, http.StatusInternalServerError, actionReply{Error: err.Error()})
+	apijson.Error(w, http.StatusInternalServerError, err.Error())
 }
 
 // CoServerAction is POST /ftvs/v1/coservers/{name}/{action} (disable, enable, sync):
@@ -98,7 +85,7 @@ func (m *Member) handleInternalCoServerAction(w http.ResponseWriter, r *http.Req
 		replyErr(w, err)
 		return
 	}
-	reply(w, http.StatusOK, actionReply{Message: msg})
+	apijson.Message(w, http.StatusOK, msg)
 }
 
 // coserverAction disables or enables this CoServer.
@@ -212,7 +199,7 @@ func (m *Member) handleInternalTransfer(w http.ResponseWriter, r *http.Request) 
 	if err == nil {
 		var msg string
 		if msg, err = m.transferTo(r.Context(), p); err == nil {
-			reply(w, http.StatusOK, actionReply{Message: msg})
+			apijson.Message(w, http.StatusOK, msg)
 			return
 		}
 	}
@@ -273,7 +260,7 @@ func (m *Member) relay(ctx context.Context, p Peer, path string, body []byte) (s
 	if err != nil {
 		return "", err
 	}
-	var ar actionReply
+	var ar apijson.Reply
 	if err := json.Unmarshal(b, &ar); err != nil {
 		ar.Error = strings.TrimSpace(string(b))
 	}
@@ -292,16 +279,16 @@ func (m *Member) relayRawToLeader(ctx context.Context, path string, body []byte)
 		var b []byte
 		if code, b, err = m.relayRaw(ctx, p, path, body); err == nil {
 			if !json.Valid(b) {
-				return code, actionReply{Error: strings.TrimSpace(string(b))}
+				return code, apijson.Reply{Error: strings.TrimSpace(string(b))}
 			}
 			return code, json.RawMessage(b)
 		}
 	}
 	var ae *actionError
 	if errors.As(err, &ae) {
-		return ae.code, actionReply{Error: ae.msg}
+		return ae.code, apijson.Reply{Error: ae.msg}
 	}
-	return http.StatusInternalServerError, actionReply{Error: err.Error()}
+	return http.StatusInternalServerError, apijson.Reply{Error: err.Error()}
 }
 
 // relayRaw posts an action to another member over the links: its status and body, or

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/hashicorp/raft"
 )
 
@@ -79,10 +80,10 @@ const maxFreshEntries = 64
 func (m *Member) handleInternalStorage(w http.ResponseWriter, _ *http.Request) {
 	info, ok := m.storage()
 	if !ok {
-		apiError(w, http.StatusServiceUnavailable, m.cfg.Name+" is opening its raft state")
+		apijson.Error(w, http.StatusServiceUnavailable, m.cfg.Name+" is opening its raft state")
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	apijson.Write(w, http.StatusOK, info)
 }
 
 // fetchStorage asks peer p about its raft state; ok is false if it did not answer.

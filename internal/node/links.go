@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"fmt"
-	"github.com/ftvs/ftvs/internal/forward"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/apijson"
+	"github.com/ftvs/ftvs/internal/forward"
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/link"
@@ -64,7 +66,7 @@ func (m *Member) serveLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h == nil {
-		apiError(w, http.StatusServiceUnavailable, m.cfg.Name+" is starting")
+		apijson.Error(w, http.StatusServiceUnavailable, m.cfg.Name+" is starting")
 		return
 	}
 	h.ServeHTTP(w, r)

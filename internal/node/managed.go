@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
 )
@@ -116,7 +117,7 @@ func (m *Member) handleLinkStatus(w http.ResponseWriter, r *http.Request) {
 		if refused.Status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
 		}
-		apiError(w, refused.Status, refused.Msg)
+		apijson.Error(w, refused.Status, refused.Msg)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -124,6 +125,3 @@ func (m *Member) handleLinkStatus(w http.ResponseWriter, r *http.Request) {
 	enc.SetIndent("", "  ")
 	enc.Encode(m.Status(mode))
 }
-
-// apiError answers {"error": msg} on the member's own routes.
-func apiError(w http.ResponseWriter, code int, msg string) { reply(w, code, actionReply{Error: msg}) }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -141,19 +142,19 @@ type rejoinedNotice struct {
 func (m *Member) handleInternalRejoined(w http.ResponseWriter, r *http.Request) {
 	var n rejoinedNotice
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&n); err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	rec := m.rejoin.Load()
 	if rec == nil || rec.ID != n.ID {
-		reply(w, http.StatusOK, actionReply{Message: "no such rejoin request pending"})
+		apijson.Message(w, http.StatusOK, "no such rejoin request pending")
 		return
 	}
 	if err := m.finishRejoin(rec, n.Term); err != nil {
-		apiError(w, http.StatusInternalServerError, err.Error())
+		apijson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	reply(w, http.StatusOK, actionReply{Message: "rejoined"})
+	apijson.Message(w, http.StatusOK, "rejoined")
 }
 
 // finishRejoin clears the rejoin request after the leader's notice: the vote floor

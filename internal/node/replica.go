@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/link"
@@ -386,24 +387,24 @@ func (m *Member) handleInternalRemove(w http.ResponseWriter, r *http.Request) {
 		Name string `json:"name"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if p, ok := m.peers[body.Name]; !ok || p.Kind() != cluster.KindCoServer {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a CoServer", body.Name))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("%q is not a CoServer", body.Name))
 		return
 	}
 	rf := m.r()
 	if rf.State() != raft.Leader {
-		apiError(w, http.StatusConflict, m.cfg.Name+" does not lead")
+		apijson.Error(w, http.StatusConflict, m.cfg.Name+" does not lead")
 		return
 	}
 	if err := rf.RemoveServer(raft.ServerID(body.Name), 0, 5*time.Second).Error(); err != nil {
-		apiError(w, http.StatusServiceUnavailable, fmt.Sprintf("remove %s: %v", body.Name, err))
+		apijson.Error(w, http.StatusServiceUnavailable, fmt.Sprintf("remove %s: %v", body.Name, err))
 		return
 	}
 	m.log.Info(body.Name+" left the configuration to re-sync", "event", "member.removed", "peer", body.Name)
-	reply(w, http.StatusOK, actionReply{Message: "removed"})
+	apijson.Message(w, http.StatusOK, "removed")
 }
 
 // postInternal posts to a peer's member API over the links.
@@ -415,7 +416,7 @@ func (m *Member) postInternal(ctx context.Context, p Peer, path string, body []b
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	var ar actionReply
+	var ar apijson.Reply
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ar)
 	return resp.StatusCode, ar.Error + ar.Message, nil
 }

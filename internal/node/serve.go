@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/divergence"
 )
 
@@ -75,11 +76,11 @@ func (m *Member) linkRoutes(mgr http.Handler) *http.ServeMux {
 
 // noGateway answers the clients' paths on a member started without a gateway.
 func noGateway(w http.ResponseWriter, r *http.Request) {
-	apiError(w, http.StatusNotFound, fmt.Sprintf("no such path %s %s: this member serves no gateway", r.Method, r.URL.Path))
+	apijson.Error(w, http.StatusNotFound, fmt.Sprintf("no such path %s %s: this member serves no gateway", r.Method, r.URL.Path))
 }
 
 // noManager answers the Manager's paths on a member started without one: they never
 // reach the guest.
 func noManager(w http.ResponseWriter, r *http.Request) {
-	apiError(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: this member serves no Manager", r.Method, r.URL.Path))
+	apijson.Error(w, http.StatusNotFound, fmt.Sprintf("no such ftvs endpoint %s %s: this member serves no Manager", r.Method, r.URL.Path))
 }

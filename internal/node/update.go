@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/update"
@@ -38,16 +39,16 @@ func (m *Member) Update(ctx context.Context, req cluster.UpdateRequest, bin []by
 func (m *Member) handleInternalUpdate(w http.ResponseWriter, r *http.Request) {
 	var req cluster.UpdateRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, cluster.MaxUpdateBody)).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, "the relayed update is not JSON: "+err.Error())
+		apijson.Error(w, http.StatusBadRequest, "the relayed update is not JSON: "+err.Error())
 		return
 	}
 	bin, err := base64.StdEncoding.DecodeString(req.Module)
 	if err != nil || len(bin) == 0 {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf(`"module" must be the .wasm binary in standard base64: %v`, err))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf(`"module" must be the .wasm binary in standard base64: %v`, err))
 		return
 	}
 	code, rep := m.Update(r.Context(), req, bin)
-	writeJSON(w, code, rep)
+	apijson.Write(w, code, rep)
 }
 
 // Rollback is POST /ftvs/v1/rollback (the Manager has read the request): the witness
@@ -64,11 +65,11 @@ func (m *Member) Rollback(ctx context.Context, req cluster.RollbackRequest) (int
 func (m *Member) handleInternalRollback(w http.ResponseWriter, r *http.Request) {
 	var req cluster.RollbackRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, "the relayed rollback is not JSON: "+err.Error())
+		apijson.Error(w, http.StatusBadRequest, "the relayed rollback is not JSON: "+err.Error())
 		return
 	}
 	code, rep := m.Rollback(r.Context(), req)
-	writeJSON(w, code, rep)
+	apijson.Write(w, code, rep)
 }
 
 // updater is a CoServer as internal/update sees it (never the witness: Update and
@@ -142,14 +143,14 @@ func (m *Member) rehearse(ctx context.Context, name string, bin []byte) update.R
 func (m *Member) handleInternalRehearse(w http.ResponseWriter, r *http.Request) {
 	bin, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cluster.MaxUpdateBody))
 	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if m.engine == nil {
-		apiError(w, http.StatusConflict, m.cfg.Name+" is the witness: it runs no guest")
+		apijson.Error(w, http.StatusConflict, m.cfg.Name+" is the witness: it runs no guest")
 		return
 	}
-	writeJSON(w, http.StatusOK, m.rehearse(r.Context(), r.URL.Query().Get("name"), bin))
+	apijson.Write(w, http.StatusOK, m.rehearse(r.Context(), r.URL.Query().Get("name"), bin))
 }
 
 // rehearseRemote asks peer p to rehearse the module (handleInternalRehearse there).
