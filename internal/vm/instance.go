@@ -54,6 +54,21 @@ func init() { trackingEnabled.Store(true) }
 // after the write tracker failed with err.
 func (in *Instance) stopTracking(err error) {
 	in.tracker, in.noTracking = nil, err
+	in.warnNoTracking()
+}
+
+// warnNoTracking logs, once per engine, that an instance runs without write tracking:
+// every checkpoint then compares the whole guest memory, so its cost, on the apply
+// path, grows with the memory size instead of with what was written.
+func (in *Instance) warnNoTracking() {
+	err := in.WriteTracking()
+	if err == nil || errors.Is(err, errTrackingOff) {
+		return
+	}
+	in.mod.engine.trackingWarned.Do(func() {
+		in.mod.engine.cfg.Logger.Warn("guest memory write tracking is unavailable: checkpoints compare every page, so they cost in proportion to the guest memory, not to what was written; run on Linux 6.7 or later",
+			"module", in.mod.Name, "error", err)
+	})
 }
 
 // WriteTracking reports whether Snapshot copies only the pages written since the last
@@ -135,6 +150,7 @@ func (m *Module) instantiate(ctx context.Context) (*Instance, error) {
 	}
 	in.am = am
 	in.mem = am.Memory()
+	in.warnNoTracking()
 	if in.mem == nil {
 		am.Close(ctx)
 		return nil, fmt.Errorf("instantiate %s: no memory export", m.Name)

@@ -180,3 +180,20 @@ func (sb *StateBuilder) State() *State {
 	sb.st = nil
 	return st
 }
+
+// PagesWrittenSince counts the 4 KiB pages of s that are not shared with base (an
+// earlier State of the same instance): those an incremental copy of s over base must
+// carry. Pages beyond base's memory count when they are not zero.
+func (s *State) PagesWrittenSince(base *State) int {
+	n := 0
+	for i, p := range s.mem {
+		if i < len(base.mem) && base.mem[i] == p {
+			continue
+		}
+		if i >= len(base.mem) && p == nil {
+			continue
+		}
+		n++
+	}
+	return n
+}

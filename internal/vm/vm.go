@@ -128,6 +128,8 @@ type Engine struct {
 	mu      sync.Mutex
 	modules map[moduleKey]*Module // loaded modules, reused by Load
 
+	trackingWarned sync.Once // the first instance without write tracking is logged
+
 	// life keeps Close from releasing the runtime under a compilation or an
 	// instantiation: they hold it shared (use), Close exclusively. wazero's Close does
 	// not wait for them, and a compilation under way then writes into the maps Close
