@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
-# etcd-compare.sh: the etcd side of ftvs's benchmark figures. Starts a 3-member etcd
-# (Debian's etcd-server) on loopback and runs internal/bench's load against it through
-# TestEtcdCompare: PUT of 256-byte values at 1 and 32 clients, then the failover window
-# after SIGKILL of the leader, with etcd's default timeouts and with fast ones.
-# Not part of the normal test run; needs root only to install etcd-server if missing.
+# etcd-compare.sh: issue 16's goals, each measured on this machine in one run, ftvs next to
+# etcd (Debian's etcd-server, a 3-member cluster on loopback), reported in one table.
+# Performance is measured here, never asserted in tests. It takes about 12 minutes.
 #
-# Environment (all optional):
-#   ETCD_HEARTBEAT / ETCD_ELECTION            ms for the first cluster (etcd defaults: 100 / 1000)
-#   ETCD_FAST_HEARTBEAT / ETCD_FAST_ELECTION  ms for the second failover run (10 / 100)
-#   FTVS_ETCD_DURATION (10s), FTVS_ETCD_FAULT_AT (3s), FTVS_ETCD_CLIENTS ("1,32"),
-#   FTVS_ETCD_FAILOVER_CLIENTS (32), FTVS_ETCD_OP_TIMEOUT (500ms): see TestEtcdCompare.
-#   ETCD_COMPARE_LOGS   a directory to copy the members' logs to before cleanup
+#   1 no stall      longest time without an acknowledged write, steady run at 32 clients
+#                   over both gateways (scripts/measure-stall.sh), at 5 MiB and at
+#                   $STATE_MIB MiB of guest memory; leader changes during those runs
+#   2 throughput    PUTs/s at 32 clients on the leader's gateway (ftvs: mutual TLS, its
+#                   default; etcd: plaintext)
+#   3 latency       p50 of 1 client through each CoServer's gateway
+#   4 failover      window without a successful write after SIGKILL of the leader, 32
+#                   clients over both gateways (ftvs bench --failover; etcd: TestEtcdCompare)
+#   5 update stall  longest gap of a steady run in which the kv guest is updated to
+#                   examples/kv2 at $UPDATE_MIB MiB (measure-stall.sh with UPDATE=)
+#   6 sync          a wiped CoServer back to duplex at $STATE_MIB MiB (scripts/measure-sync.sh),
+#                   against a raw copy of the same bytes over loopback TCP
+#
+# Usage: scripts/etcd-compare.sh [STEP...]   (etcd load steady update sync: all by default;
+# report: only the table, from OUT)
+# Environment (all optional): LOAD_DURATION (10s), STEADY_DURATION (60s), STATE_MIB
+# (256), UPDATE_MIB (STATE_MIB), ETCD_HEARTBEAT / ETCD_ELECTION (etcd's defaults, 100 / 1000 ms), FAST_ETCD=1
+# to add a failover run with etcd at 10 / 100 ms, KEEP=1 to keep every step's output,
+# ETCD_COMPARE_LOGS=DIR to copy etcd's logs there. Needs root only to install
+# etcd-server if it is missing.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
+LOAD_DURATION=${LOAD_DURATION:-10s}
+STEADY_DURATION=${STEADY_DURATION:-60s}
+STATE_MIB=${STATE_MIB:-256}
 ETCD_HEARTBEAT=${ETCD_HEARTBEAT:-100}
 ETCD_ELECTION=${ETCD_ELECTION:-1000}
-ETCD_FAST_HEARTBEAT=${ETCD_FAST_HEARTBEAT:-10}
-ETCD_FAST_ELECTION=${ETCD_FAST_ELECTION:-100}
 
 if ! command -v etcd >/dev/null; then
 	echo "etcd-compare: installing etcd-server" >&2
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
 fi
-echo "etcd-compare: $(etcd --version | head -1), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# Steps to run (all by default); OUT=DIR reuses an earlier run's output directory, so
+# that, e.g., `KEEP=1 OUT=DIR scripts/etcd-compare.sh sync` measures one step again and
+# reports the table with the others' figures.
+STEPS=${*:-etcd load steady update sync}
+out=${OUT:-$(mktemp -d -t etcd-compare-out.XXXXXX)}
+FTVS=$out/ftvs
+go build -o "$FTVS" ./cmd/ftvs
+echo "etcd-compare: $("$FTVS" version | head -1); $(etcd --version | head -1); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); output in $out"
 
 TMP=$(mktemp -d -t etcd-compare.XXXXXX)
 declare -a PIDS=("" "" "")
@@ -50,6 +70,7 @@ stop_all() {
 }
 cleanup() {
 	stop_all
+	ftvs_stop
 	if [[ -n ${ETCD_COMPARE_LOGS:-} ]]; then
 		mkdir -p "$ETCD_COMPARE_LOGS"
 		for d in "$TMP"/cluster.*; do
@@ -57,6 +78,7 @@ cleanup() {
 		done
 	fi
 	rm -rf "$TMP"
+	[[ -n ${KEEP:-} ]] || rm -rf "$out"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -103,10 +125,15 @@ run_cluster() {
 	for i in 0 1 2; do start_member "$i" new "$hb" "$el" "$dir"; done
 	wait_healthy "$dir"
 	echo "etcd-compare: cluster up ($label), pids ${PIDS[*]}"
+	if [[ $mode == *load* ]]; then
+		echo "etcd-compare: etcd steady run, 32 clients, $STEADY_DURATION"
+		"$FTVS" bench --etcd "$ENDPOINTS" --clients 32 --duration "$STEADY_DURATION" | tee "$out/etcd-steady.txt"
+	fi
 	FTVS_ETCD_ENDPOINTS=$ENDPOINTS FTVS_ETCD_PIDS=$(IFS=,; echo "${PIDS[*]}") \
 		FTVS_ETCD_MODE=$mode FTVS_ETCD_LABEL="$label" \
+		FTVS_ETCD_DURATION=$LOAD_DURATION \
 		go test -count=1 -timeout 10m -run '^TestEtcdCompare$' -v ./internal/bench/ |
-		grep -E '^(RESULT|--- |FAIL|ok|panic|\s+etcd_test)' || true
+		grep -E '^(RESULT|--- |FAIL|ok|panic|\s+etcd_test)' | tee -a "$out/etcd-$label.txt" || true
 	for i in 0 1 2; do
 		if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
 			wait "${PIDS[$i]}" 2>/dev/null || true # reap it quietly
@@ -119,5 +146,23 @@ run_cluster() {
 	stop_all
 }
 
-run_cluster "etcd3.4-hb${ETCD_HEARTBEAT}-el${ETCD_ELECTION}" "$ETCD_HEARTBEAT" "$ETCD_ELECTION" load,failover
-run_cluster "etcd3.4-hb${ETCD_FAST_HEARTBEAT}-el${ETCD_FAST_ELECTION}" "$ETCD_FAST_HEARTBEAT" "$ETCD_FAST_ELECTION" failover
+. scripts/etcd-compare-ftvs.sh
+
+for step in $STEPS; do
+	case $step in
+	etcd)
+		rm -f "$out"/etcd-*.txt
+		run_cluster "etcd-hb${ETCD_HEARTBEAT}-el${ETCD_ELECTION}" "$ETCD_HEARTBEAT" "$ETCD_ELECTION" load,failover
+		if [[ -n ${FAST_ETCD:-} ]]; then
+			run_cluster "etcd-hb10-el100" 10 100 failover
+		fi
+		;;
+	load) ftvs_load ;;
+	steady) ftvs_steady ;;
+	update) ftvs_update ;;
+	sync) ftvs_sync ;;
+	report) ;; # only the table, from OUT's figures
+	*) echo "etcd-compare: no step $step: the steps are etcd, load, steady, update, sync and report" >&2; exit 2 ;;
+	esac
+done
+report | tee "$out/report.md"

@@ -5,7 +5,9 @@
 # clients for $DURATION over both gateways. Prints the bench line (longest_gap is the
 # longest time without an acknowledged write), the leader changes during the run, and
 # the guest memory. With TRACE=FILE it also takes a 5 s execution trace of the leader
-# in the middle of the run (go tool trace FILE); with KEEP=1 it keeps the members' logs.
+# in the middle of the run (go tool trace FILE); with KEEP=1 it keeps the members' logs;
+# with UPDATE=FILE.wasm it updates the virtual server to that module (ftvs update) a
+# third into the run, so longest_gap includes the update's pause.
 # Usage: scripts/measure-stall.sh [MIB] [DURATION] [CLIENTS]   (5 60s 32)
 #   FTVS=path/to/ftvs to measure a built binary instead of this tree; MEMBER_FLAGS are
 #   added to every member's command line (e.g. --snapshot-threshold 1000000000).
@@ -64,7 +66,15 @@ if [[ -n ${TRACE:-} ]]; then
 	(sleep $((secs / 2)) && curl -s "127.0.0.1:$lp/debug/pprof/trace?seconds=5" -o "$TRACE") &
 	tracer=$!
 fi
+if [[ -n ${UPDATE:-} ]]; then
+	secs=${DURATION%s}
+	(sleep $((secs / 3)) && echo "measure-stall: update at $(date -u +%H:%M:%S.%3N)" &&
+		"$bin" update --cluster "$work/cluster" "$UPDATE" 2>&1 | sed 's/^/measure-stall: update: /' &&
+		echo "measure-stall: update answered at $(date -u +%H:%M:%S.%3N)") &
+	updater=$!
+fi
 echo "measure-stall: bench starts at $(date -u +%H:%M:%S.%3N)"
 "$bin" bench --cluster "$work/cluster" --clients "$CLIENTS" --duration "$DURATION"
 [[ -n ${tracer:-} ]] && wait "$tracer"
+[[ -n ${updater:-} ]] && { wait "$updater" || true; }
 echo "measure-stall: raft term $t0 before the run, $(term) after (a change means an election)"

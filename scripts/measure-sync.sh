@@ -64,4 +64,29 @@ c2=$(start coserver coserver2)
 until [ "$(mode)" = duplex ]; do sleep 0.1; done
 t1=$(date +%s.%N)
 echo "$DAMAGE: coserver2 back to duplex at $((mem >> 20)) MiB guest memory in $(echo "$t1 - $t0" | bc) s (from restart to duplex)"
+# The floor: the same bytes (the newest snapshot's state.bin) copied from one process to
+# another over loopback TCP, memory to memory, no TLS.
+snap=$(ls -td "$work"/cluster/coserver1/raft/snapshots/*/ | head -1)state.bin
+python3 - "$(stat -c %s "$snap")" <<'PY'
+import socket, sys, threading, time
+n = int(sys.argv[1])
+srv = socket.create_server(("127.0.0.1", 0))
+def sink():
+    c, _ = srv.accept()
+    left = n
+    while left > 0:
+        left -= len(c.recv(1 << 20))
+    c.sendall(b"k")
+t = threading.Thread(target=sink)
+t.start()
+buf = b"\xa5" * (1 << 20)
+t0 = time.perf_counter()
+s = socket.create_connection(srv.getsockname())
+sent = 0
+while sent < n:
+    sent += s.send(buf[: min(len(buf), n - sent)])
+s.recv(1)
+print(f"raw copy: {n} bytes over loopback TCP in {time.perf_counter() - t0:.3f} s")
+t.join()
+PY
 grep -h "storage.corrupt\|member.repairing\|member.readded\|sync started\|sync: snapshot restored" "$work/coserver2.log" | sed 's/^time=[^ ]* //' | cut -c1-200 | head -12
