@@ -78,7 +78,7 @@ cleanup() {
 		done
 	fi
 	rm -rf "$TMP"
-	[[ -n ${KEEP:-} ]] || rm -rf "$out"
+	[[ -n ${KEEP:-} || -n ${OUT:-} ]] || rm -rf "$out" # an OUT given is kept
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -4,7 +4,8 @@
 # memory filled to about $MIB MiB with 1 MiB values, then `ftvs bench` at $CLIENTS
 # clients for $DURATION over both gateways. Prints the bench line (longest_gap is the
 # longest time without an acknowledged write), the leader changes during the run, and
-# the guest memory. With TRACE=FILE it also takes a 5 s execution trace of the leader
+# the guest memory. With TRACE=FILE it also takes an execution trace of the leader
+# (TRACE_SECONDS long, 5 by default)
 # in the middle of the run (go tool trace FILE); with KEEP=1 it keeps the members' logs;
 # with UPDATE=FILE.wasm it updates the virtual server to that module (ftvs update) a
 # third into the run, so longest_gap includes the update's pause.
@@ -63,7 +64,7 @@ if [[ -n ${TRACE:-} ]]; then
 	lp=16060
 	[[ $leader == coserver2 ]] && lp=16061
 	secs=${DURATION%s}
-	(sleep $((secs / 2)) && curl -s "127.0.0.1:$lp/debug/pprof/trace?seconds=5" -o "$TRACE") &
+	(sleep $(((secs - ${TRACE_SECONDS:-5}) / 2)) && curl -s "127.0.0.1:$lp/debug/pprof/trace?seconds=${TRACE_SECONDS:-5}" -o "$TRACE") &
 	tracer=$!
 fi
 if [[ -n ${UPDATE:-} ]]; then

@@ -50,9 +50,24 @@ const witnessStandAfter = 20 * time.Millisecond
 // acknowledged them, the CoServer had not yet), and then the witness refuses the
 // CoServer its vote. Standing with the transfer flag, it wins the other CoServer's vote
 // and hands leadership to it at once (witness.go), well before the election timers fire.
+//
+// Nor does the witness stand when it has voted in a newer term than the gone leader's
+// meanwhile: a CoServer it found up to date is standing, or has won and its first
+// heartbeat is still on the way. Standing then would depose that new leader (seen in
+// TestClusterFailoverAndSync: the CoServer won, the witness stood 2 ms later, and the
+// cluster was without a leader for over a second). If that election fails, raft's timers
+// stand as for any silent leader.
 func (m *Member) standIfLeaderGone(gone string) {
 	if m.cfg.Witness {
+		r := m.r()
+		if r == nil {
+			return
+		}
+		term := r.CurrentTerm()
 		time.Sleep(witnessStandAfter)
+		if m.votedAfter(term) {
+			return
+		}
 	}
 	r := m.r()
 	if r == nil || m.disabled.Load() || r.State() != raft.Follower {
@@ -76,6 +91,24 @@ func (m *Member) standIfLeaderGone(gone string) {
 	}
 	m.log.Warn("the leader's process is gone (connections refused on both links): standing for election now",
 		"event", "leader.gone", "leader", gone)
+}
+
+// keyLastVoteTerm is where hashicorp/raft keeps the term of this member's last vote.
+var keyLastVoteTerm = []byte("LastVoteTerm")
+
+// votedAfter reports whether this member has voted in a term after term, the current
+// one: a candidate it found up to date stands in that term.
+func (m *Member) votedAfter(term uint64) bool {
+	r := m.r()
+	if r == nil {
+		return false
+	}
+	now := r.CurrentTerm()
+	if now <= term {
+		return false
+	}
+	voted, err := m.wal.GetUint64(keyLastVoteTerm)
+	return err == nil && voted == now
 }
 
 // selfStream is a member's raft stream layer: the links, plus connections this member
