@@ -1529,6 +1529,13 @@ func (r *Raft) appendEntries(rpc RPC, a *AppendEntriesRequest) {
 			// membership change) rejected every AppendEntries that followed the
 			// snapshot, and the leader sent it the snapshot again, forever.
 			prevLogTerm = snapTerm
+		} else if a.PrevLogEntry < snapIdx {
+			// ftvs: an entry inside the newest snapshot is committed, and every log that
+			// can lead holds the same committed entry there, so it matches. Without
+			// this, a follower that skipped a snapshot older than its own state
+			// (installSnapshot) rejected the AppendEntries that followed it, and the
+			// leader sent the old snapshot again.
+			prevLogTerm = a.PrevLogTerm
 		} else {
 			var prevLog Log
 			if err := r.logs.GetLog(a.PrevLogEntry, &prevLog); err != nil {
@@ -1558,10 +1565,14 @@ func (r *Raft) appendEntries(rpc RPC, a *AppendEntriesRequest) {
 		// Delete any conflicting entries, skip any duplicates
 		lastLogIdx, _ := r.getLastLog()
 		var newEntries []*Log
+		snapIdx, _ := r.getLastSnapshot()
 		for i, entry := range a.Entries {
 			if entry.Index > lastLogIdx {
 				newEntries = a.Entries[i:]
 				break
+			}
+			if entry.Index <= snapIdx {
+				continue // ftvs: committed and in our snapshot (see above)
 			}
 			var storeEntry Log
 			if err := r.logs.GetLog(entry.Index, &storeEntry); err != nil {
@@ -1914,6 +1925,24 @@ func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
 		r.setLeader(r.trans.DecodePeer(req.RPCHeader.Addr), ServerID(req.ID))
 	} else {
 		r.setLeader(r.trans.DecodePeer(req.Leader), ServerID(req.ID))
+	}
+
+	// ftvs: a snapshot that ends at or before what this member has applied holds
+	// nothing it lacks (applied entries are committed, and the same on every member).
+	// Restoring it would move the state machine back, and the entries after it may be
+	// compacted away already: the next commit then panicked with "log not found". Read
+	// and drop it, and answer success; the AppendEntries that follow match (see
+	// appendEntries).
+	if applied := r.getLastApplied(); req.LastLogIndex <= applied {
+		if _, err := io.CopyN(io.Discard, rpc.Reader, req.Size); err != nil {
+			r.logger.Error("failed to read a snapshot older than our state", "error", err)
+			rpcErr = err
+			return
+		}
+		r.logger.Info("dropped a snapshot older than our state", "snapshot-index", req.LastLogIndex, "applied-index", applied)
+		resp.Success = true
+		r.setLastContact()
+		return
 	}
 
 	// Create a new snapshot
