@@ -2,13 +2,14 @@ package raftlog
 
 import (
 	"errors"
-	"github.com/ftvs/ftvs/internal/fsx"
 	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ftvs/ftvs/internal/fsx"
 
 	"github.com/hashicorp/raft"
 )

@@ -1,10 +1,11 @@
 package raftlog
 
 import (
-	"github.com/ftvs/ftvs/internal/fsx"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ftvs/ftvs/internal/fsx"
 
 	"github.com/hashicorp/raft"
 )

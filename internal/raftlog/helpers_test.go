@@ -1,6 +1,13 @@
 package raftlog
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
 
 // dumpStore describes the store's segments and manifest, for test logs.
 func dumpStore(s *Store) string {
@@ -9,4 +16,22 @@ func dumpStore(s *Store) string {
 		out += fmt.Sprintf("  gen %d first %d prev %d n %d sealed %v size %d\n", seg.gen, seg.first, seg.prev, len(seg.offsets), seg.sealed, seg.size)
 	}
 	return out
+}
+
+// tcpVoters makes a TCP transport on loopback for each of ids, closed when the test
+// ends, and the configuration in which they are all voters.
+func tcpVoters(t *testing.T, ids []string) (map[string]*raft.NetworkTransport, raft.Configuration) {
+	t.Helper()
+	trans := map[string]*raft.NetworkTransport{}
+	var conf raft.Configuration
+	for _, id := range ids {
+		tr, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 2*time.Second, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trans[id] = tr
+		t.Cleanup(func() { tr.Close() })
+		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(id), Address: tr.LocalAddr()})
+	}
+	return trans, conf
 }

@@ -36,17 +36,7 @@ func (f *flakyStore) StoreLogs(logs []*raft.Log) error {
 // third_party/raft.patch the decoder closes the pipeline when it stops.
 func TestReplicationSurvivesFollowerAppendFailures(t *testing.T) {
 	ids := []string{"a", "b", "c"}
-	trans := map[string]*raft.NetworkTransport{}
-	var conf raft.Configuration
-	for _, id := range ids {
-		tr, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 2*time.Second, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		trans[id] = tr
-		t.Cleanup(func() { tr.Close() })
-		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(id), Address: tr.LocalAddr()})
-	}
+	trans, conf := tcpVoters(t, ids)
 	flaky := &flakyStore{Store: open(t, t.TempDir()), n: 7}
 	rafts := map[string]*raft.Raft{}
 	for _, id := range ids {

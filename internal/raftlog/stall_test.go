@@ -31,17 +31,7 @@ func TestLeaderKeepsLeaseAcrossOwnStall(t *testing.T) {
 	// Long enough that a busy machine does not delay a heartbeat by a lease by accident.
 	const lease = 500 * time.Millisecond
 	ids := []string{"a", "b", "c"}
-	trans := map[string]*raft.NetworkTransport{}
-	var conf raft.Configuration
-	for _, id := range ids {
-		tr, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 2*time.Second, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		trans[id] = tr
-		t.Cleanup(func() { tr.Close() })
-		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(id), Address: tr.LocalAddr()})
-	}
+	trans, conf := tcpVoters(t, ids)
 	rafts := map[string]*raft.Raft{}
 	for _, id := range ids {
 		c := raft.DefaultConfig()
