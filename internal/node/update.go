@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -153,24 +155,79 @@ func (m *Member) handleInternalRehearse(w http.ResponseWriter, r *http.Request) 
 	apijson.Write(w, http.StatusOK, m.rehearse(r.Context(), r.URL.Query().Get("name"), bin))
 }
 
-// rehearseRemote asks peer p to rehearse the module (handleInternalRehearse there).
+// rehearsalAttempts is how many times rehearseRemote asks a peer before it gives up on a
+// link that keeps going down. A rehearsal changes nothing on the peer (it runs on a copy of
+// the state), so asking again is safe; a link that flapped once (a member that stood still
+// for longer than the link timeout, as a loaded machine makes them) must not refuse an
+// update.
+const rehearsalAttempts = 3
+
+// rehearseRemote asks peer p to rehearse the module (handleInternalRehearse there), again
+// if the link went down under the request.
 func (m *Member) rehearseRemote(ctx context.Context, p Peer, name string, bin []byte) update.RehearsalReport {
-	rep := update.RehearsalReport{Member: p.Name}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	client := &http.Client{Transport: m.client.Transport} // a rehearsal outlasts m.client's timeout
-	resp, err := m.postPeer(ctx, client, p, "/ftvs/internal/rehearse?name="+url.QueryEscape(name), bin)
-	if err == nil {
-		defer resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep)
-		} else {
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	var rep update.RehearsalReport
+	for attempt := 1; ; attempt++ {
+		var err error
+		var transport bool
+		rep, transport, err = m.rehearseRemoteOnce(ctx, p, name, bin)
+		if err == nil {
+			return rep
+		}
+		rep.OK, rep.Error = false, fmt.Sprintf("could not rehearse on %s: %v", p.Name, err)
+		if attempt == rehearsalAttempts || ctx.Err() != nil || !transport {
+			return rep
+		}
+		m.log.Info("rehearsal on a peer cut short by its links (down, or no connection): asking again once one is up",
+			"peer", p.Name, "attempt", attempt, "error", err)
+		if !m.waitLinkUp(ctx, p.Name, 5*time.Second) {
+			return rep
 		}
 	}
-	if err != nil {
-		rep.OK, rep.Error = false, fmt.Sprintf("could not rehearse on %s: %v", p.Name, err)
+}
+
+// waitLinkUp waits until a link to peer is up, at most for d; it reports whether one is.
+func (m *Member) waitLinkUp(ctx context.Context, peer string, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !m.linkUp(peer) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return false
+		}
 	}
-	return rep
+	return true
+}
+
+// linkUp reports whether a link to peer is up.
+func (m *Member) linkUp(peer string) bool {
+	for _, st := range m.links.States() {
+		if st.To == peer && st.Up {
+			return true
+		}
+	}
+	return false
+}
+
+// rehearseRemoteOnce is one request of rehearseRemote. transport says the request
+// failed on its way (no connection, or the connection closed under it), not in the
+// peer's answer.
+func (m *Member) rehearseRemoteOnce(ctx context.Context, p Peer, name string, bin []byte) (rep update.RehearsalReport, transport bool, err error) {
+	rep = update.RehearsalReport{Member: p.Name}
+	client := &http.Client{Transport: m.client.Transport} // a rehearsal outlasts m.client's timeout
+	resp, err := m.postPeer(ctx, client, p, "/ftvs/internal/rehearse?name="+url.QueryEscape(name), bin)
+	if err != nil {
+		return rep, true, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return rep, false, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep)
+	return rep, errors.Is(err, net.ErrClosed), err // net.ErrClosed: link.ErrLinkDown too
 }
