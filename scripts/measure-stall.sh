@@ -6,7 +6,7 @@
 # longest time without an acknowledged write), the leader changes during the run, and
 # the guest memory. With TRACE=FILE it also takes an execution trace of the leader
 # (TRACE_SECONDS long, 5 by default)
-# in the middle of the run (go tool trace FILE); with KEEP=1 it keeps the members' logs;
+# in the middle of the run, or TRACE_AT seconds into it (go tool trace FILE); with KEEP=1 it keeps the members' logs;
 # with UPDATE=FILE.wasm it updates the virtual server to that module (ftvs update) a
 # third into the run, so longest_gap includes the update's pause.
 # Usage: scripts/measure-stall.sh [MIB] [DURATION] [CLIENTS]   (5 60s 32)
@@ -64,7 +64,7 @@ if [[ -n ${TRACE:-} ]]; then
 	lp=16060
 	[[ $leader == coserver2 ]] && lp=16061
 	secs=${DURATION%s}
-	(sleep $(((secs - ${TRACE_SECONDS:-5}) / 2)) && curl -s "127.0.0.1:$lp/debug/pprof/trace?seconds=${TRACE_SECONDS:-5}" -o "$TRACE") &
+	(sleep ${TRACE_AT:-$(((secs - ${TRACE_SECONDS:-5}) / 2))} && curl -s "127.0.0.1:$lp/debug/pprof/trace?seconds=${TRACE_SECONDS:-5}" -o "$TRACE") &
 	tracer=$!
 fi
 if [[ -n ${UPDATE:-} ]]; then
