@@ -3,6 +3,7 @@ package guest
 import (
 	"bytes"
 	"time"
+	"unsafe"
 )
 
 // Result frame status bytes (see ABI.md).
@@ -56,31 +57,41 @@ func tick() {
 	run("in tick", nil, func() { f(now) })
 }
 
-// exportState returns a result frame holding the exported state.
+// exportState returns a result frame holding the exported state: the export
+// function appends the state right after the frame's status byte.
 func exportState() []byte {
 	f := exportFunc
 	if f == nil {
 		return setOutput(frameUnsupported, nil)
 	}
-	var state []byte
+	frame := []byte{frameOK}
 	var err error
-	if msg, ok := run("exporting state", nil, func() { state, err = f() }); !ok {
+	if msg, ok := run("exporting state", nil, func() { frame, err = f(frame) }); !ok {
 		return setOutput(frameError, []byte("panic exporting state: "+msg))
 	}
 	if err != nil {
 		return setOutput(frameError, []byte(err.Error()))
 	}
-	return setOutput(frameOK, state)
+	if len(frame) == 0 || frame[0] != frameOK {
+		return setOutput(frameError, []byte("exporting state: the export function did not append to the slice it was given"))
+	}
+	output = frame
+	return output
 }
 
 // importState loads state and returns a result frame. The import function
-// gets its own copy of state, so it may keep it.
+// gets its own copy of state, so it may keep it: the input buffer itself when
+// state is all of it (the SDK lets go of it), a clone otherwise.
 func importState(state []byte) []byte {
 	f := importFunc
 	if f == nil {
 		return setOutput(frameUnsupported, nil)
 	}
-	state = bytes.Clone(state)
+	if len(state) > smallInputBytes && len(input) > 0 && unsafe.SliceData(state) == unsafe.SliceData(input) {
+		input = nil // handed over: the next alloc makes a new buffer
+	} else {
+		state = bytes.Clone(state)
+	}
 	var err error
 	if msg, ok := run("importing state", nil, func() { err = f(state) }); !ok {
 		return setOutput(frameError, []byte("panic importing state: "+msg))

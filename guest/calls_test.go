@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -112,5 +113,43 @@ func TestHandlePanicAborts(t *testing.T) {
 	}
 	if _, aborted := handle([]byte("garbage")); aborted {
 		t.Error("a bad request aborted the entry")
+	}
+}
+
+// HandleStateAppend's export writes the state once, into the result frame the host
+// reads: no copy behind it. An export that does not append to its dst is an error.
+func TestExportAppendWritesOnce(t *testing.T) {
+	register(t, nil, nil, nil, nil)
+	var wrote []byte
+	HandleStateAppend(func(dst []byte) ([]byte, error) {
+		dst = slices.Grow(dst, 5)
+		wrote = append(dst, "state"...)
+		return wrote, nil
+	}, nil)
+	got := exportState()
+	if string(got) != "\x00state" || &got[0] != &wrote[0] || &got[0] != &output[0] {
+		t.Errorf("export frame %q at %p, want \"\\x00state\" at the exporter's own %p", got, &got[0], &wrote[0])
+	}
+	HandleStateAppend(func([]byte) ([]byte, error) { return []byte("fresh"), nil }, nil)
+	if got := string(exportState()); got != "\x01exporting state: the export function did not append to the slice it was given" {
+		t.Errorf("an export that ignores dst: frame %q, want an error frame", got)
+	}
+}
+
+// A large state written to the guest's input buffer is handed to the import function
+// as it is, not copied, and the SDK lets go of the buffer.
+func TestImportTakesTheInputBuffer(t *testing.T) {
+	var kept []byte
+	register(t, nil, nil, nil, func(b []byte) error { kept = b; return nil })
+	in := alloc(smallInputBytes + 1)
+	in[0] = 's'
+	if got := string(importState(in)); got != "\x00" {
+		t.Fatalf("import frame %q", got)
+	}
+	if &kept[0] != &in[0] || len(kept) != len(in) {
+		t.Error("the import function got a copy of a large input, want the buffer itself")
+	}
+	if next := alloc(smallInputBytes + 1); &next[0] == &in[0] {
+		t.Error("the next alloc reused the buffer the import function may keep")
 	}
 }

@@ -14,7 +14,7 @@ const ABIVersion = 1
 var (
 	handler    http.Handler
 	tickFunc   func(now time.Time)
-	exportFunc func() ([]byte, error)
+	exportFunc func(dst []byte) ([]byte, error) // appends the state to dst
 	importFunc func(state []byte) error
 )
 
@@ -39,7 +39,31 @@ func HandleTick(f func(now time.Time)) {
 // the guest, and must accept every format an older version exported. load
 // runs in the new module after its initialization, before any request.
 // Without HandleState the host is told that state transfer is not supported.
+//
+// The state is held three times at the peak of an export: the guest's data, the
+// slice export returns, and the SDK's copy of it behind the result frame's status
+// byte. For a large state use HandleStateAppend, which saves that copy.
 func HandleState(export func() ([]byte, error), load func(state []byte) error) {
+	exportFunc = nil
+	if export != nil {
+		exportFunc = func(dst []byte) ([]byte, error) {
+			b, err := export()
+			return append(dst, b...), err
+		}
+	}
+	importFunc = load
+}
+
+// HandleStateAppend is HandleState for a state too large to hold twice at once:
+// export appends the serialized state to dst and returns the extended slice, as the
+// standard library's Append functions do (grow dst once, with slices.Grow, when the
+// size is known in advance). dst is the buffer the host reads the state from, so the
+// state is written once and never copied inside the guest.
+//
+// load is as in HandleState. With either function, load is handed the buffer the host
+// wrote the state to, not a copy, whenever that buffer is the guest's own: it may keep
+// slices of it.
+func HandleStateAppend(export func(dst []byte) ([]byte, error), load func(state []byte) error) {
 	exportFunc = export
 	importFunc = load
 }

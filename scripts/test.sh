@@ -73,6 +73,7 @@ fuzz ./guest FuzzParseRequestFast 150000
 fuzz ./internal/raftlog FuzzOpen 15000
 fuzz ./internal/events FuzzReadEvents 80000
 fuzz ./internal/config FuzzParse 30000
+fuzz ./examples/kv/kvstore FuzzLoadState 40000
 fuzz ./internal/vrange FuzzParseRange 150000
 fuzz ./internal/modmeta FuzzRead 80000
 fuzz ./internal/advisory FuzzParse 80000

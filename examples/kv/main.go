@@ -24,7 +24,7 @@ func init() {
 	mux.HandleFunc("PUT /kv/{key}", put)
 	mux.HandleFunc("DELETE /kv/{key}", del)
 	guest.Handle(stampTime(fastKV(mux)))
-	guest.HandleState(store.export, store.load)
+	guest.HandleStateAppend(store.export, store.load)
 }
 
 func main() {}

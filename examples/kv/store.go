@@ -2,15 +2,7 @@
 
 package main
 
-import (
-	"encoding/json"
-	"fmt"
-	"maps"
-	"slices"
-	"strings"
-
-	"github.com/ftvs/ftvs/examples/kv/kvstore"
-)
+import "github.com/ftvs/ftvs/examples/kv/kvstore"
 
 // kvStore is the key-value map (kvstore: nearly nothing for the guest's garbage
 // collector to scan) and its state transfer format.
@@ -20,36 +12,19 @@ type kvStore struct {
 
 func newStore() *kvStore { return &kvStore{kvstore.New()} }
 
-// stateV1 is the exported state: JSON, keys sorted by encoding/json, values
-// base64. Later versions must keep loading it, and keep "entries" (the values) in
-// their own formats ("ftvs-kv/N"), so that a rollback to this version can load
-// their state: it reads the fields it knows and drops the rest.
-type stateV1 struct {
-	Format  string            `json:"format"`
-	Entries map[string][]byte `json:"entries"`
-}
-
+// The state transfer format, "ftvs-kv/1", is kvstore's (AppendState, LoadState).
 const formatV1 = "ftvs-kv/1"
 
-func (s *kvStore) export() ([]byte, error) {
-	entries := make(map[string][]byte, s.Len())
-	s.All(func(k string, v []byte) { entries[k] = v })
-	return json.Marshal(stateV1{Format: formatV1, Entries: entries})
+// export appends the state to dst: written once, straight into the buffer the host
+// reads (guest.HandleStateAppend), so a state of hundreds of MiB fits in guest memory.
+func (s *kvStore) export(dst []byte) ([]byte, error) {
+	return s.AppendState(dst, formatV1)
 }
 
 func (s *kvStore) load(b []byte) error {
-	var st stateV1
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("kv: loading state: %w", err)
-	}
-	if !strings.HasPrefix(st.Format, "ftvs-kv/") {
-		return fmt.Errorf("kv: unknown state format %q (want ftvs-kv/N)", st.Format)
-	}
-	// In key order: the store's layout, and so the state hash, must not depend on
-	// the order a Go map is iterated in.
-	n := kvstore.New()
-	for _, k := range slices.Sorted(maps.Keys(st.Entries)) {
-		n.Put(k, st.Entries[k])
+	n, _, err := kvstore.LoadState(b)
+	if err != nil {
+		return err
 	}
 	s.Store = n
 	return nil
