@@ -49,6 +49,20 @@ func (c *cluster) memberEvents(name string, codes ...string) []events.Event {
 	return out.Events
 }
 
+// waitMemberEvents waits until member name has recorded at least one event of the codes
+// given, at most for d, and returns them (none if d passed).
+func (c *cluster) waitMemberEvents(name string, d time.Duration, codes ...string) []events.Event {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		evs := c.memberEvents(name, codes...)
+		if len(evs) > 0 || time.Now().After(deadline) {
+			return evs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // putRange PUTs keys prefix0000.. with kvValue through one gateway, failing on any error.
 func putRange(t *testing.T, gateway, prefix string, n int) {
 	t.Helper()
