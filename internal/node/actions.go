@@ -116,7 +116,7 @@ func (m *Member) coserverAction(ctx context.Context, action string) (string, err
 			}
 		}
 		return fmt.Sprintf("%s is disabled: %s runs the virtual server alone (simplex); %s can now be stopped for maintenance. `ftvs enable --coserver %s` brings it back",
-			m.cfg.Name, other.Name, m.cfg.Name, strings.TrimPrefix(m.cfg.Name, "coserver")), nil
+			m.cfg.Name, other.Name, m.cfg.Name, m.cfg.Name), nil
 	case "enable":
 		if !m.disabled.Load() {
 			return m.cfg.Name + " is already enabled", nil

@@ -201,7 +201,7 @@ func (m *Member) overrideAsked(coserver, confirm string) error {
 // it does not lead). It returns the virtual server's status.
 func (m *Member) overrideAllowed(ctx context.Context) (vsStatus, error) {
 	if m.disabled.Load() {
-		return vsStatus{}, refuse(http.StatusConflict, "%s is disabled: `ftvs enable --coserver %s` first", m.cfg.Name, strings.TrimPrefix(m.cfg.Name, "coserver"))
+		return vsStatus{}, refuse(http.StatusConflict, "%s is disabled: `ftvs enable --coserver %s` first", m.cfg.Name, m.cfg.Name)
 	}
 	if o := m.override.Load(); o != nil {
 		return vsStatus{}, refuse(http.StatusConflict, "%s already runs without quorum (since %s); it clears when a peer rejoins", m.cfg.Name, o.Since)
