@@ -17,7 +17,11 @@ func TestEchoEveryProtocol(t *testing.T) { networks(t, testEchoEveryProtocol) }
 func testEchoEveryProtocol(t *testing.T, mem *MemNetwork) {
 	for _, secure := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", secure), func(t *testing.T) {
-			ms, _ := newCluster(t, clusterOpts{tls: secure, mem: mem}, names3...)
+			// A dial tries link b alongside a once a is slow (DownAfter/2): on a loaded
+			// machine a TLS handshake under -race can take that long, and this test
+			// checks which link a dial picks when both are up, not the fallback
+			// (TestFailoverTime dials across a cut link). So DownAfter is long here.
+			ms, _ := newCluster(t, clusterOpts{tls: secure, mem: mem, down: 20 * time.Second}, names3...)
 			const protoOther byte = 9
 			protos := []byte{ProtoRaft, ProtoHTTP, protoOther}
 			peerOf := make(chan string, 64)
