@@ -12,9 +12,13 @@ import (
 // responseWriter collects a handler's response in memory.
 type responseWriter struct {
 	header http.Header // what the handler sees and edits
-	sent   http.Header // snapshot taken at WriteHeader, as net/http does
 	code   int         // 0 until WriteHeader
-	body   bytes.Buffer
+	// head is the status line and the headers, encoded at WriteHeader: the snapshot
+	// net/http takes then (later edits of header are not sent), in the bytes the
+	// response begins with, so that encode appends to it rather than copying a clone
+	// of the header map.
+	head []byte
+	body bytes.Buffer
 }
 
 var (
@@ -39,8 +43,12 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	w.code = code
-	w.sent = w.header.Clone()
+	w.head = w.appendHead(make([]byte, 0, headBytes))
 }
+
+// headBytes is the room made for the status line and headers: enough for most
+// responses, so that they take one allocation.
+const headBytes = 256
 
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.code == 0 {
@@ -82,27 +90,39 @@ func (w *responseWriter) encode(head bool) []byte {
 		w.WriteHeader(http.StatusOK)
 	}
 	body := w.body.Bytes()
-	if head || !bodyAllowed(w.code) {
+	withBody := !head && bodyAllowed(w.code)
+	if !withBody {
 		body = nil
 	}
-	var b bytes.Buffer
-	b.Grow(256 + len(body))
+	b := slices.Grow(w.head, len("Content-Length: \r\n\r\n")+20+len(body))
+	if withBody {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, body...)
+}
+
+// appendHead appends the status line and the headers (sorted by name, values of
+// one name in the order they were added; framing headers and invalid names
+// dropped) to b.
+func (w *responseWriter) appendHead(b []byte) []byte {
 	text := http.StatusText(w.code)
 	if text == "" {
 		text = "status code " + strconv.Itoa(w.code)
 	}
-	var num [20]byte // for numbers, without an allocation each
-	b.WriteString("HTTP/1.1 ")
+	b = append(b, "HTTP/1.1 "...)
 	if w.code < 100 {
-		b.WriteByte('0')
+		b = append(b, '0')
 	}
-	b.Write(strconv.AppendInt(num[:0], int64(w.code), 10))
-	b.WriteByte(' ')
-	b.WriteString(text)
-	b.WriteString("\r\n")
+	b = strconv.AppendInt(b, int64(w.code), 10)
+	b = append(b, ' ')
+	b = append(b, text...)
+	b = append(b, "\r\n"...)
 	var keyBuf [16]string // most responses have a few headers: sort them without allocating
 	keys := keyBuf[:0]
-	for k := range w.sent {
+	for k := range w.header {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -111,21 +131,14 @@ func (w *responseWriter) encode(head bool) []byte {
 			strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
-		for _, v := range w.sent[k] {
-			b.WriteString(k)
-			b.WriteString(": ")
-			b.WriteString(cleanValue(v))
-			b.WriteString("\r\n")
+		for _, v := range w.header[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, cleanValue(v)...)
+			b = append(b, "\r\n"...)
 		}
 	}
-	if !head && bodyAllowed(w.code) {
-		b.WriteString("Content-Length: ")
-		b.Write(strconv.AppendInt(num[:0], int64(len(body)), 10))
-		b.WriteString("\r\n")
-	}
-	b.WriteString("\r\n")
-	b.Write(body)
-	return b.Bytes()
+	return b
 }
 
 // validFieldName reports whether k is an RFC 9110 token.
