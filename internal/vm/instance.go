@@ -290,7 +290,7 @@ func (in *Instance) call(ctx context.Context, name string, budget int64, args ..
 	}
 	in.dead = true
 	if in.fuelLeft() < 0 {
-		return nil, &TrapError{OutOfFuel: true, Reason: fmt.Sprintf("out of fuel in %s (budget %d units)", name, in.mod.engine.cfg.FuelPerEntry)}
+		return nil, &TrapError{OutOfFuel: true, Reason: fmt.Sprintf("out of fuel in %s (budget %d units)", name, budget)}
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {

@@ -25,6 +25,17 @@ const (
 	frameUnsupported = 2
 )
 
+// FuelPerStateByte is what a state transfer may spend per byte, on top of FuelForInit:
+// an export is given FuelPerStateByte units per byte of guest memory, an import per byte
+// of the state. Serializing and parsing cost in proportion to the state, so a fixed
+// budget refused the update of any guest past a few hundred MiB, however sound (kv2's
+// import of kv's 341 MiB JSON state ran out of FuelForInit's 2,000,000,000 units: more
+// than 5 per byte). The budget depends only on the memory and the state, the same on
+// every CoServer at the same index, so they agree on it. A tight loop burns about 1.2
+// billion units a second (2026-12-06, 2-core machine), so a guest that loops forever in
+// the export of 1 GiB of memory meets its budget in about 30 s, under DefaultWatchdog.
+const FuelPerStateByte = 32
+
 // ExportState runs ftvs_export_state with the clock at least entryNanos and randomness
 // from seed, and returns the state bytes.
 func (in *Instance) ExportState(ctx context.Context, index uint64, entryNanos int64, seed [32]byte) ([]byte, error) {
@@ -32,7 +43,8 @@ func (in *Instance) ExportState(ctx context.Context, index uint64, entryNanos in
 		return nil, fmt.Errorf("%w: %s has no ftvs_export_state export", ErrNoStateTransfer, in.mod.Name)
 	}
 	in.enter(index, entryNanos, seed)
-	res, err := in.call(ctx, "ftvs_export_state", in.mod.engine.cfg.FuelForInit)
+	budget := in.mod.engine.cfg.FuelForInit + FuelPerStateByte*int64(in.mem.Size())
+	res, err := in.call(ctx, "ftvs_export_state", budget)
 	if err != nil {
 		return nil, fmt.Errorf("export state from %s: %w", in.mod.Name, err)
 	}
@@ -50,7 +62,7 @@ func (in *Instance) ImportState(ctx context.Context, index uint64, entryNanos in
 		return fmt.Errorf("%w: %s has no ftvs_import_state export", ErrNoStateTransfer, in.mod.Name)
 	}
 	in.enter(index, entryNanos, seed)
-	budget := in.mod.engine.cfg.FuelForInit
+	budget := in.mod.engine.cfg.FuelForInit + FuelPerStateByte*int64(len(state))
 	res, err := in.call(ctx, "ftvs_alloc", budget, uint64(len(state)))
 	if err != nil {
 		return fmt.Errorf("import state into %s: %w", in.mod.Name, err)
