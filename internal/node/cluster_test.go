@@ -136,10 +136,7 @@ func (c *testCluster) waitMode(via *Member, mode cluster.Mode) {
 // both CoServers end with equal state hashes at equal applied index.
 func TestClusterFailoverAndSync(t *testing.T) {
 	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+	c.startDuplex()
 	put := func(m *Member, key, value string) {
 		t.Helper()
 		if code, body := httpDo(t, "PUT", m.GatewayURL()+"/kv/"+key, value); code != 204 {

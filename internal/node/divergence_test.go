@@ -57,10 +57,7 @@ func TestDivergenceRepairsItself(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCluster(t)
 			c.checkInterval, c.faults = 300*time.Millisecond, true
-			for _, name := range []string{"coserver1", "coserver2", "witness"} {
-				c.start(name)
-			}
-			c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+			c.startDuplex()
 			const n = 20
 			for i := range n {
 				c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))

@@ -67,10 +67,7 @@ func TestDiskFaults(t *testing.T) {
 			c := newTestCluster(t)
 			disk := fsx.NewFaulty(fsx.OS)
 			c.fs["coserver2"] = disk
-			for _, name := range []string{"coserver1", "coserver2", "witness"} {
-				c.start(name)
-			}
-			c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+			c.startDuplex()
 			// coserver2 leads, so the fault also makes it hand leadership away.
 			if c.leader() != "coserver2" {
 				if err := c.m[c.leader()].r().LeadershipTransferToServer("coserver2", "coserver2").Error(); err != nil {

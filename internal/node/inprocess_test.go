@@ -23,6 +23,15 @@ import (
 // member (raft, the link layer over a link.MemNetwork, forwarding, the guest), with no
 // assertion on how long anything takes: they wait for states, not for durations.
 
+// startDuplex starts every member and waits until the pair is DUPLEX.
+func (c *testCluster) startDuplex() {
+	c.t.Helper()
+	for _, name := range []string{"coserver1", "coserver2", "witness"} {
+		c.start(name)
+	}
+	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+}
+
 // coserverLeader waits until a CoServer leads (the witness hands leadership back when
 // it wins an election) and returns it and the other CoServer.
 func (c *testCluster) coserverLeader() (leader, other *Member) {
@@ -54,10 +63,7 @@ func putEntry(key, value string) entry.Entry {
 // protocol on the member links. A new seed is a new entry.
 func TestForwardedEntryAppendedOnce(t *testing.T) {
 	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+	c.startDuplex()
 	leader, follower := c.coserverLeader()
 	p := leader.peers[leader.cfg.Name]
 	ctx := context.Background()
@@ -117,10 +123,7 @@ func TestForwardedEntryAppendedOnce(t *testing.T) {
 // which relays them to the CoServer named.
 func TestDisableEnable(t *testing.T) {
 	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+	c.startDuplex()
 	leader, other := c.coserverLeader()
 	name, otherName := leader.cfg.Name, other.cfg.Name
 	ctx := context.Background()
@@ -169,10 +172,7 @@ func TestDisableEnable(t *testing.T) {
 // again, with the override cleared.
 func TestStartWithoutQuorum(t *testing.T) {
 	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+	c.startDuplex()
 	for i := range 20 {
 		c.put(c.m[fmt.Sprintf("coserver%d", 1+i%2)], fmt.Sprintf("q%03d", i), fmt.Sprintf("v-q%03d", i))
 	}

@@ -19,10 +19,7 @@ import (
 // sync); then the record is gone and the pair is duplex again with every write.
 func TestQuarantineSurvivesRestart(t *testing.T) {
 	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+	c.startDuplex()
 	const n = 10
 	for i := range n {
 		c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))

@@ -73,10 +73,7 @@ func (c *testCluster) leader() string {
 // returns, and then every write is there, on both CoServers.
 func TestWipedMemberDoesNotVote(t *testing.T) {
 	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+	c.startDuplex()
 	c.stop("witness")
 	const n = 20
 	for i := range n {
@@ -114,10 +111,7 @@ func TestWipedMemberDoesNotVote(t *testing.T) {
 // and the damaged log kept in corrupt-TIME/.
 func TestCorruptLogRepairsItself(t *testing.T) {
 	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+	c.startDuplex()
 	const n = 40
 	for i := range n {
 		c.put(c.m["coserver1"], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/link"
 )
@@ -16,10 +15,7 @@ import (
 // rehearsal runs on a copy of the state, so asking twice changes nothing.
 func TestRehearsalSurvivesLinkFlap(t *testing.T) {
 	c := newTestCluster(t)
-	for _, name := range []string{"coserver1", "coserver2", "witness"} {
-		c.start(name)
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+	c.startDuplex()
 	leader, other := c.coserverLeader()
 	peer := leader.peers[other.cfg.Name]
 	kv2 := guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv2")
