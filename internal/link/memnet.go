@@ -133,13 +133,25 @@ const memBufferBytes = 4 << 20
 // halfPipe is one direction of a memConn.
 type halfPipe struct {
 	mu      sync.Mutex
-	buf     []byte
+	buf     []byte // written, not yet read: buf[off:]
+	off     int
 	wclosed bool          // the writing end closed: reads get EOF once buf is read
 	rclosed bool          // the reading end closed: writes fail with EPIPE
 	changed chan struct{} // closed and replaced whenever one of the above changes
 }
 
 func newHalfPipe() *halfPipe { return &halfPipe{changed: make(chan struct{})} }
+
+// compact moves what is unread to the front of buf, so that writes reuse its array
+// rather than grow a new one (a large allocation is costly under the race detector,
+// which resets its shadow memory); h.mu is held.
+func (h *halfPipe) compact() {
+	if h.off == 0 || h.off < len(h.buf)-h.off {
+		return // nothing read, or more to move than to gain
+	}
+	h.buf = h.buf[:copy(h.buf, h.buf[h.off:])]
+	h.off = 0
+}
 
 // notify wakes whoever waits on h; h.mu is held.
 func (h *halfPipe) notify() {
@@ -170,9 +182,9 @@ func (c *memConn) Read(p []byte) (int, error) {
 		}
 		h := c.r
 		h.mu.Lock()
-		if len(h.buf) > 0 {
-			n := copy(p, h.buf)
-			h.buf = h.buf[n:]
+		if len(h.buf) > h.off {
+			n := copy(p, h.buf[h.off:])
+			h.off += n
 			h.notify()
 			h.mu.Unlock()
 			return n, nil
@@ -211,7 +223,8 @@ func (c *memConn) Write(p []byte) (int, error) {
 			h.mu.Unlock()
 			return 0, nil
 		}
-		if room := memBufferBytes - len(h.buf); room > 0 {
+		if room := memBufferBytes - (len(h.buf) - h.off); room > 0 {
+			h.compact()
 			n := min(room, len(p)-written)
 			h.buf = append(h.buf, p[written:written+n]...)
 			written += n
@@ -245,7 +258,7 @@ func (c *memConn) Close() error {
 		c.w.mu.Unlock()
 		c.r.mu.Lock()
 		c.r.rclosed = true
-		c.r.buf = nil
+		c.r.buf, c.r.off = nil, 0
 		c.r.notify()
 		c.r.mu.Unlock()
 	})
