@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -139,7 +140,11 @@ func TestLargeEntryOutlastsTransportTimeout(t *testing.T) {
 	go func() { committed <- f.Error() }()
 	select {
 	case err := <-committed:
-		if err != nil {
+		// a's timers are short (1 s) so that it leads soon; on a starved machine (a -race
+		// process beside others in the test command) it can miss its lease and step down
+		// (CI saw it once). It alone can lead again (the others wait 30 s) and it sends the
+		// entry again: the followers' logs below are what this test is about.
+		if err != nil && !errors.Is(err, raft.ErrLeadershipLost) {
 			t.Fatal(err)
 		}
 	case <-time.After(30 * time.Second):
