@@ -6,6 +6,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -16,6 +17,7 @@ import (
 // time" raised it differently on a member that had restored a snapshot: two CoServers
 // started the new module at different times.
 func TestUpdateClockFromState(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	r := newReplicas(t)
 	for i := range 5 {
 		r.put("k", string(rune('a'+i)))
@@ -47,6 +49,7 @@ func TestUpdateClockFromState(t *testing.T) {
 // A check entry changes no state; a byte flipped in one replica's memory shows in its
 // next Check, though no entry ran since its last checkpoint.
 func TestCheckSeesMemoryFault(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	r := newReplicas(t)
 	r.put("a", "1")
 	h0 := hash(t, r.a)

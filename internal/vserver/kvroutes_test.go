@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -19,6 +20,7 @@ import (
 // method is a 405 naming the allowed ones, paths that are not one plain segment are
 // the mux's (404 or a redirect to the clean path).
 func TestKVRoutes(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	s := newServer(t, vm.Config{})
 	install(t, s, "kv", guesttest.Build(t, kvGuest))
 	ctx := context.Background()

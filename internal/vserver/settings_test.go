@@ -9,6 +9,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -26,6 +27,7 @@ func engineSettings(t *testing.T, s *vserver.Server) vserver.Settings {
 // that differs stops the replica with an error naming each setting, both values and the
 // fix, and it applies nothing after it.
 func TestSettingsEntry(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	ctx := context.Background()
 	bin := guesttest.Build(t, kvGuest)
 
@@ -75,6 +77,7 @@ func TestSettingsEntry(t *testing.T) {
 // A malformed settings payload is refused the same way on every replica and changes
 // nothing: no settings are recorded and the replica goes on.
 func TestSettingsPayloadRefused(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	ctx := context.Background()
 	s := newServer(t, vm.Config{})
 	install(t, s, "kv", guesttest.Build(t, kvGuest))
@@ -95,6 +98,7 @@ func TestSettingsPayloadRefused(t *testing.T) {
 // CoServer whose memory limit is below the cluster's, facing a snapshot too large for
 // it, is told so: the file is not called corrupt.
 func TestSettingsInSnapshot(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	ctx := context.Background()
 	bin := guesttest.Build(t, kvGuest)
 	a := newServer(t, vm.Config{})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 	"github.com/ftvs/ftvs/internal/wasm"
@@ -42,6 +43,7 @@ func encode(t testing.TB, s *vserver.Snapshot) []byte {
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	for name, snap := range map[string]*vserver.Snapshot{
 		"state":    smallSnapshot(),
 		"no state": {Index: 5},
@@ -71,6 +73,7 @@ func TestSnapshotZeroPagesAreNotStored(t *testing.T) {
 
 // Every single-byte corruption and every truncation is refused with ErrCorrupt.
 func TestSnapshotCorruption(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	good := encode(t, smallSnapshot())
 	for i := 0; i < len(good); i += 97 {
 		bad := bytes.Clone(good)
@@ -95,6 +98,7 @@ func TestSnapshotCorruption(t *testing.T) {
 
 // A corrupted snapshot leaves a running server untouched.
 func TestCorruptSnapshotChangesNothing(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	s := newServer(t, vm.Config{})
 	good := encode(t, smallSnapshot())
 	good[len(good)/2] ^= 1
@@ -151,6 +155,7 @@ func FuzzModulePayload(f *testing.F) {
 // A file of format version 3 carries the state hash over the memory bytes
 // (vm.State.HashV1); this build still reads it, and checks that hash, not Hash's.
 func TestSnapshotVersion3StillRead(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	snap := smallSnapshot()
 	v4 := encode(t, snap)
 	asV3 := func(stateHash [32]byte) []byte {

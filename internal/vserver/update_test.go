@@ -11,6 +11,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/guesttest"
+	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -96,6 +97,7 @@ func wantValue(t *testing.T, resp, value string) {
 // kv → kv2 (values gain a creation time) carries every value across, identically on
 // both replicas; kv2's own writes survive a rollback to kv; the rollback can be undone.
 func TestUpdateAndRollback(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	r := newReplicas(t)
 	for i := range 50 {
 		r.put(fmt.Sprintf("k%02d", i), fmt.Sprintf("v1-%d", i))
@@ -137,6 +139,7 @@ func TestUpdateAndRollback(t *testing.T) {
 // An update whose module traps in its import, or fails its health check in the
 // rehearsal, changes nothing: same module, same state hash.
 func TestUpdateRefused(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	r := newReplicas(t)
 	r.put("a", "1")
 	mod, before := r.a.Module(), hash(t, r.a)
@@ -191,6 +194,7 @@ func TestUpdateRefused(t *testing.T) {
 // while on probation is rolled back by every replica at the same entry, and the state
 // carried back is the one it had.
 func TestAutomaticRollback(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	r := newReplicas(t)
 	r.put("a", "1")
 	if res := r.update("bad", "9.9.9", trapsAfterGuest); res.Err != nil {
@@ -213,6 +217,7 @@ func TestAutomaticRollback(t *testing.T) {
 // A snapshot taken after an update carries the history and the probation: a replica
 // restored from it rolls back exactly like the one it was taken from.
 func TestSnapshotCarriesHistory(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	r := newReplicas(t)
 	r.put("a", "1")
 	if res := r.update("kv", "2.0.0", kv2Guest); res.Err != nil {

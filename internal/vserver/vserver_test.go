@@ -27,6 +27,12 @@ const (
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
 
+// The tests of this package run each server from one goroutine (package vserver starts
+// none of its own), so the race detector has nothing to compare in them: they call
+// testenv.SkipUnderRace and scripts/test.sh runs them without it (user+sys 17 s instead
+// of 74 s). internal/node's tests run servers concurrently (raft's apply loop, snapshots,
+// status) under -race.
+
 // newServer makes a server with a short redo list, so tests exercise checkpoints.
 func newServer(t testing.TB, cfg vm.Config) *vserver.Server {
 	t.Helper()
@@ -140,6 +146,7 @@ func TestDeterminism(t *testing.T) {
 // Snapshots at random points, written to a file, read back and restored into a fresh
 // server, then continued: the hash equals a run that was never restored.
 func TestSnapshotRestoreAtRandomPoints(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	bin := guesttest.Build(t, kvGuest)
 	ref, s := newServer(t, vm.Config{}), newServer(t, vm.Config{})
 	install(t, ref, "kv", bin)
@@ -215,6 +222,7 @@ func request(method, target, body string, seed byte) entry.Entry {
 // An entry that panics the guest and one that loops forever each get a 500-class
 // failure and leave the state hash exactly as it was; the server goes on.
 func TestTrapResetsState(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	bin := guesttest.Build(t, testGuest)
 	s := newServer(t, vm.Config{FuelPerEntry: 5_000_000})
 	install(t, s, "testguest", bin)
@@ -319,6 +327,7 @@ func sha(b []byte) [32]byte { return sha256.Sum256(b) }
 // and one whose bound grows with its memory (RedoPerMemoryBytes) answer every entry
 // alike and hold the same state through traps, whose undo replays different lengths.
 func TestCheckpointPolicyIsLocal(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	bin := guesttest.Build(t, testGuest)
 	ctx := context.Background()
 	mk := func(cfg vserver.Config) *vserver.Server {
