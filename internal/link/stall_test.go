@@ -56,8 +56,9 @@ func TestProbeSurvivesOwnStall(t *testing.T) {
 		t.Fatalf("peer process said %q: %v", line, err)
 	}
 	// Long timings: the peer must never be late by DownAfter on a busy machine, or
-	// the test would see a real timeout.
-	const probe, down = 100 * time.Millisecond, time.Second
+	// the test would see a real timeout. With 1 s, CI saw it once: the peer, a -race
+	// process beside the test command's others, did not answer a probe within 1 s.
+	const probe, down = 100 * time.Millisecond, 2 * time.Second
 	ev := newRecorder()
 	l, err := New(Config{Self: "coserver1", Listeners: lns, Peers: map[string][2]string{"coserver2": peerAddrs},
 		ProbeInterval: probe, DownAfter: down, Logger: testLogger(t), OnEvent: ev.add})
