@@ -54,7 +54,7 @@ step "go test -race and e2e, in the background while the two steps after it run 
 racelog=$(mktemp)
 e2elog=$(mktemp)
 nodelog=$(mktemp)
-first="./internal/vserver ./internal/vm ./cmd/ftvs ./internal/link ./internal/raftlog ./internal/chaos ./internal/wasm"
+first="./internal/vm ./cmd/ftvs ./internal/link ./internal/raftlog ./internal/chaos ./internal/wasm"
 others="$first $(go list ./... | grep -v '/e2e$\|/internal/node$' | sed 's|^github.com/ftvs/ftvs|.|' | grep -vxF "$(echo $first | tr ' ' '\n')")"
 go test -count=1 -timeout 20m ./e2e/ > "$e2elog" 2>&1 &
 e2epid=$!
