@@ -60,12 +60,20 @@ func TestCorruptionRepairsItself(t *testing.T) {
 			putKeys(t, c.gateways(), n)
 			c.waitConverged(convergeTimeout)
 			data := c.member(config.CoServer2).dataDir
-			deadline := time.Now().Add(30 * time.Second)
-			for len(snapshotFiles(t, data)) < 2 {
-				if time.Now().After(deadline) {
-					t.Fatal("coserver2 took fewer than two snapshots")
+			// coserver2 snapshots when its log has grown by 300 entries since its last
+			// snapshot, looked at every 200 ms or so: a member that applied most of the load
+			// between two looks (on a busy machine) took one snapshot where three fit, and
+			// nothing new will come. Write again (the same keys and values: readKeys
+			// still holds) until it has two.
+			for attempt := 1; len(snapshotFiles(t, data)) < 2; attempt++ {
+				if attempt == 5 {
+					t.Fatalf("coserver2 took fewer than two snapshots after %d rounds of writes", attempt)
 				}
-				time.Sleep(100 * time.Millisecond)
+				t.Logf("round %d: coserver2 has %d snapshots; 400 more writes", attempt, len(snapshotFiles(t, data)))
+				putKeys(t, c.gateways(), 400)
+				for deadline := time.Now().Add(5 * time.Second); len(snapshotFiles(t, data)) < 2 && time.Now().Before(deadline); {
+					time.Sleep(100 * time.Millisecond)
+				}
 			}
 			c.kill(config.CoServer2)
 			for attempt := 1; tc.compacted && !compactedPastOlder(t, c.member(config.CoServer2).out.String(), data); attempt++ {
