@@ -14,7 +14,6 @@ import (
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
-	"github.com/ftvs/ftvs/internal/vm"
 )
 
 // Timers of the in-process test clusters. Their three members share one -race process
@@ -97,7 +96,7 @@ func (c *testCluster) start(name string) *Member {
 	m, err := Start(context.Background(), Config{
 		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, Links: self.Links, Peers: c.peers, TLS: mat,
 		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
-		VM: vm.Config{CacheDir: guesttest.CacheDir()}, SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
+		Engine: testEngine(c.t), SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
 		TrailingLogs: 50, Logger: c.log, FS: c.fs[name], Network: c.net,
 		HeartbeatTimeout: testRaftTimeout, ElectionTimeout: testRaftTimeout, LeaderLeaseTimeout: testRaftTimeout,
 		LinkProbeInterval: testProbeInterval, LinkDownAfter: testLinkDownAfter,

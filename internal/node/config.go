@@ -98,8 +98,14 @@ type Config struct {
 	// FS is the file system under the data dir's raft state, on which the log store
 	// and the snapshot store are built: fsx.OS when nil (crashfs, an in-memory disk
 	// that can lose what was not synced, and fault injection put another under it).
+	// Engine runs the guest on a CoServer: nil makes one from VM, which Close closes.
+	// One given stays the caller's (Close leaves it open) and VM is not used: the
+	// members of an in-process cluster (the package's tests) share one, so that each
+	// module is validated and compiled once, as a machine's CoServer processes share
+	// their compilation cache. Guest output is then logged through its logger.
 	Network link.Network
 	FS      fsx.FS
+	Engine  *vm.Engine
 
 	VM                 vm.Config
 	HeartbeatTimeout   time.Duration

@@ -21,7 +21,7 @@ func startLone(t *testing.T, dir string, guest []byte, explicit bool) (*CoServer
 	return Start(context.Background(), Config{
 		Name: "coserver1", DataDir: dir, HTTPAddr: "127.0.0.1:0", Simplex: true,
 		GuestName: "kv", Guest: guest, GuestExplicit: explicit,
-		VM: vm.Config{CacheDir: guesttest.CacheDir()}, Gateway: testGateway,
+		Engine: testEngine(t), Gateway: testGateway,
 	})
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/guesttest"
-	"github.com/ftvs/ftvs/internal/vm"
 )
 
 // The state hash a status carries: none (hash=0); the checked one by default, which
@@ -24,7 +23,7 @@ func TestStatusHashModes(t *testing.T) {
 	c, err := Start(context.Background(), Config{
 		Name: "coserver1", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", Simplex: true, ManagerToken: token,
 		GuestName: "kv", Guest: guesttest.Build(t, "github.com/ftvs/ftvs/examples/kv"),
-		VM: vm.Config{CacheDir: guesttest.CacheDir()}, Manager: testManager, Gateway: testGateway,
+		Engine: testEngine(t), Manager: testManager, Gateway: testGateway,
 	})
 	if err != nil {
 		t.Fatal(err)
