@@ -85,36 +85,20 @@ func (l *Layer) probe(p *path, c *Conn) error {
 			}
 		}
 	}()
-	last := time.Now()
+	w := probeWait{last: time.Now()}
 	var pong [8]byte
-	got := 0         // bytes of the current pong read so far
-	recheck := false // the deadline passed: one more look before the link is blamed
+	got := 0 // bytes of the current pong read so far
 	for pongs := 1; ; {
-		deadline := last.Add(l.cfg.DownAfter)
-		if recheck {
-			deadline = time.Now().Add(probeRecheck)
-		}
+		deadline := w.deadline(l.cfg.DownAfter)
 		c.SetReadDeadline(deadline)
 		n, err := c.Read(pong[got:])
 		got += n
 		if n > 0 {
-			recheck = false
+			w.recheck, w.graced = false, false
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				// A late pong is no proof of a dead link while data arrives on it (a
-				// busy machine schedules the prober late): wait on from the last data.
-				if rx := time.Unix(0, p.lastRx.Load()); time.Since(rx) < l.cfg.DownAfter {
-					last, recheck = rx, false
-					continue
-				}
-				// Nor is a deadline that fired while this process was not running: when
-				// it runs again, Go fires the expired timer before it polls the network,
-				// so a pong that arrived in time can still wait unread in the socket.
-				if !recheck {
-					recheck = true
-					l.log.Debug("probe deadline passed; looking once more for a pong", "peer", p.peer.name,
-						"link", linkName(p.link), "late", time.Since(deadline).Round(time.Millisecond))
+				if l.excuse(p, &w, deadline) {
 					continue
 				}
 			} else {
@@ -129,10 +113,61 @@ func (l *Layer) probe(p *path, c *Conn) error {
 			continue
 		}
 		got = 0
-		last = time.Now()
+		w.last = time.Now()
 		l.linkAnswered(p, pongs)
 		pongs++
 	}
+}
+
+// probeWait is what a prober waits for: the next pong, and the allowances it has left
+// before it blames the link (excuse).
+type probeWait struct {
+	last    time.Time // the last pong, or what stands in for it
+	recheck bool      // the deadline passed: one more look before the link is blamed
+	graced  bool      // the prober was given time after a stall of its own (once in a row)
+}
+
+// deadline is when the next pong is due.
+func (w *probeWait) deadline(downAfter time.Duration) time.Time {
+	if w.recheck {
+		return time.Now().Add(probeRecheck)
+	}
+	return w.last.Add(downAfter)
+}
+
+// excuse reports whether a link whose pong was due at deadline and has not come is
+// given more time (w says how much), rather than declared down.
+func (l *Layer) excuse(p *path, w *probeWait, deadline time.Time) bool {
+	// A late pong is no proof of a dead link while data arrives on it (a busy machine
+	// schedules the prober late): wait on from the last data.
+	if rx := time.Unix(0, p.lastRx.Load()); time.Since(rx) < l.cfg.DownAfter {
+		w.last, w.recheck = rx, false
+		return true
+	}
+	// Nor is the silence of a window this process slept through: a deadline that fires
+	// late by more than a probe interval means the prober (and the pinger) did not run
+	// meanwhile, so pings did not go out and their pongs could not come. The pinger
+	// sends one as soon as it runs again; give its pong half a window from now, once in
+	// a row (a link that stays silent is down at most half a window later than it would
+	// be otherwise). Looking only for a pong already in the socket (below) blamed the
+	// link for a round trip that took the peer more than probeRecheck after a 3 s stop.
+	if late := time.Since(deadline); late > l.cfg.ProbeInterval && !w.graced {
+		w.graced, w.recheck = true, false
+		w.last = time.Now().Add(-l.cfg.DownAfter / 2)
+		l.log.Debug("probe deadline passed while this process did not run; waiting for a pong to a new ping", "peer", p.peer.name,
+			"link", linkName(p.link), "late", late.Round(time.Millisecond))
+		return true
+	}
+	// Nor is a deadline that fired while this process was not running: when it runs
+	// again, Go fires the expired timer before it polls the network, so a pong that
+	// arrived in time can still wait unread in the socket.
+	if !w.recheck {
+		w.recheck = true
+		l.log.Debug("probe deadline passed; looking once more for a pong", "peer", p.peer.name,
+			"link", linkName(p.link), "late", time.Since(deadline).Round(time.Millisecond))
+		return true
+	}
+	return false
 }
 
 // probeRecheck is how long the prober looks once more for a pong after the deadline

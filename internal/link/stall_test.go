@@ -19,7 +19,8 @@ const peerProcessEnv = "FTVS_LINK_TEST_PEER"
 // process) does not blame its links for the pongs it did not read meanwhile: they
 // arrived in time and wait in the socket. (Go fires the expired read deadline before it
 // polls the network, so the prober used to see a timeout and declare the link down.)
-// The peer runs in another process and keeps answering while this one is stopped.
+// The peer runs in another process and keeps answering while this one is stopped, or
+// is stopped too and answers only after it.
 func TestProbeSurvivesOwnStall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops the test process")
@@ -71,15 +72,24 @@ func TestProbeSurvivesOwnStall(t *testing.T) {
 	stall := 3 * down / 2
 	for i := range 3 {
 		before := ev.len()
-		// Stopped by another process, which continues it after the stall.
-		script := fmt.Sprintf("kill -STOP %d; sleep %.3f; kill -CONT %d", os.Getpid(), stall.Seconds(), os.Getpid())
+		// Stopped by another process, which continues it after the stall. In the
+		// second round the peer is stopped as well and continues 50 ms after this
+		// process: the pong to the first ping after the stall then comes 50 ms later
+		// at least (as it may from a busy peer), not at once.
+		self, peerStopped := os.Getpid(), "the peer answered"
+		script := fmt.Sprintf("kill -STOP %d; sleep %.3f; kill -CONT %d", self, stall.Seconds(), self)
+		if i == 1 {
+			peerStopped = "the peer was stopped as well, and continued 50 ms after it"
+			script = fmt.Sprintf("kill -STOP %d %d; sleep %.3f; kill -CONT %d; sleep 0.05; kill -CONT %d",
+				self, peer.Process.Pid, stall.Seconds(), self, peer.Process.Pid)
+		}
 		if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
 			t.Fatalf("stop and continue: %v %s", err, out)
 		}
 		time.Sleep(2 * down) // a link declared down would be by now
 		for _, e := range ev.all()[before:] {
 			if e.Code == EventRedundancyLost || e.Code == EventAllDown {
-				t.Errorf("stall %d: %s %v after this process was stopped for %s while its peer answered", i, e.Code, e.Details, stall)
+				t.Errorf("stall %d: %s %v after this process was stopped for %s (%s)", i, e.Code, e.Details, stall, peerStopped)
 			}
 		}
 	}
