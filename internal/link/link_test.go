@@ -20,8 +20,11 @@ func testEchoEveryProtocol(t *testing.T, mem *MemNetwork) {
 			// A dial tries link b alongside a once a is slow (DownAfter/2): on a loaded
 			// machine a TLS handshake under -race can take that long, and this test
 			// checks which link a dial picks when both are up, not the fallback
-			// (TestFailoverTime dials across a cut link). So DownAfter is long here.
-			ms, _ := newCluster(t, clusterOpts{tls: secure, mem: mem, down: 20 * time.Second}, names3...)
+			// (TestFailoverTime dials across a cut link). So DownAfter is long here, and
+			// so is the dial timeout: CI saw the witness's first dial of a link time out
+			// after 1 s (three members' TLS handshakes under -race at once on a busy
+			// machine), and the link counted as lost on a healthy cluster.
+			ms, _ := newCluster(t, clusterOpts{tls: secure, mem: mem, down: 20 * time.Second, dialTimeout: 20 * time.Second}, names3...)
 			const protoOther byte = 9
 			protos := []byte{ProtoRaft, ProtoHTTP, protoOther}
 			peerOf := make(chan string, 64)
