@@ -158,9 +158,9 @@ func (l *Layer) excuse(p *path, w *probeWait, deadline time.Time) bool {
 			"link", linkName(p.link), "late", late.Round(time.Millisecond))
 		return true
 	}
-	// Nor is a deadline that fired while this process was not running: when it runs
-	// again, Go fires the expired timer before it polls the network, so a pong that
-	// arrived in time can still wait unread in the socket.
+	// Nor is a deadline that fired while this process was not running for a shorter
+	// while: when it runs again, Go fires the expired timer before it polls the
+	// network, so a pong that arrived in time can still wait unread in the socket.
 	if !w.recheck {
 		w.recheck = true
 		l.log.Debug("probe deadline passed; looking once more for a pong", "peer", p.peer.name,

@@ -38,7 +38,6 @@ type Member struct {
 	log     *slog.Logger
 	dir     *dataDir
 	engine  *vm.Engine                // nil on the witness
-	ownsEng bool                      // engine was made here (not Config.Engine): Close closes it
 	fsm     *fsm                      // nil on the witness
 	div     *divergence.Guard         // divergence detection: CoServers of a pair only (internal/divergence, divergence.go)
 	raftFSM raft.FSM                  // what raft applies to: fsm, or the witness's
@@ -190,7 +189,6 @@ func (m *Member) newFSM(ctx context.Context) (raft.FSM, error) {
 		if m.engine, err = vm.NewEngine(ctx, vmc); err != nil {
 			return nil, err
 		}
-		m.ownsEng = true
 	}
 	vs, err := newVServer(m.engine, m.log)
 	if err != nil {
@@ -350,7 +348,7 @@ func (m *Member) Close() error {
 	if m.wal != nil {
 		errs = append(errs, m.wal.Close())
 	}
-	if m.engine != nil && m.ownsEng {
+	if m.engine != nil && m.cfg.Engine == nil { // made here: Config.Engine stays the caller's
 		errs = append(errs, m.engine.Close(context.Background()))
 	}
 	if m.dir != nil {
