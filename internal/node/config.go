@@ -93,8 +93,9 @@ type Config struct {
 
 	// The member's dependencies, as raft.NewRaft takes its stores and transport; the
 	// zero values are the real ones. Network carries the member links, and with them
-	// raft's transport, forwarding and member-to-member HTTP: TCP when nil, or a
-	// link.MemNetwork that runs a whole cluster in one process (the package's tests).
+	// raft's transport, forwarding and member-to-member HTTP, and the public port
+	// (HTTPAddr): TCP when nil, or a link.MemNetwork that runs a whole cluster in one
+	// process (the package's tests).
 	// FS is the file system under the data dir's raft state, on which the log store
 	// and the snapshot store are built: fsx.OS when nil (crashfs, an in-memory disk
 	// that can lose what was not synced, and fault injection put another under it).

@@ -36,7 +36,7 @@ func (m *Member) startHTTP() error {
 	root.Handle("/ftvs/", mgr)
 	root.Handle("/metrics", mgr)
 	root.Handle("/", guest)
-	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
+	ln, err := m.listenHTTP()
 	if err != nil {
 		return fmt.Errorf("listen for HTTP on %s: %w (is another process using it? pick another address)", m.cfg.HTTPAddr, err)
 	}
@@ -54,6 +54,15 @@ func (m *Member) startHTTP() error {
 		m.linkMux.Store(m.linkRoutes(mgr))
 	}
 	return nil
+}
+
+// listenHTTP opens the public port: on the member's Network when it has one (an
+// in-process cluster's MemNetwork, where its tests' clients dial it), on TCP otherwise.
+func (m *Member) listenHTTP() (net.Listener, error) {
+	if m.cfg.Network != nil {
+		return m.cfg.Network.Listen(m.cfg.HTTPAddr)
+	}
+	return net.Listen("tcp", m.cfg.HTTPAddr)
 }
 
 // linkRoutes are the member-to-member routes, served only on the links, where every

@@ -121,6 +121,26 @@ type selfStream struct {
 	accepted chan acceptResult // from the links
 	done     chan struct{}     // closed by Close
 	once     sync.Once
+
+	mu    sync.Mutex
+	mine  map[*selfConn]struct{} // dialling ends of the self-dialled connections still open
+	ended bool                   // Close has closed them
+}
+
+// selfConn is the dialling end of a self-dialled connection. raft's transport keeps it
+// in its pool, which it does not close when it shuts down: the stream layer's Close
+// does, so that the accepting end's handler, blocked reading, returns (over TCP the
+// peer's exit would end it; in process nothing else would).
+type selfConn struct {
+	net.Conn
+	s *selfStream
+}
+
+func (c *selfConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.mine, c)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
 }
 
 type acceptResult struct {
@@ -130,7 +150,8 @@ type acceptResult struct {
 
 func newSelfStream(links raft.StreamLayer, self string) *selfStream {
 	s := &selfStream{StreamLayer: links, self: raft.ServerAddress(self),
-		local: make(chan net.Conn), accepted: make(chan acceptResult), done: make(chan struct{})}
+		local: make(chan net.Conn), accepted: make(chan acceptResult), done: make(chan struct{}),
+		mine: map[*selfConn]struct{}{}}
 	go s.acceptLinks()
 	return s
 }
@@ -165,6 +186,13 @@ func (s *selfStream) Accept() (net.Conn, error) {
 
 func (s *selfStream) Close() error {
 	s.once.Do(func() { close(s.done) })
+	s.mu.Lock()
+	open := s.mine
+	s.mine, s.ended = nil, true
+	s.mu.Unlock()
+	for c := range open {
+		c.Conn.Close()
+	}
 	return s.StreamLayer.Close()
 }
 
@@ -175,7 +203,17 @@ func (s *selfStream) Dial(address raft.ServerAddress, timeout time.Duration) (ne
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
-	mine, theirs := net.Pipe()
+	p, theirs := net.Pipe()
+	mine := &selfConn{Conn: p, s: s}
+	s.mu.Lock()
+	ended := s.ended
+	if !ended {
+		s.mine[mine] = struct{}{}
+	}
+	s.mu.Unlock()
+	if ended {
+		return nil, fmt.Errorf("dial %s (this member) in process: %w", s.self, net.ErrClosed)
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
