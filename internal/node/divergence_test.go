@@ -55,84 +55,86 @@ func TestDivergenceRepairsItself(t *testing.T) {
 		{"clock on the leader", "mode=clock&by=1h", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newTestCluster(t)
-			c.checkInterval, c.faults = 300*time.Millisecond, true
-			c.startDuplex()
-			const n = 20
-			for i := range n {
-				c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
-			}
-			agreed := c.waitAgreed(0)
-			c.checkStatusHashes()
-			target, other := c.leader(), ""
-			if target == "witness" || target == "" {
-				t.Fatalf("leader %q", target)
-			}
-			if !tc.leader {
-				target = map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[target]
-			}
-			other = map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[target]
-			// Bad requests change nothing and say what to send instead.
-			for _, bad := range []struct{ query, want string }{
-				{"mode=explode", "use mode=memory"},
-				{"mode=memory&offset=-1", "offset"},
-				{"mode=clock&by=soon", "want a nonzero duration"},
-				{"mode=clock&by=0s", "want a nonzero duration"},
-			} {
-				if code, body := httpDo(t, "POST", c.m[target].GatewayURL()+"/ftvs/v1/faults/vs?"+bad.query, ""); code != 400 || !strings.Contains(body, bad.want) {
-					t.Errorf("POST faults/vs?%s: %d %s, want 400 with %q", bad.query, code, body, bad.want)
+			inBubble(t, func(t *testing.T) {
+				c := newTestCluster(t)
+				c.checkInterval, c.faults = 300*time.Millisecond, true
+				c.startDuplex()
+				const n = 20
+				for i := range n {
+					c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
 				}
-			}
-			if code, _ := httpDo(t, "POST", c.m["witness"].GatewayURL()+"/ftvs/v1/faults/vs?mode=memory", ""); code == 200 {
-				t.Error("the witness took a virtual server fault")
-			}
-			code, body := httpDo(t, "POST", c.m[target].GatewayURL()+"/ftvs/v1/faults/vs?"+tc.query, "")
-			if code != 200 {
-				t.Fatalf("inject %s into %s: %d %s", tc.query, target, code, body)
-			}
-			injected := time.Now()
-			// The clock fault shows once a request runs; a write through the other
-			// CoServer is acknowledged whatever happens to the target.
-			for i := range n {
-				c.putRetry(c.m[other], fmt.Sprintf("b%03d", i), fmt.Sprintf("v-b%03d", i))
-			}
-			ev := c.waitEvent(other, "vs.diverged", 30*time.Second)
-			t.Logf("detected %s after the injection: %s", ev.Time.Sub(injected).Round(time.Millisecond), ev.Message)
-			for _, k := range []string{"index", "local_hash", "peer_hash"} {
-				if _, ok := ev.Details[k]; !ok {
-					t.Errorf("vs.diverged has no %s: %v", k, ev.Details)
+				agreed := c.waitAgreed(0)
+				c.checkStatusHashes()
+				target, other := c.leader(), ""
+				if target == "witness" || target == "" {
+					t.Fatalf("leader %q", target)
 				}
-			}
-			var found bool
-			for _, name := range []string{"coserver1", "coserver2"} {
-				for _, e := range c.events(name, "vs.divergent") {
-					if e.Details["coserver"] != target {
-						t.Fatalf("%s named %v divergent, the fault was injected into %s", name, e.Details["coserver"], target)
+				if !tc.leader {
+					target = map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[target]
+				}
+				other = map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[target]
+				// Bad requests change nothing and say what to send instead.
+				for _, bad := range []struct{ query, want string }{
+					{"mode=explode", "use mode=memory"},
+					{"mode=memory&offset=-1", "offset"},
+					{"mode=clock&by=soon", "want a nonzero duration"},
+					{"mode=clock&by=0s", "want a nonzero duration"},
+				} {
+					if code, body := c.httpDo("POST", c.m[target].GatewayURL()+"/ftvs/v1/faults/vs?"+bad.query, ""); code != 400 || !strings.Contains(body, bad.want) {
+						t.Errorf("POST faults/vs?%s: %d %s, want 400 with %q", bad.query, code, body, bad.want)
 					}
-					found = true
 				}
-			}
-			if !found {
-				ev := c.waitEvent(c.leader(), "vs.divergent", 30*time.Second)
-				if ev.Details["coserver"] != target {
-					t.Fatalf("%v named divergent, the fault was injected into %s", ev.Details["coserver"], target)
+				if code, _ := c.httpDo("POST", c.m["witness"].GatewayURL()+"/ftvs/v1/faults/vs?mode=memory", ""); code == 200 {
+					t.Error("the witness took a virtual server fault")
 				}
-			}
-			c.waitEvent(target, "vs.repairing", 30*time.Second)
-			c.waitMode(c.m[other], cluster.ModeDuplex)
-			c.waitEqual()
-			t.Logf("duplex with equal states %s after the injection", time.Since(injected).Round(time.Millisecond))
-			c.waitAgreed(agreed)
-			for _, p := range []string{"a", "b"} {
-				c.readAll(c.m[target], p, n)
-				c.readAll(c.m[other], p, n)
-			}
-			if st := c.m[other].Status(cluster.HashNone).Divergence; st.Detected == 0 || st.Quarantined != "" {
-				t.Errorf("%s's divergence status: %+v", other, st)
-			}
-			if strings.Contains(fmt.Sprint(c.events(other, "vs.quarantined")), other) {
-				t.Errorf("%s, which did not diverge, was quarantined", other)
-			}
+				code, body := c.httpDo("POST", c.m[target].GatewayURL()+"/ftvs/v1/faults/vs?"+tc.query, "")
+				if code != 200 {
+					t.Fatalf("inject %s into %s: %d %s", tc.query, target, code, body)
+				}
+				injected := time.Now()
+				// The clock fault shows once a request runs; a write through the other
+				// CoServer is acknowledged whatever happens to the target.
+				for i := range n {
+					c.putRetry(c.m[other], fmt.Sprintf("b%03d", i), fmt.Sprintf("v-b%03d", i))
+				}
+				ev := c.waitEvent(other, "vs.diverged", 30*time.Second)
+				t.Logf("detected %s after the injection: %s", ev.Time.Sub(injected).Round(time.Millisecond), ev.Message)
+				for _, k := range []string{"index", "local_hash", "peer_hash"} {
+					if _, ok := ev.Details[k]; !ok {
+						t.Errorf("vs.diverged has no %s: %v", k, ev.Details)
+					}
+				}
+				var found bool
+				for _, name := range []string{"coserver1", "coserver2"} {
+					for _, e := range c.events(name, "vs.divergent") {
+						if e.Details["coserver"] != target {
+							t.Fatalf("%s named %v divergent, the fault was injected into %s", name, e.Details["coserver"], target)
+						}
+						found = true
+					}
+				}
+				if !found {
+					ev := c.waitEvent(c.leader(), "vs.divergent", 30*time.Second)
+					if ev.Details["coserver"] != target {
+						t.Fatalf("%v named divergent, the fault was injected into %s", ev.Details["coserver"], target)
+					}
+				}
+				c.waitEvent(target, "vs.repairing", 30*time.Second)
+				c.waitMode(c.m[other], cluster.ModeDuplex)
+				c.waitEqual()
+				t.Logf("duplex with equal states %s after the injection", time.Since(injected).Round(time.Millisecond))
+				c.waitAgreed(agreed)
+				for _, p := range []string{"a", "b"} {
+					c.readAll(c.m[target], p, n)
+					c.readAll(c.m[other], p, n)
+				}
+				if st := c.m[other].Status(cluster.HashNone).Divergence; st.Detected == 0 || st.Quarantined != "" {
+					t.Errorf("%s's divergence status: %+v", other, st)
+				}
+				if strings.Contains(fmt.Sprint(c.events(other, "vs.quarantined")), other) {
+					t.Errorf("%s, which did not diverge, was quarantined", other)
+				}
+			})
 		})
 	}
 }

@@ -20,7 +20,7 @@ func (c *testCluster) waitGateway(m *Member, code int, within time.Duration) (ti
 	var got int
 	var body string
 	for time.Since(start) < within {
-		got, body = httpDo(c.t, "PUT", m.GatewayURL()+"/kv/probe", "x")
+		got, body = c.httpDo("PUT", m.GatewayURL()+"/kv/probe", "x")
 		if got == code {
 			return time.Since(start), body
 		}
@@ -37,7 +37,7 @@ func (c *testCluster) putRetry(m *Member, key, value string) {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		code, body := httpDo(c.t, "PUT", m.GatewayURL()+"/kv/"+key, value)
+		code, body := c.httpDo("PUT", m.GatewayURL()+"/kv/"+key, value)
 		if code == 204 {
 			return
 		}
@@ -64,47 +64,49 @@ func TestDiskFaults(t *testing.T) {
 		{"fsync errors", http.StatusServiceUnavailable, func(f *fsx.Faulty) { f.FailSyncs(syscall.EIO) }, func(f *fsx.Faulty) { f.FailSyncs(nil) }, "storage.failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newTestCluster(t)
-			disk := fsx.NewFaulty(fsx.OS)
-			c.fs["coserver2"] = disk
-			c.startDuplex()
-			// coserver2 leads, so the fault also makes it hand leadership away.
-			if c.leader() != "coserver2" {
-				if err := c.m[c.leader()].r().LeadershipTransferToServer("coserver2", "coserver2").Error(); err != nil {
-					t.Logf("moving leadership to coserver2: %v", err)
+			inBubble(t, func(t *testing.T) {
+				c := newTestCluster(t)
+				disk := fsx.NewFaulty(fsx.OS)
+				c.fs["coserver2"] = disk
+				c.startDuplex()
+				// coserver2 leads, so the fault also makes it hand leadership away.
+				if c.leader() != "coserver2" {
+					if err := c.m[c.leader()].r().LeadershipTransferToServer("coserver2", "coserver2").Error(); err != nil {
+						t.Logf("moving leadership to coserver2: %v", err)
+					}
 				}
-			}
-			const n = 30
-			for i := range n {
-				c.put(c.m["coserver2"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
-			}
-			tc.fail(disk)
-			// Writes keep coming through coserver1; the first that reaches coserver2's disk
-			// fails it.
-			for i := range n {
-				c.putRetry(c.m["coserver1"], fmt.Sprintf("b%03d", i), fmt.Sprintf("v-b%03d", i))
-			}
-			took, body := c.waitGateway(c.m["coserver2"], tc.code, 5*time.Second)
-			t.Logf("coserver2 answered %d %s after the fault was noticed (%s)", tc.code, body, took)
-			if len(c.events("coserver2", tc.event)) == 0 {
-				t.Errorf("no %s event", tc.event)
-			}
-			if l := c.leader(); l == "coserver2" {
-				t.Errorf("coserver2 still leads with a failing disk")
-			}
-			for i := range n {
-				c.putRetry(c.m["coserver1"], fmt.Sprintf("c%03d", i), fmt.Sprintf("v-c%03d", i))
-			}
-			tc.repair(disk)
-			c.waitGateway(c.m["coserver2"], http.StatusNoContent, 30*time.Second)
-			c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
-			c.waitEqual()
-			for _, p := range []string{"a", "b", "c"} {
-				c.readAll(c.m["coserver2"], p, n)
-			}
-			if len(c.events("coserver2", "storage.recovered")) == 0 {
-				t.Error("no storage.recovered event")
-			}
+				const n = 30
+				for i := range n {
+					c.put(c.m["coserver2"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
+				}
+				tc.fail(disk)
+				// Writes keep coming through coserver1; the first that reaches coserver2's disk
+				// fails it.
+				for i := range n {
+					c.putRetry(c.m["coserver1"], fmt.Sprintf("b%03d", i), fmt.Sprintf("v-b%03d", i))
+				}
+				took, body := c.waitGateway(c.m["coserver2"], tc.code, 5*time.Second)
+				t.Logf("coserver2 answered %d %s after the fault was noticed (%s)", tc.code, body, took)
+				if len(c.events("coserver2", tc.event)) == 0 {
+					t.Errorf("no %s event", tc.event)
+				}
+				if l := c.leader(); l == "coserver2" {
+					t.Errorf("coserver2 still leads with a failing disk")
+				}
+				for i := range n {
+					c.putRetry(c.m["coserver1"], fmt.Sprintf("c%03d", i), fmt.Sprintf("v-c%03d", i))
+				}
+				tc.repair(disk)
+				c.waitGateway(c.m["coserver2"], http.StatusNoContent, 30*time.Second)
+				c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+				c.waitEqual()
+				for _, p := range []string{"a", "b", "c"} {
+					c.readAll(c.m["coserver2"], p, n)
+				}
+				if len(c.events("coserver2", "storage.recovered")) == 0 {
+					t.Error("no storage.recovered event")
+				}
+			})
 		})
 	}
 }

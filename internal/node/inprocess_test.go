@@ -62,59 +62,61 @@ func putEntry(key, value string) entry.Entry {
 // answers the repeat from the first attempt (appendDedup), over the real forwarding
 // protocol on the member links. A new seed is a new entry.
 func TestForwardedEntryAppendedOnce(t *testing.T) {
-	c := newTestCluster(t)
-	c.startDuplex()
-	leader, follower := c.coserverLeader()
-	p := leader.peers[leader.cfg.Name]
-	ctx := context.Background()
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		c.startDuplex()
+		leader, follower := c.coserverLeader()
+		p := leader.peers[leader.cfg.Name]
+		ctx := context.Background()
 
-	e := putEntry("once", "1")
-	data := entry.Encode(e)
-	const tries = 4
-	var wg sync.WaitGroup
-	idx := make([]uint64, tries)
-	errs := make([]error, tries)
-	for i := range tries { // at once: the repeats wait for the first attempt's answer
-		wg.Go(func() { idx[i], _, errs[i] = follower.forward(ctx, p, data) })
-	}
-	wg.Wait()
-	again, _, err := follower.forward(ctx, p, data) // after it: answered from memory
-	idx, errs = append(idx, again), append(errs, err)
-	for i := range idx {
-		if errs[i] != nil || idx[i] == 0 || idx[i] != idx[0] {
-			t.Fatalf("forwarding one entry %d times: indexes %v, errors %v; want one index", len(idx), idx, errs)
+		e := putEntry("once", "1")
+		data := entry.Encode(e)
+		const tries = 4
+		var wg sync.WaitGroup
+		idx := make([]uint64, tries)
+		errs := make([]error, tries)
+		for i := range tries { // at once: the repeats wait for the first attempt's answer
+			wg.Go(func() { idx[i], _, errs[i] = follower.forward(ctx, p, data) })
 		}
-	}
-	other := putEntry("once", "2")
-	next, _, err := follower.forward(ctx, p, entry.Encode(other))
-	if err != nil || next <= idx[0] {
-		t.Fatalf("a new seed: index %d, %v; want a new entry after %d", next, err, idx[0])
-	}
-	// The follower proposes through the leader as a client's request does, and reads
-	// back what the log holds: the second value, written once each.
-	if res, err := follower.Propose(ctx, putEntry("after", "x")); err != nil || res.Err != nil {
-		t.Fatalf("propose through the follower: %+v, %v", res, err)
-	}
-	for _, m := range []*Member{leader, follower} {
-		if code, body := httpDo(t, "GET", m.GatewayURL()+"/kv/once", ""); code != 200 || body != "2" {
-			t.Errorf("GET once via %s = %d %q, want 2", m.cfg.Name, code, body)
+		wg.Wait()
+		again, _, err := follower.forward(ctx, p, data) // after it: answered from memory
+		idx, errs = append(idx, again), append(errs, err)
+		for i := range idx {
+			if errs[i] != nil || idx[i] == 0 || idx[i] != idx[0] {
+				t.Fatalf("forwarding one entry %d times: indexes %v, errors %v; want one index", len(idx), idx, errs)
+			}
 		}
-	}
+		other := putEntry("once", "2")
+		next, _, err := follower.forward(ctx, p, entry.Encode(other))
+		if err != nil || next <= idx[0] {
+			t.Fatalf("a new seed: index %d, %v; want a new entry after %d", next, err, idx[0])
+		}
+		// The follower proposes through the leader as a client's request does, and reads
+		// back what the log holds: the second value, written once each.
+		if res, err := follower.Propose(ctx, putEntry("after", "x")); err != nil || res.Err != nil {
+			t.Fatalf("propose through the follower: %+v, %v", res, err)
+		}
+		for _, m := range []*Member{leader, follower} {
+			if code, body := c.httpDo("GET", m.GatewayURL()+"/kv/once", ""); code != 200 || body != "2" {
+				t.Errorf("GET once via %s = %d %q, want 2", m.cfg.Name, code, body)
+			}
+		}
 
-	// An entry that is not an entry is refused, and nothing is remembered for it.
-	rep := leader.acceptForwarded(ctx, []byte("not an entry"))
-	if rep.Status != forward.Refused {
-		t.Errorf("a malformed forwarded entry: %+v, want refused", rep)
-	}
-	// A member that does not lead says so, and forgets the seed: a retry once it leads
-	// is appended afresh.
-	e3 := putEntry("later", "3")
-	if rep := follower.acceptForwarded(ctx, entry.Encode(e3)); rep.Status != forward.NotLeader {
-		t.Fatalf("forwarded to the follower: %+v, want not-leader", rep)
-	}
-	if _, again := follower.appends.begin(e3.Seed); !again {
-		t.Error("the follower remembers a seed it did not append")
-	}
+		// An entry that is not an entry is refused, and nothing is remembered for it.
+		rep := leader.acceptForwarded(ctx, []byte("not an entry"))
+		if rep.Status != forward.Refused {
+			t.Errorf("a malformed forwarded entry: %+v, want refused", rep)
+		}
+		// A member that does not lead says so, and forgets the seed: a retry once it leads
+		// is appended afresh.
+		e3 := putEntry("later", "3")
+		if rep := follower.acceptForwarded(ctx, entry.Encode(e3)); rep.Status != forward.NotLeader {
+			t.Fatalf("forwarded to the follower: %+v, want not-leader", rep)
+		}
+		if _, again := follower.appends.begin(e3.Seed); !again {
+			t.Error("the follower remembers a seed it did not append")
+		}
+	})
 }
 
 // Disable hands the service to the other CoServer (simplex), survives a restart of the
@@ -122,48 +124,50 @@ func TestForwardedEntryAppendedOnce(t *testing.T) {
 // pair back to duplex with every write on both. The actions go through the witness,
 // which relays them to the CoServer named.
 func TestDisableEnable(t *testing.T) {
-	c := newTestCluster(t)
-	c.startDuplex()
-	leader, other := c.coserverLeader()
-	name, otherName := leader.cfg.Name, other.cfg.Name
-	ctx := context.Background()
-	w := c.m["witness"]
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		c.startDuplex()
+		leader, other := c.coserverLeader()
+		name, otherName := leader.cfg.Name, other.cfg.Name
+		ctx := context.Background()
+		w := c.m["witness"]
 
-	if _, err := w.CoServerAction(ctx, name, "disable"); err != nil {
-		t.Fatalf("disable %s: %v", name, err)
-	}
-	c.waitMode(other, cluster.ModeSimplex)
-	if l, _ := c.coserverLeader(); l.cfg.Name != otherName {
-		t.Fatalf("%s leads after it was disabled, want %s", l.cfg.Name, otherName)
-	}
-	if st := c.m[name].Status(cluster.HashNone); st.VirtualServer != vserver.StatusDisabled {
-		t.Errorf("%s's virtual server is %q, want disabled", name, st.VirtualServer)
-	}
-	_, err := w.CoServerAction(ctx, otherName, "disable")
-	var ae *actionError
-	if !errors.As(err, &ae) || ae.code != http.StatusConflict || !strings.Contains(ae.msg, "only CoServer running") {
-		t.Fatalf("disable the last CoServer running: %v, want 409 only CoServer running", err)
-	}
-	for i := range 20 {
-		c.put(other, fmt.Sprintf("d%03d", i), fmt.Sprintf("v-d%03d", i))
-	}
-	// Maintenance: the disabled CoServer stops and starts again, still disabled.
-	c.stop(name)
-	c.start(name)
-	c.waitMode(other, cluster.ModeSimplex)
-	if st := c.m[name].Status(cluster.HashNone); st.VirtualServer != vserver.StatusDisabled {
-		t.Fatalf("%s after a restart: %q, want still disabled", name, st.VirtualServer)
-	}
-	if msg, err := w.CoServerAction(ctx, name, "enable"); err != nil || !strings.Contains(msg, "enabled") {
-		t.Fatalf("enable %s: %q, %v", name, msg, err)
-	}
-	c.waitMode(other, cluster.ModeDuplex)
-	c.waitEqual()
-	c.readAll(c.m["coserver1"], "d", 20)
-	c.readAll(c.m["coserver2"], "d", 20)
-	if evs := c.events(name, "vs.disabled", "vs.enabled"); len(evs) != 2 {
-		t.Errorf("%s's events: %v; want vs.disabled then vs.enabled", name, evs)
-	}
+		if _, err := w.CoServerAction(ctx, name, "disable"); err != nil {
+			t.Fatalf("disable %s: %v", name, err)
+		}
+		c.waitMode(other, cluster.ModeSimplex)
+		if l, _ := c.coserverLeader(); l.cfg.Name != otherName {
+			t.Fatalf("%s leads after it was disabled, want %s", l.cfg.Name, otherName)
+		}
+		if st := c.m[name].Status(cluster.HashNone); st.VirtualServer != vserver.StatusDisabled {
+			t.Errorf("%s's virtual server is %q, want disabled", name, st.VirtualServer)
+		}
+		_, err := w.CoServerAction(ctx, otherName, "disable")
+		var ae *actionError
+		if !errors.As(err, &ae) || ae.code != http.StatusConflict || !strings.Contains(ae.msg, "only CoServer running") {
+			t.Fatalf("disable the last CoServer running: %v, want 409 only CoServer running", err)
+		}
+		for i := range 20 {
+			c.put(other, fmt.Sprintf("d%03d", i), fmt.Sprintf("v-d%03d", i))
+		}
+		// Maintenance: the disabled CoServer stops and starts again, still disabled.
+		c.stop(name)
+		c.start(name)
+		c.waitMode(other, cluster.ModeSimplex)
+		if st := c.m[name].Status(cluster.HashNone); st.VirtualServer != vserver.StatusDisabled {
+			t.Fatalf("%s after a restart: %q, want still disabled", name, st.VirtualServer)
+		}
+		if msg, err := w.CoServerAction(ctx, name, "enable"); err != nil || !strings.Contains(msg, "enabled") {
+			t.Fatalf("enable %s: %q, %v", name, msg, err)
+		}
+		c.waitMode(other, cluster.ModeDuplex)
+		c.waitEqual()
+		c.readAll(c.m["coserver1"], "d", 20)
+		c.readAll(c.m["coserver2"], "d", 20)
+		if evs := c.events(name, "vs.disabled", "vs.enabled"); len(evs) != 2 {
+			t.Errorf("%s's events: %v; want vs.disabled then vs.enabled", name, evs)
+		}
+	})
 }
 
 // The override: with both peers dead, the operator starts the virtual server on the
@@ -171,59 +175,61 @@ func TestDisableEnable(t *testing.T) {
 // and when the peers return they rejoin and sync from it, and the pair is duplex
 // again, with the override cleared.
 func TestStartWithoutQuorum(t *testing.T) {
-	c := newTestCluster(t)
-	c.startDuplex()
-	for i := range 20 {
-		c.put(c.m[fmt.Sprintf("coserver%d", 1+i%2)], fmt.Sprintf("q%03d", i), fmt.Sprintf("v-q%03d", i))
-	}
-	c.waitEqual()
-	ctx := context.Background()
-	m := c.m["coserver1"]
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		c.startDuplex()
+		for i := range 20 {
+			c.put(c.m[fmt.Sprintf("coserver%d", 1+i%2)], fmt.Sprintf("q%03d", i), fmt.Sprintf("v-q%03d", i))
+		}
+		c.waitEqual()
+		ctx := context.Background()
+		m := c.m["coserver1"]
 
-	// Refused while a peer answers, and for a wrong confirmation.
-	if _, err := m.StartWithoutQuorum(ctx, "coserver1", "coserver1", "test"); err == nil || !strings.Contains(err.Error(), "answer") {
-		t.Fatalf("override with the peers up: %v, want refused because they answer", err)
-	}
-	c.stop("coserver2")
-	c.stop("witness")
-	for deadline := time.Now().Add(60 * time.Second); m.Status(cluster.HashNone).Role == cluster.RoleLeader; {
-		if time.Now().After(deadline) { // its leader lease runs out with no one answering
-			t.Fatal("coserver1 still leads 60s after both peers stopped")
+		// Refused while a peer answers, and for a wrong confirmation.
+		if _, err := m.StartWithoutQuorum(ctx, "coserver1", "coserver1", "test"); err == nil || !strings.Contains(err.Error(), "answer") {
+			t.Fatalf("override with the peers up: %v, want refused because they answer", err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := m.StartWithoutQuorum(ctx, "coserver1", "coserver2", "test"); err == nil || !strings.Contains(err.Error(), "confirm") {
-		t.Fatalf("override with a wrong confirmation: %v", err)
-	}
-	if _, err := m.StartWithoutQuorum(ctx, "coserver1", "coserver1", "test"); err != nil {
-		t.Fatalf("override: %v", err)
-	}
-	if st := m.Status(cluster.HashNone); st.Override == nil || st.Role != cluster.RoleLeader {
-		t.Fatalf("after the override: %+v; want leader with the override recorded", st)
-	}
-	c.readAll(m, "q", 20)
-	for i := 20; i < 40; i++ {
-		c.put(m, fmt.Sprintf("q%03d", i), fmt.Sprintf("v-q%03d", i))
-	}
-	// The peers return: they were left out, so they rejoin and take coserver1's state.
-	c.start("witness")
-	c.start("coserver2")
-	c.waitMode(m, cluster.ModeDuplex)
-	c.waitEqual()
-	c.readAll(c.m["coserver2"], "q", 40)
-	// Duplex means both CoServers vote: the returning one was added back as a
-	// nonvoter and reported syncing until the leader made it a voter (rejoin.go).
-	if st := m.Status(cluster.HashNone); !slices.Contains(st.Voters, "coserver2") {
-		t.Errorf("duplex with voters %v: coserver2 does not vote", st.Voters)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for st := m.Status(cluster.HashNone); st.Override != nil || len(st.Voters) != 3; st = m.Status(cluster.HashNone) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the peers rejoined: override %v, voters %v; want no override and three voters", st.Override, st.Voters)
+		c.stop("coserver2")
+		c.stop("witness")
+		for deadline := time.Now().Add(60 * time.Second); m.Status(cluster.HashNone).Role == cluster.RoleLeader; {
+			if time.Now().After(deadline) { // its leader lease runs out with no one answering
+				t.Fatal("coserver1 still leads 60s after both peers stopped")
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if evs := c.events("coserver1", "override.started"); len(evs) != 1 {
-		t.Errorf("coserver1's override events: %v", evs)
-	}
+		if _, err := m.StartWithoutQuorum(ctx, "coserver1", "coserver2", "test"); err == nil || !strings.Contains(err.Error(), "confirm") {
+			t.Fatalf("override with a wrong confirmation: %v", err)
+		}
+		if _, err := m.StartWithoutQuorum(ctx, "coserver1", "coserver1", "test"); err != nil {
+			t.Fatalf("override: %v", err)
+		}
+		if st := m.Status(cluster.HashNone); st.Override == nil || st.Role != cluster.RoleLeader {
+			t.Fatalf("after the override: %+v; want leader with the override recorded", st)
+		}
+		c.readAll(m, "q", 20)
+		for i := 20; i < 40; i++ {
+			c.put(m, fmt.Sprintf("q%03d", i), fmt.Sprintf("v-q%03d", i))
+		}
+		// The peers return: they were left out, so they rejoin and take coserver1's state.
+		c.start("witness")
+		c.start("coserver2")
+		c.waitMode(m, cluster.ModeDuplex)
+		c.waitEqual()
+		c.readAll(c.m["coserver2"], "q", 40)
+		// Duplex means both CoServers vote: the returning one was added back as a
+		// nonvoter and reported syncing until the leader made it a voter (rejoin.go).
+		if st := m.Status(cluster.HashNone); !slices.Contains(st.Voters, "coserver2") {
+			t.Errorf("duplex with voters %v: coserver2 does not vote", st.Voters)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for st := m.Status(cluster.HashNone); st.Override != nil || len(st.Voters) != 3; st = m.Status(cluster.HashNone) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after the peers rejoined: override %v, voters %v; want no override and three voters", st.Override, st.Voters)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if evs := c.events("coserver1", "override.started"); len(evs) != 1 {
+			t.Errorf("coserver1's override events: %v", evs)
+		}
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // tWriter sends log lines to t.Log until the test ends: they are shown only when the
@@ -45,35 +44,4 @@ func dumpGoroutines(t testing.TB) {
 	var b strings.Builder
 	pprof.Lookup("goroutine").WriteTo(&b, 2)
 	t.Logf("goroutines:\n%s", b.String())
-}
-
-// watchStalls logs, when the test ends, how late a goroutine of this process woke up
-// from 5 ms sleeps: the scheduling delays every member of an in-process cluster saw
-// (the figures behind the test's timers).
-func watchStalls(t testing.TB) {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var worst time.Duration
-		var over [4]int // later than 50, 100, 250, 500 ms
-		limits := [4]time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond}
-		for {
-			want := time.Now().Add(5 * time.Millisecond)
-			select {
-			case <-stop:
-				t.Logf("scheduling delays in this process: worst %s; over 50/100/250/500 ms: %v", worst.Round(time.Millisecond), over)
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			late := time.Since(want)
-			worst = max(worst, late)
-			for i, l := range limits {
-				if late > l {
-					over[i]++
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
 }

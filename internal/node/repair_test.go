@@ -14,7 +14,7 @@ import (
 
 func (c *testCluster) put(m *Member, key, value string) {
 	c.t.Helper()
-	if code, body := httpDo(c.t, "PUT", m.GatewayURL()+"/kv/"+key, value); code != 204 {
+	if code, body := c.httpDo("PUT", m.GatewayURL()+"/kv/"+key, value); code != 204 {
 		c.t.Fatalf("PUT %s via %s: %d %s", key, m.cfg.Name, code, body)
 	}
 }
@@ -24,7 +24,7 @@ func (c *testCluster) readAll(m *Member, prefix string, n int) {
 	c.t.Helper()
 	for i := range n {
 		key := fmt.Sprintf("%s%03d", prefix, i)
-		if code, body := httpDo(c.t, "GET", m.GatewayURL()+"/kv/"+key, ""); code != 200 || body != "v-"+key {
+		if code, body := c.httpDo("GET", m.GatewayURL()+"/kv/"+key, ""); code != 200 || body != "v-"+key {
 			c.t.Fatalf("GET %s via %s = %d %q: an acknowledged write is lost", key, m.cfg.Name, code, body)
 		}
 	}
@@ -72,85 +72,89 @@ func (c *testCluster) leader() string {
 // coserver2 asks to rejoin and votes for no one: there is no leader until coserver1
 // returns, and then every write is there, on both CoServers.
 func TestWipedMemberDoesNotVote(t *testing.T) {
-	c := newTestCluster(t)
-	c.startDuplex()
-	c.stop("witness")
-	const n = 20
-	for i := range n {
-		c.put(c.m[fmt.Sprintf("coserver%d", 1+i%2)], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
-	}
-	c.stop("coserver2")
-	c.stop("coserver1")
-	c.dirs["coserver2"] = t.TempDir()
-	c.start("witness")
-	c.start("coserver2")
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if l := c.leader(); l != "" {
-			t.Fatalf("%s became leader while coserver1, the only member with every committed write, was down", l)
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		c.startDuplex()
+		c.stop("witness")
+		const n = 20
+		for i := range n {
+			c.put(c.m[fmt.Sprintf("coserver%d", 1+i%2)], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if st := c.m["coserver2"].Status(cluster.HashNone); st.Rejoin == "" {
-		t.Fatalf("the wiped coserver2 does not ask to rejoin: %+v", st)
-	}
-	back := time.Now()
-	c.start("coserver1")
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
-	c.waitEqual()
-	t.Logf("duplex with equal state %s after coserver1 returned", time.Since(back).Round(time.Millisecond))
-	c.readAll(c.m["coserver1"], "k", n)
-	c.readAll(c.m["coserver2"], "k", n)
-	if evs := c.events("coserver2", "member.repairing", "member.readded"); len(evs) < 2 {
-		t.Errorf("coserver2's events: %v; want member.repairing and member.readded", evs)
-	}
+		c.stop("coserver2")
+		c.stop("coserver1")
+		c.dirs["coserver2"] = t.TempDir()
+		c.start("witness")
+		c.start("coserver2")
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if l := c.leader(); l != "" {
+				t.Fatalf("%s became leader while coserver1, the only member with every committed write, was down", l)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st := c.m["coserver2"].Status(cluster.HashNone); st.Rejoin == "" {
+			t.Fatalf("the wiped coserver2 does not ask to rejoin: %+v", st)
+		}
+		back := time.Now()
+		c.start("coserver1")
+		c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+		c.waitEqual()
+		t.Logf("duplex with equal state %s after coserver1 returned", time.Since(back).Round(time.Millisecond))
+		c.readAll(c.m["coserver1"], "k", n)
+		c.readAll(c.m["coserver2"], "k", n)
+		if evs := c.events("coserver2", "member.repairing", "member.readded"); len(evs) < 2 {
+			t.Errorf("coserver2's events: %v; want member.repairing and member.readded", evs)
+		}
+	})
 }
 
 // A member whose raft log is corrupt (damage no crash explains, in an entry it had
 // acknowledged) sets the log aside, rejoins and syncs: duplex again, every write there,
 // and the damaged log kept in corrupt-TIME/.
 func TestCorruptLogRepairsItself(t *testing.T) {
-	c := newTestCluster(t)
-	c.startDuplex()
-	const n = 40
-	for i := range n {
-		c.put(c.m["coserver1"], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
-	}
-	c.waitEqual()
-	c.stop("coserver2")
-	segs, _ := filepath.Glob(filepath.Join(c.dirs["coserver2"], "raft", "wal", "seg-*.wal"))
-	if len(segs) == 0 {
-		t.Fatal("no raft log segment")
-	}
-	// A byte in the middle of the written part of the newest segment.
-	flipWritten(t, segs[len(segs)-1])
-	started := time.Now()
-	c.start("coserver2")
-	// coserver2 may have led: until coserver1 or the witness wins the election (which a
-	// busy disk can stretch past the gateway's wait for a leader), a write gets 503.
-	for i := n; i < n+10; i++ {
-		c.putRetry(c.m["coserver1"], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
-	}
-	c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
-	c.waitEqual()
-	t.Logf("duplex again with equal state %s after the corrupt start", time.Since(started).Round(time.Millisecond))
-	c.readAll(c.m["coserver2"], "k", n+10)
-	for _, code := range []string{"storage.corrupt", "member.repairing", "member.readded"} {
-		if len(c.events("coserver2", code)) == 0 {
-			t.Errorf("no %s event on coserver2", code)
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		c.startDuplex()
+		const n = 40
+		for i := range n {
+			c.put(c.m["coserver1"], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
 		}
-	}
-	aside, _ := filepath.Glob(filepath.Join(c.dirs["coserver2"], "corrupt-*", "wal", "seg-*.wal"))
-	if len(aside) == 0 {
-		t.Error("the damaged log was not kept in corrupt-TIME/")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(c.events("coserver2", "member.repaired")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no member.repaired event")
+		c.waitEqual()
+		c.stop("coserver2")
+		segs, _ := filepath.Glob(filepath.Join(c.dirs["coserver2"], "raft", "wal", "seg-*.wal"))
+		if len(segs) == 0 {
+			t.Fatal("no raft log segment")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		// A byte in the middle of the written part of the newest segment.
+		flipWritten(t, segs[len(segs)-1])
+		started := time.Now()
+		c.start("coserver2")
+		// coserver2 may have led: until coserver1 or the witness wins the election (which a
+		// busy disk can stretch past the gateway's wait for a leader), a write gets 503.
+		for i := n; i < n+10; i++ {
+			c.putRetry(c.m["coserver1"], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
+		}
+		c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+		c.waitEqual()
+		t.Logf("duplex again with equal state %s after the corrupt start", time.Since(started).Round(time.Millisecond))
+		c.readAll(c.m["coserver2"], "k", n+10)
+		for _, code := range []string{"storage.corrupt", "member.repairing", "member.readded"} {
+			if len(c.events("coserver2", code)) == 0 {
+				t.Errorf("no %s event on coserver2", code)
+			}
+		}
+		aside, _ := filepath.Glob(filepath.Join(c.dirs["coserver2"], "corrupt-*", "wal", "seg-*.wal"))
+		if len(aside) == 0 {
+			t.Error("the damaged log was not kept in corrupt-TIME/")
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(c.events("coserver2", "member.repaired")) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("no member.repaired event")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 }
 
 // flipWritten flips a byte in the middle of what was written to a preallocated file.
