@@ -43,8 +43,9 @@ step "go test -race and e2e, in the background while the two steps after it run 
 # asserts "no failed request" then fails on a starved machine, not on a bug (CI saw a
 # whole member wait 100 ms for a CPU while four race-instrumented packages ran beside
 # it). So its members get the CPU first: the other packages run under nice 5 (a third
-# of e2e's weight) and the CPU-bound steps under nice 19. The in-process clusters of the
-# other packages use timers of 750 ms and more (node's cluster_test.go).
+# of e2e's weight) and the CPU-bound steps under nice 19. The in-process clusters of
+# internal/node run in testing/synctest bubbles (cluster_test.go), whose clock stands
+# still while they wait for a CPU: they need no such care.
 #
 # The e2e package runs without the race detector: the code it tests runs in the ftvs
 # processes it starts, which are built without it (a -race member would be five to ten
@@ -52,7 +53,7 @@ step "go test -race and e2e, in the background while the two steps after it run 
 # clients and harness (internal/chaos has race-checked tests of its own), for a fifth
 # of the package's CPU time (user+sys 266 s with it, 214 s without, on 2 cores).
 #
-# The two longest packages (e2e and node, three to four minutes each on a busy machine)
+# The two longest packages (e2e, three to four minutes on a busy machine, and node)
 # start at once, each in its own go test, so that neither waits for a slot and ends
 # last; the others follow two at a time, the longest first.
 racelog=$(mktemp)
