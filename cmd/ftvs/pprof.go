@@ -1,17 +1,24 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"time"
+
+	gometrics "github.com/armon/go-metrics"
 )
 
 // servePprof serves Go's profiler (CPU and heap profiles, goroutines, execution traces)
 // on addr, which must be a loopback address: the profiler has no authentication. It is
 // for performance work (`go tool pprof http://ADDR/debug/pprof/profile`,
-// `curl ADDR/debug/pprof/trace?seconds=5`).
+// `curl ADDR/debug/pprof/trace?seconds=5`). It also serves hashicorp/raft's own timings
+// (`curl ADDR/debug/metrics`: commit time, AppendEntries round trips per follower, a
+// follower's log writes, FSM batches), which raft sends to go-metrics: with --pprof this
+// process keeps them in memory for the last minutes (rawMetrics).
 func servePprof(addr string, log *slog.Logger) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -30,7 +37,31 @@ func servePprof(addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/metrics", rawMetrics())
 	log.Warn("Go profiler listening (--pprof): for performance work only", "addr", ln.Addr().String())
 	go http.Serve(ln, mux)
 	return nil
+}
+
+// rawMetrics keeps what hashicorp/raft measures (through go-metrics, whose global sink
+// discards everything by default) in memory, in 5-minute intervals, and serves the
+// current interval as JSON: each timing's count, mean, min and max in milliseconds.
+func rawMetrics() http.Handler {
+	sink := gometrics.NewInmemSink(5*time.Minute, 10*time.Minute)
+	cfg := gometrics.DefaultConfig("ftvs")
+	cfg.EnableHostname = false
+	if _, err := gometrics.NewGlobal(cfg, sink); err != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "raft metrics: "+err.Error(), http.StatusInternalServerError)
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := sink.DisplayMetrics(w, r)
+		if err != nil {
+			http.Error(w, "raft metrics: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	})
 }
