@@ -3,12 +3,10 @@ package node
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -107,24 +105,10 @@ func (c *testCluster) start(name string) *Member {
 	return m
 }
 
-// httpDo sends a request to a member's public port and returns the answer's status
-// and body.
+// httpDo sends a request to a member's public port, on the cluster's network.
 func (c *testCluster) httpDo(method, url, body string) (int, string) {
 	c.t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	return httpDoWith(c.t, c.client, method, url, body)
 }
 
 func (c *testCluster) stop(name string) {

@@ -60,9 +60,7 @@ func TestDivergenceRepairsItself(t *testing.T) {
 				c.checkInterval, c.faults = 300*time.Millisecond, true
 				c.startDuplex()
 				const n = 20
-				for i := range n {
-					c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
-				}
+				c.putAll(c.m["coserver1"], "a", 0, n)
 				agreed := c.waitAgreed(0)
 				c.checkStatusHashes()
 				target, other := c.leader(), ""

@@ -76,9 +76,7 @@ func TestDiskFaults(t *testing.T) {
 					}
 				}
 				const n = 30
-				for i := range n {
-					c.put(c.m["coserver2"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
-				}
+				c.putAll(c.m["coserver2"], "a", 0, n)
 				tc.fail(disk)
 				// Writes keep coming through coserver1; the first that reaches coserver2's disk
 				// fails it.

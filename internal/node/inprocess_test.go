@@ -147,9 +147,7 @@ func TestDisableEnable(t *testing.T) {
 		if !errors.As(err, &ae) || ae.code != http.StatusConflict || !strings.Contains(ae.msg, "only CoServer running") {
 			t.Fatalf("disable the last CoServer running: %v, want 409 only CoServer running", err)
 		}
-		for i := range 20 {
-			c.put(other, fmt.Sprintf("d%03d", i), fmt.Sprintf("v-d%03d", i))
-		}
+		c.putAll(other, "d", 0, 20)
 		// Maintenance: the disabled CoServer stops and starts again, still disabled.
 		c.stop(name)
 		c.start(name)
@@ -207,9 +205,7 @@ func TestStartWithoutQuorum(t *testing.T) {
 			t.Fatalf("after the override: %+v; want leader with the override recorded", st)
 		}
 		c.readAll(m, "q", 20)
-		for i := 20; i < 40; i++ {
-			c.put(m, fmt.Sprintf("q%03d", i), fmt.Sprintf("v-q%03d", i))
-		}
+		c.putAll(m, "q", 20, 40)
 		// The peers return: they were left out, so they rejoin and take coserver1's state.
 		c.start("witness")
 		c.start("coserver2")

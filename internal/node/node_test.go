@@ -36,15 +36,28 @@ func testManager(m *Member) (http.Handler, error) {
 	return manager.Handler(manager.Config{Member: m, Token: m.cfg.ManagerToken, Logger: m.log})
 }
 
-func httpDo(t *testing.T, method, url, body string) (int, string) {
+// httpDo sends a request over TCP (a lone member's port) and returns the answer's
+// status and body.
+func httpDo(t testing.TB, method, url, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
+	return httpDoWith(t, http.DefaultClient, method, url, body)
+}
+
+func httpDoWith(t testing.TB, client *http.Client, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return resp.StatusCode, string(b)
 }
 

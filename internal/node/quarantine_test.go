@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -22,9 +21,7 @@ func TestQuarantineSurvivesRestart(t *testing.T) {
 		c := newTestCluster(t)
 		c.startDuplex()
 		const n = 10
-		for i := range n {
-			c.put(c.m["coserver1"], fmt.Sprintf("a%03d", i), fmt.Sprintf("v-a%03d", i))
-		}
+		c.putAll(c.m["coserver1"], "a", 0, n)
 		leader := c.leader()
 		target := map[string]string{"coserver1": "coserver2", "coserver2": "coserver1"}[leader]
 		if target == "" {
@@ -53,9 +50,7 @@ func TestQuarantineSurvivesRestart(t *testing.T) {
 		if len(c.events(target, "vs.quarantined")) < 2 {
 			t.Errorf("no vs.quarantined event after the restart: %v", c.events(target, "vs.quarantined"))
 		}
-		for i := range n {
-			c.put(c.m[leader], fmt.Sprintf("b%03d", i), fmt.Sprintf("v-b%03d", i))
-		}
+		c.putAll(c.m[leader], "b", 0, n)
 
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -19,6 +19,16 @@ func (c *testCluster) put(m *Member, key, value string) {
 	}
 }
 
+// putAll writes keys prefix+from .. prefix+(to-1) (three digits) through m, each with
+// the value readAll expects ("v-" and the key).
+func (c *testCluster) putAll(m *Member, prefix string, from, to int) {
+	c.t.Helper()
+	for i := from; i < to; i++ {
+		key := fmt.Sprintf("%s%03d", prefix, i)
+		c.put(m, key, "v-"+key)
+	}
+}
+
 // readAll checks that every key k0..k(n-1) of prefix holds its value through m.
 func (c *testCluster) readAll(m *Member, prefix string, n int) {
 	c.t.Helper()
@@ -116,9 +126,7 @@ func TestCorruptLogRepairsItself(t *testing.T) {
 		c := newTestCluster(t)
 		c.startDuplex()
 		const n = 40
-		for i := range n {
-			c.put(c.m["coserver1"], fmt.Sprintf("k%03d", i), fmt.Sprintf("v-k%03d", i))
-		}
+		c.putAll(c.m["coserver1"], "k", 0, n)
 		c.waitEqual()
 		c.stop("coserver2")
 		segs, _ := filepath.Glob(filepath.Join(c.dirs["coserver2"], "raft", "wal", "seg-*.wal"))

@@ -122,9 +122,8 @@ type selfStream struct {
 	done     chan struct{}     // closed by Close
 	once     sync.Once
 
-	mu    sync.Mutex
-	mine  map[*selfConn]struct{} // dialling ends of the self-dialled connections still open
-	ended bool                   // Close has closed them
+	mu   sync.Mutex
+	mine map[*selfConn]struct{} // dialling ends of the self-dialled connections still open; nil once closed
 }
 
 // selfConn is the dialling end of a self-dialled connection. raft's transport keeps it
@@ -188,7 +187,7 @@ func (s *selfStream) Close() error {
 	s.once.Do(func() { close(s.done) })
 	s.mu.Lock()
 	open := s.mine
-	s.mine, s.ended = nil, true
+	s.mine = nil
 	s.mu.Unlock()
 	for c := range open {
 		c.Conn.Close()
@@ -206,7 +205,7 @@ func (s *selfStream) Dial(address raft.ServerAddress, timeout time.Duration) (ne
 	p, theirs := net.Pipe()
 	mine := &selfConn{Conn: p, s: s}
 	s.mu.Lock()
-	ended := s.ended
+	ended := s.mine == nil
 	if !ended {
 		s.mine[mine] = struct{}{}
 	}
