@@ -67,8 +67,13 @@ nice -n 5 go test -race -count=1 -timeout 20m ./internal/node/ > "$nodelog" 2>&1
 nodepid=$!
 nice -n 5 go test -race -count=1 -p 2 -timeout 20m $others > "$racelog" 2>&1 &
 racepid=$!
-trap 'kill $racepid $e2epid $nodepid 2>/dev/null || true; rm -f "$racelog" "$e2elog" "$nodelog"' EXIT
 low() { nice -n 19 "$@"; }
+# The SQLite example's staleness check compiles SQLite with clang (about 35 CPU seconds):
+# beside the tests, at the lowest priority, its answer read at the end.
+sqlitelog=$(mktemp)
+low scripts/check-sqlite.sh > "$sqlitelog" 2>&1 &
+sqlitepid=$!
+trap 'kill $racepid $e2epid $nodepid $sqlitepid 2>/dev/null || true; rm -f "$racelog" "$e2elog" "$nodelog" "$sqlitelog"' EXIT
 
 step "go test without the race detector: the tests that skip under it (testenv.SkipUnderRace)"
 # CPU-bound runs driven from one goroutine (guest entries on wazero's interpreter, crash
@@ -114,6 +119,14 @@ fuzz ./internal/forward FuzzReadRequest 150000
 fuzz ./internal/stablestore FuzzOpen 60000
 fuzz ./internal/snapstore FuzzMeta 30000
 fuzz ./internal/snapstore FuzzName 80000
+step "the SQLite example is built from source (started with the tests)"
+sqliterc=0
+wait $sqlitepid || sqliterc=$?
+cat "$sqlitelog"
+if [ $sqliterc -ne 0 ]; then
+  echo "scripts/check-sqlite.sh failed (exit $sqliterc)" >&2
+  exit $sqliterc
+fi
 step "go test -race and e2e (started before the two steps above)"
 racerc=0
 wait $racepid || racerc=$?
