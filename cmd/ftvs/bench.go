@@ -26,6 +26,7 @@ type benchFlags struct {
 	faultAt         time.Duration
 	restart         bool
 	restartAfter    time.Duration
+	guest           string // kv or sqlite
 }
 
 // runBench is `ftvs bench`: a key-value load against one gateway, the cluster's
@@ -59,12 +60,13 @@ func benchFail(stderr io.Writer, code int, format string, a ...any) int {
 func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, int) {
 	var f benchFlags
 	fs := newFlags("bench", stderr)
-	fs.StringVar(&f.addr, "addr", "", "gateway URL of one CoServer (running the kv guest)")
+	fs.StringVar(&f.addr, "addr", "", "gateway URL of one CoServer")
 	fs.StringVar(&f.dir, "cluster", "", "cluster dir from `ftvs init`: load both CoServers' gateways")
 	fs.StringVar(&f.etcd, "etcd", "", "comma-separated etcd client URLs: run the same load against etcd's JSON gateway, for comparison")
 	fs.IntVar(&f.clients, "clients", 1, "concurrent clients")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run")
 	fs.IntVar(&f.size, "value-size", 256, "bytes per value")
+	fs.StringVar(&f.guest, "guest", "kv", "the guest the gateways run: kv (PUT /kv/KEY) or sqlite (examples/sqlite: INSERT OR REPLACE of one row through POST /exec)")
 	fs.BoolVar(&f.failover, "failover", false, "SIGKILL the leader CoServer mid-run (pid from status), restart it, report the longest write gap and lost writes (needs --cluster)")
 	fs.DurationVar(&f.faultAt, "fault-at", 0, "with --failover: when to kill (default: a third into the run)")
 	fs.BoolVar(&f.restart, "restart", true, "with --failover: restart the killed CoServer from its config (turn off when a supervisor such as `ftvs demo` restarts it)")
@@ -84,23 +86,35 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, int) {
 	if f.failover && f.dir == "" {
 		return f, benchFail(stderr, exitUsage, "--failover needs --cluster DIR (to find the leader's pid and restart it)")
 	}
+	if f.guest != "kv" && f.guest != "sqlite" {
+		return f, benchFail(stderr, exitUsage, "--guest %q: give kv or sqlite", f.guest)
+	}
+	if f.guest == "sqlite" && f.etcd != "" {
+		return f, benchFail(stderr, exitUsage, "--guest sqlite loads ftvs gateways, not etcd: give --addr or --cluster")
+	}
 	return f, -1
 }
 
 // target is what the flags name to load: one gateway, etcd, or the gateways of the
 // cluster's CoServers. It returns an exit code, or -1 to go on.
 func (f benchFlags) target(stderr io.Writer) (bench.Target, int) {
+	var g *bench.Gateways
 	switch {
-	case f.addr != "":
-		return bench.NewGateways([]string{baseURL(f.addr)}, f.clients, nil), -1
 	case f.etcd != "":
 		return &bench.EtcdTarget{Endpoints: strings.Split(f.etcd, ",")}, -1
+	case f.addr != "":
+		g = bench.NewGateways([]string{baseURL(f.addr)}, f.clients, nil)
+	default:
+		h, err := loadClusterHTTP(f.dir)
+		if err != nil {
+			return nil, benchFail(stderr, exitUsage, "%v", err)
+		}
+		g = bench.NewGateways(h.urls(true, ""), f.clients, h.tls)
 	}
-	h, err := loadClusterHTTP(f.dir)
-	if err != nil {
-		return nil, benchFail(stderr, exitUsage, "%v", err)
+	if f.guest == "sqlite" {
+		g.UseSQLite()
 	}
-	return bench.NewGateways(h.urls(true, ""), f.clients, h.tls), -1
+	return g, -1
 }
 
 // runPlainBench runs the load of cfg on target and prints the result; a run without a

@@ -49,10 +49,14 @@ func newHTTPClient(conns int) *http.Client {
 var defaultClient = newHTTPClient(256)
 
 // HTTPTarget is the ftvs kv guest behind an ftvs gateway: PUT/GET URL/kv/KEY. A PUT is
-// acknowledged by 204, a GET answers 200 with the value or 404.
+// acknowledged by 204, a GET answers 200 with the value or 404. With SQLite set, it is
+// the SQLite example guest instead (sqlite.go).
 type HTTPTarget struct {
 	URL    string       // gateway base URL, e.g. http://127.0.0.1:8080
 	Client *http.Client // nil: a shared client with enough idle connections
+	// SQLite: the gateway serves the SQLite example guest, not kv (sqlite.go).
+	SQLite    bool
+	tableMade atomic.Bool
 }
 
 func (t *HTTPTarget) client() *http.Client {
@@ -64,11 +68,17 @@ func (t *HTTPTarget) client() *http.Client {
 
 // Put implements Target.
 func (t *HTTPTarget) Put(ctx context.Context, key string, value []byte) error {
+	if t.SQLite {
+		return t.sqlitePut(ctx, key, value)
+	}
 	return put(ctx, t.client(), t.URL, key, value)
 }
 
 // Get implements Target.
 func (t *HTTPTarget) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if t.SQLite {
+		return t.sqliteGet(ctx, key)
+	}
 	req, err := kvload.NewRequest(ctx, http.MethodGet, t.URL, key, nil)
 	if err != nil {
 		return nil, false, err

@@ -26,6 +26,13 @@ func NewGateways(urls []string, conns int, tlsConf *tls.Config) *Gateways {
 	return g
 }
 
+// UseSQLite makes every gateway speak to the SQLite example guest instead of kv.
+func (g *Gateways) UseSQLite() {
+	for _, t := range g.Targets {
+		t.SQLite = true
+	}
+}
+
 // Put implements Target: the first gateway that acknowledges.
 func (g *Gateways) Put(ctx context.Context, key string, value []byte) (err error) {
 	for _, t := range g.Targets {

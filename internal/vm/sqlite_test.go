@@ -73,6 +73,7 @@ func TestSQLiteExecAndQuery(t *testing.T) {
 		{"/exec", `{"sql": "SELECT ?", "args": [[1]]}`, 400, "args[0]: a parameter is a string, number, boolean or null"},
 		{"/exec", `{"sql": "SELECT :a", "args": {"b": 1}}`, 400, "args.b: the statement has no parameter"},
 		{"/exec", `{"sql": 1}`, 400, `needs \"sql\", a string`},
+		{"/query", `{"sql": "SELECT 7", "args": null}`, 200, `"rows":[[7]]`},
 		{"/exec", `{"sql": `, 400, "not valid JSON"},
 		{"/exec", "  -- nothing\n", 400, "no SQL statement"},
 		{"/query", "SELECT count(*) FROM t", 200, `"rows":[[2]]`},

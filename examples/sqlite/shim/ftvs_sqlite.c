@@ -403,6 +403,9 @@ static int parse_json_body(call *c, const char *body, size_t n) {
 	}
 	c->sql = strdup((const char *)sqlite3_column_text(st, 1));
 	const char *at = (const char *)sqlite3_column_text(st, 2);
+	if (at != NULL && strcmp(at, "null") == 0) {
+		at = NULL; // "args": null is no arguments
+	}
 	if (at != NULL) {
 		if (strcmp(at, "array") != 0 && strcmp(at, "object") != 0) {
 			fail(c, "\"args\" must be an array (positional parameters) or an object (named parameters)");
