@@ -23,7 +23,12 @@ import (
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
 	keep := fs.Bool("keep", false, "keep the cluster dir (configs, data, logs) after Ctrl-C")
+	guestFile := fs.String("guest", "", "guest module (.wasm) the virtual server runs, e.g. examples/sqlite/sqlite.wasm (default: the embedded kv example)")
 	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
+	}
+	guest, code := demoGuest(*guestFile, stderr)
+	if code >= 0 {
 		return code
 	}
 	exe, err := os.Executable()
@@ -50,6 +55,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	for _, m := range res.Members {
 		kind := cluster.KindOf(m.Name)
 		c := &child{name: m.Name, args: []string{exe, string(kind), "--config", res.Files[m.Name]}, log: filepath.Join(dir, m.Name+".log")}
+		if kind == cluster.KindCoServer && guest.path != "" {
+			c.args = append(c.args, "--guest", guest.path)
+		}
 		if err := c.start(); err != nil {
 			fmt.Fprintf(stderr, "ftvs demo: start %s: %v\n", m.Name, err)
 			stopAll(children)
@@ -63,19 +71,19 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	gw1, _ := memberHTTP(res, config.CoServer1)
 	gw2, _ := memberHTTP(res, config.CoServer2)
-	intro := fmt.Sprintf(`ftvs demo: a fault-tolerant virtual server on this machine (the kv example guest)
+	intro := fmt.Sprintf(`ftvs demo: a fault-tolerant virtual server on this machine (%s)
 
   virtual server   http://%s  (coserver1)   http://%s  (coserver2)
   manager (web UI) http://%s/ftvs/ui/   (any member serves it)
-  try              curl -X PUT --data hello http://%s/kv/greeting
-                   curl http://%s/kv/greeting
+  try              %s
+                   %s
   break it         kill -9 <a CoServer's pid below>: the other goes on (simplex),
                    the demo restarts the killed one, it syncs, duplex again
   status           ftvs status --cluster %s
   events           ftvs events --cluster %s --follow
   cluster dir      %s (configs, data, logs)
   stop             Ctrl-C
-`, gw1, gw2, gw1, gw1, gw1, res.Dir, res.Dir, dir)
+`, guest.what, gw1, gw2, gw1, fmt.Sprintf(guest.try[0], gw1), fmt.Sprintf(guest.try[1], gw2), res.Dir, res.Dir, dir)
 	screen(ctx, stdout, intro, res.Dir)
 	fmt.Fprintln(stdout, "\nstopping the cluster ...")
 	stopAll(children)
@@ -86,6 +94,41 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "stopped; temporary files removed")
 	}
 	return exitOK
+}
+
+// demoGuestChoice is the guest of a demo: the file the CoServers load (empty: the
+// embedded kv example), how the intro names it and two requests to try (%s: a gateway).
+type demoGuestChoice struct {
+	path, what string
+	try        [2]string
+}
+
+// demoGuest checks --guest before anything starts: a module a CoServer refuses would
+// otherwise fail in a restart loop behind the status screen. It returns an exit code, or
+// -1 to go on.
+func demoGuest(file string, stderr io.Writer) (demoGuestChoice, int) {
+	if file == "" {
+		return demoGuestChoice{what: "the kv example guest", try: [2]string{
+			"curl -X PUT --data hello http://%s/kv/greeting", "curl http://%s/kv/greeting"}}, -1
+	}
+	path, err := filepath.Abs(file)
+	if err == nil {
+		var bin []byte
+		if bin, err = readModule(path); err == nil {
+			_, _, err = inspectModule(context.Background(), path, bin)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs demo: --guest %s: %v\n", file, err)
+		return demoGuestChoice{}, exitUsage
+	}
+	g := demoGuestChoice{path: path, what: "guest " + path, try: [2]string{
+		"curl http://%s/   (the guest's own routes)", "curl http://%s/"}}
+	if filepath.Base(path) == "sqlite.wasm" {
+		g.try = [2]string{`curl http://%s/exec -d 'CREATE TABLE t(x); INSERT INTO t VALUES (random())'`,
+			`curl http://%s/query -d 'SELECT * FROM t'`}
+	}
+	return g, -1
 }
 
 func memberHTTP(res *config.InitResult, name string) (string, bool) {
