@@ -85,6 +85,7 @@ func runMember(kind cluster.Kind, args []string, stdout, stderr io.Writer) int {
 	ncfg.Manager = managerFor(ncfg.ManagerToken, log)
 	ncfg.Gateway = gatewayFor
 	ncfg.CheckInterval = cfg.Guest.CheckInterval.Duration
+	ncfg.TickInterval = cfg.Guest.TickInterval.Duration
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}

@@ -23,8 +23,10 @@ func init() {
 	mux.HandleFunc("GET /kv/{key}", get)
 	mux.HandleFunc("PUT /kv/{key}", put)
 	mux.HandleFunc("DELETE /kv/{key}", del)
+	mux.HandleFunc("GET /stats", stats)
 	guest.Handle(stampTime(fastKV(mux)))
 	guest.HandleStateAppend(store.export, store.load)
+	guest.HandleTick(tick)
 }
 
 func main() {}

@@ -28,11 +28,13 @@ var MemberNames = []string{CoServer1, CoServer2, Witness}
 // limits, node for raft, divergence for the checks, link for the probes), and this file format only
 // names it.
 const (
-	DefaultMemoryLimitMiB     = vm.DefaultMemoryLimitBytes >> 20
-	MaxMemoryLimitMiB         = vm.MaxMemoryLimitBytes >> 20
-	DefaultMaxRequestBytes    = vm.DefaultMaxRequestBytes
-	DefaultFuel               = vm.DefaultFuelPerEntry
-	DefaultCheckInterval      = divergence.DefaultCheckInterval
+	DefaultMemoryLimitMiB  = vm.DefaultMemoryLimitBytes >> 20
+	MaxMemoryLimitMiB      = vm.MaxMemoryLimitBytes >> 20
+	DefaultMaxRequestBytes = vm.DefaultMaxRequestBytes
+	DefaultFuel            = vm.DefaultFuelPerEntry
+	DefaultCheckInterval   = divergence.DefaultCheckInterval
+	// MinTickInterval bounds guest.tick_interval from below (0 turns ticks off).
+	MinTickInterval           = 10 * time.Millisecond
 	DefaultHeartbeatTimeout   = node.DefaultHeartbeatTimeout
 	DefaultElectionTimeout    = node.DefaultElectionTimeout
 	DefaultLeaderLeaseTimeout = node.DefaultLeaderLeaseTimeout
@@ -79,6 +81,9 @@ type Guest struct {
 	// CheckInterval: how often the leading CoServer appends a check entry, at which
 	// the two CoServers compare their state hashes.
 	CheckInterval Duration `toml:"check_interval"` // default 5s, at least 100ms
+	// TickInterval: how often the leading CoServer appends a tick entry, at which the
+	// guest's tick export (guest.HandleTick) runs on every CoServer; 0: never.
+	TickInterval Duration `toml:"tick_interval"` // default 0 (off), else at least 10ms
 }
 
 // Raft are the replication timings, with hashicorp/raft's meaning.

@@ -27,6 +27,7 @@ func TestDefaultsHaveOneHome(t *testing.T) {
 		{"guest.max_request_bytes", c.Guest.MaxRequestBytes, vm.DefaultMaxRequestBytes},
 		{"guest.fuel", c.Guest.Fuel, int64(vm.DefaultFuelPerEntry)},
 		{"guest.check_interval", c.Guest.CheckInterval.Duration, divergence.DefaultCheckInterval},
+		{"guest.tick_interval", c.Guest.TickInterval.Duration, time.Duration(0)},
 		{"raft.heartbeat_timeout", c.Raft.HeartbeatTimeout.Duration, node.DefaultHeartbeatTimeout},
 		{"raft.election_timeout", c.Raft.ElectionTimeout.Duration, node.DefaultElectionTimeout},
 		{"raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout.Duration, node.DefaultLeaderLeaseTimeout},

@@ -13,7 +13,7 @@ type Flags struct {
 	memoryLimitMiB                                             uint64
 	maxRequestBytes                                            int
 	fuel                                                       int64
-	checkInterval                                              time.Duration
+	checkInterval, tickInterval                                time.Duration
 	heartbeat, election, leaderLease, commit, snapshotInterval time.Duration
 	snapshotThreshold, trailingLogs                            uint64
 	linkProbeInterval, linkDownAfter                           time.Duration
@@ -38,6 +38,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&f.maxRequestBytes, "max-request-bytes", DefaultMaxRequestBytes, "largest request (headers and body) the virtual server accepts (guest.max_request_bytes)")
 	fs.Int64Var(&f.fuel, "fuel", DefaultFuel, "per-entry budget in fuel units, one per guest function call or loop iteration (guest.fuel)")
 	fs.DurationVar(&f.checkInterval, "check-interval", DefaultCheckInterval, "how often the leading CoServer appends a check entry, at which both CoServers compare their state hashes (guest.check_interval)")
+	fs.DurationVar(&f.tickInterval, "tick-interval", 0, "how often the leading CoServer appends a tick entry, at which the guest's tick export runs on every CoServer; 0: never (guest.tick_interval)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-timeout", DefaultHeartbeatTimeout, "time without contact from the leader before a follower stands for election (raft.heartbeat_timeout)")
 	fs.DurationVar(&f.election, "election-timeout", DefaultElectionTimeout, "time a candidate waits before a new election; at least --heartbeat-timeout (raft.election_timeout)")
 	fs.DurationVar(&f.leaderLease, "leader-lease-timeout", DefaultLeaderLeaseTimeout, "time a leader stays leader without a majority; at most --heartbeat-timeout (raft.leader_lease_timeout)")
@@ -88,6 +89,9 @@ func (f *Flags) Apply(c *Config) error {
 	positive(p, set, "max-request-bytes", &c.Guest.MaxRequestBytes, f.maxRequestBytes)
 	positive(p, set, "fuel", &c.Guest.Fuel, f.fuel)
 	positive(p, set, "check-interval", &c.Guest.CheckInterval.Duration, f.checkInterval)
+	if set["tick-interval"] {
+		c.Guest.TickInterval.Duration = f.tickInterval // 0 turns ticks off; Validate checks the rest
+	}
 	positive(p, set, "heartbeat-timeout", &c.Raft.HeartbeatTimeout.Duration, f.heartbeat)
 	positive(p, set, "election-timeout", &c.Raft.ElectionTimeout.Duration, f.election)
 	positive(p, set, "leader-lease-timeout", &c.Raft.LeaderLeaseTimeout.Duration, f.leaderLease)

@@ -37,6 +37,7 @@ func (c *Config) Marshal() []byte {
 	w("Largest request (headers and body) in bytes.", "max_request_bytes", c.Guest.MaxRequestBytes)
 	w("Per-entry budget in fuel units (one per guest function call or loop iteration).", "fuel", c.Guest.Fuel)
 	w("How often the leading CoServer appends a check entry, at which both CoServers compare their state hashes (at least 100ms).", "check_interval", quote(c.Guest.CheckInterval.String()))
+	w(`How often the leading CoServer appends a tick entry, at which the guest's tick export runs on every CoServer ("0s": never; else at least 10ms).`, "tick_interval", quote(c.Guest.TickInterval.String()))
 	b.WriteString("\n[raft]\n")
 	r := c.Raft
 	w("Time without contact from the leader before a follower stands for election.", "heartbeat_timeout", quote(r.HeartbeatTimeout.String()))

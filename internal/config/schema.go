@@ -29,6 +29,7 @@ type setting struct {
 	example string    // a valid value, as TOML
 	def     string    // the default, "" if the setting is required or may be empty
 	sub     []setting // keys of a table
+	zeroOK  bool      // 0 is a meaningful value (it turns the feature off), not a slip
 }
 
 var memberSettings = []setting{
@@ -55,6 +56,7 @@ var fileSettings = []setting{
 		{name: "max_request_bytes", kind: kInt, example: "4194304", def: itoa(DefaultMaxRequestBytes)},
 		{name: "fuel", kind: kInt, example: "200000000", def: itoa(DefaultFuel)},
 		{name: "check_interval", kind: kDuration, example: `"5s"`, def: dur(DefaultCheckInterval)},
+		{name: "tick_interval", kind: kDuration, example: `"1s"`, def: `"0s"`, zeroOK: true},
 	}},
 	{name: "raft", kind: kTable, sub: []setting{
 		{name: "heartbeat_timeout", kind: kDuration, example: `"100ms"`, def: dur(DefaultHeartbeatTimeout)},
@@ -154,7 +156,7 @@ func checkValue(p *problems, path string, v any, s setting) {
 		var d Duration
 		if err := d.UnmarshalText([]byte(str)); err != nil {
 			p.add(path, "%s: %v", path, err)
-		} else if d.Duration == 0 {
+		} else if d.Duration == 0 && !s.zeroOK {
 			p.add(path, "%s is 0: give a positive duration, e.g. %s = %s, or remove the line for the default (%s)", path, s.name, s.example, s.def)
 		}
 	case kTable:

@@ -157,6 +157,9 @@ func (c *Config) checkGuest(p *problems) {
 	if g.CheckInterval.Duration < 100*time.Millisecond {
 		p.add("guest.check_interval", "guest.check_interval %s is too short (each check hashes the whole guest memory): give at least 100ms, e.g. check_interval = %q", quote(g.CheckInterval.String()), DefaultCheckInterval.String())
 	}
+	if t := g.TickInterval.Duration; t < 0 || (t > 0 && t < MinTickInterval) {
+		p.add("guest.tick_interval", "guest.tick_interval %s: give 0 (no tick entries) or at least %s (each tick is a log entry on every member), e.g. tick_interval = \"1s\"", quote(g.TickInterval.String()), MinTickInterval)
+	}
 }
 
 // checkRaft mirrors hashicorp/raft's ValidateConfig (v1.8.0) with our names.

@@ -55,6 +55,8 @@ func TestValidateErrors(t *testing.T) {
 		{"memory too big", "", func(c *Config) { c.Guest.MemoryLimitMiB = 5000 }, []string{"guest.memory_limit_mib 5000 is out of range: give 1 to 4096 (MiB)"}},
 		{"negative request size", "", func(c *Config) { c.Guest.MaxRequestBytes = -1 }, []string{"guest.max_request_bytes is -1: give a positive number, e.g. max_request_bytes = 4194304"}},
 		{"short check interval", "", func(c *Config) { c.Guest.CheckInterval.Duration = 50 * ms }, []string{`guest.check_interval "50ms" is too short`, `at least 100ms, e.g. check_interval = "5s"`}},
+		{"short tick interval", "", func(c *Config) { c.Guest.TickInterval.Duration = 5 * ms }, []string{`guest.tick_interval "5ms": give 0 (no tick entries) or at least 10ms`}},
+		{"negative tick interval", "", func(c *Config) { c.Guest.TickInterval.Duration = -ms }, []string{`guest.tick_interval "-1ms"`}},
 		{"zero fuel", "", func(c *Config) { c.Guest.Fuel = 0 }, []string{"guest.fuel is 0: give a positive number", "or remove the line for the default (200000000)"}},
 		{"zero duration", "", func(c *Config) { c.Raft.CommitTimeout.Duration = 0 }, []string{`raft.commit_timeout is 0: give a positive duration`, `remove the line for the default ("5ms")`}},
 		{"short probe interval", "", func(c *Config) { c.Links.ProbeInterval.Duration = 500 * time.Microsecond }, []string{`links.probe_interval "500µs" is too short: give at least 1ms, e.g. probe_interval = "20ms"`}},

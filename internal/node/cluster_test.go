@@ -38,9 +38,10 @@ type testCluster struct {
 	kv     []byte
 	m      map[string]*Member
 	fs     map[string]fsx.FS // a member's file system, when not the OS's
-	// checkInterval and faults: Config.CheckInterval and Config.FaultInjection.
-	checkInterval time.Duration
-	faults        bool
+	// checkInterval, tickInterval and faults: Config.CheckInterval, Config.TickInterval
+	// and Config.FaultInjection.
+	checkInterval, tickInterval time.Duration
+	faults                      bool
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -96,7 +97,7 @@ func (c *testCluster) start(name string) *Member {
 		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
 		Engine: testEngine(c.t), SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
 		TrailingLogs: 50, Logger: c.log, FS: c.fs[name], Network: c.net,
-		CheckInterval: c.checkInterval, FaultInjection: c.faults, Manager: testManager, Gateway: testGateway,
+		CheckInterval: c.checkInterval, TickInterval: c.tickInterval, FaultInjection: c.faults, Manager: testManager, Gateway: testGateway,
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)

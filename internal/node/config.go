@@ -80,6 +80,10 @@ type Config struct {
 	// the two CoServers compare their state hashes (0: divergence.DefaultCheckInterval;
 	// negative: never).
 	CheckInterval time.Duration
+	// TickInterval is how often the leading CoServer appends a tick entry, at which the
+	// guest's tick export runs on every CoServer (0: never). It is one of the settings
+	// the cluster records: the leader ticks at the recorded interval.
+	TickInterval time.Duration
 	// Simplex runs a lone CoServer: a single raft voter, the one-sided start.
 	Simplex bool
 	// Witness makes this member the witness: a voter that never runs the guest.

@@ -43,10 +43,14 @@ type divMember struct{ m *Member }
 
 var _ divergence.Member = divMember{}
 
-func (d divMember) Leading() bool {
-	r := d.m.r()
-	return r != nil && r.State() == raft.Leader && !d.m.disabled.Load() && d.m.fault.Load() == nil &&
-		d.m.fsm.status(false).Module != ""
+func (d divMember) Leading() bool { return d.m.leadsVirtualServer() }
+
+// leadsVirtualServer reports whether this CoServer leads, serves (neither disabled nor
+// failed) and runs a module: whether entries of its own (check, tick) are its to append.
+func (m *Member) leadsVirtualServer() bool {
+	r := m.r()
+	return r != nil && r.State() == raft.Leader && !m.disabled.Load() && m.fault.Load() == nil &&
+		m.fsm.status(false).Module != ""
 }
 
 func (d divMember) Append(e entry.Entry, timeout time.Duration) (uint64, error) {

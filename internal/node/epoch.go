@@ -206,7 +206,7 @@ func (m *Member) adoptEpoch(peer string, e link.Epoch) {
 			if m.fsm == nil {
 				return nil
 			}
-			vs, err := newVServer(m.engine, m.log)
+			vs, err := newVServer(m.engine, m.log, m.cfg.TickInterval)
 			if err != nil {
 				return err
 			}

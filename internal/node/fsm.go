@@ -193,6 +193,14 @@ func (f *fsm) injectMemoryFault(off uint64) (uint64, uint64, error) {
 	return got, f.vs.Applied(), err
 }
 
+// hasTick reports whether the running module has a tick export.
+func (f *fsm) hasTick() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	mod := f.vs.Module()
+	return mod != nil && mod.HasTick
+}
+
 // settings returns the cluster's settings as this replica's state records them.
 func (f *fsm) settings() (vserver.Settings, bool) {
 	f.mu.Lock()
@@ -206,8 +214,8 @@ func (f *fsm) settings() (vserver.Settings, bool) {
 const redoPerMemoryBytes = 8 << 10
 
 // newVServer makes an empty virtual server for this CoServer's replica.
-func newVServer(engine *vm.Engine, log *slog.Logger) (*vserver.Server, error) {
-	return vserver.New(vserver.Config{Engine: engine, Logger: log, RedoPerMemoryBytes: redoPerMemoryBytes})
+func newVServer(engine *vm.Engine, log *slog.Logger, tick time.Duration) (*vserver.Server, error) {
+	return vserver.New(vserver.Config{Engine: engine, Logger: log, RedoPerMemoryBytes: redoPerMemoryBytes, TickInterval: tick})
 }
 
 // reset gives the fsm an empty virtual server, releasing the old one (a forced sync:

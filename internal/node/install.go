@@ -85,6 +85,11 @@ func (m *Member) installModule(ctx context.Context, strict bool) error {
 	return nil
 }
 
+// localSettings are this CoServer's own settings: its engine's and its tick interval.
+func (m *Member) localSettings() vserver.Settings {
+	return vserver.SettingsOf(m.engine.Config(), m.cfg.TickInterval)
+}
+
 // ensureSettings runs on the leader once the log is applied here: if the virtual
 // server's state records no settings yet (a new cluster, or one formed before settings
 // were recorded), it proposes this CoServer's own, so that from then on every CoServer
@@ -97,7 +102,7 @@ func (m *Member) ensureSettings(ctx context.Context, fresh bool) error {
 	if fresh && !m.cfg.Simplex {
 		m.waitForFormation(ctx)
 	}
-	cs := vserver.SettingsOf(m.engine.Config())
+	cs := m.localSettings()
 	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindSettings, Payload: vserver.EncodeSettingsPayload(cs), Seed: entry.NewSeed()})
 	if err != nil {
 		return fmt.Errorf("record the virtual server's settings: %w", err)
@@ -106,7 +111,8 @@ func (m *Member) ensureSettings(ctx context.Context, fresh bool) error {
 		return fmt.Errorf("record the virtual server's settings: %w", res.Err)
 	}
 	m.log.Info("virtual server settings recorded", "event", "vs.settings_recorded", "index", res.Index,
-		"fuel", cs.FuelPerEntry, "memory_limit_bytes", cs.MemoryLimitBytes, "max_request_bytes", cs.MaxRequestBytes, "interpreter", cs.Interpreter)
+		"fuel", cs.FuelPerEntry, "memory_limit_bytes", cs.MemoryLimitBytes, "max_request_bytes", cs.MaxRequestBytes, "interpreter", cs.Interpreter,
+		"tick_interval", cs.TickInterval)
 	return nil
 }
 
@@ -166,7 +172,7 @@ func (m *Member) checkSnapshotSettings() error {
 	if err != nil || cs == nil {
 		return nil
 	}
-	if local := vserver.SettingsOf(m.engine.Config()); *cs != local {
+	if local := m.localSettings(); *cs != local {
 		err := &vserver.SettingsMismatchError{Index: at, Cluster: *cs, Local: local}
 		m.log.Error("this CoServer's settings differ from the cluster's: it does not start", "event", "member.settings_refused", "err", err)
 		return err

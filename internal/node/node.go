@@ -190,7 +190,7 @@ func (m *Member) newFSM(ctx context.Context) (raft.FSM, error) {
 			return nil, err
 		}
 	}
-	vs, err := newVServer(m.engine, m.log)
+	vs, err := newVServer(m.engine, m.log, m.cfg.TickInterval)
 	if err != nil {
 		return nil, err
 	}
@@ -211,8 +211,11 @@ func (m *Member) newFSM(ctx context.Context) (raft.FSM, error) {
 // startBackgroundWork starts what a member of a cluster does by itself: the witness
 // hands leadership back and re-adds rejoining peers; a CoServer installs the guest
 // when it leads, keeps leadership away while disabled, re-adds peers and proposes
-// check entries.
+// check entries; every CoServer, the lone one too, proposes tick entries when it leads.
 func (m *Member) startBackgroundWork() {
+	if !m.cfg.Witness {
+		m.goBackground(m.tickLoop)
+	}
 	switch {
 	case m.cfg.Simplex:
 	case m.cfg.Witness:

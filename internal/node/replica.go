@@ -365,7 +365,7 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 		if err := m.fs.SyncDir(m.dir.snapDir()); err != nil {
 			return err
 		}
-		vs, err := newVServer(m.engine, m.log)
+		vs, err := newVServer(m.engine, m.log, m.cfg.TickInterval)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ftvs/ftvs/internal/vm"
 )
@@ -22,11 +23,17 @@ type Settings struct {
 	MemoryLimitBytes uint64 `json:"memory_limit_bytes"`
 	MaxRequestBytes  int    `json:"max_request_bytes"`
 	Interpreter      bool   `json:"interpreter"`
+	// TickInterval is how often the leader appends a tick entry (0: never). Left out of
+	// the payload when 0, so that a cluster without ticks records what builds from
+	// before ticks read.
+	TickInterval time.Duration `json:"tick_interval_ns,omitempty"`
 }
 
-// SettingsOf returns the settings an engine runs with (defaults filled in).
-func SettingsOf(c vm.Config) Settings {
-	return Settings{FuelPerEntry: c.FuelPerEntry, MemoryLimitBytes: c.MemoryLimitBytes, MaxRequestBytes: c.MaxRequestBytes, Interpreter: c.Interpreter}
+// SettingsOf returns the settings an engine runs with (defaults filled in), and the
+// tick interval its member is configured with.
+func SettingsOf(c vm.Config, tick time.Duration) Settings {
+	return Settings{FuelPerEntry: c.FuelPerEntry, MemoryLimitBytes: c.MemoryLimitBytes, MaxRequestBytes: c.MaxRequestBytes, Interpreter: c.Interpreter,
+		TickInterval: tick}
 }
 
 // ErrSettingsMismatch means this CoServer's own settings differ from the cluster's
@@ -82,6 +89,10 @@ func (s Settings) diff(local Settings) []settingDiff {
 		}
 		out = append(out, settingDiff{"the execution engine", engine[local.Interpreter], engine[s.Interpreter], fix})
 	}
+	if s.TickInterval != local.TickInterval {
+		out = append(out, settingDiff{"guest.tick_interval", local.TickInterval.String(), s.TickInterval.String(),
+			inFile("tick_interval", fmt.Sprintf("%q", s.TickInterval.String()), "tick-interval")})
+	}
 	return out
 }
 
@@ -130,6 +141,8 @@ func (s Settings) validate() error {
 		return fmt.Errorf("memory limit %d bytes: must be a positive multiple of 64 KiB, at most 4 GiB", s.MemoryLimitBytes)
 	case s.MaxRequestBytes <= 0:
 		return fmt.Errorf("max request bytes %d: must be positive", s.MaxRequestBytes)
+	case s.TickInterval < 0:
+		return fmt.Errorf("tick interval %s: must not be negative", s.TickInterval)
 	}
 	return nil
 }
@@ -143,12 +156,18 @@ func (s *Server) Settings() (Settings, bool) {
 	return *s.settings, true
 }
 
+// LocalSettings are this replica's own settings: its engine's, and its member's tick
+// interval.
+func (s *Server) LocalSettings() Settings {
+	return SettingsOf(s.cfg.Engine.Config(), s.cfg.TickInterval)
+}
+
 // applySettings records the cluster's settings from a settings entry (or a snapshot)
 // and checks this replica's own against them: on a difference, the replica fails, with
 // an error that names each setting and the fix.
 func (s *Server) applySettings(index uint64, cs Settings) error {
 	s.settings, s.settingsIndex = &cs, index
-	local := SettingsOf(s.cfg.Engine.Config())
+	local := s.LocalSettings()
 	if cs == local {
 		return nil
 	}

@@ -20,7 +20,7 @@ func settingsEntry(s vserver.Settings) entry.Entry {
 
 func engineSettings(t *testing.T, s *vserver.Server) vserver.Settings {
 	t.Helper()
-	return vserver.SettingsOf(s.Engine().Config())
+	return s.LocalSettings()
 }
 
 // A settings entry equal to the replica's own is recorded and changes nothing else; one

@@ -49,6 +49,9 @@ type Config struct {
 	// entries costs only after a trap. Checkpoints are local to a replica: where they
 	// fall changes no state.
 	RedoPerMemoryBytes int
+	// TickInterval is the tick interval this replica's member is configured with
+	// (guest.tick_interval): one of the settings it checks against the cluster's.
+	TickInterval time.Duration
 }
 
 // slowEntry is how long a guest call may take before it is logged: longer than a raft
