@@ -28,7 +28,8 @@ func (c *testCluster) kvStats(m *Member) kvStats {
 // Timers: with guest.tick_interval set, the leading CoServer appends tick entries, and
 // the kv guest removes the keys whose TTL ran out at them, on both CoServers at the same
 // index. After the leader stops, the other CoServer, leading now, ticks at the rate the
-// cluster recorded; the returning CoServer ends with the same state.
+// cluster recorded; the returning CoServer, its disk wiped, starts from a snapshot that
+// carries the tick interval and ends with the same state.
 func TestTicksAcrossFailover(t *testing.T) {
 	inBubble(t, func(t *testing.T) {
 		c := newTestCluster(t)
@@ -63,6 +64,14 @@ func TestTicksAcrossFailover(t *testing.T) {
 		if after.Expired != 2 || after.Ticks < before.Ticks+5 {
 			t.Fatalf("after the failover: %+v (before %+v), want short2 expired and ticks going on", after, before)
 		}
+		// It returns with an empty data dir, so it starts from the survivor's snapshot,
+		// whose settings carry the tick interval (more entries than the log keeps after
+		// a snapshot, TrailingLogs).
+		c.putAll(other, "k", 0, 100)
+		if err := other.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+		c.dirs[name] = t.TempDir()
 		c.start(name)
 		c.waitMode(other, cluster.ModeDuplex)
 		c.waitEqual()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/wasm"
@@ -40,11 +41,11 @@ type SnapshotModule struct {
 // ErrCorrupt means a snapshot file failed its checks. Nothing was restored from it.
 var ErrCorrupt = errors.New("snapshot is corrupted")
 
-// The file format (version 4), all integers big endian:
+// The file format (version 5), all integers big endian:
 //
 //	"FTVSSNAP" | u32 version | u64 index
-//	version 3 and 4: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
-//	  | u32 max request bytes | u8 interpreter
+//	version 3 to 5: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
+//	  | u32 max request bytes | u8 interpreter | version 5 only: u64 tick interval (ns)
 //	u8 name length | name | u32 module length | module
 //	u8 has-state; if 1:
 //	  [32]module sha256 | i64 clock | u32 global count | per global: u32 index, u8 type, u8 mutable, u64 value
@@ -56,8 +57,10 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 //
 // Version 4 is version 3 with the state hash of vm.State.Hash (sha256 over the hashes of
 // the 4 KiB pages, which a CoServer keeps from one State to the next); versions 1 to 3
-// have vm.State.HashV1's (over the memory bytes). Version 1 files (no update section),
-// version 2 files (no settings) and version 3 files are still read.
+// have vm.State.HashV1's (over the memory bytes). Version 5 adds the tick interval to
+// the settings; it is written only when ticks are on (a file without them is version 4,
+// which builds from before ticks read). Version 1 files (no update section), version 2
+// files (no settings) and versions 3 and 4 are still read.
 // The settings come first so that a CoServer whose memory limit is below the cluster's
 // learns that from the file (ErrSettingsMismatch), instead of taking it for corrupt.
 //
@@ -65,7 +68,7 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 // hash is recomputed on read, so a file that decodes is exactly what was written.
 const (
 	snapMagic         = "FTVSSNAP"
-	snapVersion       = 4
+	snapVersion       = 5
 	maxSnapModule     = 64 << 20
 	maxSnapGlobals    = 1 << 16
 	snapPageSize      = 65536
@@ -80,9 +83,13 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	out := io.MultiWriter(bw, h)
 	e := &encoder{w: out}
 	e.bytes([]byte(snapMagic))
-	e.u32(snapVersion)
+	version := uint32(4)
+	if s.Settings != nil && s.Settings.TickInterval != 0 {
+		version = snapVersion
+	}
+	e.u32(version)
 	e.u64(s.Index)
-	encodeSettings(e, s.Settings, s.SettingsIndex)
+	encodeSettings(e, s.Settings, s.SettingsIndex, version)
 	if len(s.ModuleName) > maxModuleNameBytes {
 		return 0, fmt.Errorf("snapshot: module name of %d bytes", len(s.ModuleName))
 	}
@@ -106,9 +113,10 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	return cw.n, nil
 }
 
-// encodeSettings writes the settings section (version 3): a flag, then the cluster's
-// settings cs and the index they were recorded at, if cs is not nil.
-func encodeSettings(e *encoder, cs *Settings, at uint64) {
+// encodeSettings writes the settings section (version 3, and the tick interval from
+// version 5): a flag, then the cluster's settings cs and the index they were recorded
+// at, if cs is not nil.
+func encodeSettings(e *encoder, cs *Settings, at uint64, version uint32) {
 	if cs == nil {
 		e.u8(0)
 		return
@@ -119,6 +127,9 @@ func encodeSettings(e *encoder, cs *Settings, at uint64) {
 	e.u64(cs.MemoryLimitBytes)
 	e.u32(uint32(cs.MaxRequestBytes))
 	e.bool(cs.Interpreter)
+	if version >= 5 {
+		e.u64(uint64(cs.TickInterval))
+	}
 }
 
 // encodeState writes the state section: a flag, then, if st is not nil, the guest
@@ -226,12 +237,12 @@ func ReadSnapshotSettings(r io.Reader) (*Settings, uint64, error) {
 	if d.err != nil || v < 3 || v > snapVersion {
 		return nil, 0, d.err
 	}
-	return decodeSettings(d)
+	return decodeSettings(d, v)
 }
 
-// decodeSettings reads the settings section of a version 3 snapshot: nil when the file
-// records none.
-func decodeSettings(d *decoder) (*Settings, uint64, error) {
+// decodeSettings reads the settings section of a snapshot of version 3 or later: nil
+// when the file records none.
+func decodeSettings(d *decoder, version uint32) (*Settings, uint64, error) {
 	switch has := d.u8(); {
 	case d.err != nil:
 		return nil, 0, d.err
@@ -249,6 +260,12 @@ func decodeSettings(d *decoder) (*Settings, uint64, error) {
 		return nil, 0, fmt.Errorf("bad interpreter flag %d", b)
 	default:
 		cs.Interpreter = b == 1
+	}
+	if version >= 5 {
+		cs.TickInterval = time.Duration(d.u64())
+		if d.err != nil {
+			return nil, 0, d.err
+		}
 	}
 	if err := cs.validate(); err != nil {
 		return nil, 0, fmt.Errorf("settings: %w", err)
@@ -281,7 +298,7 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 	s := &Snapshot{Index: d.u64()}
 	if v >= 3 {
 		var err error
-		if s.Settings, s.SettingsIndex, err = decodeSettings(d); err != nil {
+		if s.Settings, s.SettingsIndex, err = decodeSettings(d, v); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
@@ -183,5 +184,36 @@ func TestSnapshotVersion3StillRead(t *testing.T) {
 	}
 	if snap.State.Hash() == snap.State.HashV1() {
 		t.Fatal("Hash and HashV1 agree")
+	}
+}
+
+// The tick interval travels with the settings in a snapshot (format version 5); a
+// snapshot of settings without ticks is written as version 4, which builds from before
+// ticks read.
+func TestSnapshotCarriesTickInterval(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
+	for _, tick := range []time.Duration{0, 250 * time.Millisecond} {
+		snap := smallSnapshot()
+		snap.Settings = &vserver.Settings{FuelPerEntry: 1000, MemoryLimitBytes: 1 << 30, MaxRequestBytes: 4096, TickInterval: tick}
+		snap.SettingsIndex = 3
+		b := encode(t, snap)
+		want := uint32(4)
+		if tick != 0 {
+			want = 5
+		}
+		if v := binary.BigEndian.Uint32(b[8:]); v != want {
+			t.Fatalf("tick interval %s: format version %d, want %d", tick, v, want)
+		}
+		got, err := vserver.ReadSnapshot(bytes.NewReader(b), 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Settings == nil || *got.Settings != *snap.Settings {
+			t.Fatalf("settings after a round trip: %+v, want %+v", got.Settings, snap.Settings)
+		}
+		cs, at, err := vserver.ReadSnapshotSettings(bytes.NewReader(b))
+		if err != nil || cs == nil || *cs != *snap.Settings || at != 3 {
+			t.Fatalf("ReadSnapshotSettings = %+v, %d, %v", cs, at, err)
+		}
 	}
 }
