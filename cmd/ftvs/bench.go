@@ -114,6 +114,9 @@ func (f benchFlags) target(stderr io.Writer) (bench.Target, int) {
 	if f.guest == "sqlite" {
 		g.UseSQLite()
 	}
+	if f.failover {
+		g.UseIdempotencyKeys() // its writes are retried until acknowledged
+	}
 	return g, -1
 }
 

@@ -25,10 +25,13 @@ type Config struct {
 
 // Result summarizes a run.
 type Result struct {
-	Clients   int
-	Duration  time.Duration
-	OK        int
-	Failed    int
+	Clients  int
+	Duration time.Duration
+	OK       int
+	Failed   int
+	// Retries counts attempts that failed and were sent again (RunWithFault's writes are
+	// retried until acknowledged).
+	Retries   int
 	OpsPerSec float64
 	P50, P90  time.Duration
 	P99, Max  time.Duration
@@ -43,6 +46,9 @@ func (r Result) String() string {
 	s := fmt.Sprintf("clients=%d ops=%d failed=%d duration=%s ops/s=%.0f p50=%s p90=%s p99=%s max=%s longest_gap=%s gap_at=%s",
 		r.Clients, r.OK, r.Failed, r.Duration.Round(time.Millisecond), r.OpsPerSec, r.P50, r.P90, r.P99, r.Max,
 		r.LongestGap.Round(time.Microsecond), r.GapAt.Round(time.Millisecond))
+	if r.Retries > 0 {
+		s += fmt.Sprintf(" retried=%d", r.Retries)
+	}
 	if r.FirstErr != "" {
 		s += " first_error=" + r.FirstErr
 	}
@@ -57,13 +63,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 // put PUTs value under key on the kv guest behind the gateway at base.
-func put(ctx context.Context, c *http.Client, base, key string, value []byte) error {
+func put(ctx context.Context, c *http.Client, base, key string, value []byte, idempotent bool) error {
 	if value == nil {
 		value = []byte{}
 	}
 	req, err := kvload.NewRequest(ctx, http.MethodPut, base, key, value)
 	if err != nil {
 		return err
+	}
+	if idempotent {
+		req.Header.Set("Idempotency-Key", key) // every write of a run has a key of its own
 	}
 	resp, err := c.Do(req)
 	if err != nil {

@@ -55,8 +55,11 @@ type HTTPTarget struct {
 	URL    string       // gateway base URL, e.g. http://127.0.0.1:8080
 	Client *http.Client // nil: a shared client with enough idle connections
 	// SQLite: the gateway serves the SQLite example guest, not kv (sqlite.go).
-	SQLite    bool
-	tableMade atomic.Bool
+	SQLite bool
+	// Idempotent: writes carry an Idempotency-Key (the key), so that one sent again
+	// after an unknown outcome is applied once.
+	Idempotent bool
+	tableMade  atomic.Bool
 }
 
 func (t *HTTPTarget) client() *http.Client {
@@ -71,7 +74,7 @@ func (t *HTTPTarget) Put(ctx context.Context, key string, value []byte) error {
 	if t.SQLite {
 		return t.sqlitePut(ctx, key, value)
 	}
-	return put(ctx, t.client(), t.URL, key, value)
+	return put(ctx, t.client(), t.URL, key, value, t.Idempotent)
 }
 
 // Get implements Target.
@@ -417,7 +420,8 @@ type Write struct {
 const retryPause = 2 * time.Millisecond
 
 // RunWithFault runs the load of RunTarget against t (each write to a new key with a unique
-// value), calls fault once faultAt into the run, and measures the longest gaps between
+// value, a failed write sent again until acknowledged: with an Idempotency-Key against
+// ftvs, see Gateways.UseIdempotencyKeys), calls fault once faultAt into the run, and measures the longest gaps between
 // acknowledged writes: in the whole run, caused by the fault (ending after it, beginning
 // within window of it; window 0 means to the end of the run), and after the window.
 // After the run it reads every acknowledged write back through t (see VerifyAcked). An

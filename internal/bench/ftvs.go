@@ -33,6 +33,14 @@ func (g *Gateways) UseSQLite() {
 	}
 }
 
+// UseIdempotencyKeys makes every write carry an Idempotency-Key, so that a write sent
+// again after an unknown outcome (RunWithFault retries) is applied once.
+func (g *Gateways) UseIdempotencyKeys() {
+	for _, t := range g.Targets {
+		t.Idempotent = true
+	}
+}
+
 // Put implements Target: the first gateway that acknowledges.
 func (g *Gateways) Put(ctx context.Context, key string, value []byte) (err error) {
 	for _, t := range g.Targets {

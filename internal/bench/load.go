@@ -15,8 +15,10 @@ import (
 
 // loadOpts are what RunWithFault adds to a plain load.
 type loadOpts struct {
-	// keep: return the acknowledged writes, make values unique, and pause retryPause
-	// after a failed write (the next attempt uses a new key).
+	// keep: return the acknowledged writes, make values unique, and retry a failed write
+	// (the same key and value, after retryPause) until it is acknowledged or the run
+	// ends. ftvs targets send it with an Idempotency-Key (UseIdempotencyKeys), so a
+	// retry after an unknown outcome is applied once.
 	keep    bool
 	faultAt time.Duration
 	fault   func(start time.Time) // if set, called faultAt into the run, or with a zero start if the run ends first
@@ -80,6 +82,7 @@ type loadTally struct {
 	acks     []time.Duration // when each write was acknowledged, from the start of the run
 	writes   []Write
 	failed   int
+	retries  int // attempts of writes sent again (keep)
 	firstErr string
 }
 
@@ -89,6 +92,7 @@ func (t *loadTally) add(o loadTally) {
 	t.acks = append(t.acks, o.acks...)
 	t.writes = append(t.writes, o.writes...)
 	t.failed += o.failed
+	t.retries += o.retries
 	if t.firstErr == "" {
 		t.firstErr = o.firstErr
 	}
@@ -98,7 +102,7 @@ func (t *loadTally) add(o loadTally) {
 func (t *loadTally) result(clients int, elapsed time.Duration) Result {
 	lats := t.lats
 	slices.Sort(lats)
-	r := Result{Clients: clients, Duration: elapsed, OK: len(lats), Failed: t.failed, FirstErr: t.firstErr}
+	r := Result{Clients: clients, Duration: elapsed, OK: len(lats), Failed: t.failed, Retries: t.retries, FirstErr: t.firstErr}
 	r.OpsPerSec = float64(len(lats)) / elapsed.Seconds()
 	r.P50, r.P90, r.P99 = quantile(lats, 0.50), quantile(lats, 0.90), quantile(lats, 0.99)
 	if len(lats) > 0 {
@@ -115,8 +119,9 @@ func (t *loadTally) result(clients int, elapsed time.Duration) Result {
 
 // loadClient is load client c of a run that began at start: it PUTs values of
 // cfg.ValueSize random letters to t, each under a new key, until ctx ends. With keep,
-// each value is unique and kept with its write, and a failed write is followed by a
-// pause of retryPause.
+// each value is unique and kept with its write, and a failed write is sent again after
+// a pause of retryPause until it is acknowledged (its latency counts from the first
+// attempt).
 func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Time, keep bool) loadTally {
 	var tally loadTally
 	rng := rand.New(rand.NewPCG(uint64(c), uint64(start.UnixNano())))
@@ -134,6 +139,19 @@ func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Tim
 		}
 		t0 := time.Now()
 		err := t.Put(ctx, key, value)
+		for keep && err != nil && ctx.Err() == nil {
+			tally.retries++
+			if tally.firstErr == "" {
+				tally.firstErr = err.Error()
+			}
+			pause := time.NewTimer(retryPause)
+			select {
+			case <-pause.C:
+				err = t.Put(ctx, key, value)
+			case <-ctx.Done():
+				pause.Stop()
+			}
+		}
 		if ctx.Err() != nil {
 			break // the run ended during this request: count nothing
 		}
@@ -141,14 +159,6 @@ func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Tim
 			tally.failed++
 			if tally.firstErr == "" {
 				tally.firstErr = err.Error()
-			}
-			if keep {
-				pause := time.NewTimer(retryPause)
-				select {
-				case <-pause.C:
-				case <-ctx.Done():
-					pause.Stop()
-				}
 			}
 			continue
 		}

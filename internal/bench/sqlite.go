@@ -20,9 +20,10 @@ const (
 	sqliteSelect = "SELECT v FROM ftvs_bench WHERE k = ?"
 )
 
-// sqlitePost sends {"sql": sql, "args": args} to base+path and decodes the 200 answer
-// into out. A 400 answer is SQLite's error, returned with its message.
-func sqlitePost(ctx context.Context, c *http.Client, base, path, sql string, out any, args ...string) error {
+// sqlitePost sends {"sql": sql, "args": args} to base+path (with an Idempotency-Key
+// when idem is not empty) and decodes the 200 answer into out. A 400 answer is SQLite's
+// error, returned with its message.
+func sqlitePost(ctx context.Context, c *http.Client, base, path, sql, idem string, out any, args ...string) error {
 	body, err := json.Marshal(struct {
 		SQL  string   `json:"sql"`
 		Args []string `json:"args,omitempty"`
@@ -35,6 +36,9 @@ func sqlitePost(ctx context.Context, c *http.Client, base, path, sql string, out
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if idem != "" {
+		req.Header.Set("Idempotency-Key", idem)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
@@ -59,12 +63,16 @@ func (t *HTTPTarget) sqlitePut(ctx context.Context, key string, value []byte) er
 		Changes int64 `json:"changes"`
 	}
 	if !t.tableMade.Load() {
-		if err := sqlitePost(ctx, t.client(), t.URL, "/exec", sqliteTable, &res); err != nil {
+		if err := sqlitePost(ctx, t.client(), t.URL, "/exec", sqliteTable, "", &res); err != nil {
 			return err
 		}
 		t.tableMade.Store(true)
 	}
-	if err := sqlitePost(ctx, t.client(), t.URL, "/exec", sqliteInsert, &res, key, string(value)); err != nil {
+	idem := ""
+	if t.Idempotent {
+		idem = key
+	}
+	if err := sqlitePost(ctx, t.client(), t.URL, "/exec", sqliteInsert, idem, &res, key, string(value)); err != nil {
 		return err
 	}
 	if res.Changes != 1 {
@@ -78,7 +86,7 @@ func (t *HTTPTarget) sqliteGet(ctx context.Context, key string) ([]byte, bool, e
 	var res struct {
 		Rows [][]string `json:"rows"`
 	}
-	if err := sqlitePost(ctx, t.client(), t.URL, "/query", sqliteSelect, &res, key); err != nil {
+	if err := sqlitePost(ctx, t.client(), t.URL, "/query", sqliteSelect, "", &res, key); err != nil {
 		return nil, false, err
 	}
 	if len(res.Rows) == 0 || len(res.Rows[0]) == 0 {

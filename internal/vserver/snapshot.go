@@ -30,6 +30,8 @@ type Snapshot struct {
 	// at; nil before a settings entry was applied.
 	Settings      *Settings
 	SettingsIndex uint64
+	// Version 5: the requests remembered for idempotent retries (idempotency.go).
+	Idempotency []*IdempotencyRecord
 }
 
 // SnapshotModule is an earlier module in a snapshot.
@@ -53,13 +55,15 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 //	version 2 only: u8 version length | module version | u8 history count | per earlier
 //	  module: u8 name length | name | u8 version length | version | u32 length | module
 //	  | u8 on probation | u32 threshold | u32 consecutive traps | u32 probation left
+//	version 5 only: the idempotency section (encodeIdempotency)
 //	[32] sha256 of everything before it
 //
 // Version 4 is version 3 with the state hash of vm.State.Hash (sha256 over the hashes of
 // the 4 KiB pages, which a CoServer keeps from one State to the next); versions 1 to 3
 // have vm.State.HashV1's (over the memory bytes). Version 5 adds the tick interval to
-// the settings; it is written only when ticks are on (a file without them is version 4,
-// which builds from before ticks read). Version 1 files (no update section), version 2
+// the settings and, at the end, the idempotency section (encodeIdempotency); it is
+// written only when ticks are on or a request is remembered (otherwise the file is
+// version 4, which builds from before read). Version 1 files (no update section), version 2
 // files (no settings) and versions 3 and 4 are still read.
 // The settings come first so that a CoServer whose memory limit is below the cluster's
 // learns that from the file (ErrSettingsMismatch), instead of taking it for corrupt.
@@ -84,7 +88,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e := &encoder{w: out}
 	e.bytes([]byte(snapMagic))
 	version := uint32(4)
-	if s.Settings != nil && s.Settings.TickInterval != 0 {
+	if s.Settings != nil && s.Settings.TickInterval != 0 || len(s.Idempotency) > 0 {
 		version = snapVersion
 	}
 	e.u32(version)
@@ -100,6 +104,11 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	encodeState(e, s.State)
 	if err := s.encodeUpdates(e); err != nil {
 		return 0, err
+	}
+	if version >= 5 {
+		if err := s.encodeIdempotency(e); err != nil {
+			return 0, err
+		}
 	}
 	if e.err != nil {
 		return cw.n, fmt.Errorf("write snapshot: %w", e.err)
@@ -327,7 +336,58 @@ func decodeSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 		s.Probation.Active = b == 1
 	}
 	s.Probation.Threshold, s.Probation.Consecutive, s.Probation.Left = d.u32(), d.u32(), d.u32()
+	if v >= 5 && d.err == nil {
+		if err := s.decodeIdempotency(d); err != nil {
+			return nil, err
+		}
+	}
 	return s, d.err
+}
+
+// maxSnapResponse bounds a remembered response in a snapshot.
+const maxSnapResponse = 64 << 20
+
+// encodeIdempotency writes the idempotency section (version 5): u32 count, then per
+// record u64 index | u8 key length | key | [32] request sha256 | u32 response length |
+// response, oldest first.
+func (s *Snapshot) encodeIdempotency(e *encoder) error {
+	e.u32(uint32(len(s.Idempotency)))
+	for _, r := range s.Idempotency {
+		if len(r.Key) > maxIdempotencyKey || len(r.Response) > maxSnapResponse {
+			return fmt.Errorf("snapshot: idempotency record of entry %d: key of %d bytes, response of %d", r.Index, len(r.Key), len(r.Response))
+		}
+		e.u64(r.Index)
+		e.u8(uint8(len(r.Key)))
+		e.bytes([]byte(r.Key))
+		e.bytes(r.Request[:])
+		e.u32(uint32(len(r.Response)))
+		e.bytes(r.Response)
+	}
+	return nil
+}
+
+func (s *Snapshot) decodeIdempotency(d *decoder) error {
+	n := d.u32()
+	if d.err == nil && n > IdempotencyWindow {
+		return fmt.Errorf("%d idempotency records, more than the %d a window holds", n, IdempotencyWindow)
+	}
+	var last uint64
+	for i := uint32(0); i < n && d.err == nil; i++ {
+		r := &IdempotencyRecord{Index: d.u64()}
+		r.Key = string(d.bytes(int(d.u8())))
+		copy(r.Request[:], d.bytes(32))
+		size := d.u32()
+		if d.err == nil && size > maxSnapResponse {
+			return fmt.Errorf("idempotency record of entry %d: response of %d bytes", r.Index, size)
+		}
+		r.Response = d.bytes(int(size))
+		if d.err == nil && (r.Index <= last || r.Index > s.Index || r.Key == "") {
+			return fmt.Errorf("idempotency record %d: entry %d after %d (snapshot at %d), key %q", i, r.Index, last, s.Index, r.Key)
+		}
+		last = r.Index
+		s.Idempotency = append(s.Idempotency, r)
+	}
+	return d.err
 }
 
 // decodeSnapshotV1 reads what every version has after the index (and the settings):

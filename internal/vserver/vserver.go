@@ -4,6 +4,7 @@
 package vserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -107,6 +108,9 @@ type Server struct {
 	// before one was applied (settings.go).
 	settings      *Settings
 	settingsIndex uint64
+	// idem remembers the responses of requests sent with an Idempotency-Key
+	// (idempotency.go).
+	idem idempotency
 	// faulted: guest memory was changed outside an entry (InjectMemoryFault), so the
 	// checkpoint no longer matches the instance even when no entry ran since.
 	faulted bool
@@ -209,6 +213,23 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 		res.Err = ErrNoModule
 		return res
 	}
+	s.idem.expire(in.Index)
+	var idemKey string
+	var idemSum [32]byte
+	var keyed bool
+	if e.Kind == entry.KindRequest {
+		var err error
+		if idemKey, idemSum, keyed, err = idempotencyKey(e.Payload); err != nil {
+			res.Response = hostResponse(400, "Bad Request", err.Error())
+			return res
+		}
+		if keyed {
+			if r := s.idem.remembered(idemKey, idemSum); r != nil {
+				res.Response = r // answered from the table: the guest does not run
+				return res
+			}
+		}
+	}
 	var err error
 	began := time.Now()
 	switch e.Kind {
@@ -226,6 +247,9 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 	case err == nil:
 		s.remember(in)
 		s.noteSuccess()
+		if keyed {
+			s.idem.add(&IdempotencyRecord{Index: in.Index, Key: idemKey, Request: idemSum, Response: bytes.Clone(res.Response)})
+		}
 	case errors.As(err, &trap):
 		s.reset(ctx, in.Index, trap.Reason)
 		res.Response, res.Err = nil, err
@@ -361,7 +385,7 @@ func (s *Server) Snapshot() (*Snapshot, error) {
 	if s.failed != nil {
 		return nil, fmt.Errorf("%w: %w", ErrReplicaFailed, s.failed)
 	}
-	snap := &Snapshot{Index: s.applied, Settings: s.settings, SettingsIndex: s.settingsIndex}
+	snap := &Snapshot{Index: s.applied, Settings: s.settings, SettingsIndex: s.settingsIndex, Idempotency: s.idem.records()}
 	if s.mod == nil {
 		return snap, nil
 	}
@@ -414,6 +438,7 @@ func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
 	s.checkpoint, s.checkpointIndex = snap.State, snap.Index
 	s.redo, s.redoBytes = nil, 0
 	s.settings, s.settingsIndex = nil, 0
+	s.idem = newIdempotency(snap.Idempotency)
 	if mod != nil {
 		s.log.Info("virtual server restored", "module", mod.Name, "index", snap.Index, "memory_bytes", inst.MemoryBytes())
 	}
