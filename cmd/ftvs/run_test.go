@@ -39,6 +39,7 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"init"}, exitUsage, "exactly one directory"},
 		{[]string{"inspect"}, exitUsage, "--data DIR is required"},
 		{[]string{"demo", "extra"}, exitUsage, "unexpected argument"},
+		{[]string{"demo", "--guest", "/nonexistent/app.wasm"}, exitUsage, "--guest /nonexistent/app.wasm: stat /nonexistent/app.wasm"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
