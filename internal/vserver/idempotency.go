@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"strings"
 )
 
 // Idempotent retries. A client may send a request with an Idempotency-Key header; the
@@ -24,6 +23,8 @@ import (
 
 // IdempotencyHeader is the request header that carries a client's key.
 const IdempotencyHeader = "Idempotency-Key"
+
+var idempotencyHeader = []byte(IdempotencyHeader)
 
 // IdempotencyWindow is how many entries a key is remembered for after its request: at
 // 5,000 requests a second, nearly a minute; at a lower rate, longer.
@@ -99,7 +100,7 @@ func idempotencyKey(req []byte) (key string, sum [32]byte, ok bool, err error) {
 		var h []byte
 		h, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 		name, value, found := bytes.Cut(h, []byte(":"))
-		if !found || !strings.EqualFold(string(bytes.TrimSpace(name)), IdempotencyHeader) {
+		if !found || !bytes.EqualFold(bytes.TrimSpace(name), idempotencyHeader) {
 			continue
 		}
 		key = string(bytes.TrimSpace(value))

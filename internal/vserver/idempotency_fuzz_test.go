@@ -36,3 +36,15 @@ func FuzzIdempotencyKey(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkIdempotencyKeyAbsent is what every request pays to look for the header: a
+// kv PUT's headers, without one.
+func BenchmarkIdempotencyKeyAbsent(b *testing.B) {
+	req := []byte("PUT /kv/bench-3-1234 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: 256\r\nAccept-Encoding: gzip\r\n\r\n" + strings.Repeat("v", 256))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok, _ := idempotencyKey(req); ok {
+			b.Fatal("a key")
+		}
+	}
+}
