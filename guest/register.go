@@ -25,7 +25,8 @@ func Handle(h http.Handler) {
 	handler = h
 }
 
-// HandleTick sets the function run by the host's timer entries. now is the
+// HandleTick sets the function run by the host's timer entries, which the leading
+// CoServer appends every guest.tick_interval (none unless that is set). now is the
 // guest's virtual time at the start of the tick, the same value time.Now
 // would return. Without a tick function, ticks do nothing. A panic in f is
 // recovered and written to stderr.
