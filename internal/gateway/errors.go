@@ -41,7 +41,7 @@ func (g *gateway) writeError(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", "1")
 		problem(w, http.StatusServiceUnavailable, "%v; send the request to the other CoServer", err)
 	case errors.Is(err, vserver.ErrUncertain):
-		problem(w, http.StatusServiceUnavailable, "%v: the request may or may not have been applied; check before retrying", err)
+		problem(w, http.StatusServiceUnavailable, "%v: the request may or may not have been applied; send it again with the same Idempotency-Key header (applied once either way), or check before retrying", err)
 	default:
 		g.log.Error("request failed", "err", err)
 		problem(w, http.StatusInternalServerError, "%v", err)

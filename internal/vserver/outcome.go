@@ -15,7 +15,8 @@ var (
 	ErrUnavailable = errors.New("virtual server unavailable")
 	// ErrUncertain means the entry was handed to the log but its fate is unknown (e.g.
 	// the leader lost leadership while waiting). The client must check before retrying
-	// a non-idempotent request.
+	// a non-idempotent request, or send it again with the same Idempotency-Key
+	// (idempotency.go).
 	ErrUncertain = errors.New("outcome unknown")
 	// ErrWrongMember means this member does not serve the virtual server (the witness).
 	ErrWrongMember = errors.New("wrong member")
