@@ -77,15 +77,20 @@ func TestBrokenServerDetected(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// A fault is exposed only when a read meets it, which a short run on a loaded
-			// machine may miss; give it a few runs with fresh seeds, and fail if none
-			// finds it.
-			const attempts = 3
+			// machine may miss: a run lasts a second, and under -race beside the other
+			// packages it made as few as 261 requests (CI: three runs, 1,734 requests, no
+			// exposure of 3% forgotten writes). So runs with fresh seeds go on until one
+			// finds the fault, or until at least three runs and enough requests did not:
+			// a count of requests, not of seconds, decides what "enough" is.
+			const minAttempts, maxAttempts, enoughOps = 3, 20, 6000
 			var h *History
 			var res Result
-			for a := range attempts {
-				f := newFakeKV(uint64(10*i + a))
+			attempts, ops := 0, 0
+			for a := 0; a < maxAttempts && (a < minAttempts || ops < enoughOps); a++ {
+				attempts++
+				f := newFakeKV(uint64(100*i + a))
 				tt.setup(f)
-				h = run(t, f, Config{Clients: 8, Keys: 4, Duration: time.Second, Seed: uint64(10*i + a)})
+				h = run(t, f, Config{Clients: 8, Keys: 4, Duration: time.Second, Seed: uint64(100*i + a)})
 				var err error
 				if res, err = h.Check(checkTimeout); err != nil {
 					t.Fatal(err)
@@ -97,9 +102,10 @@ func TestBrokenServerDetected(t *testing.T) {
 				if !res.Linearizable {
 					break
 				}
+				ops += res.Ops
 			}
 			if res.Linearizable {
-				t.Fatalf("the checker did not find the fault in %d runs (seeds %d..%d)", attempts, 10*i, 10*i+attempts-1)
+				t.Fatalf("the checker did not find the fault in %d runs, %d requests (seeds %d..%d)", attempts, ops, 100*i, 100*i+attempts-1)
 			}
 
 			dir := t.TempDir()
