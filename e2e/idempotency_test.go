@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,12 +20,7 @@ import (
 // exactly one row, on both CoServers.
 func TestIdempotentRetriesAcrossFailover(t *testing.T) {
 	t.Parallel()
-	wasm, err := filepath.Abs("../examples/sqlite/sqlite.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCluster(t, "--guest", wasm)
-	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
+	c := newSQLiteCluster(t)
 	gw := c.gateways()
 	sqlExec(t, gw[0], "CREATE TABLE orders(k TEXT, at TEXT)")
 

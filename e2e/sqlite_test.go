@@ -12,6 +12,18 @@ import (
 	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 )
 
+// newSQLiteCluster is a cluster whose CoServers run the SQLite example, once duplex.
+func newSQLiteCluster(t *testing.T) *cluster {
+	t.Helper()
+	wasm, err := filepath.Abs("../examples/sqlite/sqlite.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, "--guest", wasm)
+	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
+	return c
+}
+
 // sqlExec runs SQL through a gateway's POST /exec until it is answered 200. Only
 // statements that may run twice belong here: an answer lost to a failover is sent again.
 func sqlExec(t *testing.T, gateway, sql string) {
@@ -48,12 +60,7 @@ func sqlQuery(t *testing.T, gateway, sql string) string {
 // acknowledged row.
 func TestSQLiteGuestPair(t *testing.T) {
 	t.Parallel()
-	wasm, err := filepath.Abs("../examples/sqlite/sqlite.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCluster(t, "--guest", wasm)
-	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
+	c := newSQLiteCluster(t)
 	gw := c.gateways()
 	sqlExec(t, gw[0], "CREATE TABLE IF NOT EXISTS t(k TEXT PRIMARY KEY, r INTEGER, b BLOB, at TEXT)")
 	insert := func(gateway string, i int) {
