@@ -63,7 +63,19 @@ first="./internal/vm ./cmd/ftvs ./internal/link ./internal/raftlog ./internal/ch
 others="$first $(go list ./... | grep -v '/e2e$\|/internal/node$' | sed 's|^github.com/ftvs/ftvs|.|' | grep -vxF "$(echo $first | tr ' ' '\n')")"
 go test -count=1 -timeout 20m ./e2e/ > "$e2elog" 2>&1 &
 e2epid=$!
-nice -n 5 go test -race -count=1 -timeout 20m ./internal/node/ > "$nodelog" 2>&1 &
+# internal/node's race-checked tests run with one P (-cpu 1: GOMAXPROCS=1 in the test
+# binary, not in the go command that builds it). Its clusters live in
+# testing/synctest bubbles, and Go 1.26's race runtime can corrupt its own state there
+# when two threads run at once: CI saw "ThreadSanitizer: CHECK failed: tsan_rtl.cpp:346
+# ((exiting || thr->fast_state.epoch() == kEpochLast))" kill the package (golang/go#78156,
+# open; not reproduced in isolation here). Reading the runtime, two threads can use one
+# race context in a bubble: its timers share one (runtime/time.go, unlockAndRun:
+# bubble.timers.raceCtx), borrowed by whichever M runs a timer, and a goroutine's durable
+# block is reported to the race runtime after the status change that lets another M run
+# it (synctest.go, changegstatus). With one P only one thread runs Go code, and the detector still
+# sees every missing happens-before edge (it checks the order of events, not whether
+# they overlapped in time). Measured alone: 65 s with one P, 54 s with two.
+nice -n 5 go test -race -cpu 1 -count=1 -timeout 20m ./internal/node/ > "$nodelog" 2>&1 &
 nodepid=$!
 nice -n 5 go test -race -count=1 -p 2 -timeout 20m $others > "$racelog" 2>&1 &
 racepid=$!
