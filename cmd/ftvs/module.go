@@ -32,13 +32,18 @@ const (
 const moduleUsageText = `Usage:
   ftvs module inspect FILE.wasm [--json]
       check a guest module and print its metadata, identity and what this ftvs makes of it
-  ftvs module stamp --name N --version V [--requires R] [--abi 1] IN.wasm [-o OUT.wasm]
+  ftvs module stamp --name N --version V [--requires R] [--abi 1] [--read ROUTE]... IN.wasm [-o OUT.wasm]
       write the metadata into a built module (in place, atomically, unless -o)
-  ftvs module build --name N --version V [--requires R] [--abi 1] [-o OUT.wasm] [PACKAGE_DIR]
+  ftvs module build --name N --version V [--requires R] [--abi 1] [--read ROUTE]... [-o OUT.wasm] [PACKAGE_DIR]
       build a Go guest (GOOS=wasip1 GOARCH=wasm, reproducibly), check it and stamp it
 
 Without --requires, stamp and build write %q: this ftvs's major.minor
 release (prereleases included) up to the next major release.
+
+--read declares a read-only route: "GET /kv/" (every path under /kv/; GET covers HEAD)
+or "POST /query" (that path only). The leading CoServer runs such a request without a
+log entry and discards what it changed in guest memory: declare only routes that
+change no state.
 `
 
 func runModule(args []string, stdout, stderr io.Writer) int {
@@ -103,6 +108,7 @@ func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int, synopsis s
 type metaFlags struct {
 	name, version, requires string
 	abi                     int
+	reads                   []string
 }
 
 func (f *metaFlags) register(fs *flag.FlagSet) {
@@ -110,6 +116,10 @@ func (f *metaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.version, "version", "", "the module's version, e.g. 1.0.0 (required)")
 	fs.StringVar(&f.requires, "requires", "", "the ftvs versions it runs on, e.g. \">=0.1.0-0, <1\" or \"*\" (default: this ftvs's major.minor up to the next major)")
 	fs.IntVar(&f.abi, "abi", version.ABI, "the guest ABI level it needs (guest/ABI.md)")
+	fs.Func("read", "a read-only route, \"METHOD /path\" or \"METHOD /prefix/\" (repeat for more): served by the leader without a log entry, its changes to guest memory discarded", func(v string) error {
+		f.reads = append(f.reads, v)
+		return nil
+	})
 }
 
 func (f *metaFlags) meta() (modmeta.Meta, error) {
@@ -119,7 +129,7 @@ func (f *metaFlags) meta() (modmeta.Meta, error) {
 	if f.version == "" {
 		return modmeta.Meta{}, errors.New("--version is required: the module's version, e.g. --version 1.0.0")
 	}
-	m := modmeta.Meta{Name: f.name, Version: f.version, RequiresFTVS: f.requires, ABI: f.abi}
+	m := modmeta.Meta{Name: f.name, Version: f.version, RequiresFTVS: f.requires, ABI: f.abi, Reads: f.reads}
 	if m.RequiresFTVS == "" {
 		r, err := modmeta.DefaultRequires(version.Version)
 		if err != nil {
@@ -137,6 +147,8 @@ type moduleReport struct {
 	Version      string `json:"version"`
 	RequiresFTVS string `json:"requires_ftvs"`
 	ABI          int    `json:"abi"`
+	// Reads are the read-only routes (modmeta.Meta.Reads).
+	Reads []string `json:"reads,omitempty"`
 	// Metadata is "section" when the module carries an ftvs.module section, "defaults"
 	// when it has none and the defaults are assumed (Warning says so).
 	Metadata  string `json:"metadata"`
@@ -197,6 +209,11 @@ func runModuleInspect(args []string, stdout, stderr io.Writer) int {
 	row("version", rep.Version)
 	row("requires ftvs", rep.RequiresFTVS)
 	row("abi", rep.ABI)
+	if len(rep.Reads) > 0 {
+		row("read-only routes", strings.Join(rep.Reads, ", "))
+	} else {
+		row("read-only routes", "none: every request goes through the log")
+	}
 	if rep.Metadata == "section" {
 		row("metadata", "from its "+modmeta.SectionName+" section")
 	} else {
@@ -231,7 +248,7 @@ func inspectModule(ctx context.Context, path string, bin []byte) (moduleReport, 
 		return rep, "", err
 	}
 	sum := sha256.Sum256(bin)
-	rep = moduleReport{File: path, Name: m.Name, Version: m.Version, RequiresFTVS: m.RequiresFTVS, ABI: m.ABI,
+	rep = moduleReport{File: path, Name: m.Name, Version: m.Version, RequiresFTVS: m.RequiresFTVS, ABI: m.ABI, Reads: m.Reads,
 		Metadata: "section", Warning: warning, SHA256: hex.EncodeToString(sum[:]), SizeBytes: len(bin)}
 	if warning != "" {
 		rep.Metadata = "defaults"
@@ -271,7 +288,7 @@ func readModule(path string) ([]byte, error) {
 }
 
 func runModuleStamp(args []string, stdout, stderr io.Writer) int {
-	const synopsis = "ftvs module stamp --name N --version V [--requires R] [--abi 1] IN.wasm [-o OUT.wasm]"
+	const synopsis = "ftvs module stamp --name N --version V [--requires R] [--abi 1] [--read ROUTE]... IN.wasm [-o OUT.wasm]"
 	fs := newFlags("module stamp", stderr)
 	var mf metaFlags
 	mf.register(fs)
@@ -313,7 +330,7 @@ func runModuleStamp(args []string, stdout, stderr io.Writer) int {
 }
 
 func runModuleBuild(args []string, stdout, stderr io.Writer) int {
-	const synopsis = "ftvs module build --name N --version V [--requires R] [--abi 1] [-o OUT.wasm] [PACKAGE_DIR]"
+	const synopsis = "ftvs module build --name N --version V [--requires R] [--abi 1] [--read ROUTE]... [-o OUT.wasm] [PACKAGE_DIR]"
 	fs := newFlags("module build", stderr)
 	var mf metaFlags
 	mf.register(fs)
@@ -402,6 +419,9 @@ func goBuildGuest(ctx context.Context, dir string, w io.Writer) ([]byte, error) 
 func reportStamped(stdout, stderr io.Writer, path string, m modmeta.Meta, bin []byte) {
 	sum := sha256.Sum256(bin)
 	fmt.Fprintf(stdout, "%s: %s %s (requires ftvs %q, ABI %d), sha256 %s\n", path, m.Name, m.Version, m.RequiresFTVS, m.ABI, hex.EncodeToString(sum[:]))
+	if len(m.Reads) > 0 {
+		fmt.Fprintf(stdout, "read-only routes: %s\n", strings.Join(m.Reads, ", "))
+	}
 	if err := m.Supports(version.Version, version.ABI); err != nil {
 		fmt.Fprintf(stderr, "warning: this ftvs could not run it: %v\n", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,6 +130,29 @@ func TestModuleStampAndInspect(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "NOT supported: module tg 2.0.0 requires ftvs >=0.2") {
 		t.Fatalf("inspect text of an unsupported module: exit %d\n%s", code, out)
 	}
+
+	// Read-only routes: stamped with --read, shown by inspect; a bad one is a usage
+	// error that writes nothing.
+	reads := filepath.Join(dir, "reads.wasm")
+	code, out, errOut = runCLI("module", "stamp", "--name", "tg", "--version", "1.0.0", "--read", "GET /kv/", "--read", "POST /query", path, "-o", reads)
+	if code != exitOK || !strings.Contains(out, "read-only routes: GET /kv/, POST /query") {
+		t.Fatalf("stamp --read: exit %d\n%s%s", code, out, errOut)
+	}
+	rep, _ = inspectJSON(t, reads)
+	if !slices.Equal(rep.Reads, []string{"GET /kv/", "POST /query"}) {
+		t.Fatalf("inspect --json reads: %q", rep.Reads)
+	}
+	if _, out, _ = runCLI("module", "inspect", reads); !regexp.MustCompile(`read-only routes +GET /kv/, POST /query`).MatchString(out) {
+		t.Fatalf("inspect text lacks the read-only routes:\n%s", out)
+	}
+	bad := filepath.Join(dir, "bad.wasm")
+	code, _, errOut = runCLI("module", "stamp", "--name", "tg", "--version", "1.0.0", "--read", "GET /kv/../x", path, "-o", bad)
+	if code != exitUsage || !strings.Contains(errOut, `read-only route "GET /kv/../x"`) {
+		t.Fatalf("stamp with a bad --read: exit %d %s", code, errOut)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Fatalf("stamp with a bad --read wrote %s: %v", bad, err)
+	}
 }
 
 func TestModuleInspectBadModules(t *testing.T) {
@@ -177,7 +202,7 @@ func TestModuleBuild(t *testing.T) {
 	}
 	m, found, err := modmeta.Read(bin)
 	want := modmeta.Meta{Name: "kv", Version: "1.0.0", RequiresFTVS: ">=0.1.0-0, <1", ABI: 1}
-	if err != nil || !found || m != want {
+	if err != nil || !found || !m.Equal(want) {
 		t.Fatalf("built module metadata: %+v %v %v", m, found, err)
 	}
 	rep, _ := inspectJSON(t, out)

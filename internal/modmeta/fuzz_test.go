@@ -16,6 +16,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(emptyModule)
 	f.Add(module(custom(SectionName, []byte(`{"name":"kv","version":"1","requires_ftvs":"*","abi":1,"more":[{}]}`))))
 	f.Add(module(custom(SectionName, []byte(`{"name":1}`)), custom(SectionName, nil)))
+	f.Add(module(custom(SectionName, []byte(`{"name":"kv","version":"1","requires_ftvs":"*","abi":1,"reads":["GET /kv/","POST /q"]}`))))
 	f.Add(module([]byte{0x00, 0x02, 0x05, 'a'}))
 	f.Add([]byte("\x00asm\x01\x00\x00\x00\x01\xff\xff\xff\xff\x0f"))
 	f.Add(defaultguest.KV[:min(len(defaultguest.KV), 512)])
@@ -26,7 +27,7 @@ func FuzzRead(f *testing.F) {
 				t.Fatalf("Read returned invalid metadata %+v: %v", m, verr)
 			}
 		}
-		if err == nil && !found && m != (Meta{}) {
+		if err == nil && !found && !m.Equal(Meta{}) {
 			t.Fatalf("Read found nothing but returned %+v", m)
 		}
 		framingOK := err == nil || errors.Is(err, ErrInvalid)
@@ -38,7 +39,7 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		got, found, err := Read(out)
-		if err != nil || !found || got != kvMeta {
+		if err != nil || !found || !got.Equal(kvMeta) {
 			t.Fatalf("Read(Stamp(bin)) = %+v, %v, %v", got, found, err)
 		}
 		again, err := Stamp(out, kvMeta)

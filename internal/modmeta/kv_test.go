@@ -34,7 +34,7 @@ func strip(t *testing.T, bin []byte) []byte {
 // runtime supports it.
 func TestEmbeddedKVIsStamped(t *testing.T) {
 	m, found, err := Read(defaultguest.KV)
-	if err != nil || !found || m != kvMeta {
+	if err != nil || !found || !m.Equal(kvMeta) {
 		t.Fatalf("internal/defaultguest/kv.wasm metadata = %+v, found %v, %v; want %+v (run scripts/build-guests.sh)", m, found, err, kvMeta)
 	}
 	if err := m.Supports(version.Version, version.ABI); err != nil {
@@ -46,7 +46,7 @@ func TestEmbeddedKVIsStamped(t *testing.T) {
 // the metadata; without the section it gets the defaults.
 func TestStampedKVLoadsAndRuns(t *testing.T) {
 	plain := strip(t, defaultguest.KV)
-	if m, warning, err := Describe(plain, "kv"); err != nil || m != Defaults("kv") || warning == "" {
+	if m, warning, err := Describe(plain, "kv"); err != nil || !m.Equal(Defaults("kv")) || warning == "" {
 		t.Fatalf("Describe of unstamped kv = %+v, %q, %v", m, warning, err)
 	}
 	want := kvMeta
@@ -58,7 +58,7 @@ func TestStampedKVLoadsAndRuns(t *testing.T) {
 	if !bytes.HasPrefix(stamped, plain) || len(stamped)-len(plain) > 200 {
 		t.Fatalf("Stamp grew the module by %d bytes or changed it", len(stamped)-len(plain))
 	}
-	if got, found, err := Read(stamped); err != nil || !found || got != want {
+	if got, found, err := Read(stamped); err != nil || !found || !got.Equal(want) {
 		t.Fatalf("Read = %+v, %v, %v", got, found, err)
 	}
 

@@ -35,7 +35,7 @@ var ErrUnsupported = errors.New("module not supported by this runtime")
 
 // Meta is the metadata of a guest module. In the section it is a JSON object:
 //
-//	{"name":"kv","version":"1.0.0","requires_ftvs":">=0.1.0-0, <1","abi":1}
+//	{"name":"kv","version":"1.0.0","requires_ftvs":">=0.1.0-0, <1","abi":1,"reads":["GET /kv/"]}
 //
 // Unknown fields are ignored, so a later ftvs can add fields without breaking
 // older runtimes; a known field of the wrong JSON type is an error.
@@ -50,6 +50,11 @@ type Meta struct {
 	// ABI is the guest ABI level the module needs (guest/ABI.md); a runtime runs it
 	// when its own level is at least this.
 	ABI int `json:"abi"`
+	// Reads are the module's read-only routes ("GET /kv/", "POST /query"): requests
+	// that change no state, which the leading CoServer runs without a log entry,
+	// discarding whatever they wrote to guest memory (ReadOnly). Runtimes without the
+	// read path ignore the field and send them through the log.
+	Reads []string `json:"reads,omitempty"`
 }
 
 // Defaults is the metadata assumed for a module without a section: the given name
@@ -77,6 +82,9 @@ func (m Meta) Validate() error {
 	}
 	if _, err := vrange.ParseRange(m.RequiresFTVS); err != nil {
 		return fmt.Errorf("%w: requires_ftvs: %w", ErrInvalid, err)
+	}
+	if err := validReads(m.Reads); err != nil {
+		return err
 	}
 	if m.ABI < 1 {
 		return fmt.Errorf("%w: abi %d: the guest ABI level starts at 1 (guest/ABI.md); give 1 unless the module needs a later level", ErrInvalid, m.ABI)

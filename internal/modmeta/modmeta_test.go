@@ -89,7 +89,7 @@ func TestStampRoundTrip(t *testing.T) {
 				t.Fatalf("Stamp changed the module's bytes instead of appending")
 			}
 			got, found, err := Read(out)
-			if err != nil || !found || got != m {
+			if err != nil || !found || !got.Equal(m) {
 				t.Fatalf("Read(Stamp(m)) = %+v, %v, %v; want %+v", got, found, err, m)
 			}
 			if _, err := wasm.Parse(out); err != nil {
@@ -119,7 +119,7 @@ func TestStampReplaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, found, err := Read(out)
-	if err != nil || !found || got != m {
+	if err != nil || !found || !got.Equal(m) {
 		t.Fatalf("Read = %+v, %v, %v; want %+v", got, found, err, m)
 	}
 	secs, _ := wasm.CustomSections(out, SectionName)
@@ -139,7 +139,7 @@ func TestStampReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _, err := Read(out); err != nil || got != kvMeta {
+	if got, _, err := Read(out); err != nil || !got.Equal(kvMeta) {
 		t.Fatalf("after restamping two sections: %+v %v", got, err)
 	}
 	// Stamp refuses invalid metadata and non-modules.
@@ -184,7 +184,7 @@ func TestReadMalformedPayload(t *testing.T) {
 	}
 	// Unknown fields are ignored: a later ftvs may add some.
 	bin := module(custom(SectionName, []byte(`{"name":"kv","version":"1.0.0","requires_ftvs":">=0.1.0-0, <1","abi":1,"x_future":{"a":[1]}}`)))
-	if m, found, err := Read(bin); err != nil || !found || m != kvMeta {
+	if m, found, err := Read(bin); err != nil || !found || !m.Equal(kvMeta) {
 		t.Fatalf("unknown field: %+v %v %v", m, found, err)
 	}
 }
@@ -224,7 +224,7 @@ func TestReadBadBinary(t *testing.T) {
 	full, _ := Stamp(module(typeSection, custom("name", []byte("abc"))), kvMeta)
 	for n := range len(full) {
 		m, found, err := Read(full[:n])
-		if found && err == nil && m != kvMeta {
+		if found && err == nil && !m.Equal(kvMeta) {
 			t.Fatalf("prefix %d read as %+v", n, m)
 		}
 	}
@@ -232,14 +232,14 @@ func TestReadBadBinary(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	m, warning, err := Describe(module(typeSection), "kv")
-	if err != nil || m != Defaults("kv") || warning != NoSectionWarning {
+	if err != nil || !m.Equal(Defaults("kv")) || warning != NoSectionWarning {
 		t.Fatalf("Describe without a section = %+v, %q, %v", m, warning, err)
 	}
 	if m.Version != "0.0.0" || m.RequiresFTVS != "*" || m.ABI != 1 {
 		t.Fatalf("Defaults = %+v", m)
 	}
 	stamped, _ := Stamp(emptyModule, kvMeta)
-	if m, warning, err := Describe(stamped, "other"); err != nil || m != kvMeta || warning != "" {
+	if m, warning, err := Describe(stamped, "other"); err != nil || !m.Equal(kvMeta) || warning != "" {
 		t.Fatalf("Describe of a stamped module = %+v, %q, %v", m, warning, err)
 	}
 	if _, _, err := Describe([]byte("junk"), "kv"); !errors.Is(err, wasm.ErrNotWasm) {

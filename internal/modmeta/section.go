@@ -93,8 +93,11 @@ func decode(payload []byte) (Meta, error) {
 }
 
 func jsonKind(goKind string) string {
-	if goKind == "string" {
+	switch goKind {
+	case "string":
 		return "string"
+	case "slice":
+		return "list of strings"
 	}
 	return "whole number"
 }

@@ -176,7 +176,7 @@ func runPreflight(t *testing.T, cases []preflightCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			meta := tc.meta
-			if meta == (modmeta.Meta{}) {
+			if meta.Equal(modmeta.Meta{}) {
 				meta = kv110
 			}
 			var advs []advisory.Advisory

@@ -87,7 +87,7 @@ func (f *fakeMember) Propose(_ context.Context, e entry.Entry) (vserver.Result, 
 func module(t *testing.T, meta modmeta.Meta) []byte {
 	t.Helper()
 	bin := []byte("\x00asm\x01\x00\x00\x00")
-	if meta == (modmeta.Meta{}) {
+	if meta.Equal(modmeta.Meta{}) {
 		return bin
 	}
 	bin, err := modmeta.Stamp(bin, meta)
@@ -112,7 +112,7 @@ func TestRunSwitches(t *testing.T) {
 	if want := "kv 1.1.0 runs from index 42 (rehearsed on coserver1 and coserver2); `ftvs rollback` goes back to the previous module"; rep.Message != want {
 		t.Errorf("message %q, want %q", rep.Message, want)
 	}
-	if rep.Module != kv110 || rep.SHA256 != shaOf(bin) || rep.Index != 42 {
+	if !rep.Module.Equal(kv110) || rep.SHA256 != shaOf(bin) || rep.Index != 42 {
 		t.Errorf("module %+v sha256 %s index %d", rep.Module, rep.SHA256, rep.Index)
 	}
 	if len(rep.Rehearsals) != 2 || rep.Rehearsals[0].Member != "coserver1" || rep.Rehearsals[1].Member != "coserver2" {
