@@ -36,6 +36,10 @@ const (
 	// vserver's settings payload. Every CoServer must run with these; one whose own
 	// settings differ refuses to go on.
 	KindSettings Kind = 8
+	// KindRead carries a read-only request (the payload as KindRequest's) that a member
+	// forwards to the leader to run without a log entry. It is never appended to the
+	// log: a leader refuses to, and a replica that met one there would apply nothing.
+	KindRead Kind = 9
 )
 
 func (k Kind) String() string {
@@ -56,6 +60,8 @@ func (k Kind) String() string {
 		return "check"
 	case KindSettings:
 		return "settings"
+	case KindRead:
+		return "read"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -112,7 +118,7 @@ func Decode(b []byte) (Entry, error) {
 	var e Entry
 	e.Kind = Kind(b[1])
 	switch e.Kind {
-	case KindRequest, KindTick, KindModule, KindNoop, KindUpdate, KindRollback, KindCheck, KindSettings:
+	case KindRequest, KindTick, KindModule, KindNoop, KindUpdate, KindRollback, KindCheck, KindSettings, KindRead:
 	default:
 		return Entry{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, b[1])
 	}

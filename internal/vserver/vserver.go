@@ -75,6 +75,9 @@ type Result struct {
 	// it), vm.ErrAborted (likewise, but Response holds the guest's answer), vm.ErrRequestTooLarge, ErrNoModule, ErrModuleInstalled, a load error wrapping
 	// vm.ErrBadModule, or ErrReplicaFailed.
 	Err error
+	// ReadOnly: the request ran on the read path (Read), without a log entry, and
+	// whatever it changed was discarded. Index is then the applied index it saw.
+	ReadOnly bool
 }
 
 type redoEntry struct {
@@ -98,12 +101,14 @@ type Server struct {
 	modVersion string          // the running module's version (from its update)
 	history    []HistoryModule // earlier modules, most recent last (update.go)
 	watch      probation       // an updated module on probation (update.go)
+	reads      readRoutes      // the running module's read-only routes (read.go)
 
 	checkpoint      *vm.State // state at checkpointIndex (nil before a module runs)
 	checkpointIndex uint64
 	redo            []redoEntry
 	redoBytes       int
 	resets          uint64
+	readRestores    uint64 // read-only requests undone by a restore (read.go)
 	// settings are the cluster's (the last settings entry), from settingsIndex; nil
 	// before one was applied (settings.go).
 	settings      *Settings
@@ -200,6 +205,9 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 	case entry.KindRollback:
 		res.Err = s.rollback(ctx, in, "")
 		return res
+	case entry.KindRead:
+		res.Err = errReadInLog // refused the same way on every replica: nothing changes
+		return res
 	case entry.KindSettings:
 		cs, err := DecodeSettingsPayload(e.Payload)
 		if err != nil {
@@ -214,34 +222,13 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 		return res
 	}
 	s.idem.expire(in.Index)
-	var idemKey string
-	var idemSum [32]byte
-	var keyed bool
-	if e.Kind == entry.KindRequest {
-		var err error
-		if idemKey, idemSum, keyed, err = idempotencyKey(e.Payload); err != nil {
-			res.Response = hostResponse(400, "Bad Request", err.Error())
-			return res
-		}
-		if keyed {
-			if r := s.idem.remembered(idemKey, idemSum); r != nil {
-				res.Response = r // answered from the table: the guest does not run
-				return res
-			}
-		}
+	idemKey, idemSum, keyed, answer := s.idempotent(e)
+	if answer != nil {
+		res.Response = answer // a bad key, or answered from the table: the guest does not run
+		return res
 	}
 	var err error
-	began := time.Now()
-	switch e.Kind {
-	case entry.KindRequest:
-		res.Response, res.FuelUsed, err = s.inst.Handle(ctx, in.Index, in.TimeNanos, e.Seed, e.Payload)
-	case entry.KindTick:
-		err = s.inst.Tick(ctx, in.Index, in.TimeNanos, e.Seed)
-	}
-	if took := time.Since(began); took >= slowEntry {
-		s.log.Info("slow entry: every request behind it waited (the guest's own garbage collector, or a long request)",
-			"index", in.Index, "took_ms", took.Milliseconds(), "fuel", res.FuelUsed)
-	}
+	res.Response, res.FuelUsed, err = s.run(ctx, in)
 	var trap *vm.TrapError
 	switch {
 	case err == nil:
@@ -266,6 +253,38 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 		res.Err = fmt.Errorf("%w: %w", ErrReplicaFailed, err)
 	}
 	return res
+}
+
+// run runs a request or tick entry on the guest.
+func (s *Server) run(ctx context.Context, in Input) (resp []byte, fuel int64, err error) {
+	began := time.Now()
+	switch e := in.Entry; e.Kind {
+	case entry.KindRequest:
+		resp, fuel, err = s.inst.Handle(ctx, in.Index, in.TimeNanos, e.Seed, e.Payload)
+	case entry.KindTick:
+		err = s.inst.Tick(ctx, in.Index, in.TimeNanos, e.Seed)
+	}
+	if took := time.Since(began); took >= slowEntry {
+		s.log.Info("slow entry: every request behind it waited (the guest's own garbage collector, or a long request)",
+			"index", in.Index, "took_ms", took.Milliseconds(), "fuel", fuel)
+	}
+	return resp, fuel, err
+}
+
+// idempotent reads a request's Idempotency-Key. answer, when not nil, is the response
+// without running the guest: 400 for a bad key, or the first result of a retried one.
+func (s *Server) idempotent(e entry.Entry) (key string, sum [32]byte, keyed bool, answer []byte) {
+	if e.Kind != entry.KindRequest {
+		return "", sum, false, nil
+	}
+	key, sum, keyed, err := idempotencyKey(e.Payload)
+	if err != nil {
+		return "", sum, false, hostResponse(400, "Bad Request", err.Error())
+	}
+	if keyed {
+		answer = s.idem.remembered(key, sum)
+	}
+	return key, sum, keyed, answer
 }
 
 // install starts the module carried by a module entry on an empty virtual server.
