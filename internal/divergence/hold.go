@@ -91,6 +91,11 @@ func (g *Guard) Answer(ctx context.Context, res vserver.Result, own <-chan vserv
 	}
 }
 
+// TrustsLeader waits as Answer does, and reports whether a result the leader computed
+// may answer a client of this CoServer: not while the last resolution found the
+// leader divergent.
+func (g *Guard) TrustsLeader(ctx context.Context) (bool, error) { return g.await(ctx) }
+
 // await waits while a divergence is being resolved, and refuses once this CoServer is
 // quarantined. trustLeader is false while the last resolution found the leader
 // divergent.

@@ -15,9 +15,9 @@ import (
 // know what happened to their request: applied, undone (failed and rolled back on every
 // CoServer), not-applied (never entered the log), unknown (may or may not have been
 // applied).
-func (g *gateway) writeError(w http.ResponseWriter, err error) {
+func (g *gateway) writeError(w http.ResponseWriter, err error, outcome vserver.Outcome) {
 	var trap *vm.TrapError
-	w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeOf(err)))
+	w.Header().Set(vserver.OutcomeHeader, string(outcome))
 	switch {
 	case errors.As(err, &trap):
 		problem(w, http.StatusInternalServerError, "virtual server: %v; the request was undone and the virtual server reset to its state before it", err)

@@ -1,6 +1,7 @@
 // Package gateway serves the virtual server over HTTP: it turns a client request into a
 // log entry, waits until the entry is committed and applied, and answers with the
-// guest's response. It serves guest traffic only: the member's own paths (/ftvs/...,
+// guest's response. A request the guest module declares read-only takes the read path
+// instead (Cluster.Read): no log entry, nothing changed. It serves guest traffic only: the member's own paths (/ftvs/...,
 // /metrics) are the Manager's (internal/manager), and never reach it.
 package gateway
 
@@ -26,6 +27,13 @@ type Cluster interface {
 	// Propose appends e to the replicated log and returns the result of applying it,
 	// once committed. Errors wrap vserver.ErrUnavailable or vserver.ErrUncertain.
 	Propose(ctx context.Context, e entry.Entry) (vserver.Result, error)
+	// ReadOnly reports whether the running module declares a request to method and
+	// path (decoded) read-only.
+	ReadOnly(method, path string) bool
+	// Read runs a read-only request (an encoded HTTP/1.1 message) without a log entry,
+	// or through the log when the member that runs it finds it is not read-only after
+	// all: Result.ReadOnly says which.
+	Read(ctx context.Context, req []byte) (vserver.Result, error)
 }
 
 // Config configures the gateway handler.
@@ -108,26 +116,37 @@ func (g *gateway) serveGuest(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusRequestEntityTooLarge, "request of %d bytes (headers and body) exceeds %d bytes: send less, or raise max_request_bytes", len(msg), g.cfg.MaxRequestBytes)
 		return
 	}
-	e := entry.Entry{Kind: entry.KindRequest, Payload: msg}
-	rand.Read(e.Seed[:])
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.ProposeTimeout)
 	defer cancel()
-	res, err := g.cfg.Cluster.Propose(ctx, e)
+	var res vserver.Result
+	if g.cfg.Cluster.ReadOnly(r.Method, r.URL.Path) {
+		res, err = g.cfg.Cluster.Read(ctx, msg)
+	} else {
+		e := entry.Entry{Kind: entry.KindRequest, Payload: msg}
+		rand.Read(e.Seed[:])
+		res, err = g.cfg.Cluster.Propose(ctx, e)
+	}
+	outcome := func(o vserver.Outcome) vserver.Outcome {
+		if res.ReadOnly {
+			return vserver.OutcomeRead // nothing was appended or changed, whatever happened
+		}
+		return o
+	}
 	if err != nil {
-		g.writeError(w, err)
+		g.writeError(w, err, outcome(vserver.OutcomeOf(err)))
 		return
 	}
 	w.Header().Set("X-Ftvs-Index", strconv.FormatUint(res.Index, 10))
 	if errors.Is(res.Err, vm.ErrAborted) && res.Response != nil {
 		// The guest answered (e.g. 500 after a handler panic) and its effects were undone.
 		w.Header().Set("X-Ftvs-Reset", "entry undone")
-		w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeUndone))
+		w.Header().Set(vserver.OutcomeHeader, string(outcome(vserver.OutcomeUndone)))
 	} else if res.Err != nil {
-		g.writeError(w, fmt.Errorf("entry %d: %w", res.Index, res.Err))
+		g.writeError(w, fmt.Errorf("entry %d: %w", res.Index, res.Err), outcome(vserver.OutcomeOf(res.Err)))
 		return
 	}
 	if res.Err == nil {
-		w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeApplied))
+		w.Header().Set(vserver.OutcomeHeader, string(outcome(vserver.OutcomeApplied)))
 	}
 	if err := writeGuestResponse(w, res.Response); err != nil {
 		g.log.Warn("guest returned a malformed response", "index", res.Index, "err", err)

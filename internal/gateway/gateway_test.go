@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,15 +13,27 @@ import (
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
-// fakeCluster answers Propose with a canned result and records what it got.
+// fakeCluster answers Propose and Read with a canned result and records what it got.
+// reads are the routes it declares read-only ("GET /kv/a").
 type fakeCluster struct {
-	res vserver.Result
-	err error
-	got []entry.Entry
+	res   vserver.Result
+	err   error
+	got   []entry.Entry
+	reads []string
+	read  [][]byte
 }
 
 func (f *fakeCluster) Propose(ctx context.Context, e entry.Entry) (vserver.Result, error) {
 	f.got = append(f.got, e)
+	return f.res, f.err
+}
+
+func (f *fakeCluster) ReadOnly(method, path string) bool {
+	return slices.Contains(f.reads, method+" "+path)
+}
+
+func (f *fakeCluster) Read(ctx context.Context, req []byte) (vserver.Result, error) {
+	f.read = append(f.read, req)
 	return f.res, f.err
 }
 
@@ -92,6 +105,41 @@ func TestOutcomeHeader(t *testing.T) {
 		if got := serve(t, tc.c, "PUT", "/kv/a", "v").Header().Get(vserver.OutcomeHeader); got != tc.want {
 			t.Errorf("%+v: outcome %q, want %q", tc.c, got, tc.want)
 		}
+	}
+}
+
+// A route the module declares read-only takes the read path, and its answers say
+// "read" whatever happened (nothing was appended or changed); a read the member sent
+// through the log after all says what the log did.
+func TestReadPath(t *testing.T) {
+	ok := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv1")
+	reads := []string{"GET /kv/a"}
+	for _, tc := range []struct {
+		name     string
+		c        *fakeCluster
+		method   string
+		wantCode int
+		outcome  vserver.Outcome
+		viaRead  bool
+	}{
+		{"read", &fakeCluster{reads: reads, res: vserver.Result{Index: 4, Response: ok, ReadOnly: true}}, "GET", 200, vserver.OutcomeRead, true},
+		{"read fails", &fakeCluster{reads: reads, res: vserver.Result{ReadOnly: true}, err: vserver.ErrUncertain}, "GET", 503, vserver.OutcomeRead, true},
+		{"read traps", &fakeCluster{reads: reads, res: vserver.Result{ReadOnly: true, Err: &vm.TrapError{Reason: "out of fuel"}}}, "GET", 500, vserver.OutcomeRead, true},
+		{"sent through the log after all", &fakeCluster{reads: reads, res: vserver.Result{Index: 5, Response: ok}}, "GET", 200, vserver.OutcomeApplied, true},
+		{"not declared", &fakeCluster{reads: reads, res: vserver.Result{Index: 6, Response: ok}}, "PUT", 200, vserver.OutcomeApplied, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := serve(t, tc.c, tc.method, "/kv/a", "")
+			if w.Code != tc.wantCode || w.Header().Get(vserver.OutcomeHeader) != string(tc.outcome) {
+				t.Fatalf("%d, %s %q; want %d, %q", w.Code, vserver.OutcomeHeader, w.Header().Get(vserver.OutcomeHeader), tc.wantCode, tc.outcome)
+			}
+			if (len(tc.c.read) == 1) != tc.viaRead || (len(tc.c.got) == 1) == tc.viaRead {
+				t.Fatalf("%d reads, %d entries proposed; want the read path %v", len(tc.c.read), len(tc.c.got), tc.viaRead)
+			}
+			if tc.viaRead && !strings.HasPrefix(string(tc.c.read[0]), "GET /kv/a HTTP/1.1\r\n") {
+				t.Fatalf("read request %q", tc.c.read[0])
+			}
+		})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -58,7 +59,12 @@ type fsm struct {
 	persisting atomic.Int32
 
 	applied  atomic.Uint64 // last index applied, readable without mu
-	restored atomic.Uint64 // index of the last snapshot restored (entries up to it were not seen one by one)
+	progress appliedSignal // broadcast when applied moves (read.go)
+	// routes are the running module's read-only routes, readable without mu; routesMod
+	// is the module they are of (read.go).
+	routes    atomic.Pointer[modmeta.Meta]
+	routesMod *vm.Module
+	restored  atomic.Uint64 // index of the last snapshot restored (entries up to it were not seen one by one)
 }
 
 // progress is a snapshot restore as seen from status readers.
@@ -151,6 +157,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if err := f.vs.Failed(); err != nil {
 		f.failOnce(err)
 	}
+	f.noteRoutes()
+	f.progress.broadcast()
 	return out
 }
 
@@ -226,6 +234,7 @@ func (f *fsm) reset(vs *vserver.Server) error {
 	f.vs, f.failed = vs, false
 	f.applied.Store(0)
 	f.restored.Store(0)
+	f.noteRoutes()
 	f.mu.Unlock()
 	if f.onReplaced != nil {
 		f.onReplaced()
@@ -293,6 +302,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.log.Info("sync: snapshot restored", "event", "sync.completed", "index", snap.Index)
 	f.restored.Store(snap.Index)
 	f.applied.Store(snap.Index)
+	f.noteRoutes()
+	f.progress.broadcast()
 	return nil
 }
 

@@ -37,6 +37,9 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 	if m.cfg.Witness {
 		return vserver.Result{}, fmt.Errorf("%w: the witness does not run the virtual server; send requests to a CoServer (%s)", vserver.ErrWrongMember, m.coserverURLs())
 	}
+	if e.Kind == entry.KindRead {
+		return vserver.Result{}, errors.New("a read-only request is never appended to the log: use Read")
+	}
 	if f := m.fault.Load(); f != nil {
 		if f.Full {
 			return vserver.Result{}, fmt.Errorf("%w (%s)", vserver.ErrStorageFull, f.Reason)
@@ -62,7 +65,7 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 	}()
 	data := entry.Encode(e)
 	for {
-		idx, res, forwarded, err := m.appendViaLeader(ctx, data)
+		idx, res, forwarded, err := m.viaLeader(ctx, data, m.appendHere)
 		if err != nil && !(errors.Is(err, vserver.ErrUncertain) && idx > 0) {
 			return vserver.Result{}, err
 		}
@@ -150,15 +153,17 @@ func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx 
 	}
 }
 
-// appendViaLeader appends data to the log through the current leader and returns its
-// index once committed, with the leader's result when it can be shared (else nil). It
-// retries while leadership moves, until ctx ends.
-func (m *Member) appendViaLeader(ctx context.Context, data []byte) (idx uint64, res *vserver.Result, forwarded bool, err error) {
+// viaLeader has the current leader take the entry data: here runs it when this member
+// leads, else it is forwarded. For an entry to append (here = appendHere), it returns
+// its index once committed, with the leader's result when it can be shared (else nil);
+// for a read (readHere), the leader's result. It retries while leadership moves, until
+// ctx ends.
+func (m *Member) viaLeader(ctx context.Context, data []byte, here func(context.Context, []byte) (uint64, *vserver.Result, error)) (idx uint64, res *vserver.Result, forwarded bool, err error) {
 	var leaderless time.Time // when this call first saw no leader
 	for {
 		idx, res, forwarded = 0, nil, false
 		if m.r().State() == raft.Leader {
-			idx, res, err = m.appendHere(ctx, data)
+			idx, res, err = here(ctx, data)
 		} else if _, leader := m.r().LeaderWithID(); leader == "" {
 			if leaderless.IsZero() {
 				leaderless = time.Now()
@@ -246,7 +251,7 @@ func (m *Member) forward(ctx context.Context, p Peer, data []byte) (uint64, *vse
 	case forward.Unavailable:
 		return 0, nil, fmt.Errorf("%w: leader %s: %s", vserver.ErrUnavailable, p.Name, rep.Message())
 	case forward.Refused:
-		return 0, nil, fmt.Errorf("leader %s refused the entry: %s", p.Name, rep.Message())
+		return 0, nil, fmt.Errorf("%w: leader %s refused the entry: %s", errRefused, p.Name, rep.Message())
 	default:
 		return rep.Index, nil, fmt.Errorf("%w: leader %s: %s", vserver.ErrUncertain, p.Name, rep.Message())
 	}
@@ -302,6 +307,9 @@ func (m *Member) acceptForwarded(ctx context.Context, data []byte) forward.Reply
 	e, err := entry.Decode(data)
 	if err != nil {
 		return forward.Reply{Status: forward.Refused, Body: []byte(err.Error())}
+	}
+	if e.Kind == entry.KindRead {
+		return m.serveForwardedRead(ctx, data) // changes nothing: a repeat just runs again
 	}
 	call, first := m.appends.begin(e.Seed)
 	if !first {

@@ -41,6 +41,7 @@ const (
 	OutcomeUndone     Outcome = "undone"      // failed and rolled back on every CoServer
 	OutcomeNotApplied Outcome = "not-applied" // never entered the log
 	OutcomeUnknown    Outcome = "unknown"     // may or may not have been applied
+	OutcomeRead       Outcome = "read"        // a read-only request, run without a log entry: changed nothing
 )
 
 // OutcomeOf is the outcome of a request that failed with err (nil: applied).
