@@ -14,9 +14,11 @@ mkdir -p "$out"
 # -buildmode=c-shared, -trimpath, an empty build ID and -buildvcs=false (no
 # build machine paths, cache keys, commit hash or dirty flag in the module, so
 # committing it does not make it stale), a check by the vm engine, then the
-# ftvs.module metadata section. GOOS and GOARCH are cleared for the ftvs tool
-# itself (it sets them for the guest); GOWASM and GOFLAGS for both builds.
+# ftvs.module metadata section, which declares kv's reads read-only (the read path:
+# the leader serves them without a log entry). GOOS and GOARCH are cleared for the
+# ftvs tool itself (it sets them for the guest); GOWASM and GOFLAGS for both builds.
 GOOS= GOARCH= GOWASM= GOFLAGS= \
 	go run ./cmd/ftvs module build \
 	--name kv --version 1.0.0 --requires ">=0.1.0-0, <1" --abi 1 \
+	--read "GET /kv" --read "GET /kv/" --read "GET /stats" --read "GET /healthz" \
 	-o "$out/kv.wasm" ./examples/kv

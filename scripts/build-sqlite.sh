@@ -2,7 +2,8 @@
 # build-sqlite.sh builds examples/sqlite/sqlite.wasm, reproducibly: SQLite from Debian
 # bookworm's source package (pinned below by version and sha256) and the ftvs shim
 # (examples/sqlite/shim/ftvs_sqlite.c), compiled to a wasm32-wasi reactor with Debian's clang,
-# lld and wasi-libc, then stamped with its ftvs.module metadata.
+# lld and wasi-libc, then stamped with its ftvs.module metadata (POST /query and
+# GET /healthz declared read-only: the leader serves them without a log entry).
 #
 #   scripts/build-sqlite.sh [outdir]
 #
@@ -79,4 +80,5 @@ clang --target=wasm32-wasi -mexec-model=reactor $cflags \
 GOOS= GOARCH= GOWASM= GOFLAGS= \
 	go run ./cmd/ftvs module stamp \
 	--name sqlite --version 1.0.0 --requires ">=0.1.0-0, <1" --abi 1 \
+	--read "POST /query" --read "GET /healthz" \
 	-o "$out/sqlite.wasm" "$tmp/raw.wasm"

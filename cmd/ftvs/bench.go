@@ -27,6 +27,7 @@ type benchFlags struct {
 	restart         bool
 	restartAfter    time.Duration
 	guest           string // kv or sqlite
+	reads           bool
 }
 
 // runBench is `ftvs bench`: a key-value load against one gateway, the cluster's
@@ -36,7 +37,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	cfg := bench.Config{Clients: f.clients, Duration: f.duration, ValueSize: f.size}
+	cfg := bench.Config{Clients: f.clients, Duration: f.duration, ValueSize: f.size, Reads: f.reads}
 	target, code := f.target(stderr)
 	if code >= 0 {
 		return code
@@ -67,6 +68,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, int) {
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run")
 	fs.IntVar(&f.size, "value-size", 256, "bytes per value")
 	fs.StringVar(&f.guest, "guest", "kv", "the guest the gateways run: kv (PUT /kv/KEY) or sqlite (examples/sqlite: INSERT OR REPLACE of one row through POST /exec)")
+	fs.BoolVar(&f.reads, "reads", false, "read instead of write: each client writes 16 keys, then GETs them in turn (the read path, when the guest declares its reads read-only)")
 	fs.BoolVar(&f.failover, "failover", false, "SIGKILL the leader CoServer mid-run (pid from status), restart it, report the longest write gap and lost writes (needs --cluster)")
 	fs.DurationVar(&f.faultAt, "fault-at", 0, "with --failover: when to kill (default: a third into the run)")
 	fs.BoolVar(&f.restart, "restart", true, "with --failover: restart the killed CoServer from its config (turn off when a supervisor such as `ftvs demo` restarts it)")
@@ -85,6 +87,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, int) {
 	}
 	if f.failover && f.dir == "" {
 		return f, benchFail(stderr, exitUsage, "--failover needs --cluster DIR (to find the leader's pid and restart it)")
+	}
+	if f.reads && f.failover {
+		return f, benchFail(stderr, exitUsage, "--reads and --failover: the failover run measures writes; give one of them")
 	}
 	if f.guest != "kv" && f.guest != "sqlite" {
 		return f, benchFail(stderr, exitUsage, "--guest %q: give kv or sqlite", f.guest)

@@ -34,6 +34,7 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"status"}, exitUsage, "--cluster DIR or --addr"},
 		{[]string{"bench"}, exitUsage, "give one of --addr"},
 		{[]string{"bench", "--addr", "x", "--failover"}, exitUsage, "--failover needs --cluster"},
+		{[]string{"bench", "--cluster", "x", "--failover", "--reads"}, exitUsage, "--reads and --failover"},
 		{[]string{"bench", "--addr", "x", "--guest", "mysql"}, exitUsage, `--guest "mysql": give kv or sqlite`},
 		{[]string{"bench", "--etcd", "x", "--guest", "sqlite"}, exitUsage, "--guest sqlite loads ftvs gateways, not etcd"},
 		{[]string{"init"}, exitUsage, "exactly one directory"},

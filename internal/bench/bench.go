@@ -21,6 +21,10 @@ type Config struct {
 	ValueSize int
 	// KeyPrefix keeps runs apart; default "bench".
 	KeyPrefix string
+	// Reads makes the load GETs instead of PUTs: each client first writes readKeys keys
+	// (untimed), then reads them in turn and checks every value. With a guest that
+	// declares its reads read-only they take the read path (no log entry).
+	Reads bool
 }
 
 // Result summarizes a run.

@@ -4,6 +4,7 @@ package bench
 // their tallies, and a fault injected at its time.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,14 @@ func runLoad(ctx context.Context, cfg Config, t Target, o loadOpts) (Result, []W
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "bench"
 	}
+	if cfg.Reads {
+		if o.keep || o.fault != nil {
+			return Result{}, nil, errors.New("bench: a read load runs without a fault")
+		}
+		if err := writeReadKeys(ctx, cfg, t); err != nil {
+			return Result{}, nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var (
@@ -52,7 +61,12 @@ func runLoad(ctx context.Context, cfg Config, t Target, o loadOpts) (Result, []W
 			ct = pc.ForClient(c)
 		}
 		wg.Go(func() {
-			local := loadClient(ctx, cfg, ct, c, start, o.keep)
+			var local loadTally
+			if cfg.Reads {
+				local = readClient(ctx, cfg, ct, c, start)
+			} else {
+				local = loadClient(ctx, cfg, ct, c, start, o.keep)
+			}
 			mu.Lock()
 			all.add(local)
 			mu.Unlock()
@@ -168,6 +182,71 @@ func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Tim
 		if keep {
 			tally.writes = append(tally.writes, Write{Key: key, Value: value, At: now.Sub(start)})
 		}
+	}
+	return tally
+}
+
+// readKeys is how many keys each client of a read load reads in turn.
+const readKeys = 16
+
+// readKey is key j of client c in a read load, and its value (a few bytes over the
+// value size: the key, so that a wrong answer shows).
+func readKey(cfg Config, c, j int) (string, []byte) {
+	key := fmt.Sprintf("%s-%d-r%d", cfg.KeyPrefix, c, j)
+	v := make([]byte, cfg.ValueSize)
+	for i := range v {
+		v[i] = 'a' + byte((c+j+i)%26)
+	}
+	return key, append([]byte(key+"="), v...)
+}
+
+// writeReadKeys writes the keys of a read load, before it is timed.
+func writeReadKeys(ctx context.Context, cfg Config, t Target) error {
+	errs := make([]error, cfg.Clients)
+	var wg sync.WaitGroup
+	for c := range cfg.Clients {
+		ct := t
+		if pc, ok := t.(PerClient); ok {
+			ct = pc.ForClient(c)
+		}
+		wg.Go(func() {
+			for j := range readKeys {
+				key, v := readKey(cfg, c, j)
+				if err := ct.Put(ctx, key, v); err != nil {
+					errs[c] = fmt.Errorf("bench: writing the keys to read: %w", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// readClient is client c of a read load: it GETs its keys in turn until ctx ends, and
+// counts a wrong value as a failure.
+func readClient(ctx context.Context, cfg Config, t Target, c int, start time.Time) loadTally {
+	var tally loadTally
+	for i := 0; ctx.Err() == nil; i++ {
+		key, want := readKey(cfg, c, i%readKeys)
+		t0 := time.Now()
+		got, ok, err := t.Get(ctx, key)
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil && (!ok || !bytes.Equal(got, want)) {
+			err = fmt.Errorf("GET %s: found %v, %d bytes %.20q, want %.20q", key, ok, len(got), got, want)
+		}
+		if err != nil {
+			tally.failed++
+			if tally.firstErr == "" {
+				tally.firstErr = err.Error()
+			}
+			continue
+		}
+		now := time.Now()
+		tally.lats = append(tally.lats, now.Sub(t0))
+		tally.acks = append(tally.acks, now.Sub(start))
 	}
 	return tally
 }

@@ -231,6 +231,7 @@ func do(ctx context.Context, h *History, hc *http.Client, client int, endpoint s
 		header = resp.Header
 	}
 	op.Outcome = classify(kind, op.Status, header, text, err)
+	op.ReadPath = kind == Get && header.Get(outcomeHeader) == outcomeRead
 	switch {
 	case err != nil:
 		op.Detail = err.Error()

@@ -51,6 +51,9 @@ type Op struct {
 	Detail   string  `json:"detail,omitempty"` // error text or the start of an error body
 	Setup    bool    `json:"setup,omitempty"`  // part of the initial clearing of the keys
 	Final    bool    `json:"final,omitempty"`  // a read made by VerifyAcked, not part of the check
+	// ReadPath: a read served by the read path (X-Ftvs-Outcome: read), without a log
+	// entry.
+	ReadPath bool `json:"read_path,omitempty"`
 }
 
 // History is the record of one Run: every request with its call and return times
@@ -123,6 +126,7 @@ const (
 	outcomeUndone     = "undone"      // applied, failed, and rolled back on every CoServer
 	outcomeNotApplied = "not-applied" // never entered the log
 	outcomeUnknown    = "unknown"     // may or may not have been applied
+	outcomeRead       = "read"        // a read-only request, run without a log entry
 )
 
 // classify decides what an answer means. It is deliberately conservative: a write is

@@ -145,6 +145,7 @@ type Result struct {
 	Ambiguous    int  // writes that may or may not have taken effect
 	NotApplied   int  // writes that definitely had no effect (left out)
 	FailedReads  int  // reads without an answer (left out)
+	ReadPath     int  // acked reads served by the read path, without a log entry
 	Elided       int  // ambiguous writes left out because no read could have seen them
 	Checked      int  // operations given to porcupine
 	Seed         uint64
@@ -159,8 +160,8 @@ func (r Result) String() string {
 	case !r.Linearizable:
 		verdict = "NOT LINEARIZABLE"
 	}
-	return fmt.Sprintf("%s: seed %d, %d requests, %d acked, %d ambiguous writes (%d elided), %d writes not applied, %d failed reads, %d checked",
-		verdict, r.Seed, r.Ops, r.Acked, r.Ambiguous, r.Elided, r.NotApplied, r.FailedReads, r.Checked)
+	return fmt.Sprintf("%s: seed %d, %d requests, %d acked (%d reads by the read path), %d ambiguous writes (%d elided), %d writes not applied, %d failed reads, %d checked",
+		verdict, r.Seed, r.Ops, r.Acked, r.ReadPath, r.Ambiguous, r.Elided, r.NotApplied, r.FailedReads, r.Checked)
 }
 
 // Check checks the history for linearizability against the kv model, partitioned by
@@ -217,6 +218,9 @@ func (h *History) operations() ([]porcupine.Operation, Result) {
 		}
 		var o kvOutput
 		ret := op.ReturnNs
+		if op.ReadPath && (op.Outcome == OK || op.Outcome == Absent) {
+			res.ReadPath++
+		}
 		switch op.Outcome {
 		case OK:
 			res.Acked++

@@ -95,6 +95,10 @@ func (m *Member) readHere(ctx context.Context, data []byte) (uint64, *vserver.Re
 	if err != nil {
 		return 0, nil, err
 	}
+	if m.cfg.Witness {
+		// A leading witness holds no guest state: the request goes through the log.
+		return 0, nil, fmt.Errorf("%w: the witness leads and runs no guest", errNotReadOnly)
+	}
 	r := m.r()
 	if r.State() != raft.Leader {
 		return 0, nil, fmt.Errorf("%w: %s is not the leader", errLeaderMoved, m.cfg.Name)
