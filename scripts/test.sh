@@ -132,6 +132,7 @@ fuzz ./internal/stablestore FuzzOpen 60000
 fuzz ./internal/snapstore FuzzMeta 30000
 fuzz ./internal/snapstore FuzzName 80000
 fuzz ./internal/vserver FuzzIdempotencyKey 60000
+fuzz ./internal/vserver FuzzRead 3000
 fuzz ./internal/vm FuzzSQLiteHandle 3000
 step "the SQLite example is built from source (started with the tests)"
 sqliterc=0

@@ -41,6 +41,13 @@ type Instance struct {
 	base       *State
 	tracker    *writeTracker
 	noTracking error
+
+	// The read path (rewind.go). atBase: memory holds base exactly (no call since the
+	// last Snapshot, Restore or Rewind). hot: the pages read-only requests wrote, which
+	// ReadBase opens; hotOpen: they are open now (a collect protects them again).
+	atBase  bool
+	hot     []bool
+	hotOpen bool
 }
 
 // trackingEnabled turns write tracking off for tests of the comparing Snapshot.
@@ -115,6 +122,7 @@ func (in *Instance) FlipMemory(off uint64) (uint64, error) {
 	if !ok || !in.mem.WriteByte(uint32(off), ^b) {
 		return 0, fmt.Errorf("flip guest memory at %d: out of range", off)
 	}
+	in.atBase = false
 	return off, nil
 }
 
@@ -277,6 +285,7 @@ func (in *Instance) call(ctx context.Context, name string, budget int64, args ..
 	if fn == nil {
 		return nil, fmt.Errorf("%w: export %s missing", ErrBadModule, name)
 	}
+	in.atBase = false
 	in.fuel.Set(uint64(budget))
 	in.yielded = yieldAfter(in.yielded)
 	start := time.Now()

@@ -124,7 +124,7 @@ func (in *Instance) Snapshot() (*State, error) {
 	}
 	st := &State{ModuleSHA: in.mod.SHA256, ClockNanos: in.clock.now, Globals: in.globalValues()}
 	st.mem = capture(view, base, written)
-	in.base = st
+	in.base, in.atBase = st, true
 	return st, nil
 }
 
@@ -136,6 +136,7 @@ func (in *Instance) writtenPages(size int) []bool {
 		return nil
 	}
 	written := make([]bool, size/statePageSize)
+	in.hotOpen = false // collect protects every page again
 	err := in.tracker.collect(uintptr(size), func(off, end uintptr) {
 		for i := off / statePageSize; i < end/statePageSize && int(i) < len(written); i++ {
 			written[i] = true
@@ -217,7 +218,7 @@ func (m *Module) Restore(ctx context.Context, st *State) (*Instance, error) {
 	in.clock.now = st.ClockNanos
 	// The instance holds st now: its next Snapshot copies what is written from here.
 	in.writtenPages(memBytes)
-	in.base = st
+	in.base, in.atBase = st, true
 	return in, nil
 }
 

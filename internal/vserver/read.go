@@ -90,7 +90,7 @@ func (s *Server) Read(ctx context.Context, nowNanos int64, seed [32]byte, req []
 		return res
 	}
 	res.ReadOnly = true
-	st, err := s.inst.Snapshot()
+	st, err := s.inst.ReadBase()
 	if err != nil {
 		res.Err = fmt.Errorf("read-only request: capture the state to come back to: %w", err)
 		return res
