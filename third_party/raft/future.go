@@ -241,6 +241,9 @@ type verifyFuture struct {
 	quorumSize int
 	votes      int
 	voteLock   sync.Mutex
+	// registered is when the leader began to verify: only a follower's answer to an
+	// RPC sent after it is a vote (followerReplication.notifyAll).
+	registered time.Time
 }
 
 // leadershipTransferFuture is used to track the progress of a leadership

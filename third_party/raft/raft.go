@@ -1001,6 +1001,7 @@ func (r *Raft) verifyLeader(v *verifyFuture) {
 
 	// Track this request
 	v.notifyCh = r.verifyCh
+	v.registered = time.Now()
 	r.leaderState.notify[v] = struct{}{}
 
 	// Trigger immediate heartbeats

@@ -96,17 +96,35 @@ type followerReplication struct {
 }
 
 // notifyAll is used to notify all the waiting verify futures
-// if the follower believes we are still the leader.
-func (s *followerReplication) notifyAll(leader bool) {
+// if the follower believes we are still the leader. An answer that says so is a vote
+// only for the futures registered before the RPC it answers was sent (sent): one
+// registered while the RPC was in flight may have begun after the follower answered,
+// and a follower's answer from before a read began proves nothing about the read (a
+// newer leader may have been elected and have committed writes since). Those futures
+// wait for the next RPC, which is sent at once.
+func (s *followerReplication) notifyAll(leader bool, sent time.Time) {
 	// Clear the waiting notifies minimizing lock time
 	s.notifyLock.Lock()
 	n := s.notify
 	s.notify = make(map[*verifyFuture]struct{})
+	kept := false
+	if leader {
+		for v := range n {
+			if v.registered.After(sent) {
+				s.notify[v] = struct{}{}
+				delete(n, v)
+				kept = true
+			}
+		}
+	}
 	s.notifyLock.Unlock()
 
 	// Submit our votes
 	for v := range n {
 		v.vote(leader)
+	}
+	if kept {
+		asyncNotifyCh(s.notifyCh)
 	}
 }
 
@@ -247,7 +265,7 @@ START:
 	// Update s based on success
 	if resp.Success {
 		// Update our replication state
-		updateLastAppended(s, &req)
+		updateLastAppended(s, &req, start)
 
 		// Clear any failures, allow pipelining
 		s.failures = 0
@@ -374,7 +392,7 @@ func (r *Raft) sendLatestSnapshot(s *followerReplication) (bool, error) {
 		s.failures = 0
 
 		// Notify we are still leader
-		s.notifyAll(true)
+		s.notifyAll(true, start)
 	} else {
 		s.failures++
 		r.logger.Warn("installSnapshot rejected to", "peer", peer.ID, "id", snapID)
@@ -434,7 +452,7 @@ func (r *Raft) heartbeat(s *followerReplication, stopCh chan struct{}) {
 				metrics.MeasureSince([]string{"raft", "replication", "heartbeat", string(peer.ID)}, start)
 			}
 
-			s.notifyAll(resp.Success)
+			s.notifyAll(resp.Success, start)
 		}
 	}
 }
@@ -567,7 +585,7 @@ func (r *Raft) pipelineDecode(s *followerReplication, p AppendPipeline, stopCh, 
 			}
 
 			// Update our replication state
-			updateLastAppended(s, req)
+			updateLastAppended(s, req, ready.Start())
 		case <-stopCh:
 			return
 		}
@@ -653,14 +671,14 @@ func appendStats(peer string, start time.Time, logs float32, skipLegacy bool) {
 // handleStaleTerm is used when a follower indicates that we have a stale term.
 func (r *Raft) handleStaleTerm(s *followerReplication) {
 	r.logger.Error("peer has newer term, stopping replication", "peer", s.peer)
-	s.notifyAll(false) // No longer leader
+	s.notifyAll(false, time.Time{}) // No longer leader
 	asyncNotifyCh(s.stepDown)
 }
 
 // updateLastAppended is used to update follower replication state after a
 // successful AppendEntries RPC.
 // TODO: This isn't used during InstallSnapshot, but the code there is similar.
-func updateLastAppended(s *followerReplication, req *AppendEntriesRequest) {
+func updateLastAppended(s *followerReplication, req *AppendEntriesRequest, sent time.Time) {
 	// Mark any inflight logs as committed
 	if logs := req.Entries; len(logs) > 0 {
 		last := logs[len(logs)-1]
@@ -669,5 +687,5 @@ func updateLastAppended(s *followerReplication, req *AppendEntriesRequest) {
 	}
 
 	// Notify still leader
-	s.notifyAll(true)
+	s.notifyAll(true, sent)
 }
