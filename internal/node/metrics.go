@@ -29,7 +29,7 @@ func (m *Member) initMetrics() {
 	mm := &memberMetrics{}
 	s := &mm.set
 	mm.requests = s.NewCounterVec("ftvs_requests_total",
-		"Requests to the virtual server through this member's gateway, by outcome (applied, undone, not-applied, unknown) and status class.",
+		"Requests to the virtual server through this member's gateway, by outcome (applied, undone, not-applied, unknown; read: a read-only request, no log entry) and status class.",
 		"outcome", "code")
 	mm.latency = s.NewHistogram("ftvs_request_duration_seconds",
 		"Time from a request's arrival at this gateway to its answer.",
