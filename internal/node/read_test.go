@@ -1,13 +1,16 @@
 package node
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -66,6 +69,21 @@ func TestReadsWithoutLogEntries(t *testing.T) {
 			t.Fatalf("the log grew from %d to %d while only reads were served", last, got)
 		}
 		c.waitEqual()
+
+		// A read the leader's module does not declare read-only (the asking member's
+		// view was of another module, or the leader is of an earlier build and refuses
+		// the kind) goes through the log after all.
+		del := httptest.NewRequest("DELETE", "/kv/a", nil)
+		res, err := other.Read(context.Background(), gateway.EncodeRequest(del, nil))
+		if err != nil || res.ReadOnly || res.Err != nil || !strings.HasPrefix(string(res.Response), "HTTP/1.1 204") {
+			t.Fatalf("Read of a DELETE: %+v, %v; want it applied through the log", res, err)
+		}
+		if got := leader.r().LastIndex(); got <= last {
+			t.Fatalf("the DELETE sent through the log left the log at %d", got)
+		}
+		if code, _, outcome := c.doOutcome(leader, "GET", "/kv/a", ""); code != 404 || outcome != string(vserver.OutcomeRead) {
+			t.Fatalf("GET a after the DELETE: %d %s", code, outcome)
+		}
 
 		// Each write is seen by the next read, through either gateway.
 		for i := range 10 {
