@@ -319,6 +319,24 @@ func (m *Member) setAsideIfSuperseded() error {
 	return m.requestRejoin(fmt.Sprintf("%s went on without it; its copy is kept in %s", by[0].Member, aside))
 }
 
+// settleInFlight waits (a few seconds at most) until this member, which led until now,
+// has applied up to last, its last index as leader. Its clients' requests appended then
+// and not yet committed were told only that leadership was lost; they wait for this
+// member to apply them (Propose, waitApplied), which it does as the new leader commits
+// them. Thrown away before that, its copy would leave them not knowing (CI:
+// TestForcedSyncUnderLoad saw 3 such writes).
+func (m *Member) settleInFlight(ctx context.Context, last uint64) {
+	target, err := m.stateIndex(last)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		err = m.fsm.waitApplied(ctx, target, m.stop)
+	}
+	if err != nil {
+		m.log.Warn("forced sync: the entries appended as leader were not all applied before the copy is thrown away; their clients learn no outcome", "last", last, "err", err)
+	}
+}
+
 // resync throws this CoServer's copy of the virtual server away and takes the leader's
 // again (the sync action). It asks to rejoin first (so it takes no part in elections
 // from then on), then empties its log and snapshots; the leader takes it out of the
@@ -336,9 +354,11 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 		return "", refuse(http.StatusConflict, "%s is already waiting to rejoin: it syncs as soon as the leader adds it back", m.cfg.Name)
 	}
 	if m.r().State() == raft.Leader {
+		last := m.r().LastIndex()
 		if err := m.r().LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name)).Error(); err != nil {
 			return "", fmt.Errorf("hand leadership to %s before syncing: %w", other.Name, err)
 		}
+		m.settleInFlight(ctx, last)
 	}
 	m.replicaMu.Lock()
 	defer m.replicaMu.Unlock()
