@@ -112,6 +112,23 @@ func (t *loadTally) add(o loadTally) {
 	}
 }
 
+// fail counts a failed request; the first failure's message is kept.
+func (t *loadTally) fail(err error) {
+	t.failed++
+	if t.firstErr == "" {
+		t.firstErr = err.Error()
+	}
+}
+
+// ack counts a request sent at t0 and acknowledged now, in a run that began at start,
+// and returns when it was acknowledged, from the start.
+func (t *loadTally) ack(t0, start time.Time) time.Duration {
+	now := time.Now()
+	t.lats = append(t.lats, now.Sub(t0))
+	t.acks = append(t.acks, now.Sub(start))
+	return now.Sub(start)
+}
+
 // result is the Result of a run by clients clients that lasted elapsed and counted t.
 func (t *loadTally) result(clients int, elapsed time.Duration) Result {
 	lats := t.lats
@@ -170,17 +187,12 @@ func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Tim
 			break // the run ended during this request: count nothing
 		}
 		if err != nil {
-			tally.failed++
-			if tally.firstErr == "" {
-				tally.firstErr = err.Error()
-			}
+			tally.fail(err)
 			continue
 		}
-		now := time.Now()
-		tally.lats = append(tally.lats, now.Sub(t0))
-		tally.acks = append(tally.acks, now.Sub(start))
+		at := tally.ack(t0, start)
 		if keep {
-			tally.writes = append(tally.writes, Write{Key: key, Value: value, At: now.Sub(start)})
+			tally.writes = append(tally.writes, Write{Key: key, Value: value, At: at})
 		}
 	}
 	return tally
@@ -238,15 +250,10 @@ func readClient(ctx context.Context, cfg Config, t Target, c int, start time.Tim
 			err = fmt.Errorf("GET %s: found %v, %d bytes %.20q, want %.20q", key, ok, len(got), got, want)
 		}
 		if err != nil {
-			tally.failed++
-			if tally.firstErr == "" {
-				tally.firstErr = err.Error()
-			}
+			tally.fail(err)
 			continue
 		}
-		now := time.Now()
-		tally.lats = append(tally.lats, now.Sub(t0))
-		tally.acks = append(tally.acks, now.Sub(start))
+		tally.ack(t0, start)
 	}
 	return tally
 }

@@ -34,8 +34,8 @@ var errInFlight = errors.New("forwarded entry cut off in flight")
 // member or another), and the result is this member's own result of applying it, so the
 // CoServer that received a request answers with its own guest's response.
 func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, error) {
-	if m.cfg.Witness {
-		return vserver.Result{}, fmt.Errorf("%w: the witness does not run the virtual server; send requests to a CoServer (%s)", vserver.ErrWrongMember, m.coserverURLs())
+	if err := m.witnessRefusal(); err != nil {
+		return vserver.Result{}, err
 	}
 	if e.Kind == entry.KindRead {
 		return vserver.Result{}, errors.New("a read-only request is never appended to the log: use Read")
@@ -46,15 +46,10 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 		}
 		return vserver.Result{}, fmt.Errorf("%w (%s)", vserver.ErrStorageFailed, f.Reason)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, m.cfg.ProposeTimeout)
-		defer cancel()
-	}
-	if m.div != nil {
-		if why, ok := m.div.Quarantined(); ok {
-			return vserver.Result{}, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", vserver.ErrUnavailable, m.cfg.Name, why)
-		}
+	ctx, cancel := m.requestContext(ctx)
+	defer cancel()
+	if err := m.quarantineRefusal(); err != nil {
+		return vserver.Result{}, err
 	}
 	ch := m.fsm.wait(e.Seed)
 	handed := false // the response comparison took over ch
@@ -92,6 +87,34 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 		}
 		m.log.Info("entry lost with its leader; proposing it again", "index", idx)
 	}
+}
+
+// witnessRefusal is the answer of the witness to a client's request: it runs no guest.
+func (m *Member) witnessRefusal() error {
+	if !m.cfg.Witness {
+		return nil
+	}
+	return fmt.Errorf("%w: the witness does not run the virtual server; send requests to a CoServer (%s)", vserver.ErrWrongMember, m.coserverURLs())
+}
+
+// requestContext bounds a client's request by the propose timeout when ctx has no
+// deadline of its own.
+func (m *Member) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, m.cfg.ProposeTimeout)
+}
+
+// quarantineRefusal is the answer of a quarantined CoServer to a client's request, or nil.
+func (m *Member) quarantineRefusal() error {
+	if m.div == nil {
+		return nil
+	}
+	if why, ok := m.div.Quarantined(); ok {
+		return fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", vserver.ErrUnavailable, m.cfg.Name, why)
+	}
+	return nil
 }
 
 // answer returns res to the client unless a divergence between the CoServers is being

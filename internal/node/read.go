@@ -52,18 +52,13 @@ func (m *Member) ReadOnly(method, path string) bool {
 // read-only, or a leader without the read path, sends it through the log (Propose):
 // the result says which (vserver.Result.ReadOnly).
 func (m *Member) Read(ctx context.Context, req []byte) (vserver.Result, error) {
-	if m.cfg.Witness {
-		return vserver.Result{}, fmt.Errorf("%w: the witness does not run the virtual server; send requests to a CoServer (%s)", vserver.ErrWrongMember, m.coserverURLs())
+	if err := m.witnessRefusal(); err != nil {
+		return vserver.Result{}, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, m.cfg.ProposeTimeout)
-		defer cancel()
-	}
-	if m.div != nil {
-		if why, ok := m.div.Quarantined(); ok {
-			return vserver.Result{ReadOnly: true}, fmt.Errorf("%w: %s answers no client: %s; send requests to the other CoServer", vserver.ErrUnavailable, m.cfg.Name, why)
-		}
+	ctx, cancel := m.requestContext(ctx)
+	defer cancel()
+	if err := m.quarantineRefusal(); err != nil {
+		return vserver.Result{ReadOnly: true}, err
 	}
 	e := entry.Entry{Kind: entry.KindRead, Seed: entry.NewSeed(), Payload: req}
 	_, res, forwarded, err := m.viaLeader(ctx, entry.Encode(e), m.readHere)

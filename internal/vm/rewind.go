@@ -124,17 +124,7 @@ func (in *Instance) openPages(size int) []bool {
 	if in.tracker == nil {
 		return nil
 	}
-	open := make([]bool, size/statePageSize)
-	err := in.tracker.report(uintptr(size), func(off, end uintptr) {
-		for i := off / statePageSize; i < end/statePageSize && int(i) < len(open); i++ {
-			open[i] = true
-		}
-	})
-	if err != nil {
-		in.stopTracking(err)
-		return nil
-	}
-	return open
+	return in.pageScan(size, in.tracker.report)
 }
 
 // noteHot adds the pages a read-only request wrote (open, from openPages) to the hot

@@ -135,21 +135,29 @@ func (in *Instance) writtenPages(size int) []bool {
 	if in.tracker == nil {
 		return nil
 	}
-	written := make([]bool, size/statePageSize)
 	in.hotOpen = false // collect protects every page again
-	err := in.tracker.collect(uintptr(size), func(off, end uintptr) {
-		for i := off / statePageSize; i < end/statePageSize && int(i) < len(written); i++ {
-			written[i] = true
+	written := in.pageScan(size, in.tracker.collect)
+	if written == nil || in.base == nil {
+		return nil
+	}
+	return written
+}
+
+// pageScan runs a scan of the write tracker (collect or report) over the first size
+// bytes of guest memory and returns, per page, whether it reported it; nil (and no more
+// tracking) if the scan failed.
+func (in *Instance) pageScan(size int, scan func(size uintptr, fn func(off, end uintptr)) error) []bool {
+	pages := make([]bool, size/statePageSize)
+	err := scan(uintptr(size), func(off, end uintptr) {
+		for i := off / statePageSize; i < end/statePageSize && int(i) < len(pages); i++ {
+			pages[i] = true
 		}
 	})
 	if err != nil {
 		in.stopTracking(err)
 		return nil
 	}
-	if in.base == nil {
-		return nil
-	}
-	return written
+	return pages
 }
 
 func (in *Instance) globalValues() []Global {
