@@ -122,8 +122,9 @@ func (t *writeTracker) report(size uintptr, fn func(off, end uintptr)) error {
 }
 
 // open makes the pages of [off, end) writable without a fault: to the tracker they are
-// written. A write to a protected page costs a fault, which on a virtual machine took
-// about 25 µs (the read path opens the pages it expects a request to write).
+// written. A write to a protected page costs a fault, 13.5 µs on a virtual machine
+// against 13 ns open (BenchmarkPageWrite): the read path opens the pages it expects a
+// request to write.
 func (t *writeTracker) open(off, end uintptr) error {
 	a := uffdioWriteProtectArg{start: uint64(t.start + off), len: uint64(end - off)}
 	if err := ioctl(t.uffd, uffdioWriteProtect, unsafe.Pointer(&a)); err != nil {
