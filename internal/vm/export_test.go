@@ -33,3 +33,25 @@ func SetWriteTracking(on bool) { trackingEnabled.Store(on) }
 
 // ForgetBase makes the next Snapshot copy every page, as the first one does.
 func (in *Instance) ForgetBase() { in.base = nil }
+
+// OpenPagesForTest counts the pages of guest memory writable without a fault (to the
+// write tracker: written since they were last protected); -1 without write tracking.
+func (in *Instance) OpenPagesForTest() int {
+	open := in.openPages(int(in.mem.Size()))
+	if open == nil {
+		return -1
+	}
+	n := 0
+	for _, o := range open {
+		if o {
+			n++
+		}
+	}
+	return n
+}
+
+// KeptPagesForTest is how many pages the last Snapshot left open (keepOpen).
+func (in *Instance) KeptPagesForTest() int { return in.kept }
+
+// ReadsBeforeProtect is readsBeforeProtect.
+const ReadsBeforeProtect = readsBeforeProtect

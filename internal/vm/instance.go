@@ -42,12 +42,17 @@ type Instance struct {
 	tracker    *writeTracker
 	noTracking error
 
+	// kept: the pages the last Snapshot left open (keepOpen).
+	kept int
+
 	// The read path (rewind.go). atBase: memory holds base exactly (no call since the
-	// last Snapshot, Restore or Rewind). hot: the pages read-only requests wrote, which
-	// ReadBase opens; hotOpen: they are open now (a collect protects them again).
-	atBase  bool
-	hot     []bool
-	hotOpen bool
+	// last Snapshot, Restore or Rewind). baseReads: read-only requests run since base
+	// was taken. hot: the pages read-only requests changed, which ReadBase opens;
+	// hotOpen: they are open now (a Snapshot may protect them again).
+	atBase    bool
+	baseReads int
+	hot       []bool
+	hotOpen   bool
 }
 
 // trackingEnabled turns write tracking off for tests of the comparing Snapshot.
