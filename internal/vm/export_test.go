@@ -55,3 +55,6 @@ func (in *Instance) KeptPagesForTest() int { return in.kept }
 
 // ReadsBeforeProtect is readsBeforeProtect.
 const ReadsBeforeProtect = readsBeforeProtect
+
+// MinWastedComparisons is minWastedComparisons.
+const MinWastedComparisons = minWastedComparisons

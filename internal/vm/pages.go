@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -29,9 +30,74 @@ var (
 )
 
 func newStatePage(b []byte) *statePage {
-	p := &statePage{b: new([statePageSize]byte)}
+	p := &statePage{b: takePageBuf()}
 	copy(p.b[:], b)
 	return p
+}
+
+// pageBufs is a reserve of page buffers already written once, from which Snapshot
+// takes the buffers for the pages it copies, refilled by a goroutine of its own. Memory
+// the process has not written since the kernel gave it costs a page fault on the first
+// write, about 12 µs per page on a virtual machine, ten times the copy: a checkpoint that
+// copied 4,400 pages into fresh memory took 60 ms instead of 5 (as the heap grows, and
+// after the Go runtime returned freed memory to the kernel). The reserve moves those
+// faults off the goroutine that applies entries.
+var pageBufs struct {
+	mu     sync.Mutex
+	warm   []*[statePageSize]byte
+	refill chan struct{}
+}
+
+// warmPageBufs is the reserve's size (32 MiB): a checkpoint copies a few thousand pages.
+const warmPageBufs = 8192
+
+// The goroutine starts with the package, outside any test's synctest bubble, and runs
+// for the life of the process; it fills the reserve once the first Snapshot takes from it.
+func init() {
+	pageBufs.refill = make(chan struct{}, 1)
+	go warmPageBufsLoop()
+}
+
+func takePageBuf() *[statePageSize]byte {
+	pageBufs.mu.Lock()
+	n := len(pageBufs.warm)
+	var b *[statePageSize]byte
+	if n > 0 {
+		b = pageBufs.warm[n-1]
+		pageBufs.warm[n-1] = nil
+		pageBufs.warm = pageBufs.warm[:n-1]
+	}
+	pageBufs.mu.Unlock()
+	if n <= warmPageBufs/2 {
+		select {
+		case pageBufs.refill <- struct{}{}:
+		default:
+		}
+	}
+	if b == nil {
+		return new([statePageSize]byte)
+	}
+	return b
+}
+
+// warmPageBufsLoop fills the reserve whenever takePageBuf asks, 256 buffers at a time.
+func warmPageBufsLoop() {
+	for range pageBufs.refill {
+		for {
+			batch := make([]*[statePageSize]byte, 256)
+			for i := range batch {
+				batch[i] = new([statePageSize]byte)
+				batch[i][0] = 1 // the page fault, here (capture overwrites the whole page)
+			}
+			pageBufs.mu.Lock()
+			pageBufs.warm = append(pageBufs.warm, batch...)
+			full := len(pageBufs.warm) >= warmPageBufs
+			pageBufs.mu.Unlock()
+			if full {
+				break
+			}
+		}
+	}
 }
 
 func (p *statePage) bytes() []byte {

@@ -34,7 +34,6 @@ const (
 	uffdioRegister        = 0xc020aa00 // _IOWR(0xAA, 0x00, struct uffdio_register)
 	uffdioWriteProtect    = 0xc018aa06 // _IOWR(0xAA, 0x06, struct uffdio_writeprotect)
 	uffdRegisterModeWP    = 1 << 1
-	uffdioWriteProtectWP  = 1 << 0     // UFFDIO_WRITEPROTECT_MODE_WP: protect, not open
 	uffdFeatureWPUnpopul  = 1 << 13    // protect pages not yet present too
 	uffdFeatureWPAsync    = 1 << 15    // the kernel resolves write faults itself
 	pagemapScan           = 0xc0606610 // _IOWR('f', 16, struct pm_scan_arg)
@@ -127,20 +126,9 @@ func (t *writeTracker) report(size uintptr, fn func(off, end uintptr)) error {
 // against 13 ns open (BenchmarkPageWrite): the read path opens the pages it expects a
 // request to write.
 func (t *writeTracker) open(off, end uintptr) error {
-	return t.writeProtect(off, end, 0)
-}
-
-// protect write-protects the pages of [off, end) again: to the tracker they are not
-// written, so the caller must know they hold what its last State holds. Snapshot
-// protects the pages it found open and unchanged.
-func (t *writeTracker) protect(off, end uintptr) error {
-	return t.writeProtect(off, end, uffdioWriteProtectWP)
-}
-
-func (t *writeTracker) writeProtect(off, end uintptr, mode uint64) error {
-	a := uffdioWriteProtectArg{start: uint64(t.start + off), len: uint64(end - off), mode: mode}
+	a := uffdioWriteProtectArg{start: uint64(t.start + off), len: uint64(end - off)}
 	if err := ioctl(t.uffd, uffdioWriteProtect, unsafe.Pointer(&a)); err != nil {
-		return fmt.Errorf("track writes: UFFDIO_WRITEPROTECT (mode %d): %w", mode, err)
+		return fmt.Errorf("track writes: UFFDIO_WRITEPROTECT: %w", err)
 	}
 	return nil
 }

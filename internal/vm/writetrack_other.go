@@ -18,6 +18,4 @@ func (t *writeTracker) report(uintptr, func(off, end uintptr)) error { return ni
 
 func (t *writeTracker) open(uintptr, uintptr) error { return nil }
 
-func (t *writeTracker) protect(uintptr, uintptr) error { return nil }
-
 func (t *writeTracker) close() {}
