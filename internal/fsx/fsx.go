@@ -95,6 +95,23 @@ type osFile struct{ *os.File }
 func (f osFile) Datasync() error           { return datasync(f.File) }
 func (f osFile) Allocate(size int64) error { return allocate(f.File, size) }
 
+func (f osFile) writeBehind(off, n int64) error { return writeBehind(f.File, off, n) }
+
+// WriteBehind has the kernel start writing the bytes [off, off+n) of f to the device,
+// and waits until the n bytes before off are written: a large file written in steps
+// of n, each followed by WriteBehind, reaches the device as it is written instead of in
+// one burst at its Sync. It makes nothing durable (Sync does); it only keeps a large
+// write from queueing ahead of another file's fsync. On a virtual machine here, a log's
+// fdatasync took up to 68-72 ms while 100 MB of another file were written and synced
+// at once, 7-9 ms with a WriteBehind every MiB, and the 100 MB took as long. It does
+// nothing on files that are not the operating system's or outside Linux.
+func WriteBehind(f File, off, n int64) error {
+	if w, ok := f.(interface{ writeBehind(off, n int64) error }); ok {
+		return w.writeBehind(off, n)
+	}
+	return nil
+}
+
 // ReadFile reads a whole file.
 func ReadFile(fsys FS, name string) ([]byte, error) {
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)

@@ -195,7 +195,7 @@ func (s *Store) Create(version raft.SnapshotVersion, index, term uint64, configu
 	k.f = f
 	k.crc = crc64.New(crcTable)
 	k.w = writerPool.Get().(*bufio.Writer)
-	k.w.Reset(io.MultiWriter(f, k.crc))
+	k.w.Reset(io.MultiWriter(&behindWriter{f: f}, k.crc))
 	k.checkHead = s.refuse != nil
 	s.log.Info("creating snapshot", "path", k.tmp, "term", term, "index", index)
 	return k, nil
