@@ -109,11 +109,11 @@ func hashState(domain string, moduleSHA [32]byte, clockNanos int64, globals []Gl
 // last Snapshot or Restore (writeTracker); the State shares the others with that one.
 // Without write tracking it compares each page with that State's instead.
 //
-// The pages it finds changed stay open (writable without a fault) until a later
-// Snapshot finds them unchanged: entries write most often where entries wrote just
-// before, and a fault costs a thousand times a write to an open page (13.5 µs against
-// 13 ns on a virtual machine, BenchmarkPageWrite), while an open page costs the next
-// Snapshot one comparison with the State's copy.
+// The pages it finds written stay open (writable without a fault) as long as most of
+// them changed since the last Snapshot (keepOpen): entries write most often where
+// entries wrote just before, and a fault costs a thousand times a write to an open page
+// (13.5 µs against 13 ns on a virtual machine, BenchmarkPageWrite), while an open page
+// costs the next Snapshot one comparison with the State's copy.
 func (in *Instance) Snapshot() (*State, error) {
 	if in.dead {
 		return nil, ErrDead
