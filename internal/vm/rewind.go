@@ -101,11 +101,9 @@ func (in *Instance) Rewind(st *State) error {
 	if !ok {
 		return fmt.Errorf("rewind: read %d bytes of guest memory failed", size)
 	}
-	written := in.openPages(int(size)) // nil: unknown, compare every page
-	var changed []bool
-	if written != nil {
-		changed = make([]bool, len(written))
-	}
+	// written (nil: unknown, compare every page) keeps, after the loop, only the pages
+	// the request changed: those noteHot adds to the hot pages.
+	written := in.openPages(int(size))
 	y := time.Now()
 	for i := range st.mem {
 		if written != nil && !written[i] {
@@ -113,15 +111,14 @@ func (in *Instance) Rewind(st *State) error {
 		}
 		if cur, want := view[i*statePageSize:(i+1)*statePageSize], st.mem.page(i); !bytes.Equal(cur, want) {
 			copy(cur, want)
-			if changed != nil {
-				changed[i] = true
-			}
+		} else if written != nil {
+			written[i] = false
 		}
 		if i%256 == 255 {
 			y = yieldAfter(y)
 		}
 	}
-	in.noteHot(changed)
+	in.noteHot(written)
 	for i, g := range st.Globals {
 		if !g.Mutable {
 			continue
