@@ -195,8 +195,10 @@ func printFailover(w io.Writer, killed string, window time.Duration, fo bench.Fa
 	if window > 0 {
 		after = fmt.Sprintf("; after the restart (%s later) %s at %s", ms(window), ms(fo.AfterGap), ms(fo.AfterGapStart))
 	}
-	fmt.Fprintf(w, "failover: killed %s (SIGKILL) at %s; window without a successful write after the kill %s at %s%s; longest in the whole run %s at %s; acknowledged writes %d, not readable afterwards %d\n",
-		killed, ms(fo.FaultAt), ms(fo.FaultGap), ms(fo.FaultGapStart), after, ms(fo.LongestGap), ms(fo.GapStart), fo.Acked, fo.Lost)
+	wall := func(d time.Duration) string { return fo.Start.Add(d).UTC().Format("15:04:05.000") }
+	fmt.Fprintf(w, "failover: killed %s (SIGKILL) at %s; window without a successful write after the kill %s at %s%s; longest in the whole run %s at %s; acknowledged writes %d, not readable afterwards %d; run started %s UTC (the window after the kill: %s to %s)\n",
+		killed, ms(fo.FaultAt), ms(fo.FaultGap), ms(fo.FaultGapStart), after, ms(fo.LongestGap), ms(fo.GapStart), fo.Acked, fo.Lost,
+		wall(0), wall(fo.FaultGapStart), wall(fo.FaultGapStart+fo.FaultGap))
 }
 
 // killLeader SIGKILLs the CoServer that leads (waiting while the witness hands over).

@@ -5,6 +5,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,7 +20,9 @@ type Config struct {
 	Clients   int
 	Duration  time.Duration
 	ValueSize int
-	// KeyPrefix keeps runs apart; default "bench".
+	// KeyPrefix keeps runs apart; default "bench", and for a run that keeps its writes
+	// (RunWithFault) "bench-" and 8 random hex digits: its writes carry their keys as
+	// Idempotency-Keys, which a second run on the same cluster must not send again.
 	KeyPrefix string
 	// Reads makes the load GETs instead of PUTs: each client first writes readKeys keys
 	// (untimed), then reads them in turn and checks every value. With a guest that
@@ -85,9 +88,36 @@ func put(ctx context.Context, c *http.Client, base, key string, value []byte, id
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("PUT %s: %s: %s", req.URL, resp.Status, bytes.TrimSpace(body))
+		return &StatusError{Request: "PUT " + req.URL.String(), Code: resp.StatusCode, Status: resp.Status, Body: string(bytes.TrimSpace(body))}
 	}
 	return nil
+}
+
+// StatusError is an answer of the target other than the one a request expects.
+type StatusError struct {
+	Request string // "METHOD URL"
+	Code    int
+	Status  string
+	Body    string // its start
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%s: %s: %s", e.Request, e.Status, e.Body) }
+
+// Permanent reports whether sending the same request again cannot succeed: a 4xx answer
+// other than 408 (timeout), 425 (too early) and 429 (too many requests). A 422 from
+// ftvs, for one, says the Idempotency-Key was first sent with another request.
+func (e *StatusError) Permanent() bool {
+	switch e.Code {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return e.Code >= 400 && e.Code < 500
+}
+
+// permanent reports whether err is a StatusError that sending again cannot cure.
+func permanent(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Permanent()
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

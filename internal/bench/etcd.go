@@ -384,6 +384,7 @@ type FailoverResult struct {
 	AfterGap      time.Duration
 	AfterGapStart time.Duration
 	FaultAt       time.Duration // offset from the start of the run where the fault was injected
+	Start         time.Time     // when the run began (wall clock): to find the gaps in members' logs
 	Window        time.Duration // length of the fault window; 0: to the end of the run
 	Acked         int           // writes acknowledged
 	Lost          int           // acknowledged, but afterwards missing or holding another value
@@ -433,6 +434,7 @@ func RunWithFault(ctx context.Context, cfg Config, t Target, faultAt, window tim
 	var (
 		faultErr  error
 		faultTime time.Duration
+		runStart  time.Time
 		done      = make(chan struct{})
 	)
 	res, writes, err := runLoad(ctx, cfg, t, loadOpts{keep: true, faultAt: faultAt, fault: func(start time.Time) {
@@ -441,7 +443,7 @@ func RunWithFault(ctx context.Context, cfg Config, t Target, faultAt, window tim
 			faultErr = errors.New("the run ended before the fault time")
 			return
 		}
-		faultTime = time.Since(start)
+		faultTime, runStart = time.Since(start), start
 		if fault != nil {
 			faultErr = fault()
 		}
@@ -450,7 +452,7 @@ func RunWithFault(ctx context.Context, cfg Config, t Target, faultAt, window tim
 		return res, FailoverResult{}, err
 	}
 	<-done
-	fr := FailoverResult{Acked: len(writes), FaultAt: faultTime, Window: window}
+	fr := FailoverResult{Acked: len(writes), FaultAt: faultTime, Start: runStart, Window: window}
 	g := gapsOf(writes, res.Duration)
 	fr.LongestGap, fr.GapStart = g.longest(0, res.Duration)
 	end := res.Duration

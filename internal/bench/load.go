@@ -35,6 +35,9 @@ func runLoad(ctx context.Context, cfg Config, t Target, o loadOpts) (Result, []W
 	}
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "bench"
+		if o.keep {
+			cfg.KeyPrefix = fmt.Sprintf("bench-%08x", rand.Uint32())
+		}
 	}
 	if cfg.Reads {
 		if o.keep || o.fault != nil {
@@ -152,7 +155,7 @@ func (t *loadTally) result(clients int, elapsed time.Duration) Result {
 // cfg.ValueSize random letters to t, each under a new key, until ctx ends. With keep,
 // each value is unique and kept with its write, and a failed write is sent again after
 // a pause of retryPause until it is acknowledged (its latency counts from the first
-// attempt).
+// attempt) or refused for good (a permanent StatusError: counted as failed).
 func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Time, keep bool) loadTally {
 	var tally loadTally
 	rng := rand.New(rand.NewPCG(uint64(c), uint64(start.UnixNano())))
@@ -170,7 +173,7 @@ func loadClient(ctx context.Context, cfg Config, t Target, c int, start time.Tim
 		}
 		t0 := time.Now()
 		err := t.Put(ctx, key, value)
-		for keep && err != nil && ctx.Err() == nil {
+		for keep && err != nil && ctx.Err() == nil && !permanent(err) {
 			tally.retries++
 			if tally.firstErr == "" {
 				tally.firstErr = err.Error()

@@ -140,7 +140,7 @@ var Catalogue = []Kind{
 		"The operator enabled the virtual server on this CoServer again; it counts as a running replica once caught up (duplex).",
 		"nothing"},
 	{"leader.gone", SeverityWarning,
-		"The leader's process is gone (link.peer_gone): this member stands for election at once instead of waiting for the election timeout. A CoServer stands first; the witness stands 20 ms later if no leader emerged (and hands leadership to the CoServer).",
+		"The leader's process is gone (link.peer_gone): this member stands for election at once instead of waiting for the election timeout. A CoServer stands first; the witness stands only if that CoServer holds less of the log than it does (it refuses it its vote), or if no CoServer stood within 60 ms, and then hands leadership to the CoServer.",
 		"restart the member that was leader; nothing is lost"},
 	{"leadership.transferred", SeverityInfo,
 		"Leadership moved on purpose: the operator asked for it, or a disabled CoServer handed it to the other.",

@@ -16,6 +16,7 @@ import (
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/forward"
 	"github.com/ftvs/ftvs/internal/gateway"
+	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -189,11 +190,18 @@ func TestStartWithoutQuorum(t *testing.T) {
 		}
 		c.stop("coserver2")
 		c.stop("witness")
-		for deadline := time.Now().Add(60 * time.Second); m.Status(cluster.HashNone).Role == cluster.RoleLeader; {
-			if time.Now().After(deadline) { // its leader lease runs out with no one answering
-				t.Fatal("coserver1 still leads 60s after both peers stopped")
+		// As an operator would, wait until coserver1 no longer leads (its leader lease
+		// runs out with no one answering) and sees both peers' links down: right after a
+		// peer stops, its links can still show up here until the link layer notices, and
+		// the override is then refused, rightly (seen once, when coserver2 led).
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			up := slices.ContainsFunc(m.linkStates(), func(l cluster.Link) bool { return l.State == link.Up })
+			if !up && m.Status(cluster.HashNone).Role != cluster.RoleLeader {
+				break
 			}
-			time.Sleep(20 * time.Millisecond)
+			if time.Now().After(deadline) {
+				t.Fatalf("60s after both peers stopped coserver1 still leads or shows a link up: %+v", m.linkStates())
+			}
 		}
 		if _, err := m.StartWithoutQuorum(ctx, "coserver1", "coserver2", "test"); err == nil || !strings.Contains(err.Error(), "confirm") {
 			t.Fatalf("override with a wrong confirmation: %v", err)

@@ -80,6 +80,7 @@ type Member struct {
 	// sync, Close.
 	replicaMu sync.Mutex
 	override  atomic.Pointer[cluster.Override] // a start without quorum in effect here (replica.go)
+	votes     voteWatch                        // the vote requests the witness receives (takeover.go)
 
 	stop chan struct{}
 	// ctx ends when Close begins; background work (goBackground) runs under it, and

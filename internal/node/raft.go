@@ -72,7 +72,7 @@ func (m *Member) startRaft(f raft.FSM) error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	m.rc = rc
-	m.raftp.Store(r)
+	m.setRaft(r)
 	if form {
 		m.goBackground(func() { m.formCluster(m.stop, boot) })
 	}

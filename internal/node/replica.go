@@ -107,7 +107,7 @@ func (m *Member) restartRaft(during func() error) error {
 	if err == nil {
 		var r *raft.Raft
 		if r, err = raft.NewRaft(m.rc, m.raftFSM, logs, raftStable{m.wal}, m.snaps, m.raftTrans); err == nil {
-			m.raftp.Store(r)
+			m.setRaft(r)
 			return duringErr
 		}
 	}
@@ -209,9 +209,9 @@ func (m *Member) overrideAllowed(ctx context.Context) (vsStatus, error) {
 	if rec := m.rejoin.Load(); rec != nil {
 		return vsStatus{}, refuse(http.StatusConflict, "%s cannot start the virtual server alone: it does not hold the cluster's state (%s); start the CoServer that does", m.cfg.Name, rec.Reason)
 	}
-	if reach := m.reachablePeers(ctx); len(reach) > 0 {
+	if reach, why := m.reachablePeers(ctx); len(reach) > 0 {
 		return vsStatus{}, refuse(http.StatusConflict, "refused: %s answer%s (%s), so the cluster is not down to %s alone. Start without quorum only when the other CoServer and the witness are dead; bring them back instead, and the cluster recovers by itself",
-			strings.Join(reach, " and "), map[bool]string{true: "s", false: ""}[len(reach) == 1], m.reachabilityDetail(reach), m.cfg.Name)
+			strings.Join(reach, " and "), map[bool]string{true: "s", false: ""}[len(reach) == 1], why, m.cfg.Name)
 	}
 	if m.r().State() == raft.Leader {
 		return vsStatus{}, refuse(http.StatusConflict, "%s leads with a quorum: nothing to override", m.cfg.Name)
@@ -252,14 +252,15 @@ func (m *Member) becomeOnlyVoter(epoch link.Epoch) error {
 }
 
 // reachablePeers lists the peers that answer on either link: over a link that is up,
-// or to a status request.
-func (m *Member) reachablePeers(ctx context.Context) []string {
+// or to a status request; why says which, as seen at that moment (a peer that just
+// stopped can still show a link up until this member's link layer notices).
+func (m *Member) reachablePeers(ctx context.Context) (names []string, why string) {
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	up := map[string]bool{}
+	up := map[string][]string{} // peer: the reasons it counts as reachable
 	for _, l := range m.linkStates() {
 		if l.State == link.Up {
-			up[l.To] = true
+			up[l.To] = append(up[l.To], fmt.Sprintf("%s link %s up", l.To, l.Link))
 		}
 	}
 	for _, st := range m.askPeers(ctx, cluster.HashNone, nil) {
@@ -269,28 +270,17 @@ func (m *Member) reachablePeers(ctx context.Context) []string {
 			// quorum, and a start without quorum here moves the cluster on past it.
 			delete(up, st.Member)
 		case st.Member != "" && st.Role != cluster.RoleUnreachable:
-			up[st.Member] = true
+			up[st.Member] = append(up[st.Member], st.Member+" answers status requests")
 		}
 	}
-	var out []string
-	for name := range up {
-		out = append(out, name)
+	var reasons []string
+	for name, r := range up {
+		names = append(names, name)
+		reasons = append(reasons, r...)
 	}
-	slices.Sort(out)
-	return out
-}
-
-func (m *Member) reachabilityDetail(names []string) string {
-	var parts []string
-	for _, l := range m.linkStates() {
-		if slices.Contains(names, l.To) && l.State == link.Up {
-			parts = append(parts, fmt.Sprintf("%s link %s up", l.To, l.Link))
-		}
-	}
-	if len(parts) == 0 {
-		return "they answer status requests"
-	}
-	return strings.Join(parts, ", ")
+	slices.Sort(names)
+	slices.Sort(reasons)
+	return names, strings.Join(reasons, ", ")
 }
 
 // setAsideIfSuperseded runs at start, before the raft stores are opened: if a peer's
@@ -347,7 +337,7 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 	if ost.Role == cluster.RoleUnreachable || ost.VirtualServer != vserver.StatusRunning {
 		return "", refuse(http.StatusConflict, "%s cannot sync: %s, the only other copy, is %s; bring it back first", m.cfg.Name, other.Name, describeState(ost))
 	}
-	if reach := m.reachablePeers(ctx); len(reach) < len(m.cfg.Peers)-1 {
+	if reach, _ := m.reachablePeers(ctx); len(reach) < len(m.cfg.Peers)-1 {
 		return "", refuse(http.StatusConflict, "%s cannot sync now: while it re-syncs the others must hold the quorum together, and only %v answer", m.cfg.Name, reach)
 	}
 	if m.rejoin.Load() != nil {

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -40,4 +42,52 @@ func TestPickCoServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// After the leader's process went away the witness stands only for a CoServer that holds
+// less of the log than it does (it refuses that one its vote), at once when its vote
+// request arrives, and without any request once witnessStandAfter has passed; a CoServer
+// with as much of the log wins with the witness's vote, and a second candidate would split
+// the votes.
+func TestWitnessStandsOnlyForACoServerBehind(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		c.startDuplex()
+		c.coserverLeader()
+		w := c.m["witness"]
+		if w.votes.newest.Load() == nil {
+			t.Fatal("the witness observed no vote request in the elections so far")
+		}
+		idx, err := w.wal.LastIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last raft.Log
+		if err := w.wal.GetLog(idx, &last); err != nil {
+			t.Fatal(err)
+		}
+		ask := func(term, lastLogTerm, lastLogIndex uint64) {
+			w.votes.newest.Store(&raft.RequestVoteRequest{RPCHeader: raft.RPCHeader{ID: []byte("coserver1")},
+				Term: term, LastLogTerm: lastLogTerm, LastLogIndex: lastLogIndex})
+		}
+		for _, tc := range []struct {
+			name  string
+			ask   func()
+			stand bool
+			waits bool
+		}{
+			{"a CoServer behind asks", func() { ask(last.Term+1, last.Term, 0) }, true, false},
+			{"a CoServer behind in term asks", func() { ask(last.Term+1, 0, last.Index+1000) }, true, false},
+			{"a CoServer as far as the witness asks", func() { ask(last.Term+1, last.Term, last.Index+1000) }, false, false},
+			{"only a request from an older election", func() { ask(last.Term, last.Term, 0) }, true, true},
+		} {
+			tc.ask()
+			start := time.Now()
+			stand := w.witnessMustStand(w.r().CurrentTerm())
+			waited := time.Since(start)
+			if stand != tc.stand || (waited >= witnessStandAfter) != tc.waits {
+				t.Errorf("%s: stands %v after %s; want %v, waiting %v", tc.name, stand, waited, tc.stand, tc.waits)
+			}
+		}
+	})
 }
