@@ -49,6 +49,27 @@ ftvs_load() {
 	echo "etcd-compare: ftvs failover: SIGKILL of the leader, 32 clients over both gateways, $LOAD_DURATION"
 	"$FTVS" bench --cluster "$dir/cluster" --failover --clients 32 --duration "$LOAD_DURATION" 2>&1 | tee "$out/ftvs-failover.txt" || true
 	ftvs_stop
+	# One kill says little (12 kills on 2026-12-07: 35-148 ms): FAILOVERS in all, each
+	# on a fresh cluster; the table reports the worst, and every one.
+	local i
+	for ((i = 2; i <= FAILOVERS; i++)); do
+		dir=$out/failover-$i
+		mkdir -p "$dir"
+		ftvs_start "$dir"
+		echo "etcd-compare: ftvs failover $i of $FAILOVERS (a fresh cluster)"
+		"$FTVS" bench --cluster "$dir/cluster" --failover --clients 32 --duration "$LOAD_DURATION" 2>&1 | tee "$out/ftvs-failover-$i.txt" || true
+		ftvs_stop
+	done
+}
+
+# failovers: the window after each kill of the ftvs failover runs, in ms, one per line.
+failovers() {
+	local f w
+	for f in "$out"/ftvs-failover.txt "$out"/ftvs-failover-*.txt; do
+		[[ -f $f ]] || continue
+		w=$(sed -n 's/.*window without a successful write after the kill \([^ ]*\) at.*/\1/p' "$f" | tail -1)
+		[[ -n $w ]] && ms "$w"
+	done
 }
 
 # ftvs_steady: goal 1 (scripts/measure-stall.sh on fresh clusters).
@@ -102,11 +123,13 @@ report() {
 	lat1=$(ms "$(field p50 "$out/ftvs-latency-coserver1.txt")")
 	lat2=$(ms "$(field p50 "$out/ftvs-latency-coserver2.txt")")
 	e_lat=$(ms "$(grep 'put value=256B clients=1 ' "$out"/etcd-etcd-hb*.txt 2>/dev/null | grep -o ' p50=[^ ]*' | head -1 | sed 's/.*=//')")
-	fo=$(sed -n 's/.*window without a successful write after the kill \([^ ]*\) at.*/\1/p' "$out/ftvs-failover.txt" | tail -1)
-	fo=$(ms "$fo")
+	local fos
+	fos=$(failovers | sort -n | paste -sd, - | sed 's/,/, /g')
+	fo=$(failovers | sort -n | tail -1)
 	e_fo=$(ms "$(grep -h ' failover ' "$out"/etcd-etcd-hb"$ETCD_HEARTBEAT"-*.txt 2>/dev/null | grep -o 'fault_gap=[^ ]*' | head -1 | sed 's/.*=//')")
-	sync=$(sed -n 's/.*in \([0-9.]*\) s (from restart to duplex).*/\1/p' "$out/ftvs-sync.txt" | awk '{ printf "%.2f", $1 }')
-	raw=$(sed -n 's/^raw copy: .* in \([0-9.]*\) s$/\1/p' "$out/ftvs-sync.txt")
+	# A step not run (report alone, or some steps) leaves its cell "?".
+	sync=$(sed -n 's/.*in \([0-9.]*\) s (from restart to duplex).*/\1/p' "$out/ftvs-sync.txt" 2>/dev/null | awk '{ printf "%.2f", $1 }' || true)
+	raw=$(sed -n 's/^raw copy: .* in \([0-9.]*\) s$/\1/p' "$out/ftvs-sync.txt" 2>/dev/null || true)
 	local ratio="" sratio=""
 	[[ -n $t_f && -n $t_e ]] && ratio=$(awk -v a="$t_f" -v b="$t_e" 'BEGIN { printf "%.2f", a / b }')
 	[[ -n $sync && -n $raw ]] && sratio=$(awk -v a="$sync" -v b="$raw" 'BEGIN { printf "%.1f", a / b }')
@@ -126,9 +149,9 @@ report() {
 	if [[ $fomet == yes ]] && grep -q "a leader change" <(elections "$out/ftvs-steady-5.txt"; elections "$out/ftvs-steady-big.txt"); then
 		fomet="no (a leader change in a steady run)"
 	fi
-	echo "| 4 failover | <= 100 ms after SIGKILL of the leader; no leader change in steady runs | ${fo:-?} ms | ${e_fo:-?} ms (etcd's default timers) | $fomet |"
+	echo "| 4 failover | <= 100 ms after SIGKILL of the leader; no leader change in steady runs | ${fo:-?} ms at worst (every kill: ${fos:-?}) | ${e_fo:-?} ms (etcd's default timers) | $fomet |"
 	local umib updrow
-	umib=$(sed -n 's/.*guest memory \([0-9]*\) MiB.*/\1/p' "$out/ftvs-update.txt" 2>/dev/null | head -1)
+	umib=$(sed -n 's/.*guest memory \([0-9]*\) MiB.*/\1/p' "$out/ftvs-update.txt" 2>/dev/null | head -1 || true)
 	if grep -q "update: ftvs update: refused" "$out/ftvs-update.txt" 2>/dev/null; then
 		updrow="refused: $(grep -m1 -o 'rehearsal on coserver[12] failed: [^(]*' "$out/ftvs-update.txt") | | no"
 	else

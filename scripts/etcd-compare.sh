@@ -18,7 +18,8 @@
 #
 # Usage: scripts/etcd-compare.sh [STEP...]   (etcd load steady update sync: all by default;
 # report: only the table, from OUT)
-# Environment (all optional): LOAD_DURATION (10s), STEADY_DURATION (60s), STATE_MIB
+# Environment (all optional): LOAD_DURATION (10s), STEADY_DURATION (60s), FAILOVERS (5:
+# kills of the ftvs leader, each on a fresh cluster; the table gives the worst), STATE_MIB
 # (256), UPDATE_MIB (STATE_MIB), ETCD_HEARTBEAT / ETCD_ELECTION (etcd's defaults, 100 / 1000 ms), FAST_ETCD=1
 # to add a failover run with etcd at 10 / 100 ms, KEEP=1 to keep every step's output,
 # ETCD_COMPARE_LOGS=DIR to copy etcd's logs there. Needs root only to install
@@ -28,6 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LOAD_DURATION=${LOAD_DURATION:-10s}
+FAILOVERS=${FAILOVERS:-5}
 STEADY_DURATION=${STEADY_DURATION:-60s}
 STATE_MIB=${STATE_MIB:-256}
 ETCD_HEARTBEAT=${ETCD_HEARTBEAT:-100}
