@@ -21,8 +21,8 @@ const (
 )
 
 // sqlitePost sends {"sql": sql, "args": args} to base+path (with an Idempotency-Key
-// when idem is not empty) and decodes the 200 answer into out. A 400 answer is SQLite's
-// error, returned with its message.
+// when idem is not empty) and decodes the 200 answer into out. Another answer is a
+// StatusError (a 400 is SQLite's error, with its message: permanent).
 func sqlitePost(ctx context.Context, c *http.Client, base, path, sql, idem string, out any, args ...string) error {
 	body, err := json.Marshal(struct {
 		SQL  string   `json:"sql"`
@@ -49,7 +49,7 @@ func sqlitePost(ctx context.Context, c *http.Client, base, path, sql, idem strin
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %s: %s", req.URL, resp.Status, bytes.TrimSpace(truncate(b, 512)))
+		return &StatusError{Request: "POST " + req.URL.String(), Code: resp.StatusCode, Status: resp.Status, Body: string(bytes.TrimSpace(truncate(b, 512)))}
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("POST %s: the answer is not the SQLite guest's JSON: %w", req.URL, err)

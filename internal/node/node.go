@@ -157,6 +157,10 @@ func newMember(cfg Config) *Member {
 		m.fs = fsx.OS
 	}
 	m.initMetrics()
+	if cfg.Witness {
+		m.votes.obs, m.votes.seen = make(chan raft.Observation, 16), make(chan struct{}, 1)
+		m.goBackground(m.watchVotes)
+	}
 	return m
 }
 

@@ -109,11 +109,7 @@ type voteWatch struct {
 // setRaft makes r this member's raft (at start, and when a forced sync or an override
 // replaces it); on the witness it also watches r's vote requests.
 func (m *Member) setRaft(r *raft.Raft) {
-	if m.cfg.Witness {
-		if m.votes.obs == nil {
-			m.votes.obs, m.votes.seen = make(chan raft.Observation, 16), make(chan struct{}, 1)
-			m.goBackground(m.watchVotes)
-		}
+	if m.votes.obs != nil { // the witness (newMember)
 		r.RegisterObserver(raft.NewObserver(m.votes.obs, false, func(o *raft.Observation) bool {
 			_, ok := o.Data.(raft.RequestVoteRequest)
 			return ok
