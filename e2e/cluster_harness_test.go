@@ -82,6 +82,13 @@ var forming sync.Mutex
 // newClusterWith is newCluster with extra flags for the witness too.
 func newClusterWith(t *testing.T, coserverArgs, witnessArgs []string) *cluster {
 	t.Helper()
+	return newClusterOn(t, "", coserverArgs, witnessArgs)
+}
+
+// newClusterOn is newClusterWith with every member on the binary bin ("" is the test's
+// own build): a cluster of another release, to upgrade.
+func newClusterOn(t *testing.T, bin string, coserverArgs, witnessArgs []string) *cluster {
+	t.Helper()
 	forming.Lock()
 	defer forming.Unlock()
 	dir := filepath.Join(t.TempDir(), "cluster")
@@ -97,7 +104,7 @@ func newClusterWith(t *testing.T, coserverArgs, witnessArgs []string) *cluster {
 		}
 		kind := ftcluster.KindOf(name)
 		url := ftcluster.MemberURL(cfg.Self().HTTP, cfg.Gateway.TLSCert != "", "")
-		m := &clusterMember{name: name, kind: kind, cfgPath: path, url: url, dataDir: cfg.DataDir, out: &lockedBuffer{}}
+		m := &clusterMember{name: name, kind: kind, cfgPath: path, url: url, dataDir: cfg.DataDir, out: &lockedBuffer{}, bin: bin}
 		if kind == ftcluster.KindCoServer {
 			m.args = coserverArgs
 		} else {

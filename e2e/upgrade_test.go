@@ -304,19 +304,21 @@ func statusJSON(t *testing.T, c *cluster) ftcluster.View {
 	return v
 }
 
-// The documented rolling upgrade (UPGRADING.md), under load through a load balancer:
-// disable coserver2, drain it, stop it, start the new build, enable it, wait for
-// duplex; the same for coserver1; then the witness. The new build is a release of the
-// next protocol level, so the cluster runs mixed levels in between. Not one request
+// The documented rolling upgrade (UPGRADING.md), under load through a load balancer,
+// from a release of the previous protocol level to this build: disable coserver2,
+// drain it, stop it, start the new build, enable it, wait for duplex; the same for
+// coserver1; then the witness. The cluster runs mixed levels in between, and keeps the
+// fuel metering of the previous level while it does; once both CoServers run this build
+// the leader raises it (vs.metering_changed on both), under load. Not one request
 // fails, every history is linearizable, the CoServers end with equal state, and every
 // member reports the new release.
 func TestRollingUpgrade(t *testing.T) {
-	const release = "0.2.0-upgrade"
-	protocol := version.Protocol + 1 // the next level: the cluster runs mixed levels in between
-	newBuild := buildAsync(t, release, protocol)
-	c := newCluster(t)
+	const previous = "0.1.9-previous"
+	oldBuild := buildAsync(t, previous, version.Protocol-1)
+	c := newClusterOn(t, oldBuild(), nil, nil)
 	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
-	bin := newBuild()
+	bin := ftvsBinary(t)
+	release, protocol := version.Version, version.Protocol
 	start := time.Now()
 	logf := func(format string, args ...any) {
 		t.Logf("[%6.3fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
@@ -365,11 +367,32 @@ func TestRollingUpgrade(t *testing.T) {
 		logf("%s enabled, duplex again; versions %v", name, versions(v))
 	}
 	upgradeCoServer(config.CoServer2)
-	if got := versions(c.waitMode(ftcluster.ModeDuplex, duplexTimeout)); got[config.CoServer1] != fmt.Sprintf("%s/%d", version.Version, version.Protocol) ||
+	if got := versions(c.waitMode(ftcluster.ModeDuplex, duplexTimeout)); got[config.CoServer1] != fmt.Sprintf("%s/%d", previous, version.Protocol-1) ||
 		got[config.CoServer2] != fmt.Sprintf("%s/%d", release, protocol) {
 		t.Fatalf("mixed cluster reports %v", got)
 	}
+	for _, name := range []string{config.CoServer1, config.CoServer2} {
+		if contains(c.member(name).out.String(), "event=vs.metering_changed") {
+			t.Fatalf("%s changed the fuel metering while coserver1 still runs protocol level %d", name, version.Protocol-1)
+		}
+	}
 	upgradeCoServer(config.CoServer1)
+	for _, name := range []string{config.CoServer1, config.CoServer2} {
+		deadline := time.Now().Add(duplexTimeout)
+		for !contains(c.member(name).out.String(), "event=vs.metering_changed") {
+			if time.Now().After(deadline) {
+				t.Fatalf("both CoServers run protocol level %d, and %s did not change the fuel metering within %v", protocol, name, duplexTimeout)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, name := range []string{config.CoServer1, config.CoServer2} {
+		for _, l := range strings.Split(c.member(name).out.String(), "\n") {
+			if strings.Contains(l, "event=vs.metering_changed") {
+				logf("%s: %s", name, l[strings.Index(l, "msg="):])
+			}
+		}
+	}
 	if err := c.terminateErr(config.Witness); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ type vmFlags struct {
 func (v *vmFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&v.memoryMiB, "memory-limit", vm.DefaultMemoryLimitBytes>>20, "guest memory limit in MiB")
 	fs.IntVar(&v.maxRequestBytes, "max-request-bytes", vm.DefaultMaxRequestBytes, "largest request (headers and body) the virtual server accepts")
-	fs.Int64Var(&v.fuel, "fuel", vm.DefaultFuelPerEntry, "per-entry budget in fuel units (one per guest function call or loop iteration)")
+	fs.Int64Var(&v.fuel, "fuel", vm.DefaultFuelPerEntry, "per-entry budget in fuel units (one per guest function call or loop iteration, and per 64 bytes of memory.copy/fill)")
 	fs.BoolVar(&v.interpreter, "interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
 	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "compiled-guest cache shared by every CoServer of this user (empty: in memory)")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // Limits of the module commands.
@@ -270,7 +271,7 @@ func checkModule(ctx context.Context, name string, bin []byte) (*vm.Module, erro
 		return nil, err
 	}
 	defer e.Close(ctx)
-	return e.Load(ctx, name, bin)
+	return e.Load(ctx, name, bin, wasm.NewestMetering)
 }
 
 func readModule(path string) ([]byte, error) {

@@ -36,7 +36,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.guest, "guest", "", "guest module (.wasm) for a new virtual server; default the embedded kv example (guest.file)")
 	fs.Uint64Var(&f.memoryLimitMiB, "memory-limit", DefaultMemoryLimitMiB, "guest memory limit in MiB, 1 to 4096 (guest.memory_limit_mib)")
 	fs.IntVar(&f.maxRequestBytes, "max-request-bytes", DefaultMaxRequestBytes, "largest request (headers and body) the virtual server accepts (guest.max_request_bytes)")
-	fs.Int64Var(&f.fuel, "fuel", DefaultFuel, "per-entry budget in fuel units, one per guest function call or loop iteration (guest.fuel)")
+	fs.Int64Var(&f.fuel, "fuel", DefaultFuel, "per-entry budget in fuel units, one per guest function call or loop iteration and per 64 bytes of memory.copy/fill (guest.fuel)")
 	fs.DurationVar(&f.checkInterval, "check-interval", DefaultCheckInterval, "how often the leading CoServer appends a check entry, at which both CoServers compare their state hashes (guest.check_interval)")
 	fs.DurationVar(&f.tickInterval, "tick-interval", 0, "how often the leading CoServer appends a tick entry, at which the guest's tick export runs on every CoServer; 0: never (guest.tick_interval)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-timeout", DefaultHeartbeatTimeout, "time without contact from the leader before a follower stands for election (raft.heartbeat_timeout)")

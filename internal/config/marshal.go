@@ -35,7 +35,7 @@ func (c *Config) Marshal() []byte {
 	w(`Guest module (.wasm) installed on a new virtual server; "" = the embedded kv example.`, "file", quote(c.Guest.File))
 	w("Guest memory limit in MiB (1 to 4096).", "memory_limit_mib", c.Guest.MemoryLimitMiB)
 	w("Largest request (headers and body) in bytes.", "max_request_bytes", c.Guest.MaxRequestBytes)
-	w("Per-entry budget in fuel units (one per guest function call or loop iteration).", "fuel", c.Guest.Fuel)
+	w("Per-entry budget in fuel units (one per guest function call or loop iteration, and per 64 bytes of memory.copy/fill).", "fuel", c.Guest.Fuel)
 	w("How often the leading CoServer appends a check entry, at which both CoServers compare their state hashes (at least 100ms).", "check_interval", quote(c.Guest.CheckInterval.String()))
 	w(`How often the leading CoServer appends a tick entry, at which the guest's tick export runs on every CoServer ("0s": never; else at least 10ms).`, "tick_interval", quote(c.Guest.TickInterval.String()))
 	b.WriteString("\n[raft]\n")

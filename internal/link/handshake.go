@@ -189,6 +189,7 @@ func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto b
 			return nil, err
 		}
 		rc.SetDeadline(time.Time{})
+		l.sawBuild(p.peer, peerBuild)
 		return &Conn{Conn: nc, raw: rc, peer: p.peer.name, link: linkName(p.link), proto: proto, peerBuild: peerBuild}, nil
 	case ackIncompatible:
 		peerBuild, _ := readBuild(nc) // zero if cut short: the message says "unknown version"
@@ -318,6 +319,7 @@ func (l *Layer) acceptHandshake(link int, rc *rawConn) (*Conn, error) {
 		return nil, err
 	}
 	rc.SetDeadline(time.Time{})
+	l.sawBuild(pr, h.peerBuild)
 	return &Conn{Conn: in.nc, raw: rc, peer: h.claimed, link: linkName(link), proto: h.proto, peerBuild: h.peerBuild}, nil
 }
 

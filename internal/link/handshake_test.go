@@ -79,6 +79,9 @@ func TestProtocolLevels(t *testing.T) {
 					if got := in.(*Conn).PeerBuild(); got != builds[from.name] {
 						t.Errorf("%s accepted %s: peer build %+v, want %+v", to.name, from.name, got, builds[from.name])
 					}
+					if got, up := from.layer.PeerBuild(to.name); !up || got != builds[to.name] {
+						t.Errorf("%s: PeerBuild(%s) = %+v, %v; want %+v with a link up", from.name, to.name, got, up, builds[to.name])
+					}
 					continue
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -99,6 +102,9 @@ func TestProtocolLevels(t *testing.T) {
 					}
 				}
 				return
+			}
+			if b, up := c1.layer.PeerBuild("coserver2"); up || b != (version.Build{}) {
+				t.Errorf("PeerBuild of a peer that was refused: %+v, %v; want nothing", b, up)
 			}
 			for _, m := range []*member{c1, c2} {
 				peer := "coserver1"

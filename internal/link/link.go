@@ -193,7 +193,8 @@ type peer struct {
 	paths [2]*path
 	// under Layer.mu
 	allDownReported bool
-	goneReported    bool // EventPeerGone sent; cleared when a link comes back up
+	goneReported    bool          // EventPeerGone sent; cleared when a link comes back up
+	build           version.Build // what the peer said it is in its newest handshake
 }
 
 // path is one (peer, link).
@@ -363,6 +364,32 @@ func (l *Layer) States() []State {
 		}
 	}
 	return out
+}
+
+// PeerBuild returns the release and protocol levels the named peer gave in its newest
+// handshake with this member. ok is false unless a link to it is up now: the build of
+// a peer that is not connected may have changed since (it restarts on another
+// release).
+func (l *Layer) PeerBuild(name string) (b version.Build, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pr := l.peers[name]
+	if pr == nil || pr.build == (version.Build{}) {
+		return version.Build{}, false
+	}
+	for _, p := range pr.paths {
+		if p.up {
+			return pr.build, true
+		}
+	}
+	return pr.build, false
+}
+
+// sawBuild records what a peer said it is in a handshake that succeeded.
+func (l *Layer) sawBuild(pr *peer, b version.Build) {
+	l.mu.Lock()
+	pr.build = b
+	l.mu.Unlock()
 }
 
 func linkName(i int) string {

@@ -70,7 +70,7 @@ func TestStampedKVLoadsAndRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close(ctx)
-	mod, err := e.Load(ctx, "kv", stamped)
+	mod, err := e.Load(ctx, "kv", stamped, wasm.NewestMetering)
 	if err != nil {
 		t.Fatalf("vm refused the stamped module: %v", err)
 	}

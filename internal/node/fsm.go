@@ -18,6 +18,7 @@ import (
 	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // fsm adapts the virtual server to raft: committed entries go to the guest in log order,
@@ -409,4 +410,18 @@ func (c *countingReader) Read(b []byte) (int, error) {
 			"percent", 10*c.next, "eta_seconds", fmt.Sprintf("%.1f", eta))
 	}
 	return n, err
+}
+
+// metering is the fuel metering the virtual server runs.
+func (f *fsm) metering() wasm.Metering {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.vs.Metering()
+}
+
+// module is the module the virtual server runs, or nil.
+func (f *fsm) module() *vm.Module {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.vs.Module()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/entry"
+	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -53,7 +54,7 @@ func (m *Member) installModule(ctx context.Context, strict bool) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("guest %s: %w", m.cfg.GuestName, err)
 	}
-	mod, err := m.engine.Load(ctx, m.cfg.GuestName, m.cfg.Guest)
+	mod, err := m.loadModule(ctx, m.cfg.GuestName, m.cfg.Guest)
 	if err != nil {
 		return fmt.Errorf("guest %s: %w", m.cfg.GuestName, err)
 	}
@@ -103,6 +104,7 @@ func (m *Member) ensureSettings(ctx context.Context, fresh bool) error {
 		m.waitForFormation(ctx)
 	}
 	cs := m.localSettings()
+	cs.Metering, _ = m.clusterMetering() // unknown: the oldest; raiseMetering raises it later
 	res, err := m.Propose(ctx, entry.Entry{Kind: entry.KindSettings, Payload: vserver.EncodeSettingsPayload(cs), Seed: entry.NewSeed()})
 	if err != nil {
 		return fmt.Errorf("record the virtual server's settings: %w", err)
@@ -112,18 +114,20 @@ func (m *Member) ensureSettings(ctx context.Context, fresh bool) error {
 	}
 	m.log.Info("virtual server settings recorded", "event", "vs.settings_recorded", "index", res.Index,
 		"fuel", cs.FuelPerEntry, "memory_limit_bytes", cs.MemoryLimitBytes, "max_request_bytes", cs.MaxRequestBytes, "interpreter", cs.Interpreter,
-		"tick_interval", cs.TickInterval)
+		"tick_interval", cs.TickInterval, "metering", cs.Metering.String())
 	return nil
 }
 
 // installWhenLeader (cluster CoServer) installs the guest whenever this CoServer gains
-// leadership of a virtual server that has none.
+// leadership of a virtual server that has none, and while it leads raises the
+// cluster's metering once both CoServers run a newer one (raiseMetering).
 func (m *Member) installWhenLeader(stop <-chan struct{}) {
 	// Polled rather than raft's LeaderCh: the raft instance can be replaced (replica.go),
 	// and the channel with it.
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var led *raft.Raft // the instance this CoServer last saw itself lead
+	var meter meterChores
 	for {
 		select {
 		case <-stop:
@@ -133,9 +137,11 @@ func (m *Member) installWhenLeader(stop <-chan struct{}) {
 		r := m.r()
 		if r.State() != raft.Leader {
 			led = nil
+			m.meteringChores(false, &meter)
 			continue
 		}
 		if led == r {
+			m.meteringChores(true, &meter)
 			continue
 		}
 		led = r
@@ -172,7 +178,7 @@ func (m *Member) checkSnapshotSettings() error {
 	if err != nil || cs == nil {
 		return nil
 	}
-	if local := m.localSettings(); *cs != local {
+	if local := m.localSettings(); !cs.Matches(local) {
 		err := &vserver.SettingsMismatchError{Index: at, Cluster: *cs, Local: local}
 		m.log.Error("this CoServer's settings differ from the cluster's: it does not start", "event", "member.settings_refused", "err", err)
 		return err
@@ -206,4 +212,10 @@ func (m *Member) setAsideNewestSnapshot(cause error) {
 	}
 	m.log.Error("a snapshot could not be restored; set aside", "event", "storage.corrupt", "store", "snapshots",
 		"snapshot", metas[0].ID, "set_aside", dest, "err", cause)
+}
+
+// loadModule compiles a module with this CoServer's engine under the virtual server's
+// metering (what the replicas will run, so the compiled code is the one they use).
+func (m *Member) loadModule(ctx context.Context, name string, bin []byte) (*vm.Module, error) {
+	return m.engine.Load(ctx, name, bin, m.fsm.metering())
 }

@@ -85,7 +85,7 @@ func (u updater) Logger() *slog.Logger  { return u.m.log }
 func (u updater) CurrentModule() string { return u.m.fsm.status(false).Module }
 
 func (u updater) Load(ctx context.Context, name string, bin []byte) (*vm.Module, error) {
-	return u.m.engine.Load(ctx, name, bin)
+	return u.m.loadModule(ctx, name, bin)
 }
 
 func (u updater) History() []vserver.HistoryModule {
@@ -119,7 +119,7 @@ func (m *Member) rehearse(ctx context.Context, name string, bin []byte) update.R
 		m.log.Warn("update rehearsal failed on this CoServer", "event", "update.rehearsal_failed", "module", name, "err", err)
 		return rep
 	}
-	mod, err := m.engine.Load(ctx, name, bin)
+	mod, err := m.loadModule(ctx, name, bin)
 	if err != nil {
 		return fail(err)
 	}

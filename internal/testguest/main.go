@@ -15,6 +15,9 @@
 //	                then "wasm error: unreachable"
 //	GET /recurse    trap: out of fuel, else (after ~20 s) wazero "stack overflow"
 //	GET /loop       never returns: only the host's fuel budget ends it
+//	GET /copyloop   never returns: copies 1 MiB (one memory.copy) over and over;
+//	                the budget ends it under bulk metering (wasm.MeterBulk: 16,384
+//	                units a copy), only the host's watchdog without it
 //
 // The others answer normally: /echo (any method), POST /count, GET /ticks,
 // POST /grow?mb=N, GET /sleep?ms=N, /time, /rand, /print, /map. The tick
@@ -54,6 +57,7 @@ func init() {
 	mux.HandleFunc("GET /exit", exit)
 	mux.HandleFunc("GET /fatal", fatal)
 	mux.HandleFunc("GET /loop", loop)
+	mux.HandleFunc("GET /copyloop", copyLoop)
 	mux.HandleFunc("GET /recurse", recurse)
 	mux.HandleFunc("GET /oom", oom)
 	mux.HandleFunc("POST /grow", grow)
@@ -74,6 +78,17 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", ct)
 	}
 	io.Copy(w, r.Body)
+}
+
+// copyLoop copies a 1 MiB buffer to another forever: one runtime.memmove, that is one
+// memory.copy instruction, per turn.
+func copyLoop(w http.ResponseWriter, r *http.Request) {
+	src, dst := make([]byte, 1<<20), make([]byte, 1<<20)
+	for i := 0; ; i++ {
+		src[i%len(src)] = byte(i)
+		copy(dst, src)
+		retained = append(retained[:0], dst)
+	}
 }
 
 func count(w http.ResponseWriter, r *http.Request) {

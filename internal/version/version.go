@@ -14,7 +14,7 @@ var Version = "0.1.0-dev"
 // protocol is the member-to-member protocol level as text, so that a build can set it
 // (-X only sets strings): -ldflags "-X github.com/ftvs/ftvs/internal/version.protocol=2".
 // Tests build members of other levels this way.
-var protocol = "2"
+var protocol = "3"
 
 // MaxProtocol is the highest protocol level the link handshake can carry (16 bits).
 const MaxProtocol = 1<<16 - 1

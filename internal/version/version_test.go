@@ -6,10 +6,10 @@ import (
 )
 
 func TestDefaults(t *testing.T) {
-	// Level 2 is the first release's: nothing below it was released, so it works with
-	// its own level only.
-	if Protocol != FirstRelease || MinPeerProtocol != FirstRelease {
-		t.Errorf("Protocol %d, MinPeerProtocol %d; want %d and %d in a default build", Protocol, MinPeerProtocol, FirstRelease, FirstRelease)
+	// Level 3 (fuel metering of bulk memory instructions, recorded in the settings)
+	// works with level 2, the first release's, and its own.
+	if Protocol != 3 || MinPeerProtocol != FirstRelease {
+		t.Errorf("Protocol %d, MinPeerProtocol %d; want 3 and %d in a default build", Protocol, MinPeerProtocol, FirstRelease)
 	}
 	if err := Self().Valid(); err != nil {
 		t.Error(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/wasm"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ func TestCloseDuringLoad(t *testing.T) {
 	}
 	const funcs = 1000
 	start := time.Now()
-	if _, err := e.Load(ctx, "synthetic", syntheticModule(funcs, 0)); err != nil {
+	if _, err := e.Load(ctx, "synthetic", syntheticModule(funcs, 0), wasm.NewestMetering); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
@@ -95,7 +96,7 @@ func TestCloseDuringLoad(t *testing.T) {
 			}
 			loaded := make(chan error, 1)
 			go func() {
-				_, err := e.Load(ctx, "synthetic", syntheticModule(funcs, byte(i+1)))
+				_, err := e.Load(ctx, "synthetic", syntheticModule(funcs, byte(i+1)), wasm.NewestMetering)
 				loaded <- err
 			}()
 			time.Sleep(time.Duration(at * float64(took)))
@@ -105,7 +106,7 @@ func TestCloseDuringLoad(t *testing.T) {
 			if err := <-loaded; err != nil && !errors.Is(err, vm.ErrClosed) {
 				t.Errorf("Load during Close: %v, want success or ErrClosed", err)
 			}
-			if _, err := e.Load(ctx, "synthetic", syntheticModule(funcs, byte(i+1))); !errors.Is(err, vm.ErrClosed) {
+			if _, err := e.Load(ctx, "synthetic", syntheticModule(funcs, byte(i+1)), wasm.NewestMetering); !errors.Is(err, vm.ErrClosed) {
 				t.Errorf("Load after Close: %v, want ErrClosed", err)
 			}
 		})

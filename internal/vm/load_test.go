@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/ftvs/ftvs/internal/wasm"
 	"strings"
 	"testing"
 
@@ -45,7 +46,7 @@ func TestLoadRefusesBadModules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.Load(context.Background(), "bad", tc.bin)
+			_, err := e.Load(context.Background(), "bad", tc.bin, wasm.NewestMetering)
 			if !errors.Is(err, vm.ErrBadModule) {
 				t.Fatalf("err = %v, want ErrBadModule", err)
 			}
@@ -57,7 +58,7 @@ func TestLoadRefusesBadModules(t *testing.T) {
 		})
 	}
 	// The good module still loads on the same engine: refusals left nothing behind.
-	if _, err := e.Load(context.Background(), "good", good); err != nil {
+	if _, err := e.Load(context.Background(), "good", good, wasm.NewestMetering); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -77,7 +78,7 @@ func TestRestoreRefusesForeignState(t *testing.T) {
 		t.Fatalf("foreign state: %v", err)
 	}
 	small := newEngine(t, vm.Config{MemoryLimitBytes: 8 << 20}) // above the module's minimum, below the state
-	m, err := small.Load(context.Background(), "testguest", bin)
+	m, err := small.Load(context.Background(), "testguest", bin, wasm.NewestMetering)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,9 @@ type Module struct {
 	SHA256 [32]byte
 	// Binary is the original module as given to Load.
 	Binary []byte
+	// Metering is what its fuel meter charges (wasm.Metering): the virtual server's,
+	// the same on every replica.
+	Metering wasm.Metering
 	// HasTick, HasExportState, HasImportState, HasHealth tell which optional exports exist.
 	HasTick, HasExportState, HasImportState, HasHealth bool
 }
@@ -33,24 +36,24 @@ type Module struct {
 // SHA256Hex is the module identity in hex.
 func (m *Module) SHA256Hex() string { return hex.EncodeToString(m.SHA256[:]) }
 
-// Load checks the guest ABI, instruments the module (fuel meter, exported globals) and
-// compiles it. Every refusal wraps ErrBadModule and names the problem and the fix.
-// The name is the operator's name for the module (e.g. "kv"); it travels in snapshots.
-// After Close it fails with ErrClosed.
-func (e *Engine) Load(ctx context.Context, name string, bin []byte) (*Module, error) {
+// Load checks the guest ABI, instruments the module (fuel meter under the given
+// metering, exported globals) and compiles it. Every refusal wraps ErrBadModule and
+// names the problem and the fix. The name is the operator's name for the module (e.g.
+// "kv"); it travels in snapshots. After Close it fails with ErrClosed.
+func (e *Engine) Load(ctx context.Context, name string, bin []byte, metering wasm.Metering) (*Module, error) {
 	release, err := e.use()
 	if err != nil {
 		return nil, fmt.Errorf("load guest %s: %w", name, err)
 	}
 	defer release()
-	key := moduleKey{name: name, sha: sha256.Sum256(bin)}
+	key := moduleKey{name: name, sha: sha256.Sum256(bin), metering: metering}
 	e.mu.Lock()
 	m := e.modules[key]
 	e.mu.Unlock()
 	if m != nil {
 		return m, nil
 	}
-	m, err = e.load(ctx, name, bin)
+	m, err = e.load(ctx, name, bin, metering)
 	if err != nil {
 		return nil, err
 	}
@@ -60,8 +63,8 @@ func (e *Engine) Load(ctx context.Context, name string, bin []byte) (*Module, er
 	return m, nil
 }
 
-func (e *Engine) load(ctx context.Context, name string, bin []byte) (*Module, error) {
-	inst, err := wasm.Instrument(bin)
+func (e *Engine) load(ctx context.Context, name string, bin []byte, metering wasm.Metering) (*Module, error) {
+	inst, err := wasm.Instrument(bin, metering)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadModule, err)
 	}
@@ -75,7 +78,7 @@ func (e *Engine) load(ctx context.Context, name string, bin []byte) (*Module, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: compile: %w", ErrBadModule, err)
 	}
-	m := &Module{engine: e, compiled: compiled, info: inst, Binary: bin, SHA256: sha256.Sum256(bin), Name: name}
+	m := &Module{engine: e, compiled: compiled, info: inst, Binary: bin, SHA256: sha256.Sum256(bin), Name: name, Metering: metering}
 	defs := compiled.ExportedFunctions()
 	for _, want := range abiExports {
 		def, ok := defs[want.name]

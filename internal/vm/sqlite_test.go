@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/ftvs/ftvs/internal/wasm"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ import (
 
 func startSQLite(t testing.TB, e *vm.Engine, seed byte) *vm.Instance {
 	t.Helper()
-	m, err := e.Load(context.Background(), "sqlite", sqlite.Module)
+	m, err := e.Load(context.Background(), "sqlite", sqlite.Module, wasm.NewestMetering)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package vm_test
 import (
 	"context"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/wasm"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func stateTransfer(b *testing.B, mib int) {
 	e := newEngine(b, vm.Config{})
 	ctx := context.Background()
 	load := func(bin []byte) *vm.Instance {
-		m, err := e.Load(ctx, "kv", bin)
+		m, err := e.Load(ctx, "kv", bin, wasm.NewestMetering)
 		if err != nil {
 			b.Fatal(err)
 		}

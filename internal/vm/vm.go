@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/wasm"
 	"log/slog"
 	"sync"
 	"time"
@@ -139,8 +140,9 @@ type Engine struct {
 }
 
 type moduleKey struct {
-	name string
-	sha  [32]byte
+	name     string
+	sha      [32]byte
+	metering wasm.Metering
 }
 
 // NewEngine makes an Engine.

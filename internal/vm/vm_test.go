@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/wasm"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,7 +38,7 @@ func newEngine(t testing.TB, cfg vm.Config) *vm.Engine {
 func start(t testing.TB, e *vm.Engine, bin []byte, seed byte) *vm.Instance {
 	t.Helper()
 	ctx := context.Background()
-	m, err := e.Load(ctx, "testguest", bin)
+	m, err := e.Load(ctx, "testguest", bin, wasm.NewestMetering)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +270,7 @@ func TestSnapshotRestoreContinues(t *testing.T) {
 // yields a result.
 func TestWatchdogFailsReplica(t *testing.T) {
 	bin := guesttest.Build(t, testGuest)
-	m, err := newEngine(t, vm.Config{Watchdog: time.Nanosecond}).Load(context.Background(), "testguest", bin)
+	m, err := newEngine(t, vm.Config{Watchdog: time.Nanosecond}).Load(context.Background(), "testguest", bin, wasm.NewestMetering)
 	if err != nil {
 		t.Fatal(err)
 	}

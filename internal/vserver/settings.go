@@ -2,6 +2,7 @@ package vserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // Settings are the engine settings that change what the guest computes: the same log
@@ -27,6 +29,19 @@ type Settings struct {
 	// the payload when 0, so that a cluster without ticks records what builds from
 	// before ticks read.
 	TickInterval time.Duration `json:"tick_interval_ns,omitempty"`
+	// Metering is what the fuel meter charges (wasm.Metering). Unlike the others it is
+	// no member's own setting: the leader records the newest metering every CoServer's
+	// build runs (node: meteringFor), and every replica runs what is recorded. Left out
+	// of the payload for wasm.MeterCalls, the metering of builds of protocol level 2,
+	// which refuse a payload that has it ("a setting this build does not know").
+	Metering wasm.Metering `json:"metering,omitempty"`
+}
+
+// Matches reports whether a CoServer whose own settings are local can run a cluster
+// recorded with s: every setting equal but the metering, which follows the cluster's.
+func (s Settings) Matches(local Settings) bool {
+	local.Metering = s.Metering
+	return s == local
 }
 
 // SettingsOf returns the settings an engine runs with (defaults filled in), and the
@@ -143,6 +158,8 @@ func (s Settings) validate() error {
 		return fmt.Errorf("max request bytes %d: must be positive", s.MaxRequestBytes)
 	case s.TickInterval < 0:
 		return fmt.Errorf("tick interval %s: must not be negative", s.TickInterval)
+	case s.Metering > wasm.NewestMetering:
+		return fmt.Errorf("metering %d: this build runs metering %d (%v) at most: upgrade every CoServer to the cluster's release", s.Metering, wasm.NewestMetering, wasm.NewestMetering)
 	}
 	return nil
 }
@@ -162,16 +179,67 @@ func (s *Server) LocalSettings() Settings {
 	return SettingsOf(s.cfg.Engine.Config(), s.cfg.TickInterval)
 }
 
+// Metering is the fuel metering the virtual server runs (the recorded settings',
+// wasm.MeterCalls before any were recorded).
+func (s *Server) Metering() wasm.Metering {
+	if s.settings == nil {
+		return wasm.MeterCalls
+	}
+	return s.settings.Metering
+}
+
 // applySettings records the cluster's settings from a settings entry (or a snapshot)
 // and checks this replica's own against them: on a difference, the replica fails, with
-// an error that names each setting and the fix.
-func (s *Server) applySettings(index uint64, cs Settings) error {
+// an error that names each setting and the fix. A new metering applies at once
+// (remeter).
+func (s *Server) applySettings(ctx context.Context, index uint64, cs Settings) error {
+	if err := s.remeter(ctx, cs.Metering); err != nil {
+		err = fmt.Errorf("settings entry %d: %w", index, err)
+		s.fail(err)
+		return err
+	}
 	s.settings, s.settingsIndex = &cs, index
 	local := s.LocalSettings()
-	if cs == local {
+	if cs.Matches(local) {
 		return nil
 	}
 	err := &SettingsMismatchError{Index: index, Cluster: cs, Local: local}
 	s.fail(err)
 	return err
+}
+
+// remeter switches the running module and the earlier ones kept for rollback to the
+// metering m: each is instrumented again, and the running one's state (memory and
+// globals: instrumentation adds only the fuel global) moves to the new instance
+// through a checkpoint taken here, so that a later reset replays no entry that ran
+// under the old metering. Every replica does it at the same entry.
+func (s *Server) remeter(ctx context.Context, m wasm.Metering) error {
+	if s.mod == nil || s.mod.Metering == m {
+		return nil
+	}
+	from, began := s.mod.Metering, time.Now()
+	mod, err := s.cfg.Engine.Load(ctx, s.mod.Name, s.mod.Binary, m)
+	if err != nil {
+		return fmt.Errorf("instrument module %s for metering %v: %w", s.mod.Name, m, err)
+	}
+	history := make([]HistoryModule, len(s.history))
+	for i, h := range s.history {
+		hm, err := s.cfg.Engine.Load(ctx, h.Module.Name, h.Module.Binary, m)
+		if err != nil {
+			return fmt.Errorf("instrument earlier module %s %s for metering %v: %w", h.Module.Name, h.Version, m, err)
+		}
+		history[i] = HistoryModule{Module: hm, Version: h.Version}
+	}
+	if err := s.takeCheckpoint(); err != nil {
+		return fmt.Errorf("checkpoint before metering %v: %w", m, err)
+	}
+	inst, err := mod.Restore(ctx, s.checkpoint)
+	if err != nil {
+		return fmt.Errorf("move the state to module %s under metering %v: %w", mod.Name, m, err)
+	}
+	s.inst.Close(ctx)
+	s.mod, s.inst, s.history = mod, inst, history
+	s.log.Info("virtual server metering changed", "event", "vs.metering_changed", "index", s.applied,
+		"from", from.String(), "to", m.String(), "module", mod.Name, "took_ms", time.Since(began).Milliseconds())
+	return nil
 }

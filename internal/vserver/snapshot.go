@@ -32,6 +32,7 @@ type Snapshot struct {
 	SettingsIndex uint64
 	// Version 5: the requests remembered for idempotent retries (idempotency.go).
 	Idempotency []*IdempotencyRecord
+	// (Version 6 adds the settings' metering; see the format below.)
 }
 
 // SnapshotModule is an earlier module in a snapshot.
@@ -43,11 +44,12 @@ type SnapshotModule struct {
 // ErrCorrupt means a snapshot file failed its checks. Nothing was restored from it.
 var ErrCorrupt = errors.New("snapshot is corrupted")
 
-// The file format (version 5), all integers big endian:
+// The file format (version 6), all integers big endian:
 //
 //	"FTVSSNAP" | u32 version | u64 index
-//	version 3 to 5: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
-//	  | u32 max request bytes | u8 interpreter | version 5 only: u64 tick interval (ns)
+//	version 3 to 6: u8 has-settings; if 1: u64 settings index | u64 fuel | u64 memory limit
+//	  | u32 max request bytes | u8 interpreter | versions 5 and 6: u64 tick interval (ns)
+//	  | version 6: u8 metering (wasm.Metering)
 //	u8 name length | name | u32 module length | module
 //	u8 has-state; if 1:
 //	  [32]module sha256 | i64 clock | u32 global count | per global: u32 index, u8 type, u8 mutable, u64 value
@@ -55,7 +57,7 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 //	version 2 only: u8 version length | module version | u8 history count | per earlier
 //	  module: u8 name length | name | u8 version length | version | u32 length | module
 //	  | u8 on probation | u32 threshold | u32 consecutive traps | u32 probation left
-//	version 5 only: the idempotency section (encodeIdempotency)
+//	versions 5 and 6: the idempotency section (encodeIdempotency)
 //	[32] sha256 of everything before it
 //
 // Version 4 is version 3 with the state hash of vm.State.Hash (sha256 over the hashes of
@@ -63,8 +65,11 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 // have vm.State.HashV1's (over the memory bytes). Version 5 adds the tick interval to
 // the settings and, at the end, the idempotency section (encodeIdempotency); it is
 // written only when ticks are on or a request is remembered (otherwise the file is
-// version 4, which builds from before read). Version 1 files (no update section), version 2
-// files (no settings) and versions 3 and 4 are still read.
+// version 4, which builds from before read). Version 6 adds the metering to the
+// settings; it is written only when the metering is not wasm.MeterCalls, which builds
+// of protocol level 2 cannot run (they refuse the file as they refuse the settings
+// entry). Version 1 files (no update section), version 2 files (no settings) and
+// versions 3 to 5 are still read.
 // The settings come first so that a CoServer whose memory limit is below the cluster's
 // learns that from the file (ErrSettingsMismatch), instead of taking it for corrupt.
 //
@@ -72,7 +77,7 @@ var ErrCorrupt = errors.New("snapshot is corrupted")
 // hash is recomputed on read, so a file that decodes is exactly what was written.
 const (
 	snapMagic         = "FTVSSNAP"
-	snapVersion       = 5
+	snapVersion       = 6
 	maxSnapModule     = 64 << 20
 	maxSnapGlobals    = 1 << 16
 	snapPageSize      = 65536
@@ -88,8 +93,11 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e := &encoder{w: out}
 	e.bytes([]byte(snapMagic))
 	version := uint32(4)
-	if s.Settings != nil && s.Settings.TickInterval != 0 || len(s.Idempotency) > 0 {
-		version = snapVersion
+	switch {
+	case s.Settings != nil && s.Settings.Metering != wasm.MeterCalls:
+		version = 6
+	case s.Settings != nil && s.Settings.TickInterval != 0 || len(s.Idempotency) > 0:
+		version = 5
 	}
 	e.u32(version)
 	e.u64(s.Index)
@@ -122,9 +130,9 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	return cw.n, nil
 }
 
-// encodeSettings writes the settings section (version 3, and the tick interval from
-// version 5): a flag, then the cluster's settings cs and the index they were recorded
-// at, if cs is not nil.
+// encodeSettings writes the settings section (version 3, the tick interval from
+// version 5, the metering from version 6): a flag, then the cluster's settings cs and
+// the index they were recorded at, if cs is not nil.
 func encodeSettings(e *encoder, cs *Settings, at uint64, version uint32) {
 	if cs == nil {
 		e.u8(0)
@@ -138,6 +146,9 @@ func encodeSettings(e *encoder, cs *Settings, at uint64, version uint32) {
 	e.bool(cs.Interpreter)
 	if version >= 5 {
 		e.u64(uint64(cs.TickInterval))
+	}
+	if version >= 6 {
+		e.u8(uint8(cs.Metering))
 	}
 }
 
@@ -272,9 +283,12 @@ func decodeSettings(d *decoder, version uint32) (*Settings, uint64, error) {
 	}
 	if version >= 5 {
 		cs.TickInterval = time.Duration(d.u64())
-		if d.err != nil {
-			return nil, 0, d.err
-		}
+	}
+	if version >= 6 {
+		cs.Metering = wasm.Metering(d.u8())
+	}
+	if d.err != nil {
+		return nil, 0, d.err
 	}
 	if err := cs.validate(); err != nil {
 		return nil, 0, fmt.Errorf("settings: %w", err)

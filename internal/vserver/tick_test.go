@@ -3,6 +3,7 @@ package vserver_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/ftvs/ftvs/internal/wasm"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestTTLSurvivesStateTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close(context.Background())
-	m, err := e.Load(context.Background(), "kv", bin)
+	m, err := e.Load(context.Background(), "kv", bin, wasm.NewestMetering)
 	if err != nil {
 		t.Fatal(err)
 	}

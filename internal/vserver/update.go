@@ -142,7 +142,7 @@ func (s *Server) update(ctx context.Context, in Input) error {
 	if err != nil {
 		return err
 	}
-	mod, err := s.cfg.Engine.Load(ctx, p.Name, p.Wasm)
+	mod, err := s.cfg.Engine.Load(ctx, p.Name, p.Wasm, s.Metering())
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUpdate, err)
 	}

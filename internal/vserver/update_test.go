@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/wasm"
 	"strings"
 	"testing"
 	"time"
@@ -169,7 +170,7 @@ func TestUpdateRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	load := func(name, pkg string) *vm.Module {
-		m, err := r.a.Engine().Load(ctx, name, guesttest.Build(t, pkg))
+		m, err := r.a.Engine().Load(ctx, name, guesttest.Build(t, pkg), wasm.NewestMetering)
 		if err != nil {
 			t.Fatal(err)
 		}

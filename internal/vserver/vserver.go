@@ -16,6 +16,7 @@ import (
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // Sentinel errors carried in Result.Err.
@@ -214,7 +215,7 @@ func (s *Server) Apply(ctx context.Context, in Input) Result {
 			res.Err = err // refused the same way on every replica: nothing changes
 			return res
 		}
-		res.Err = s.applySettings(in.Index, cs)
+		res.Err = s.applySettings(ctx, in.Index, cs)
 		return res
 	}
 	if s.inst == nil {
@@ -296,7 +297,7 @@ func (s *Server) install(ctx context.Context, in Input) error {
 	if err != nil {
 		return err
 	}
-	mod, err := s.cfg.Engine.Load(ctx, name, bin)
+	mod, err := s.cfg.Engine.Load(ctx, name, bin, s.Metering())
 	if err != nil {
 		return err
 	}
@@ -423,13 +424,17 @@ func (s *Server) Snapshot() (*Snapshot, error) {
 
 // Restore replaces the whole virtual server with snap.
 func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
+	metering := wasm.MeterCalls // the modules run under the snapshot's settings
+	if snap.Settings != nil {
+		metering = snap.Settings.Metering
+	}
 	var mod *vm.Module
 	var inst *vm.Instance
 	if snap.State != nil {
 		mod = s.mod
-		if mod == nil || mod.SHA256 != snap.State.ModuleSHA {
+		if mod == nil || mod.SHA256 != snap.State.ModuleSHA || mod.Metering != metering {
 			var err error
-			if mod, err = s.cfg.Engine.Load(ctx, snap.ModuleName, snap.Module); err != nil {
+			if mod, err = s.cfg.Engine.Load(ctx, snap.ModuleName, snap.Module, metering); err != nil {
 				return fmt.Errorf("restore snapshot %d: load module %s: %w", snap.Index, snap.ModuleName, err)
 			}
 		}
@@ -440,7 +445,7 @@ func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
 	}
 	var history []HistoryModule
 	for _, h := range snap.History {
-		m, err := s.cfg.Engine.Load(ctx, h.Name, h.Wasm)
+		m, err := s.cfg.Engine.Load(ctx, h.Name, h.Wasm, metering)
 		if err != nil {
 			if inst != nil {
 				inst.Close(ctx)
@@ -464,7 +469,7 @@ func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
 	if snap.Settings != nil {
 		// The state is restored either way; a replica whose settings differ is failed
 		// (Failed says why), so that it applies nothing after it.
-		s.applySettings(snap.SettingsIndex, *snap.Settings)
+		s.applySettings(ctx, snap.SettingsIndex, *snap.Settings)
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func TestParseErrors(t *testing.T) {
 			if !errors.As(err, &we) {
 				t.Errorf("error %T is not *Error", err)
 			}
-			if _, ierr := Instrument(tc.bin); ierr == nil || ierr.Error() != err.Error() {
+			if _, ierr := Instrument(tc.bin, MeterBulk); ierr == nil || ierr.Error() != err.Error() {
 				t.Errorf("Instrument error %v, want %v", ierr, err)
 			}
 		})
@@ -90,7 +90,7 @@ func TestReservedExportNames(t *testing.T) {
 		"ftvs_g0": module(types(functype(nil, nil)), funcs(0), sec(secGlobal, vec(global(I32, true, i32c(0)))),
 			exports(exportFunc("ftvs_g0", 0)), code(fn(noLocals, end))),
 	} {
-		_, err := Instrument(bin)
+		_, err := Instrument(bin, MeterBulk)
 		if !errors.Is(err, ErrReservedExport) || !strings.Contains(err.Error(), `"`+name+`"`) {
 			t.Errorf("%s: error %v, want ErrReservedExport naming it", name, err)
 		}
@@ -100,15 +100,15 @@ func TestReservedExportNames(t *testing.T) {
 	}
 	// Already exporting global 0 as ftvs_g0 is fine: nothing is added for it.
 	ok := module(sec(secGlobal, vec(global(I32, true, i32c(0)))), exports(exportGlobal("ftvs_g0", 0)))
-	if ins, err := Instrument(ok); err != nil || ins.Globals[0].Export != "ftvs_g0" {
+	if ins, err := Instrument(ok, MeterBulk); err != nil || ins.Globals[0].Export != "ftvs_g0" {
 		t.Errorf("module exporting its global 0 as ftvs_g0: %v, %+v", err, ins)
 	}
 	// Instrumenting twice is refused.
-	ins, err := Instrument(modGlobals)
+	ins, err := Instrument(modGlobals, MeterBulk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Instrument(ins.Binary); !errors.Is(err, ErrReservedExport) {
+	if _, err := Instrument(ins.Binary, MeterBulk); !errors.Is(err, ErrReservedExport) {
 		t.Errorf("instrumenting twice: %v", err)
 	}
 }
@@ -128,7 +128,7 @@ func TestTruncated(t *testing.T) {
 		}
 		for n := 0; n < len(bin); n++ {
 			_, perr := Parse(bin[:n])
-			_, ierr := Instrument(bin[:n])
+			_, ierr := Instrument(bin[:n], MeterBulk)
 			if boundary[n] {
 				if (perr == nil) != (ierr == nil) {
 					t.Errorf("%s cut at %d: Parse %v, Instrument %v", name, n, perr, ierr)

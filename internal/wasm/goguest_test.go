@@ -118,7 +118,7 @@ func BenchmarkInstrumentGoGuest(b *testing.B) {
 	b.SetBytes(int64(len(bin)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Instrument(bin); err != nil {
+		if _, err := Instrument(bin, MeterBulk); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -126,7 +126,7 @@ func BenchmarkInstrumentGoGuest(b *testing.B) {
 
 func BenchmarkCompileInstrumentedGoGuest(b *testing.B) {
 	bin := goGuestBinary(b)
-	ins, err := Instrument(bin)
+	ins, err := Instrument(bin, MeterBulk)
 	if err != nil {
 		b.Fatal(err)
 	}

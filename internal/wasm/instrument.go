@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -35,17 +36,55 @@ type GlobalExport struct {
 	Mutable bool
 }
 
+// Metering says what the fuel meter charges. Every replica of a virtual server must
+// use the same: the same log under another metering gives other fuel counts (and an
+// entry can run out of fuel under one only).
+type Metering uint8
+
+const (
+	// MeterCalls charges one unit at every function entry and loop header.
+	MeterCalls Metering = 0
+	// MeterBulk charges as MeterCalls does and, before every bulk memory or table
+	// instruction (memory.copy, memory.fill, memory.init, table.copy, table.fill,
+	// table.init), one unit per 64 bytes (8 table elements) of its length, so that a
+	// loop of long copies runs out of fuel instead of running for minutes.
+	MeterBulk Metering = 1
+	// NewestMetering is the newest metering this build can run.
+	NewestMetering = MeterBulk
+)
+
+// String names the metering as the operator sees it.
+func (m Metering) String() string {
+	switch m {
+	case MeterCalls:
+		return "calls"
+	case MeterBulk:
+		return "calls+bulk"
+	}
+	return "metering " + strconv.Itoa(int(m))
+}
+
+// bulkShift is, for each 0xFC sub-opcode MeterBulk charges, the shift that turns its
+// length operand into fuel units: a unit per 64 bytes of memory, per 8 table elements.
+var bulkShift = map[uint32]byte{8: 6, 10: 6, 11: 6, 12: 3, 14: 3, 17: 3}
+
 // Instrument parses b and returns a rewritten module that
 //   - defines a mutable i64 fuel global, initialised to 0, after all
 //     existing globals, exported as FuelExportName;
 //   - exports every global not exported yet as GlobalExportPrefix<index>;
 //   - decrements the fuel global by one at every function entry and loop
 //     header, trapping with unreachable when it becomes negative;
+//   - under MeterBulk, also decrements it by the length of every bulk memory or
+//     table instruction shifted right by bulkShift, before the instruction, with
+//     the same trap (the length is kept in an i32 local added to the function);
 //   - drops custom sections named .debug_*, whose code offsets would be
 //     stale, and a malformed "name" section (see nameSectionOK).
 //
 // See DESIGN.md for why this bounds execution.
-func Instrument(b []byte) (*Instrumented, error) {
+func Instrument(b []byte, metering Metering) (*Instrumented, error) {
+	if metering > NewestMetering {
+		return nil, fmt.Errorf("instrument: %v: this build knows metering up to %d (%v)", metering, NewestMetering, NewestMetering)
+	}
 	p, err := parse(b, true)
 	if err != nil {
 		return nil, err
@@ -59,8 +98,11 @@ func Instrument(b []byte) (*Instrumented, error) {
 	seq := fuelSequence(fuel)
 
 	nLoops := 0
-	for _, bd := range p.bodies {
-		nLoops += len(bd.loops)
+	for i := range p.bodies {
+		nLoops += len(p.bodies[i].loops)
+		if metering < MeterBulk {
+			p.bodies[i].bulk = nil
+		}
 	}
 	out := make([]byte, 0, len(b)+(len(p.bodies)+nLoops)*(len(seq)+1)+len(extra)*16+64)
 	out = append(out, b[:8]...)
@@ -102,7 +144,7 @@ func Instrument(b []byte) (*Instrumented, error) {
 			out = appendSection(out, secExport, payload)
 			pendingExport = false
 		case secCode:
-			out = appendCode(out, b, p.bodies, seq)
+			out = appendCode(out, b, p.bodies, fuel)
 		default:
 			out = append(out, b[s.start:s.end]...)
 		}
@@ -179,31 +221,76 @@ func appendExports(b []byte, es []Export) []byte {
 	return b
 }
 
-// appendCode appends a code section whose bodies have seq injected after
-// the local declarations and after every loop's block type.
-func appendCode(out, b []byte, bodies []body, seq []byte) []byte {
-	size := func(bd body) int { return bd.end - bd.start + (1+len(bd.loops))*len(seq) }
+// appendCode appends a code section whose bodies have the fuel sequence injected
+// after the local declarations and after every loop's block type, and a bulk charge
+// before every bulk instruction the parser recorded (see instrumentBody).
+func appendCode(out, b []byte, bodies []body, fuel uint32) []byte {
+	seq := fuelSequence(fuel)
+	code := make([][]byte, len(bodies))
 	total := len(appendULEB(nil, uint64(len(bodies))))
-	for _, bd := range bodies {
-		n := size(bd)
-		total += len(appendULEB(nil, uint64(n))) + n
+	for i, bd := range bodies {
+		code[i] = instrumentBody(b, bd, fuel, seq)
+		total += len(appendULEB(nil, uint64(len(code[i])))) + len(code[i])
 	}
 	out = append(out, secCode)
 	out = appendULEB(out, uint64(total))
 	out = appendULEB(out, uint64(len(bodies)))
-	for _, bd := range bodies {
-		out = appendULEB(out, uint64(size(bd)))
-		out = append(out, b[bd.start:bd.localsEnd]...)
-		out = append(out, seq...)
-		prev := bd.localsEnd
-		for _, l := range bd.loops {
-			out = append(out, b[prev:l]...)
-			out = append(out, seq...)
-			prev = l
-		}
-		out = append(out, b[prev:bd.end]...)
+	for _, c := range code {
+		out = appendULEB(out, uint64(len(c)))
+		out = append(out, c...)
 	}
 	return out
+}
+
+// instrumentBody returns one rewritten function body. A body with bulk instructions
+// gets one more local declaration (an i32, after all others, so no local index
+// changes), which keeps the length operand while it is charged.
+func instrumentBody(b []byte, bd body, fuel uint32, seq []byte) []byte {
+	out := make([]byte, 0, bd.end-bd.start+(1+len(bd.loops))*len(seq)+len(bd.bulk)*(len(seq)+16)+8)
+	var scratch uint32
+	if len(bd.bulk) == 0 {
+		out = append(out, b[bd.start:bd.localsEnd]...)
+	} else {
+		n, _ := (&reader{b: b, pos: bd.start, end: bd.end}).u32()
+		out = appendULEB(out, uint64(n)+1)
+		out = append(out, b[bd.declStart:bd.localsEnd]...)
+		out = append(append(out, 0x01), byte(I32))
+		scratch = bd.params + bd.locals
+	}
+	out = append(out, seq...)
+	prev, li, bi := bd.localsEnd, 0, 0
+	for li < len(bd.loops) || bi < len(bd.bulk) {
+		if bi == len(bd.bulk) || li < len(bd.loops) && bd.loops[li] <= bd.bulk[bi].off {
+			out = append(append(out, b[prev:bd.loops[li]]...), seq...)
+			prev = bd.loops[li]
+			li++
+			continue
+		}
+		op := bd.bulk[bi]
+		out = append(out, b[prev:op.off]...)
+		out = appendBulkCharge(out, fuel, scratch, bulkShift[op.sub])
+		prev = op.off
+		bi++
+	}
+	return append(out, b[prev:bd.end]...)
+}
+
+// appendBulkCharge appends the charge injected before a bulk instruction, whose
+// length operand (i32) is on top of the stack:
+//
+//	local.tee S
+//	global.get F; local.get S; i64.extend_i32_u; i64.const shift; i64.shr_u; i64.sub; global.set F
+//	global.get F; i64.const 0; i64.lt_s; if unreachable end
+//
+// The length stays on the stack for the instruction.
+func appendBulkCharge(out []byte, fuel, scratch uint32, shift byte) []byte {
+	out = appendULEB(append(out, 0x22), uint64(scratch)) // local.tee
+	out = appendULEB(append(out, 0x23), uint64(fuel))    // global.get
+	out = appendULEB(append(out, 0x20), uint64(scratch)) // local.get
+	out = append(out, 0xAD, 0x42, shift, 0x88, 0x7D)     // i64.extend_i32_u; i64.const; i64.shr_u; i64.sub
+	out = appendULEB(append(out, 0x24), uint64(fuel))    // global.set
+	out = appendULEB(append(out, 0x23), uint64(fuel))
+	return append(out, 0x42, 0x00, 0x53, opIf, 0x40, 0x00, opEnd)
 }
 
 func newReaderAt(b []byte, s section) *reader {

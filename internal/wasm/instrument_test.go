@@ -75,7 +75,7 @@ func checkInstrumented(t *testing.T, bin []byte, ins *Instrumented) {
 func TestInstrumentOutput(t *testing.T) {
 	for name, bin := range validModules {
 		t.Run(name, func(t *testing.T) {
-			ins, err := Instrument(bin)
+			ins, err := Instrument(bin, MeterBulk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestInstrumentOutput(t *testing.T) {
 }
 
 func TestInstrumentBare(t *testing.T) {
-	ins, err := Instrument(modBare)
+	ins, err := Instrument(modBare, MeterBulk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestManyGlobals(t *testing.T) {
 	}
 	bin := module(types(functype(nil, nil)), funcs(0), sec(secGlobal, vec(gs...)),
 		exports(exportFunc("f", 0)), code(fn(noLocals, loop, end, end)))
-	ins, err := Instrument(bin)
+	ins, err := Instrument(bin, MeterBulk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestMalformedNameSectionDropped(t *testing.T) {
 		{"bad local names", op(0x02, 0x02, 0x01, 0x00), false},
 	} {
 		bin := module(types(functype(nil, nil)), funcs(0), code(fn(noLocals, end)), sec(secCustom, str("name"), tc.data))
-		ins, err := Instrument(bin)
+		ins, err := Instrument(bin, MeterBulk)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

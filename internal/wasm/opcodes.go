@@ -113,9 +113,12 @@ var fdImm = func() (t [256]imm) {
 // is non-nil, the offset just after the block type of every loop is appended
 // to it. numTypes bounds type-indexed block types.
 //
+// If bulk is non-nil, every bulk memory or table instruction whose cost grows with
+// an operand (bulkShift) is appended to it.
+//
 // If ops is non-nil, the instructions that change module state outside memory and
 // globals (tables, passive segments) are recorded in it.
-func decodeExpr(r *reader, numTypes uint32, loops *[]int, ops *stateOps) error {
+func decodeExpr(r *reader, numTypes uint32, loops *[]int, bulk *[]bulkOp, ops *stateOps) error {
 	// blocks holds the opcode of every open block; the function body (or
 	// constant expression) is the outermost one.
 	var stack [64]byte
@@ -160,6 +163,9 @@ func decodeExpr(r *reader, numTypes uint32, loops *[]int, ops *stateOps) error {
 				return r.failf(off, "unknown opcode 0xfc %d", sub)
 			}
 			k = fcImm[sub]
+			if _, ok := bulkShift[sub]; ok && bulk != nil {
+				*bulk = append(*bulk, bulkOp{off: off, sub: sub})
+			}
 			if name, ok := fcStateOps[sub]; ok {
 				ops.add(name)
 			}

@@ -38,6 +38,19 @@ type section struct {
 type body struct {
 	start, localsEnd, end int
 	loops                 []int // offsets just after each loop's block type
+	// bulk holds the offset of every bulk memory or table instruction (its 0xFC
+	// byte) and its sub-opcode, for MeterBulk.
+	bulk []bulkOp
+	// params and locals count the function's parameters and declared locals: the
+	// index of a local Instrument adds.
+	params, locals uint32
+	declStart      int // offset just after the local declaration count
+}
+
+// bulkOp is one bulk instruction in a function body.
+type bulkOp struct {
+	off int
+	sub uint32
 }
 
 // parser holds the state of one Parse.

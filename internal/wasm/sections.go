@@ -158,7 +158,7 @@ func (p *parser) globalSection(r *reader) error {
 		if err := p.globalType(r, false); err != nil {
 			return err
 		}
-		return decodeExpr(r, p.numTypes, nil, nil)
+		return decodeExpr(r, p.numTypes, nil, nil, nil)
 	})
 }
 
@@ -225,7 +225,7 @@ func (p *parser) elemSegment(r *reader) error {
 		}
 	}
 	if !passive {
-		if err := decodeExpr(r, p.numTypes, nil, nil); err != nil { // offset
+		if err := decodeExpr(r, p.numTypes, nil, nil, nil); err != nil { // offset
 			return err
 		}
 	}
@@ -244,7 +244,7 @@ func (p *parser) elemSegment(r *reader) error {
 	}
 	return p.vec(r, "element", 1, func() error {
 		if exprs {
-			return decodeExpr(r, p.numTypes, nil, nil)
+			return decodeExpr(r, p.numTypes, nil, nil, nil)
 		}
 		off := r.pos
 		idx, err := r.u32()
@@ -292,6 +292,7 @@ func (p *parser) funcBody(r *reader) (body, error) {
 	if err != nil {
 		return bd, err
 	}
+	bd.declStart = r.pos
 	var locals uint64
 	for i := uint32(0); i < n; i++ {
 		off := r.pos
@@ -306,12 +307,16 @@ func (p *parser) funcBody(r *reader) (body, error) {
 			return bd, err
 		}
 	}
-	bd.localsEnd = r.pos
+	bd.localsEnd, bd.locals = r.pos, uint32(locals)
 	var loops *[]int
+	var bulk *[]bulkOp
 	if p.withLoops {
-		loops = &bd.loops
+		loops, bulk = &bd.loops, &bd.bulk
+		if fn := int(p.numImportedFuncs) + len(p.bodies); fn < len(p.mod.Funcs) && int(p.mod.Funcs[fn]) < len(p.mod.FuncTypes) {
+			bd.params = uint32(len(p.mod.FuncTypes[p.mod.Funcs[fn]].Params))
+		}
 	}
-	if err := decodeExpr(r, p.numTypes, loops, &p.stateOps); err != nil {
+	if err := decodeExpr(r, p.numTypes, loops, bulk, &p.stateOps); err != nil {
 		return bd, err
 	}
 	if !r.done() {
@@ -337,11 +342,11 @@ func (p *parser) dataSection(r *reader) error {
 		}
 		switch flags {
 		case 0:
-			err = decodeExpr(r, p.numTypes, nil, nil)
+			err = decodeExpr(r, p.numTypes, nil, nil, nil)
 		case 1:
 		case 2:
 			if _, err = r.u32(); err == nil {
-				err = decodeExpr(r, p.numTypes, nil, nil)
+				err = decodeExpr(r, p.numTypes, nil, nil, nil)
 			}
 		default:
 			return r.failf(soff, "invalid data segment flags %d", flags)

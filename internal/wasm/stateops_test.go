@@ -16,7 +16,7 @@ func TestUnsnapshottedOps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReader(tc.code)
 			var ops stateOps
-			if err := decodeExpr(r, 0, nil, &ops); err != nil {
+			if err := decodeExpr(r, 0, nil, nil, &ops); err != nil {
 				t.Fatal(err)
 			}
 			if len(ops.names) != len(tc.want) || len(tc.want) > 0 && ops.names[0] != tc.want[0] {

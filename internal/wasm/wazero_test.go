@@ -26,7 +26,7 @@ func newRuntime(t testing.TB) (context.Context, wazero.Runtime) {
 // instantiate instruments bin and instantiates it without start functions.
 func instantiate(t testing.TB, ctx context.Context, rt wazero.Runtime, bin []byte) (api.Module, *Instrumented) {
 	t.Helper()
-	ins, err := Instrument(bin)
+	ins, err := Instrument(bin, MeterBulk)
 	if err != nil {
 		t.Fatalf("Instrument: %v", err)
 	}
@@ -187,5 +187,86 @@ func TestImportedGlobalIsReexported(t *testing.T) {
 	}
 	if got := mod.ExportedGlobal("ftvs_g1").Get(); got != 5 {
 		t.Fatalf("ftvs_g1 = %d, want 5 (initialised from the import)", got)
+	}
+}
+
+// modBulk: fill(n i32) -> i32 fills n bytes at 0 with 7, copies them to 65536 (a
+// second page), keeps the byte at 65536+n-1 in local 1 (declared by the module: the
+// local Instrument adds must come after it) and returns it.
+var modBulk = module(
+	types(functype([]ValType{I32}, []ValType{I32})),
+	funcs(0),
+	sec(secMemory, vec(op(0x00, 0x04))),
+	exports(exportFunc("fill", 0)),
+	code(fn(vec(cat(uleb(1), op(byte(I32)))),
+		i32c(0), i32c(7), localGet(0), op(0xFC, 0x0B, 0x00), // memory.fill
+		i32c(65536), i32c(0), localGet(0), op(0xFC, 0x0A, 0x00, 0x00), // memory.copy
+		i32c(65535), localGet(0), op(0x6A), op(0x2D, 0x00, 0x00), localSet(1), // i32.add; i32.load8_u
+		localGet(1), end)),
+)
+
+// Under MeterBulk a bulk instruction costs a unit per 64 bytes of its length, on top
+// of the calls and loops every metering charges; under MeterCalls it is free. The
+// instructions still do their work, and the function's own locals keep their indices.
+func TestBulkInstructionsChargeByLength(t *testing.T) {
+	const budget = 1 << 40
+	for _, tc := range []struct {
+		metering Metering
+		n        uint64
+		cost     int64
+	}{
+		{MeterCalls, 65536, 1},
+		{MeterBulk, 63, 1},
+		{MeterBulk, 64, 1 + 1 + 1},
+		{MeterBulk, 65536, 1 + 1024 + 1024},
+		{MeterBulk, 3 * 65536, 1 + 3072 + 3072},
+	} {
+		ctx, rt := newRuntime(t)
+		ins, err := Instrument(modBulk, tc.metering)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkInstrumented(t, modBulk, ins)
+		cm, err := rt.CompileModule(ctx, ins.Binary)
+		if err != nil {
+			t.Fatalf("%v: wazero rejects the instrumented module: %v", tc.metering, err)
+		}
+		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		setFuel(t, mod, budget)
+		res, err := mod.ExportedFunction("fill").Call(ctx, tc.n)
+		if err != nil || len(res) != 1 || res[0] != 7 {
+			t.Fatalf("%v fill(%d) = %v, %v; want 7", tc.metering, tc.n, res, err)
+		}
+		if got := budget - fuel(t, mod); got != tc.cost {
+			t.Errorf("%v fill(%d) cost %d units, want %d", tc.metering, tc.n, got, tc.cost)
+		}
+	}
+}
+
+// Under MeterBulk a long copy runs out of fuel before it runs (the gap this closes:
+// under MeterCalls a loop of copies of the whole memory costs one unit per turn).
+func TestLongCopyRunsOutOfFuelBeforeItRuns(t *testing.T) {
+	ctx, rt := newRuntime(t)
+	ins, err := Instrument(modBulk, MeterBulk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := rt.CompileModule(ctx, ins.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	setFuel(t, mod, 2000) // enough for the entry and one 64 KiB fill (1,024), not the copy after it
+	if _, err := mod.ExportedFunction("fill").Call(ctx, 65536); err == nil {
+		t.Fatal("fill(65536) on 2,000 units returned; want a trap")
+	}
+	if got := fuel(t, mod); got != 2000-1-1024-1024 {
+		t.Errorf("fuel after the trap %d, want %d (charged before the copy ran)", got, 2000-1-1024-1024)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 func main() {
@@ -39,7 +40,7 @@ func warm(cache string, paths []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := e.Load(ctx, "warm", bin); err != nil {
+		if _, err := e.Load(ctx, "warm", bin, wasm.NewestMetering); err != nil {
 			return fmt.Errorf("compile %s: %w", p, err)
 		}
 	}
