@@ -113,6 +113,22 @@ func (l *Layer) learnEpoch(peer string, e Epoch) {
 	}
 }
 
+// Rehandshake closes every connection with the named peer, probes included, so that
+// each is dialled again and handshakes anew: after Config.PeerFloor rose for that peer.
+func (l *Layer) Rehandshake(peer string) {
+	l.mu.Lock()
+	var conns []*rawConn
+	for c := range l.conns {
+		if c.p != nil && c.p.peer.name == peer {
+			conns = append(conns, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 // ResetConns closes every connection but the probes', so that whatever uses them dials
 // again (and exchanges epochs anew): after this member's epoch changed.
 func (l *Layer) ResetConns() {

@@ -157,7 +157,8 @@ func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto b
 		}
 		nc = tc
 	}
-	if _, err := nc.Write(encodeHeader(proto, l.cfg.Self, l.cfg.Build)); err != nil {
+	self := l.selfFor(p.peer.name)
+	if _, err := nc.Write(encodeHeader(proto, l.cfg.Self, self)); err != nil {
 		return nil, fmt.Errorf("send header: %w", err)
 	}
 	var ack [1]byte
@@ -180,8 +181,8 @@ func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto b
 		if err != nil {
 			return nil, fmt.Errorf("read header answer: %w", err)
 		}
-		if !l.cfg.Build.CompatibleWith(peerBuild) {
-			ie := &IncompatibleError{Peer: p.peer.name, PeerBuild: peerBuild, Self: l.cfg.Build}
+		if !self.CompatibleWith(peerBuild) {
+			ie := &IncompatibleError{Peer: p.peer.name, PeerBuild: peerBuild, Self: self}
 			report(ie.Error(), ie)
 			return nil, ie
 		}
@@ -193,7 +194,7 @@ func (l *Layer) dialHandshake(ctx context.Context, rc *rawConn, p *path, proto b
 		return &Conn{Conn: nc, raw: rc, peer: p.peer.name, link: linkName(p.link), proto: proto, peerBuild: peerBuild}, nil
 	case ackIncompatible:
 		peerBuild, _ := readBuild(nc) // zero if cut short: the message says "unknown version"
-		ie := &IncompatibleError{Peer: p.peer.name, PeerBuild: peerBuild, Self: l.cfg.Build, ByPeer: true}
+		ie := &IncompatibleError{Peer: p.peer.name, PeerBuild: peerBuild, Self: self, ByPeer: true}
 		report(ie.Error(), ie)
 		return nil, ie
 	case ackBadVersion:
@@ -311,7 +312,7 @@ func (l *Layer) acceptHandshake(link int, rc *rawConn) (*Conn, error) {
 	}
 	l.attach(rc, pr.paths[link], h.proto == ProtoProbe)
 	// From here the connection is on its path: a cut blocks the answer like any other byte.
-	if _, err := in.nc.Write(appendBuild([]byte{ackOK}, l.cfg.Build)); err != nil {
+	if _, err := in.nc.Write(appendBuild([]byte{ackOK}, l.selfFor(h.claimed))); err != nil {
 		return nil, err
 	}
 	if err := l.exchangeEpochs(in.nc, h.claimed, h.proto, false); err != nil {
@@ -407,8 +408,8 @@ func (l *Layer) admit(in *inbound, h inboundHeader) (*peer, error) {
 		}
 	}
 	// Checked once the peer is authenticated: only members learn this build's version.
-	if !l.cfg.Build.CompatibleWith(h.peerBuild) {
-		ie := &IncompatibleError{Peer: h.claimed, PeerBuild: h.peerBuild, Self: l.cfg.Build}
+	if self := l.selfFor(h.claimed); !self.CompatibleWith(h.peerBuild) {
+		ie := &IncompatibleError{Peer: h.claimed, PeerBuild: h.peerBuild, Self: self}
 		return nil, l.refuse(in, ackIncompatible, h.claimed, ie.Error(), true, ie)
 	}
 	if h.proto != ProtoProbe {
@@ -428,7 +429,7 @@ func (l *Layer) admit(in *inbound, h inboundHeader) (*peer, error) {
 func (l *Layer) refuse(in *inbound, code byte, claimed, reason string, event bool, ie *IncompatibleError) error {
 	answer := []byte{code}
 	if code == ackIncompatible {
-		answer = appendBuild(answer, l.cfg.Build)
+		answer = appendBuild(answer, l.selfFor(claimed))
 	}
 	in.nc.Write(answer)
 	if event {

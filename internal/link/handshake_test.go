@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,4 +297,46 @@ func TestBuildWire(t *testing.T) {
 		Build: version.Build{Version: "x", Protocol: 1, MinPeerProtocol: 2}}); err == nil {
 		t.Error("New accepted a build whose oldest peer level is above its own")
 	}
+}
+
+// A member whose floor for a peer rises above that peer's level (a cluster whose
+// recorded state needs a newer peer) refuses it from then on, in both directions, once
+// Rehandshake has closed the connections admitted before; both sides name the levels.
+// When the floor goes back down, the links come up again.
+func TestPeerFloor(t *testing.T) {
+	floor := new(atomic.Int32)
+	ms, _ := newCluster(t, clusterOpts{floors: map[string]*atomic.Int32{"coserver1": floor},
+		builds: map[string]version.Build{"coserver1": build("0.3.0", 3), "coserver2": build("0.2.0", 2)}}, "coserver1", "coserver2")
+	c1, c2 := ms["coserver1"], ms["coserver2"]
+	floor.Store(3)
+	c1.layer.Rehandshake("coserver2")
+	deadline := time.Now().Add(10 * time.Second)
+	for linkUp(c1.layer, "coserver2", LinkA) || linkUp(c1.layer, "coserver2", LinkB) ||
+		linkUp(c2.layer, "coserver1", LinkA) || linkUp(c2.layer, "coserver1", LinkB) {
+		if time.Now().After(deadline) {
+			t.Fatalf("links still up 10s after the floor rose: %+v %+v", c1.layer.States(), c2.layer.States())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, tc := range []struct {
+		from, to *member
+		byPeer   bool
+	}{{c1, c2, true}, {c2, c1, true}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := tc.from.layer.DialContext(ctx, tc.to.name, ProtoRaft)
+		cancel()
+		var ie *IncompatibleError
+		if !errors.As(err, &ie) || ie.ByPeer != tc.byPeer {
+			t.Fatalf("%s dial %s after the floor rose: %v; want an IncompatibleError refused by the peer", tc.from.name, tc.to.name, err)
+		}
+		if !strings.Contains(err.Error(), "works with 3 to 3") && !strings.Contains(err.Error(), "works with protocols 3 to 3") {
+			t.Errorf("%s dial %s: %v; want the raised floor named", tc.from.name, tc.to.name, err)
+		}
+	}
+	if _, up := c1.layer.PeerBuild("coserver2"); up {
+		t.Error("PeerBuild says a link to the refused peer is up")
+	}
+	floor.Store(0)
+	waitUp(t, c1.layer, 10*time.Second)
+	waitUp(t, c2.layer, 10*time.Second)
 }

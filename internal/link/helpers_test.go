@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,6 +119,7 @@ type clusterOpts struct {
 	builds      map[string]version.Build // per member; default version.Self()
 	noWait      bool                     // return without waiting for the links to come up
 	mem         *MemNetwork              // the layers' network; nil: loopback TCP
+	floors      map[string]*atomic.Int32 // per member: its Config.PeerFloor, for every peer
 }
 
 // networks runs f once on loopback TCP and once on a MemNetwork.
@@ -256,6 +258,9 @@ func newCluster(t testing.TB, o clusterOpts, names ...string) (map[string]*membe
 			Network: network(o.mem)}
 		if ca != nil {
 			cfg.TLS = tlsFor(ca.issue(t, n))
+		}
+		if f := o.floors[n]; f != nil {
+			cfg.PeerFloor = func(string) int { return int(f.Load()) }
 		}
 		l, err := New(cfg)
 		if err != nil {

@@ -73,6 +73,13 @@ type Config struct {
 	Network   Network              // what to listen and dial on; nil: TCP (memnet.go)
 	Peers     map[string][2]string // peer name -> its link a and link b addresses
 	TLS       *TLSConfig           // optional: mutual TLS on every connection of both links
+	// PeerFloor, if set, gives the lowest protocol level this member works with from the
+	// named peer now, when that is above Build.MinPeerProtocol (a cluster whose recorded
+	// state needs a newer level of that peer). Handshakes with that peer then give and
+	// check Build with MinPeerProtocol raised to it, so both sides refuse and say why.
+	// It is asked at every handshake; after it rises, Rehandshake makes a peer connected
+	// before handshake again.
+	PeerFloor func(peer string) int
 	// Build is this member's release and protocol levels, sent in every header; peers
 	// whose levels do not overlap are refused. Zero: version.Self().
 	Build version.Build
@@ -383,6 +390,16 @@ func (l *Layer) PeerBuild(name string) (b version.Build, ok bool) {
 		}
 	}
 	return pr.build, false
+}
+
+// selfFor is this member's build as it gives it to the named peer: Build, with
+// MinPeerProtocol raised to PeerFloor's.
+func (l *Layer) selfFor(peer string) version.Build {
+	b := l.cfg.Build
+	if l.cfg.PeerFloor != nil {
+		b.MinPeerProtocol = min(b.Protocol, max(b.MinPeerProtocol, l.cfg.PeerFloor(peer)))
+	}
+	return b
 }
 
 // sawBuild records what a peer said it is in a handshake that succeeded.

@@ -17,6 +17,7 @@ import (
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
+	"github.com/ftvs/ftvs/internal/version"
 )
 
 // testCluster is three members in this process, on a link.MemNetwork: raft, forwarding
@@ -42,6 +43,7 @@ type testCluster struct {
 	// and Config.FaultInjection.
 	checkInterval, tickInterval time.Duration
 	faults                      bool
+	builds                      map[string]version.Build // Config.Build per member; none: this build's
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -98,6 +100,7 @@ func (c *testCluster) start(name string) *Member {
 		Engine: testEngine(c.t), SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
 		TrailingLogs: 50, Logger: c.log, FS: c.fs[name], Network: c.net,
 		CheckInterval: c.checkInterval, TickInterval: c.tickInterval, FaultInjection: c.faults, Manager: testManager, Gateway: testGateway,
+		Build: c.builds[name],
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)

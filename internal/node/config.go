@@ -12,6 +12,7 @@ import (
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/pki"
+	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
 )
 
@@ -111,6 +112,10 @@ type Config struct {
 	Network link.Network
 	FS      fsx.FS
 	Engine  *vm.Engine
+	// Build is what this member tells its peers it is (release and protocol levels);
+	// zero: this build's, version.Self(). The package's tests set it to run members of
+	// another level in one process (the e2e tests build binaries with -X instead).
+	Build version.Build
 
 	VM                 vm.Config
 	HeartbeatTimeout   time.Duration

@@ -29,7 +29,8 @@ func (m *Member) startLinks() error {
 		ProbeInterval: m.cfg.LinkProbeInterval, DownAfter: m.cfg.LinkDownAfter,
 		Logger: m.log, OnEvent: m.onLinkEvent,
 		Epoch: m.epoch, OnEpoch: m.onPeerEpoch,
-		Fenced: func(proto byte) bool { return proto == link.ProtoRaft || proto == link.ProtoForward },
+		Fenced:    func(proto byte) bool { return proto == link.ProtoRaft || proto == link.ProtoForward },
+		PeerFloor: m.peerFloor, Build: m.cfg.Build,
 	}
 	if mat := m.cfg.TLS; mat != nil {
 		lc.TLS = &link.TLSConfig{Server: mat.ServerTLS(), Client: mat.ClientTLS, PeerName: mat.PeerMember}

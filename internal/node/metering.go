@@ -23,12 +23,20 @@ func meteringOf(protocol int) wasm.Metering {
 	return wasm.MeterCalls
 }
 
+// build is what this member tells its peers it is: Config.Build, or this build's.
+func (m *Member) build() version.Build {
+	if m.cfg.Build == (version.Build{}) {
+		return version.Self()
+	}
+	return m.cfg.Build
+}
+
 // clusterMetering is the newest metering both CoServers' builds run: this one's and
 // the other's, as it gave its build in the handshake of a link that is up now. ok is
 // false while the other CoServer's build is unknown (no link up to it). A lone
 // CoServer (simplex config) has no other. The witness runs no guest.
 func (m *Member) clusterMetering() (_ wasm.Metering, ok bool) {
-	self := meteringOf(version.Protocol)
+	self := meteringOf(m.build().Protocol)
 	if m.cfg.Simplex {
 		return self, true
 	}
@@ -95,16 +103,56 @@ func (m *Member) prepareMetering(ctx context.Context, metering wasm.Metering) er
 	return nil
 }
 
+// peerFloor is link.Config.PeerFloor: the other CoServer must run the protocol level
+// the virtual server's recorded metering needs; the witness runs no guest.
+func (m *Member) peerFloor(peer string) int {
+	if peer != m.otherCoServer().Name {
+		return 0
+	}
+	return int(m.coserverFloor.Load())
+}
+
+// raiseFloor raises coserverFloor once the virtual server runs bulk metering, which
+// builds below bulkMeteringProtocol cannot compute: such a CoServer (one rolled back
+// after the switch) is then refused on both links, both sides naming the levels,
+// instead of applying the log under another metering. Connections it holds from
+// before are closed, at every turn (one may have been admitted as the floor rose).
+func (m *Member) raiseFloor() {
+	if m.coserverFloor.Load() < bulkMeteringProtocol {
+		if m.fsm.metering() < wasm.MeterBulk {
+			return
+		}
+		m.coserverFloor.Store(bulkMeteringProtocol)
+		m.floorReported = false
+	}
+	other := m.otherCoServer().Name
+	if other == "" || m.links == nil {
+		return
+	}
+	b, _ := m.links.PeerBuild(other)
+	if b.Protocol == 0 || b.Protocol >= bulkMeteringProtocol {
+		return
+	}
+	if !m.floorReported {
+		m.floorReported = true
+		m.log.Error("the other CoServer runs a protocol level that cannot run this virtual server's fuel metering: it is refused on the links until it runs a newer release",
+			"peer", other, "peer_protocol", b.Protocol, "peer_version", b.Version, "needs", bulkMeteringProtocol, "metering", wasm.MeterBulk.String())
+	}
+	m.links.Rehandshake(other)
+}
+
 // meterChores is what installWhenLeader does for the metering between its other work.
 type meterChores struct {
 	retryAt  time.Time // a failed raise is tried again from then on
 	prepared string    // the module and metering a follower compiled ahead
 }
 
-// meteringChores raises the cluster's metering on the leader (raiseMetering); on a
-// follower it compiles ahead for the metering the leader is about to record, so that
-// this CoServer too switches without compiling.
+// meteringChores keeps the other CoServer's protocol floor (raiseFloor) and raises
+// the cluster's metering on the leader (raiseMetering); on a follower it compiles ahead
+// for the metering the leader is about to record, so that this CoServer too switches
+// without compiling.
 func (m *Member) meteringChores(leading bool, c *meterChores) {
+	m.raiseFloor()
 	if time.Now().Before(c.retryAt) {
 		return
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/snapstore"
-	"github.com/ftvs/ftvs/internal/version"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -52,12 +51,16 @@ type Member struct {
 	// rejoin: this member waits to be taken out of the configuration and added back,
 	// and votes for no one meanwhile (rejoin.go). voteFloor: it grants no vote in a
 	// term up to this one (it rejoined in it). fault: its storage fails (fault.go).
-	rejoin    atomic.Pointer[rejoinRecord]
-	forming   atomic.Bool // no raft state, and the peers have not yet said whether the cluster is new (form.go)
-	voteFloor atomic.Uint64
-	fault     atomic.Pointer[storageFault]
-	ep        epochState     // configuration epoch (epoch.go)
-	trans     raft.Transport // closed by Close
+	rejoin  atomic.Pointer[rejoinRecord]
+	forming atomic.Bool // no raft state, and the peers have not yet said whether the cluster is new (form.go)
+	// coserverFloor is the lowest protocol level the other CoServer may run, given the
+	// virtual server's recorded settings (metering.go); 0 until they need more.
+	coserverFloor atomic.Int32
+	floorReported bool // raiseFloor said why it refuses the other CoServer (its goroutine only)
+	voteFloor     atomic.Uint64
+	fault         atomic.Pointer[storageFault]
+	ep            epochState     // configuration epoch (epoch.go)
+	trans         raft.Transport // closed by Close
 	// raftTrans is what raft gets: trans, whose Close is left to the member, so that a
 	// replaced raft instance (replica.go) does not close the links' raft listener.
 	raftTrans raft.Transport
@@ -135,7 +138,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		}
 	}
 	m.startBackgroundWork()
-	attrs := []any{"event", "member.started", "http", m.GatewayURL(), "pid", os.Getpid(), "version", version.Version}
+	attrs := []any{"event", "member.started", "http", m.GatewayURL(), "pid", os.Getpid(), "version", m.build().Version}
 	if m.links != nil {
 		a := m.links.Addrs()
 		attrs = append(attrs, "link_a", a[0], "link_b", a[1], "tls", m.cfg.TLS != nil)

@@ -50,8 +50,8 @@ func (m *Member) Status(mode cluster.HashMode) cluster.Status {
 // indexes, links, build and platform.
 func (m *Member) raftStatus() cluster.Status {
 	st := cluster.Status{
-		Member: m.cfg.Name, Kind: cluster.KindCoServer, Role: roleName(m.r().State()), PID: os.Getpid(), Version: version.Version,
-		Protocol: version.Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.r().LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
+		Member: m.cfg.Name, Kind: cluster.KindCoServer, Role: roleName(m.r().State()), PID: os.Getpid(), Version: m.build().Version,
+		Protocol: m.build().Protocol, Gateway: m.GatewayURL(), Manager: m.GatewayURL() + "/ftvs/ui/", LastLogIndex: m.r().LastIndex(), UptimeSeconds: time.Since(m.start).Seconds(),
 	}
 	_, leader := m.r().LeaderWithID()
 	st.Leader = string(leader)
