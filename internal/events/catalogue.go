@@ -134,7 +134,7 @@ var Catalogue = []Kind{
 		"The leading CoServer recorded the settings that change what the guest computes (fuel, memory limit, largest request, interpreter) in the log: from now on every CoServer must run with these.",
 		"nothing"},
 	{"vs.metering_changed", SeverityInfo,
-		"The virtual server's fuel meter now charges bulk memory instructions (memory.copy, memory.fill) by their length, as recorded in the log once both CoServers run a build of protocol level 3 or later: every replica switched at the same entry, its state unchanged. A guest's requests may report more fuel used than before.",
+		"The virtual server's fuel meter now charges bulk memory instructions (memory.copy, memory.fill) by their length, and host functions by the bytes they move, as recorded in the log once both CoServers run a build of protocol level 3 or later: every replica switched at the same entry, its state unchanged. A guest's requests may report more fuel used than before.",
 		"nothing; if a request now runs out of fuel, raise guest.fuel on every CoServer"},
 	{"member.settings_refused", SeverityError,
 		"This CoServer's own settings (fuel, memory limit, largest request or interpreter) differ from the cluster's, recorded in the log: it stops rather than apply entries under other settings. The details name each setting with both values.",

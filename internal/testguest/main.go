@@ -18,6 +18,8 @@
 //	GET /copyloop   never returns: copies 1 MiB (one memory.copy) over and over;
 //	                the budget ends it under bulk metering (wasm.MeterBulk: 16,384
 //	                units a copy), only the host's watchdog without it
+//	GET /randloop   the same with crypto/rand.Read of 1 MiB (random_get)
+//	GET /writeloop  the same with 1 MiB written to stderr, no newline (fd_write)
 //
 // The others answer normally: /echo (any method), POST /count, GET /ticks,
 // POST /grow?mb=N, GET /sleep?ms=N, /time, /rand, /print, /map. The tick
@@ -25,11 +27,14 @@
 package main
 
 import (
+	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/ftvs/ftvs/guest"
@@ -58,6 +63,8 @@ func init() {
 	mux.HandleFunc("GET /fatal", fatal)
 	mux.HandleFunc("GET /loop", loop)
 	mux.HandleFunc("GET /copyloop", copyLoop)
+	mux.HandleFunc("GET /randloop", randLoop)
+	mux.HandleFunc("GET /writeloop", writeLoop)
 	mux.HandleFunc("GET /recurse", recurse)
 	mux.HandleFunc("GET /oom", oom)
 	mux.HandleFunc("POST /grow", grow)
@@ -88,6 +95,24 @@ func copyLoop(w http.ResponseWriter, r *http.Request) {
 		src[i%len(src)] = byte(i)
 		copy(dst, src)
 		retained = append(retained[:0], dst)
+	}
+}
+
+// randLoop reads 1 MiB of randomness over and over: one random_get host call a turn.
+func randLoop(w http.ResponseWriter, r *http.Request) {
+	buf := make([]byte, 1<<20)
+	for {
+		rand.Read(buf)
+		retained = append(retained[:0], buf)
+	}
+}
+
+// writeLoop writes 1 MiB without a newline to stderr over and over: one fd_write host
+// call a turn (the host keeps 4 KiB of a line and drops the rest).
+func writeLoop(w http.ResponseWriter, r *http.Request) {
+	buf := bytes.Repeat([]byte("x"), 1<<20)
+	for {
+		os.Stderr.Write(buf)
 	}
 }
 

@@ -44,9 +44,15 @@ func (c *vclock) sleep(ns int64) { c.advance(min(ns, maxSleepNanos)) }
 // entropy is the guest's random source: a ChaCha8 stream keyed by the entry's seed, so
 // every replica hands the guest the same bytes for the same entry.
 type entropy struct {
-	r *rand.ChaCha8
+	r      *rand.ChaCha8
+	charge func(bytes int) // bills the guest's fuel for what it reads (Instance.chargeBytes)
 }
 
 func (e *entropy) reseed(seed [32]byte) { e.r = rand.NewChaCha8(seed) }
 
-func (e *entropy) Read(p []byte) (int, error) { return e.r.Read(p) }
+func (e *entropy) Read(p []byte) (int, error) {
+	if e.charge != nil {
+		e.charge(len(p))
+	}
+	return e.r.Read(p)
+}

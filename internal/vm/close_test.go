@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ftvs/ftvs/internal/wasm"
 	"testing"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // syntheticModule is a valid guest module (memory and the required exports) with n

@@ -12,6 +12,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // abortFlag in a packed (ptr<<32 | len) result says the guest aborted the entry.
@@ -141,6 +143,8 @@ func (in *Instance) Close(ctx context.Context) error { return in.am.Close(ctx) }
 func (m *Module) instantiate(ctx context.Context) (*Instance, error) {
 	in := &Instance{mod: m, fns: map[string]api.Function{}}
 	in.out = newGuestOutput(m.engine.cfg.Logger, m.Name)
+	in.out.charge = func(n int) { in.chargeBytes(n, outputBytesShift) }
+	in.rand.charge = func(n int) { in.chargeBytes(n, randomBytesShift) }
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -261,6 +265,28 @@ func (in *Instance) enter(index uint64, entryNanos int64, seed [32]byte) {
 
 func (in *Instance) fuelLeft() int64 { return int64(in.fuel.Get()) }
 
+// Under wasm.MeterBulk a host function that moves bytes for the guest costs fuel by
+// their number, as a bulk memory instruction does: otherwise a loop of large host calls
+// would cost one unit a turn, with no bound on its wall time. The shifts make the
+// default budget about as long here as a budget of copies (1-2 s): random_get costs a
+// unit per 8 bytes (ChaCha8 makes about 1 GB/s), fd_write to stdout or stderr one per 16
+// (the host scans every byte for line ends).
+const (
+	randomBytesShift = 3
+	outputBytesShift = 4
+)
+
+// chargeBytes bills the guest's fuel for n bytes a host function moved for it, a unit
+// per 1<<shift (under wasm.MeterBulk). The guest traps at its next function entry or
+// loop header if the budget is gone; a call that returns before one is out of fuel all
+// the same (call).
+func (in *Instance) chargeBytes(n int, shift uint) {
+	if in.mod.Metering < wasm.MeterBulk || in.fuel == nil {
+		return
+	}
+	in.fuel.Set(uint64(in.fuelLeft() - int64(n>>shift)))
+}
+
 // readPacked copies the (ptr<<32 | len) region a guest export returned.
 func (in *Instance) readPacked(packed uint64, fn string) ([]byte, error) {
 	ptr, n := uint32(packed>>32), uint32(packed)
@@ -299,9 +325,11 @@ func (in *Instance) call(ctx context.Context, name string, budget int64, args ..
 		in.dead = true
 		return nil, fmt.Errorf("%s took %s, watchdog %s: %w", name, took.Round(time.Millisecond), in.mod.engine.cfg.Watchdog, ErrWatchdog)
 	}
-	if err == nil {
+	if err == nil && in.fuelLeft() >= 0 {
 		return res, nil
 	}
+	// err == nil with the budget gone: a host function charged the last of it
+	// (chargeBytes) and the guest returned before its next charge point.
 	in.dead = true
 	if in.fuelLeft() < 0 {
 		return nil, &TrapError{OutOfFuel: true, Reason: fmt.Sprintf("out of fuel in %s (budget %d units)", name, budget)}

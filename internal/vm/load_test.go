@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/ftvs/ftvs/internal/wasm"
 	"strings"
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // patch replaces the first occurrence of old (a name in the binary) by new of the same

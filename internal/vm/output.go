@@ -16,6 +16,7 @@ const (
 // entry index. It is bounded: long lines are cut and chatty entries are muted.
 type guestOutput struct {
 	log    *slog.Logger
+	charge func(bytes int) // bills the guest's fuel for what it writes (Instance.chargeBytes)
 	module string
 	index  uint64
 	lines  int
@@ -42,6 +43,9 @@ type lineWriter struct {
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
+	if w.g.charge != nil {
+		w.g.charge(n)
+	}
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/ftvs/ftvs/internal/wasm"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/ftvs/ftvs/examples/sqlite"
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // The ABI's conformance tests against a guest that is not Go: the SQLite example, the

@@ -3,13 +3,13 @@ package vm_test
 import (
 	"context"
 	"fmt"
-	"github.com/ftvs/ftvs/internal/wasm"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/vm"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // BenchmarkStateTransfer times the two halves of a module update's state transfer, apart:

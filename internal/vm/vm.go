@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ftvs/ftvs/internal/wasm"
 	"log/slog"
 	"sync"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // Defaults for Config fields left zero.
@@ -24,14 +25,17 @@ const (
 	MaxMemoryLimitBytes    = 4 << 30
 	DefaultMaxRequestBytes = 4 << 20
 	// DefaultFuelPerEntry is the per-entry budget in fuel units (one unit per function
-	// entry or loop iteration). A kv PUT uses a few thousand; an infinite loop reaches
-	// the budget in well under a second.
+	// entry or loop iteration, and under wasm.MeterBulk one per 64 bytes a bulk memory
+	// instruction moves). A kv PUT uses a few thousand; an infinite loop reaches the
+	// budget in well under a second, a loop of 1 MiB copies in about 1.5 s.
 	DefaultFuelPerEntry = 200_000_000
 	// DefaultWatchdog is the wall-clock last resort: a call that took longer means this
 	// replica is broken (the fuel budget decides for the virtual server). Fuel bounds
-	// every call and no host function blocks, so calls always end; the watchdog is
-	// checked when they do, which costs nothing per call. (wazero's interrupting
-	// alternative, CloseOnContextDone, cost ~100 µs per call here.)
+	// every call (copies included only under wasm.MeterBulk: under wasm.MeterCalls a
+	// loop of 1 MiB copies ran 75 s on 5,000,000 units) and no host function blocks, so
+	// calls always end; the watchdog is checked when they do, which costs nothing per
+	// call. (wazero's interrupting alternative, CloseOnContextDone, cost ~100 µs per
+	// call here.)
 	DefaultWatchdog = 60 * time.Second
 	pageSize        = 65536
 )

@@ -101,11 +101,12 @@ func TestMeteringSwitch(t *testing.T) {
 	}
 }
 
-// The gap bulk metering closes: a guest that copies 1 MiB in a loop costs one unit per
-// turn without it (only the watchdog, a minute later, would stop it, and that fails the
-// replica); with it the budget runs out within milliseconds, the entry is undone like
-// any out-of-fuel entry, and the virtual server goes on.
-func TestCopyLoopRunsOutOfFuel(t *testing.T) {
+// The gap bulk metering closes: a guest that copies 1 MiB in a loop, or asks the host
+// for 1 MiB of randomness or writes 1 MiB to stderr in a loop, costs one unit per turn
+// without it (only the watchdog, a minute later, would stop it, and that fails the
+// replica); with it the budget runs out within a fraction of a second, the entry is
+// undone like any out-of-fuel entry, and the virtual server goes on.
+func TestLoopsOfBulkWorkRunOutOfFuel(t *testing.T) {
 	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
 	ctx := context.Background()
 	s := newServer(t, vm.Config{FuelPerEntry: 5_000_000})
@@ -115,19 +116,24 @@ func TestCopyLoopRunsOutOfFuel(t *testing.T) {
 	if res := s.Apply(ctx, vserver.Input{Index: 2, TimeNanos: t0, Entry: settingsEntry(cs)}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	before := hash(t, s)
-	began := time.Now()
-	res := s.Apply(ctx, vserver.Input{Index: 3, TimeNanos: t0, Entry: request("GET", "/copyloop", "", 3)})
-	var te *vm.TrapError
-	if !errors.As(res.Err, &te) || !te.OutOfFuel {
-		t.Fatalf("GET /copyloop: %v; want out of fuel", res.Err)
+	idx := uint64(2)
+	for _, target := range []string{"/copyloop", "/randloop", "/writeloop"} {
+		before := hash(t, s)
+		began := time.Now()
+		idx++
+		res := s.Apply(ctx, vserver.Input{Index: idx, TimeNanos: t0, Entry: request("GET", target, "", byte(idx))})
+		var te *vm.TrapError
+		if !errors.As(res.Err, &te) || !te.OutOfFuel {
+			t.Fatalf("GET %s: %v; want out of fuel", target, res.Err)
+		}
+		t.Logf("GET %s ran out of 5,000,000 units in %v", target, time.Since(began))
+		if hash(t, s) != before || s.Failed() != nil {
+			t.Fatalf("after GET %s: state changed %v, failed %v", target, hash(t, s) != before, s.Failed())
+		}
 	}
-	t.Logf("GET /copyloop ran out of 5,000,000 units in %v", time.Since(began))
-	if hash(t, s) != before || s.Failed() != nil {
-		t.Fatalf("after the out-of-fuel entry: state changed %v, failed %v", hash(t, s) != before, s.Failed())
-	}
-	if res := s.Apply(ctx, vserver.Input{Index: 4, TimeNanos: t0, Entry: request("POST", "/count", "", 4)}); res.Err != nil || !bytes.HasSuffix(res.Response, []byte("\r\n\r\n1\n")) {
-		t.Fatalf("POST /count after it: %v %q", res.Err, res.Response)
+	idx++
+	if res := s.Apply(ctx, vserver.Input{Index: idx, TimeNanos: t0, Entry: request("POST", "/count", "", byte(idx))}); res.Err != nil || !bytes.HasSuffix(res.Response, []byte("\r\n\r\n1\n")) {
+		t.Fatalf("POST /count after them: %v %q", res.Err, res.Response)
 	}
 }
 

@@ -3,7 +3,6 @@ package vserver_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/ftvs/ftvs/internal/wasm"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // Tick entries run the guest's tick export at their index and time: the kv example

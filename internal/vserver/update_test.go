@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ftvs/ftvs/internal/wasm"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
+	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 const (
