@@ -12,6 +12,7 @@ func addSeeds(f *testing.F) {
 		f.Add(bin)
 	}
 	f.Add(modBulk)
+	f.Add(modCounted)
 }
 
 func FuzzParse(f *testing.F) {

@@ -68,6 +68,22 @@ func (m Metering) String() string {
 // length operand into fuel units: a unit per 64 bytes of memory, per 8 table elements.
 var bulkShift = map[uint32]byte{8: 6, 10: 6, 11: 6, 12: 3, 14: 3, 17: 3}
 
+// countedImports are the WASI functions whose host work grows with a count argument
+// the guest passes (fd_write's iovecs, poll_oneoff's subscriptions: the host walks each
+// one), with the signature (i32, i32, i32, i32) -> i32, the count third. MeterBulk
+// charges a call countShift-shifted units per counted item before it; the bytes the
+// host moves are billed by the host (internal/vm).
+var countedImports = map[string]bool{"fd_write": true, "poll_oneoff": true}
+
+// countShift: a call of a counted import costs 8 units per item.
+const countShift = 3
+
+// countedSignature reports whether t is the signature countedImports have.
+func countedSignature(t FuncType) bool {
+	return len(t.Params) == 4 && len(t.Results) == 1 && t.Results[0] == I32 &&
+		t.Params[0] == I32 && t.Params[1] == I32 && t.Params[2] == I32 && t.Params[3] == I32
+}
+
 // Instrument parses b and returns a rewritten module that
 //   - defines a mutable i64 fuel global, initialised to 0, after all
 //     existing globals, exported as FuelExportName;
@@ -75,8 +91,9 @@ var bulkShift = map[uint32]byte{8: 6, 10: 6, 11: 6, 12: 3, 14: 3, 17: 3}
 //   - decrements the fuel global by one at every function entry and loop
 //     header, trapping with unreachable when it becomes negative;
 //   - under MeterBulk, also decrements it by the length of every bulk memory or
-//     table instruction shifted right by bulkShift, before the instruction, with
-//     the same trap (the length is kept in an i32 local added to the function);
+//     table instruction shifted right by bulkShift, and by the count of every call
+//     of a counted import shifted left by countShift, before the instruction, with
+//     the same trap (operands are kept in two i32 locals added to the function);
 //   - drops custom sections named .debug_*, whose code offsets would be
 //     stale, and a malformed "name" section (see nameSectionOK).
 //
@@ -243,10 +260,10 @@ func appendCode(out, b []byte, bodies []body, fuel uint32) []byte {
 }
 
 // instrumentBody returns one rewritten function body. A body with bulk instructions
-// gets one more local declaration (an i32, after all others, so no local index
-// changes), which keeps the length operand while it is charged.
+// or counted calls gets one more local declaration (two i32s, after all others, so no
+// local index changes), which keeps operands while they are charged.
 func instrumentBody(b []byte, bd body, fuel uint32, seq []byte) []byte {
-	out := make([]byte, 0, bd.end-bd.start+(1+len(bd.loops))*len(seq)+len(bd.bulk)*(len(seq)+16)+8)
+	out := make([]byte, 0, bd.end-bd.start+(1+len(bd.loops))*len(seq)+len(bd.bulk)*(len(seq)+24)+8)
 	var scratch uint32
 	if len(bd.bulk) == 0 {
 		out = append(out, b[bd.start:bd.localsEnd]...)
@@ -254,7 +271,7 @@ func instrumentBody(b []byte, bd body, fuel uint32, seq []byte) []byte {
 		n, _ := (&reader{b: b, pos: bd.start, end: bd.end}).u32()
 		out = appendULEB(out, uint64(n)+1)
 		out = append(out, b[bd.declStart:bd.localsEnd]...)
-		out = append(append(out, 0x01), byte(I32))
+		out = append(append(out, 0x02), byte(I32))
 		scratch = bd.params + bd.locals
 	}
 	out = append(out, seq...)
@@ -268,7 +285,11 @@ func instrumentBody(b []byte, bd body, fuel uint32, seq []byte) []byte {
 		}
 		op := bd.bulk[bi]
 		out = append(out, b[prev:op.off]...)
-		out = appendBulkCharge(out, fuel, scratch, bulkShift[op.sub])
+		if op.sub == callSite {
+			out = appendCallCharge(out, fuel, scratch)
+		} else {
+			out = appendBulkCharge(out, fuel, scratch, bulkShift[op.sub])
+		}
 		prev = op.off
 		bi++
 	}
@@ -285,9 +306,28 @@ func instrumentBody(b []byte, bd body, fuel uint32, seq []byte) []byte {
 // The length stays on the stack for the instruction.
 func appendBulkCharge(out []byte, fuel, scratch uint32, shift byte) []byte {
 	out = appendULEB(append(out, 0x22), uint64(scratch)) // local.tee
+	return appendCharge(out, fuel, scratch, 0x88, shift) // i64.shr_u
+}
+
+// appendCallCharge appends the charge injected before a call of a counted import,
+// whose count (i32) is second from the top of the stack: the top goes to S+1 and back.
+//
+//	local.set S+1; local.tee S
+//	global.get F; local.get S; i64.extend_i32_u; i64.const countShift; i64.shl; i64.sub; global.set F
+//	global.get F; i64.const 0; i64.lt_s; if unreachable end
+//	local.get S+1
+func appendCallCharge(out []byte, fuel, scratch uint32) []byte {
+	out = appendULEB(append(out, 0x21), uint64(scratch+1))   // local.set
+	out = appendULEB(append(out, 0x22), uint64(scratch))     // local.tee
+	out = appendCharge(out, fuel, scratch, 0x86, countShift) // i64.shl
+	return appendULEB(append(out, 0x20), uint64(scratch+1))  // local.get
+}
+
+// appendCharge appends: fuel -= (u64(local S) shiftOp shift); trap if fuel < 0.
+func appendCharge(out []byte, fuel, scratch uint32, shiftOp, shift byte) []byte {
 	out = appendULEB(append(out, 0x23), uint64(fuel))    // global.get
 	out = appendULEB(append(out, 0x20), uint64(scratch)) // local.get
-	out = append(out, 0xAD, 0x42, shift, 0x88, 0x7D)     // i64.extend_i32_u; i64.const; i64.shr_u; i64.sub
+	out = append(out, 0xAD, 0x42, shift, shiftOp, 0x7D)  // i64.extend_i32_u; i64.const; shift; i64.sub
 	out = appendULEB(append(out, 0x24), uint64(fuel))    // global.set
 	out = appendULEB(append(out, 0x23), uint64(fuel))
 	return append(out, 0x42, 0x00, 0x53, opIf, 0x40, 0x00, opEnd)

@@ -26,6 +26,7 @@ const (
 const (
 	opBlock = 0x02
 	opLoop  = 0x03
+	opCall  = 0x10
 	opIf    = 0x04
 	opElse  = 0x05
 	opEnd   = 0x0B
@@ -113,12 +114,12 @@ var fdImm = func() (t [256]imm) {
 // is non-nil, the offset just after the block type of every loop is appended
 // to it. numTypes bounds type-indexed block types.
 //
-// If bulk is non-nil, every bulk memory or table instruction whose cost grows with
-// an operand (bulkShift) is appended to it.
+// If sites is non-nil, every bulk memory or table instruction whose cost grows with
+// an operand (bulkShift), and every call of one of sites.calls, is appended to it.
 //
 // If ops is non-nil, the instructions that change module state outside memory and
 // globals (tables, passive segments) are recorded in it.
-func decodeExpr(r *reader, numTypes uint32, loops *[]int, bulk *[]bulkOp, ops *stateOps) error {
+func decodeExpr(r *reader, numTypes uint32, loops *[]int, sites *meterSites, ops *stateOps) error {
 	// blocks holds the opcode of every open block; the function body (or
 	// constant expression) is the outermost one.
 	var stack [64]byte
@@ -154,6 +155,14 @@ func decodeExpr(r *reader, numTypes uint32, loops *[]int, bulk *[]bulkOp, ops *s
 			continue
 		case 0x26: // table.set
 			ops.add("table.set")
+		case opCall:
+			if sites != nil && sites.calls != nil {
+				at := r.pos
+				if fn, err := r.u32(); err == nil && sites.calls[fn] {
+					sites.ops = append(sites.ops, bulkOp{off: off, sub: callSite})
+				}
+				r.pos = at // skipImm reads the index again, and reports its errors
+			}
 		case 0xFC:
 			sub, err := r.u32()
 			if err != nil {
@@ -163,8 +172,8 @@ func decodeExpr(r *reader, numTypes uint32, loops *[]int, bulk *[]bulkOp, ops *s
 				return r.failf(off, "unknown opcode 0xfc %d", sub)
 			}
 			k = fcImm[sub]
-			if _, ok := bulkShift[sub]; ok && bulk != nil {
-				*bulk = append(*bulk, bulkOp{off: off, sub: sub})
+			if _, ok := bulkShift[sub]; ok && sites != nil {
+				sites.ops = append(sites.ops, bulkOp{off: off, sub: sub})
 			}
 			if name, ok := fcStateOps[sub]; ok {
 				ops.add(name)

@@ -39,7 +39,8 @@ type body struct {
 	start, localsEnd, end int
 	loops                 []int // offsets just after each loop's block type
 	// bulk holds the offset of every bulk memory or table instruction (its 0xFC
-	// byte) and its sub-opcode, for MeterBulk.
+	// byte) and its sub-opcode, and of every call of a counted import (callSite), for
+	// MeterBulk.
 	bulk []bulkOp
 	// params and locals count the function's parameters and declared locals: the
 	// index of a local Instrument adds.
@@ -47,10 +48,19 @@ type body struct {
 	declStart      int // offset just after the local declaration count
 }
 
-// bulkOp is one bulk instruction in a function body.
+// bulkOp is one bulk instruction in a function body, or a call of a counted import.
 type bulkOp struct {
 	off int
-	sub uint32
+	sub uint32 // the 0xFC sub-opcode, or callSite
+}
+
+// callSite marks a bulkOp that is a call of a counted import.
+const callSite = 1 << 16
+
+// meterSites collects a function body's bulkOps as decodeExpr reads it.
+type meterSites struct {
+	ops   []bulkOp
+	calls map[uint32]bool // the counted imports, by function index
 }
 
 // parser holds the state of one Parse.
@@ -60,7 +70,10 @@ type parser struct {
 	sections  []section
 	bodies    []body
 	withLoops bool // record loop offsets (for Instrument)
-	stateOps  stateOps
+	// counted: the imported functions whose calls MeterBulk charges by a count
+	// (countedImports), by function index; recorded with the loops.
+	counted  map[uint32]bool
+	stateOps stateOps
 
 	numTypes, numTables, numMemories uint32
 	numImportedFuncs                 uint32

@@ -77,6 +77,13 @@ func (p *parser) importSection(r *reader) error {
 			if err != nil {
 				return err
 			}
+			if p.withLoops && im.Module == "wasi_snapshot_preview1" && countedImports[im.Name] && idx < uint32(len(p.mod.FuncTypes)) &&
+				countedSignature(p.mod.FuncTypes[idx]) {
+				if p.counted == nil {
+					p.counted = map[uint32]bool{}
+				}
+				p.counted[p.numImportedFuncs] = true
+			}
 			p.mod.Funcs = append(p.mod.Funcs, idx)
 			p.numImportedFuncs++
 		case KindTable:
@@ -309,15 +316,18 @@ func (p *parser) funcBody(r *reader) (body, error) {
 	}
 	bd.localsEnd, bd.locals = r.pos, uint32(locals)
 	var loops *[]int
-	var bulk *[]bulkOp
+	var sites *meterSites
 	if p.withLoops {
-		loops, bulk = &bd.loops, &bd.bulk
+		loops, sites = &bd.loops, &meterSites{calls: p.counted}
 		if fn := int(p.numImportedFuncs) + len(p.bodies); fn < len(p.mod.Funcs) && int(p.mod.Funcs[fn]) < len(p.mod.FuncTypes) {
 			bd.params = uint32(len(p.mod.FuncTypes[p.mod.Funcs[fn]].Params))
 		}
 	}
-	if err := decodeExpr(r, p.numTypes, loops, bulk, &p.stateOps); err != nil {
+	if err := decodeExpr(r, p.numTypes, loops, sites, &p.stateOps); err != nil {
 		return bd, err
+	}
+	if sites != nil {
+		bd.bulk = sites.ops
 	}
 	if !r.done() {
 		return bd, r.failf(r.pos, "%d bytes after the final end of the function body", r.remaining())

@@ -270,3 +270,60 @@ func TestLongCopyRunsOutOfFuelBeforeItRuns(t *testing.T) {
 		t.Errorf("fuel after the trap %d, want %d (charged before the copy ran)", got, 2000-1-1024-1024)
 	}
 }
+
+// modCounted: w(n) calls fd_write(1, 0, n, 60000) and p(n) calls poll_oneoff(0, 32768,
+// n, 60004) over zeroed memory (empty iovecs; clock subscriptions with no timeout), and
+// each returns the errno.
+var modCounted = module(
+	types(functype([]ValType{I32, I32, I32, I32}, []ValType{I32}), functype([]ValType{I32}, []ValType{I32})),
+	sec(secImport, vec(
+		cat(str("wasi_snapshot_preview1"), str("fd_write"), op(0x00), uleb(0)),
+		cat(str("wasi_snapshot_preview1"), str("poll_oneoff"), op(0x00), uleb(0)))),
+	funcs(1, 1),
+	sec(secMemory, vec(op(0x00, 0x01))),
+	exports(exportFunc("w", 2), exportFunc("p", 3)),
+	code(
+		fn(noLocals, i32c(1), i32c(0), localGet(0), i32c(60000), call(0), end),
+		fn(noLocals, i32c(0), i32c(32768), localGet(0), i32c(60004), call(1), end)),
+)
+
+// Under MeterBulk a call of fd_write or poll_oneoff costs 8 units per iovec or
+// subscription (the host walks each), charged before the call; the call still gets its
+// arguments in order and works.
+func TestCountedCallsCharge(t *testing.T) {
+	const budget = 1 << 40
+	for _, tc := range []struct {
+		metering Metering
+		fn       string
+		n        uint64
+		cost     int64
+	}{
+		{MeterCalls, "w", 100, 1},
+		{MeterBulk, "w", 100, 1 + 800},
+		{MeterBulk, "p", 50, 1 + 400},
+		{MeterCalls, "p", 50, 1},
+	} {
+		ctx, rt := newRuntime(t)
+		ins, err := Instrument(modCounted, tc.metering)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkInstrumented(t, modCounted, ins)
+		cm, err := rt.CompileModule(ctx, ins.Binary)
+		if err != nil {
+			t.Fatalf("%v: wazero rejects the instrumented module: %v", tc.metering, err)
+		}
+		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		setFuel(t, mod, budget)
+		res, err := mod.ExportedFunction(tc.fn).Call(ctx, tc.n)
+		if err != nil || len(res) != 1 || res[0] != 0 {
+			t.Fatalf("%v %s(%d) = %v, %v; want errno 0", tc.metering, tc.fn, tc.n, res, err)
+		}
+		if got := budget - fuel(t, mod); got != tc.cost {
+			t.Errorf("%v %s(%d) cost %d units, want %d", tc.metering, tc.fn, tc.n, got, tc.cost)
+		}
+	}
+}
