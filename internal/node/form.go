@@ -111,11 +111,13 @@ func (m *Member) formCluster(stop <-chan struct{}, conf raft.Configuration) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var said time.Time
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
+	for first := true; ; first = false {
+		if !first { // the first round asks at once: a wiped member's peers are all up
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
 		}
 		var mu sync.Mutex
 		var missing, stateful []string

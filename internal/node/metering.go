@@ -153,8 +153,8 @@ type meterChores struct {
 // without compiling.
 func (m *Member) meteringChores(leading bool, c *meterChores) {
 	m.raiseFloor()
-	if time.Now().Before(c.retryAt) {
-		return
+	if m.coserverFloor.Load() >= bulkMeteringProtocol || time.Now().Before(c.retryAt) {
+		return // the newest metering runs (raiseFloor saw it): nothing to raise or prepare
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, startTimeout)
 	defer cancel()

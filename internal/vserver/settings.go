@@ -31,7 +31,7 @@ type Settings struct {
 	TickInterval time.Duration `json:"tick_interval_ns,omitempty"`
 	// Metering is what the fuel meter charges (wasm.Metering). Unlike the others it is
 	// no member's own setting: the leader records the newest metering every CoServer's
-	// build runs (node: meteringFor), and every replica runs what is recorded. Left out
+	// build runs (internal/node, clusterMetering), and every replica runs what is recorded. Left out
 	// of the payload for wasm.MeterCalls, the metering of builds of protocol level 2,
 	// which refuse a payload that has it ("a setting this build does not know").
 	Metering wasm.Metering `json:"metering,omitempty"`
