@@ -171,6 +171,7 @@ func (k *sink) Close() error {
 	k.s.mu.Lock()
 	delete(k.s.sinks, k.id)
 	k.s.checked[k.id] = nil
+	k.s.written[k.id] = time.Now()
 	k.s.mu.Unlock()
 	k.s.log.Info("snapshot complete", "id", k.id, "bytes", k.meta.Size)
 	// A failure to reap does not undo the snapshot: it is durable, and raft must know.
@@ -304,6 +305,7 @@ func (s *Store) reapOne(id string) error {
 	}
 	s.mu.Lock()
 	delete(s.checked, id)
+	delete(s.written, id)
 	s.mu.Unlock()
 	if err := fsx.RemoveAll(s.fsys, gone); err != nil {
 		return fmt.Errorf("reap snapshot %s: remove %s: %w", id, gone, err)

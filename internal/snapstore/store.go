@@ -77,11 +77,12 @@ type Store struct {
 	dirMu sync.Mutex
 
 	mu      sync.Mutex
-	lastMs  int64            // milliseconds of the newest name handed out
-	sinks   map[string]*sink // sinks being written, by ID
-	pinned  map[string]int   // open readers and checks in progress, by ID: not reaped
-	checked map[string]error // result of the last CRC check in this process, by ID
-	expect  expectation      // size announced for a snapshot being received
+	lastMs  int64                // milliseconds of the newest name handed out
+	sinks   map[string]*sink     // sinks being written, by ID
+	pinned  map[string]int       // open readers and checks in progress, by ID: not reaped
+	checked map[string]error     // result of the last CRC check in this process, by ID
+	written map[string]time.Time // when a sink of this process completed it, by ID (Open)
+	expect  expectation          // size announced for a snapshot being received
 }
 
 type expectation struct {
@@ -106,7 +107,7 @@ func New(fsys fsx.FS, dir string, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		fsys: fsys, dir: dir, retain: cfg.Retain, log: cfg.Logger, refuse: cfg.Refuse,
-		sinks: map[string]*sink{}, pinned: map[string]int{}, checked: map[string]error{},
+		sinks: map[string]*sink{}, pinned: map[string]int{}, checked: map[string]error{}, written: map[string]time.Time{},
 	}
 	if err := mkdirDurable(fsys, dir); err != nil {
 		return nil, fmt.Errorf("snapshot store %s: %w", dir, err)
@@ -394,6 +395,7 @@ func (s *Store) SetAside(id, dest string) error {
 	}
 	s.mu.Lock()
 	delete(s.checked, id)
+	delete(s.written, id)
 	s.mu.Unlock()
 	s.log.Warn("snapshot set aside", "id", id, "to", dest)
 	return nil
