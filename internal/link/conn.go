@@ -51,6 +51,7 @@ type rawConn struct {
 
 	mu        sync.Mutex
 	p         *path        // nil on the accepting side until the header names the peer
+	since     time.Time    // when it was put on p (under Layer.mu): see path.dataConnsBefore
 	dl        [2]time.Time // deadlines asked for by the user
 	cur       [2]time.Time // deadlines set on Conn
 	gen       uint64       // incremented by every interruption
@@ -71,7 +72,7 @@ func (l *Layer) newRawConn(nc net.Conn, p *path, probe bool) (*rawConn, error) {
 	}
 	l.conns[c] = struct{}{}
 	if p != nil {
-		c.p = p
+		c.p, c.since = p, time.Now()
 		c.rxPath.Store(p)
 		p.conns[c] = struct{}{}
 	}
@@ -87,7 +88,7 @@ func (l *Layer) attach(c *rawConn, p *path, probe bool) {
 	if c.closed {
 		return
 	}
-	c.p, c.probe = p, probe
+	c.p, c.probe, c.since = p, probe, time.Now()
 	c.rxPath.Store(p)
 	p.conns[c] = struct{}{}
 }

@@ -203,9 +203,11 @@ func (l *Layer) linkAnswered(p *path, pongs int) {
 	var doomed []*rawConn
 	if !p.up && pongs >= upAfterPongs {
 		// Connections left open on the other link when both went quiet (linkFailed):
-		// if that link is still down, move their users over to this one.
+		// if that link is still down, move their users over to this one. Not those
+		// opened on it since it went down: their handshake got through, so that link
+		// works and its probes have yet to say so (a peer that restarted a moment ago).
 		if other := p.peer.paths[1-p.link]; !other.up {
-			doomed = other.dataConns()
+			doomed = other.dataConnsBefore(other.since)
 		}
 		downFor := now.Sub(p.since)
 		p.up, p.since, p.reason, p.suspectAt = true, now, "", time.Time{}
@@ -234,10 +236,14 @@ func (l *Layer) linkAnswered(p *path, pongs int) {
 const bothDownGrace = 3
 
 // dataConns lists p's connections other than probes. Call with Layer.mu held.
-func (p *path) dataConns() []*rawConn {
+func (p *path) dataConns() []*rawConn { return p.dataConnsBefore(time.Time{}) }
+
+// dataConnsBefore lists p's connections other than probes that were put on it before
+// t (all of them if t is zero). Call with Layer.mu held.
+func (p *path) dataConnsBefore(t time.Time) []*rawConn {
 	var out []*rawConn
 	for c := range p.conns {
-		if !c.probe {
+		if !c.probe && (t.IsZero() || c.since.Before(t)) {
 			out = append(out, c)
 		}
 	}
@@ -271,12 +277,12 @@ func (l *Layer) linkFailed(p *path, why string) {
 		if otherAlive {
 			doomed = p.dataConns()
 		} else {
-			downs := p.downs
+			downs, downAt := p.downs, now
 			time.AfterFunc(bothDownGrace*l.cfg.DownAfter, func() {
 				l.mu.Lock()
 				var late []*rawConn
 				if !p.up && p.downs == downs {
-					late = p.dataConns()
+					late = p.dataConnsBefore(downAt) // not those whose handshake got through since
 				}
 				l.mu.Unlock()
 				for _, c := range late {
