@@ -23,10 +23,16 @@ func newRuntime(t testing.TB) (context.Context, wazero.Runtime) {
 	return ctx, rt
 }
 
-// instantiate instruments bin and instantiates it without start functions.
+// instantiate instruments bin (MeterBulk) and instantiates it without start functions.
 func instantiate(t testing.TB, ctx context.Context, rt wazero.Runtime, bin []byte) (api.Module, *Instrumented) {
 	t.Helper()
-	ins, err := Instrument(bin, MeterBulk)
+	return instantiateMetered(t, ctx, rt, bin, MeterBulk)
+}
+
+// instantiateMetered is instantiate under the given metering.
+func instantiateMetered(t testing.TB, ctx context.Context, rt wazero.Runtime, bin []byte, metering Metering) (api.Module, *Instrumented) {
+	t.Helper()
+	ins, err := Instrument(bin, metering)
 	if err != nil {
 		t.Fatalf("Instrument: %v", err)
 	}
@@ -222,19 +228,8 @@ func TestBulkInstructionsChargeByLength(t *testing.T) {
 		{MeterBulk, 3 * 65536, 1 + 3072 + 3072},
 	} {
 		ctx, rt := newRuntime(t)
-		ins, err := Instrument(modBulk, tc.metering)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mod, ins := instantiateMetered(t, ctx, rt, modBulk, tc.metering)
 		checkInstrumented(t, modBulk, ins)
-		cm, err := rt.CompileModule(ctx, ins.Binary)
-		if err != nil {
-			t.Fatalf("%v: wazero rejects the instrumented module: %v", tc.metering, err)
-		}
-		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
-		if err != nil {
-			t.Fatal(err)
-		}
 		setFuel(t, mod, budget)
 		res, err := mod.ExportedFunction("fill").Call(ctx, tc.n)
 		if err != nil || len(res) != 1 || res[0] != 7 {
@@ -250,18 +245,7 @@ func TestBulkInstructionsChargeByLength(t *testing.T) {
 // under MeterCalls a loop of copies of the whole memory costs one unit per turn).
 func TestLongCopyRunsOutOfFuelBeforeItRuns(t *testing.T) {
 	ctx, rt := newRuntime(t)
-	ins, err := Instrument(modBulk, MeterBulk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := rt.CompileModule(ctx, ins.Binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	mod, _ := instantiate(t, ctx, rt, modBulk)
 	setFuel(t, mod, 2000) // enough for the entry and one 64 KiB fill (1,024), not the copy after it
 	if _, err := mod.ExportedFunction("fill").Call(ctx, 65536); err == nil {
 		t.Fatal("fill(65536) on 2,000 units returned; want a trap")
@@ -304,19 +288,8 @@ func TestCountedCallsCharge(t *testing.T) {
 		{MeterCalls, "p", 50, 1},
 	} {
 		ctx, rt := newRuntime(t)
-		ins, err := Instrument(modCounted, tc.metering)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mod, ins := instantiateMetered(t, ctx, rt, modCounted, tc.metering)
 		checkInstrumented(t, modCounted, ins)
-		cm, err := rt.CompileModule(ctx, ins.Binary)
-		if err != nil {
-			t.Fatalf("%v: wazero rejects the instrumented module: %v", tc.metering, err)
-		}
-		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
-		if err != nil {
-			t.Fatal(err)
-		}
 		setFuel(t, mod, budget)
 		res, err := mod.ExportedFunction(tc.fn).Call(ctx, tc.n)
 		if err != nil || len(res) != 1 || res[0] != 0 {
