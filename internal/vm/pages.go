@@ -35,13 +35,13 @@ func newStatePage(b []byte) *statePage {
 	return p
 }
 
-// pageBufs is a reserve of page buffers already written once, from which Snapshot
-// takes the buffers for the pages it copies, refilled by a goroutine of its own. Memory
-// the process has not written since the kernel gave it costs a page fault on the first
-// write, about 12 µs per page on a virtual machine, ten times the copy: a checkpoint that
-// copied 4,400 pages into fresh memory took 60 ms instead of 5 (as the heap grows, and
-// after the Go runtime returned freed memory to the kernel). The reserve moves those
-// faults off the goroutine that applies entries.
+// pageBufs is a reserve of page buffers already backed by memory (prefaultPages), from
+// which Snapshot takes the buffers for the pages it copies, refilled by a goroutine of
+// its own. Memory the process has not written since the kernel gave it costs a page
+// fault on the first write, about 12 µs per page on a virtual machine, ten times the
+// copy: a checkpoint that copied 4,400 pages into fresh memory took 60 ms instead of 5
+// (as the heap grows, and after the Go runtime returned freed memory to the kernel). The
+// reserve moves that cost off the goroutine that applies entries.
 var pageBufs struct {
 	mu     sync.Mutex
 	warm   []*[statePageSize]byte
@@ -84,11 +84,7 @@ func takePageBuf() *[statePageSize]byte {
 func warmPageBufsLoop() {
 	for range pageBufs.refill {
 		for {
-			batch := make([]*[statePageSize]byte, 256)
-			for i := range batch {
-				batch[i] = new([statePageSize]byte)
-				batch[i][0] = 1 // the page fault, here (capture overwrites the whole page)
-			}
+			batch := newPageBatch(pageBatch)
 			pageBufs.mu.Lock()
 			pageBufs.warm = append(pageBufs.warm, batch...)
 			full := len(pageBufs.warm) >= warmPageBufs
@@ -97,6 +93,29 @@ func warmPageBufsLoop() {
 				break
 			}
 		}
+	}
+}
+
+// pageBatch is how many page buffers newPageBatch's callers take at a time (1 MiB).
+const pageBatch = 256
+
+// newPageBatch allocates n zeroed page buffers, backed by memory already.
+func newPageBatch(n int) []*[statePageSize]byte {
+	batch := make([]*[statePageSize]byte, n)
+	for i := range batch {
+		batch[i] = new([statePageSize]byte)
+	}
+	prefaultPages(batch)
+	return batch
+}
+
+// givePageBufs adds zeroed, backed buffers no one uses to the reserve, as far as it has
+// room.
+func givePageBufs(bufs []*[statePageSize]byte) {
+	pageBufs.mu.Lock()
+	defer pageBufs.mu.Unlock()
+	if room := warmPageBufs - len(pageBufs.warm); room > 0 {
+		pageBufs.warm = append(pageBufs.warm, bufs[:min(room, len(bufs))]...)
 	}
 }
 
@@ -208,8 +227,13 @@ func NewState(moduleSHA [32]byte, clockNanos int64, globals []Global, memory []b
 }
 
 // A StateBuilder makes a State whose memory is written piece by piece (a decoder):
-// memory not written is zero, and nothing is allocated for it.
-type StateBuilder struct{ st *State }
+// memory not written is zero, and nothing is allocated for it. It takes its page
+// buffers a batch at a time (newPageBatch): a sync's decode writes a whole guest memory
+// into fresh pages, and one fault per page was a third of a 256 MiB sync here.
+type StateBuilder struct {
+	st    *State
+	spare []*[statePageSize]byte // zeroed and backed
+}
 
 // NewStateBuilder starts a State of memoryBytes of guest memory (whole 64 KiB pages).
 func NewStateBuilder(moduleSHA [32]byte, clockNanos int64, globals []Global, memoryBytes int) (*StateBuilder, error) {
@@ -230,7 +254,11 @@ func (sb *StateBuilder) WriteAt(b []byte, off int64) (int, error) {
 		i, in := int(off/statePageSize), int(off%statePageSize)
 		p := sb.st.mem[i]
 		if p == nil {
-			p = &statePage{b: new([statePageSize]byte)}
+			if len(sb.spare) == 0 {
+				sb.spare = newPageBatch(pageBatch)
+			}
+			p = &statePage{b: sb.spare[len(sb.spare)-1]}
+			sb.spare = sb.spare[:len(sb.spare)-1]
 			sb.st.mem[i] = p
 		}
 		c := copy(p.b[in:], b[n:])
@@ -244,6 +272,8 @@ func (sb *StateBuilder) WriteAt(b []byte, off int64) (int, error) {
 func (sb *StateBuilder) State() *State {
 	st := sb.st
 	sb.st = nil
+	givePageBufs(sb.spare)
+	sb.spare = nil
 	return st
 }
 

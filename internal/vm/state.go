@@ -275,16 +275,25 @@ func (m *Module) Restore(ctx context.Context, st *State) (*Instance, error) {
 }
 
 // copyMemory copies the State's memory into dst (as long), skipping zero pages: dst is
-// a fresh memory, zero already.
+// a fresh memory, zero already. Each run of pages to write is backed first, in one call
+// (prefault), instead of a page fault per page.
 func (s *State) copyMemory(dst []byte) {
 	y := time.Now()
-	for i, p := range s.mem {
-		if p != nil {
-			copy(dst[i*statePageSize:], p.b[:])
+	for i := 0; i < len(s.mem); {
+		if s.mem[i] == nil {
+			i++
+			continue
 		}
-		if i%256 == 255 {
-			y = yieldAfter(y)
+		j := i + 1
+		for j < len(s.mem) && j-i < pageBatch && s.mem[j] != nil {
+			j++
 		}
+		prefault(dst[i*statePageSize : j*statePageSize])
+		for k := i; k < j; k++ {
+			copy(dst[k*statePageSize:], s.mem[k].b[:])
+		}
+		i = j
+		y = yieldAfter(y)
 	}
 }
 
