@@ -241,9 +241,14 @@ func applyOutcome(f raft.ApplyFuture) (uint64, *vserver.Result, error) {
 		return 0, nil, fmt.Errorf("%w: %v", errLeaderMoved, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return 0, nil, fmt.Errorf("%w: %v", vserver.ErrUnavailable, err)
+	case f.Index() == 0 && errors.Is(err, raft.ErrRaftShutdown):
+		// raft stopped before it gave the entry an index, so it was never appended: a
+		// restart of raft (a sync, a repair) or the member stopping. Ask the next
+		// leader (viaLeader gives up when the member stops).
+		return 0, nil, fmt.Errorf("%w: %v", errLeaderMoved, err)
 	case f.Index() == 0:
-		// raft stopped (or failed to store it) before it gave the entry an index: it
-		// was never appended.
+		// raft failed to store it before it gave the entry an index: it was never
+		// appended.
 		return 0, nil, fmt.Errorf("%w: %v", vserver.ErrUnavailable, err)
 	default: // e.g. ErrLeadershipLost, or ErrRaftShutdown: appended at f.Index(), fate unknown
 		return f.Index(), nil, fmt.Errorf("%w: %v", vserver.ErrUncertain, err)

@@ -847,7 +847,31 @@ func (r *Raft) ApplyLog(log Log, timeout time.Duration) ApplyFuture {
 	case <-r.shutdownCh:
 		return errorFuture{ErrRaftShutdown}
 	case r.applyCh <- logFuture:
+		r.answerStranded()
 		return logFuture
+	}
+}
+
+// answerStranded answers, with ErrRaftShutdown, the futures queued on applyCh once
+// raft has shut down (ftvs patch). With BatchApplyCh the channel has a buffer, so a
+// future can be queued as raft shuts down, or after (a select picks at random between
+// a closed shutdownCh and a channel with room), and then no loop takes it: its Error
+// never returned. The main loop drains the channel when it stops, and a caller that
+// queued a future finds raft shut down after it drains here: either way the future is
+// answered. None of them was appended.
+func (r *Raft) answerStranded() {
+	select {
+	case <-r.shutdownCh:
+	default:
+		return
+	}
+	for {
+		select {
+		case f := <-r.applyCh:
+			f.respond(ErrRaftShutdown)
+		default:
+			return
+		}
 	}
 }
 
@@ -873,6 +897,7 @@ func (r *Raft) Barrier(timeout time.Duration) Future {
 	case <-r.shutdownCh:
 		return errorFuture{ErrRaftShutdown}
 	case r.applyCh <- logFuture:
+		r.answerStranded()
 		return logFuture
 	}
 }
@@ -1094,6 +1119,7 @@ func (r *Raft) Restore(meta *SnapshotMeta, reader io.Reader, timeout time.Durati
 	case <-r.shutdownCh:
 		return ErrRaftShutdown
 	case r.applyCh <- noop:
+		r.answerStranded()
 		return noop.Error()
 	}
 }

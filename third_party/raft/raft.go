@@ -139,6 +139,7 @@ func (r *Raft) run() {
 		case <-r.shutdownCh:
 			// Clear the leader to prevent forwarding
 			r.setLeader("", "")
+			r.answerStranded()
 			return
 		default:
 		}
