@@ -327,6 +327,28 @@ func (m *Member) settleInFlight(ctx context.Context, last uint64) {
 	}
 }
 
+// handLeadership hands this member's leadership to the member named to, before it
+// throws its copy away. Raft gives a transfer one election timeout; under load the
+// target may catch up or win after that (the error came, and leadership moved all the
+// same: CI saw it), so an error counts only while this member still leads, and the
+// transfer is tried three times.
+func (m *Member) handLeadership(to string) error {
+	var err error
+	for range 3 {
+		err = m.r().LeadershipTransferToServer(raft.ServerID(to), raft.ServerAddress(to)).Error()
+		if err == nil {
+			return nil
+		}
+		// A transfer that timed out may still end in the target's election.
+		time.Sleep(m.cfg.ElectionTimeout)
+		if m.r().State() != raft.Leader {
+			return nil
+		}
+		m.log.Info("handing leadership over before a sync failed; trying again", "to", to, "err", err)
+	}
+	return fmt.Errorf("hand leadership to %s before syncing: %w", to, err)
+}
+
 // resync throws this CoServer's copy of the virtual server away and takes the leader's
 // again (the sync action). It asks to rejoin first (so it takes no part in elections
 // from then on), then empties its log and snapshots; the leader takes it out of the
@@ -344,11 +366,12 @@ func (m *Member) resync(ctx context.Context) (string, error) {
 		return "", refuse(http.StatusConflict, "%s is already waiting to rejoin: it syncs as soon as the leader adds it back", m.cfg.Name)
 	}
 	if m.r().State() == raft.Leader {
-		last := m.r().LastIndex()
-		if err := m.r().LeadershipTransferToServer(raft.ServerID(other.Name), raft.ServerAddress(other.Name)).Error(); err != nil {
-			return "", fmt.Errorf("hand leadership to %s before syncing: %w", other.Name, err)
+		if err := m.handLeadership(other.Name); err != nil {
+			return "", err
 		}
-		m.settleInFlight(ctx, last)
+		// Read after the hand-over: an entry appended while the transfer started is
+		// one of this member's too.
+		m.settleInFlight(ctx, m.r().LastIndex())
 	}
 	m.replicaMu.Lock()
 	defer m.replicaMu.Unlock()
