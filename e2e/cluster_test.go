@@ -260,6 +260,7 @@ func chaosUnderFaultSeed(t *testing.T, c *cluster, f clusterFault, testName stri
 		t.Fatal(err)
 	}
 	t.Logf("%v (checked in %v)", res, time.Since(checkStart).Round(time.Millisecond))
+	logUnanswered(t, h)
 	switch {
 	case res.Unknown:
 		report(res, "the linearizability checker timed out")
@@ -281,6 +282,19 @@ func chaosUnderFaultSeed(t *testing.T, c *cluster, f clusterFault, testName stri
 	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 	return res
+}
+
+// logUnanswered logs every request of h without a definite answer, with its endpoint,
+// times and error, so a failed run says what its clients saw.
+func logUnanswered(t *testing.T, h *chaos.History) {
+	t.Helper()
+	for _, op := range h.Records() {
+		if op.Setup || op.Final || op.Outcome == chaos.OK || op.Outcome == chaos.Absent {
+			continue
+		}
+		t.Logf("unanswered: client %d %s %s via %s, %.3fs-%.3fs: %s (status %d): %s", op.Client, op.Kind, op.Key,
+			op.Endpoint, float64(op.CallNs)/1e9, float64(op.ReturnNs)/1e9, op.Outcome, op.Status, op.Detail)
+	}
 }
 
 // A CoServer that lost its whole data dir comes back empty and is brought back to the
