@@ -119,6 +119,9 @@ func (m *Member) formCluster(stop <-chan struct{}, conf raft.Configuration) {
 			case <-tick.C:
 			}
 		}
+		if !m.forming.Load() {
+			return // decided otherwise: an operator started this member without quorum
+		}
 		var mu sync.Mutex
 		var missing, stateful []string
 		var wg sync.WaitGroup

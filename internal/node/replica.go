@@ -156,7 +156,18 @@ func (m *Member) startWithoutQuorum(ctx context.Context, coserver, confirm, from
 	epoch := m.newEpoch()
 	m.log.Error("virtual server started WITHOUT QUORUM on this CoServer by the operator: it is the only voter until a peer rejoins",
 		"event", "override.started", "excluded", strings.Join(excluded, ","), "last_index", lastIndex, "applied_index", st.Applied, "from", from, "epoch", epoch.String())
-	if err := m.restartRaft(func() error { return m.becomeOnlyVoter(epoch) }); err != nil {
+	only := func() error {
+		if err := m.becomeOnlyVoter(epoch); err != nil {
+			return err
+		}
+		// A member still asking its peers whether the cluster is new (it started with
+		// no raft state a moment before they died) holds the cluster's state now, and
+		// is its only voter, in a term above any it could have voted in (newEpoch):
+		// nothing is left to ask, and it must stand.
+		m.forming.Store(false)
+		return nil
+	}
+	if err := m.restartRaft(only); err != nil {
 		m.fs.Remove(m.dir.overridePath())
 		m.fs.SyncDir(m.dir.path)
 		m.log.Error("start without quorum failed", "event", "override.failed", "err", err)
