@@ -26,7 +26,10 @@ import (
 type fsm struct {
 	log       *slog.Logger
 	maxMemory uint64
-	onFail    func(error) // called once when the replica fails
+	// engine, if set, loads a snapshot's module while Restore still decodes its state
+	// (vserver.ReadSnapshotAhead).
+	engine *vm.Engine
+	onFail func(error) // called once when the replica fails
 	// onStorageError is told when a snapshot cannot be written to the disk.
 	onStorageError func(error)
 	// onRestoreFailed is told when a snapshot in the store cannot be restored (the
@@ -275,7 +278,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.restore.mu.Unlock()
 	}()
 	f.log.Info("sync started: restoring a snapshot", "event", "sync.started", "bytes", total)
-	snap, err := vserver.ReadSnapshot(&countingReader{r: br, p: &f.restore, log: f.log}, f.maxMemory)
+	var snap *vserver.Snapshot
+	var err error
+	if cr := (&countingReader{r: br, p: &f.restore, log: f.log}); f.engine != nil {
+		snap, err = vserver.ReadSnapshotAhead(cr, f.maxMemory, f.engine)
+	} else {
+		snap, err = vserver.ReadSnapshot(cr, f.maxMemory)
+	}
 	if errors.Is(err, vserver.ErrSettingsMismatch) {
 		// The snapshot is fine; this CoServer is not configured as the cluster is.
 		f.mu.Lock()

@@ -202,7 +202,7 @@ func (m *Member) newFSM(ctx context.Context) (raft.FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, onFail: m.replicaFailed,
+	m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, engine: m.engine, onFail: m.replicaFailed,
 		snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot}
 	if !m.cfg.Simplex {
 		if m.div, err = m.newGuard(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/guesttest"
@@ -84,5 +85,32 @@ func TestRestoreRefusesForeignState(t *testing.T) {
 	}
 	if _, err := m.Restore(context.Background(), st); !errors.Is(err, vm.ErrBadState) || !strings.Contains(err.Error(), "raise the memory limit") {
 		t.Fatalf("over the limit: %v", err)
+	}
+}
+
+// Loads of one module at the same time do it once and share the result: a sync starts
+// loading the snapshot's module while it decodes the state, and the restore's own Load
+// of it then waits for that load instead of doing it again.
+func TestConcurrentLoadsShareOneModule(t *testing.T) {
+	bin := guesttest.Build(t, testGuest)
+	e := newEngine(t, vm.Config{})
+	ctx := context.Background()
+	const n = 4
+	mods := make([]*vm.Module, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			m, err := e.Load(ctx, "test", bin, wasm.MeterBulk)
+			if err != nil {
+				t.Error(err)
+			}
+			mods[i] = m
+		})
+	}
+	wg.Wait()
+	for i, m := range mods {
+		if m != mods[0] {
+			t.Fatalf("load %d returned another module than load 0: loaded twice", i)
+		}
 	}
 }

@@ -48,19 +48,40 @@ func (e *Engine) Load(ctx context.Context, name string, bin []byte, metering was
 	defer release()
 	key := moduleKey{name: name, sha: sha256.Sum256(bin), metering: metering}
 	e.mu.Lock()
-	m := e.modules[key]
-	e.mu.Unlock()
-	if m != nil {
+	if m := e.modules[key]; m != nil {
+		e.mu.Unlock()
 		return m, nil
 	}
-	m, err = e.load(ctx, name, bin, metering)
-	if err != nil {
-		return nil, err
+	if c := e.loading[key]; c != nil {
+		// Loaded ahead (a sync loads the module while it still decodes the state):
+		// wait for that load instead of doing it twice.
+		e.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.m, c.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("load guest %s: %w", name, ctx.Err())
+		}
 	}
-	e.mu.Lock()
-	e.modules[key] = m
+	c := &loadCall{done: make(chan struct{})}
+	e.loading[key] = c
 	e.mu.Unlock()
-	return m, nil
+	c.m, c.err = e.load(ctx, name, bin, metering)
+	e.mu.Lock()
+	delete(e.loading, key)
+	if c.err == nil {
+		e.modules[key] = c.m
+	}
+	e.mu.Unlock()
+	close(c.done)
+	return c.m, c.err
+}
+
+// loadCall is a Load under way, which other Loads of the same module wait for.
+type loadCall struct {
+	done chan struct{}
+	m    *Module
+	err  error
 }
 
 func (e *Engine) load(ctx context.Context, name string, bin []byte, metering wasm.Metering) (*Module, error) {

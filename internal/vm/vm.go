@@ -131,7 +131,8 @@ type Engine struct {
 	wasiFunc map[string]bool // names of the WASI functions this host provides
 
 	mu      sync.Mutex
-	modules map[moduleKey]*Module // loaded modules, reused by Load
+	modules map[moduleKey]*Module   // loaded modules, reused by Load
+	loading map[moduleKey]*loadCall // loads under way: a second Load of one waits for it
 
 	trackingWarned sync.Once // the first instance without write tracking is logged
 
@@ -179,7 +180,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	for name := range r.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions() {
 		names[name] = true
 	}
-	return &Engine{cfg: c, runtime: r, cache: cache, wasiFunc: names, modules: map[moduleKey]*Module{}}, nil
+	return &Engine{cfg: c, runtime: r, cache: cache, wasiFunc: names, modules: map[moduleKey]*Module{}, loading: map[moduleKey]*loadCall{}}, nil
 }
 
 // Config returns the effective configuration (defaults filled in).

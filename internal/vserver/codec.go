@@ -39,6 +39,9 @@ type decoder struct {
 	h   hash.Hash
 	err error
 	b   [8]byte
+	// onModule, if set, is given a snapshot's module as soon as it is read, before the
+	// state (ReadSnapshotAhead).
+	onModule func(name string, bin []byte, cs *Settings)
 }
 
 func (d *decoder) read(p []byte) {

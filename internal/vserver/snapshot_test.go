@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/guesttest"
 	"github.com/ftvs/ftvs/internal/testenv"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -215,5 +216,47 @@ func TestSnapshotCarriesTickInterval(t *testing.T) {
 		if err != nil || cs == nil || *cs != *snap.Settings || at != 3 {
 			t.Fatalf("ReadSnapshotSettings = %+v, %d, %v", cs, at, err)
 		}
+	}
+}
+
+// ReadSnapshotAhead decodes what ReadSnapshot does, with the module loaded on the
+// engine while the state is decoded, and a server on that engine restores it to the
+// same state; a damaged module is refused all the same (the load ahead is of bytes not
+// yet checked).
+func TestReadSnapshotAhead(t *testing.T) {
+	testenv.SkipUnderRace(t) // one goroutine: see vserver_test.go
+	ctx := context.Background()
+	s := newServer(t, vm.Config{})
+	install(t, s, "test", guesttest.Build(t, testGuest))
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := encode(t, snap)
+	e, err := vm.NewEngine(ctx, vm.Config{CacheDir: guesttest.CacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	got, err := vserver.ReadSnapshotAhead(bytes.NewReader(b), 1<<30, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := vserver.New(vserver.Config{Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if err := r.Restore(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if hash(t, r) != hash(t, s) {
+		t.Fatal("restored state differs")
+	}
+	bad := bytes.Clone(b)
+	i := bytes.Index(bad, snap.Module[:64]) + len(snap.Module)/2
+	bad[i] ^= 0x40
+	if _, err := vserver.ReadSnapshotAhead(bytes.NewReader(bad), 1<<30, e); !errors.Is(err, vserver.ErrCorrupt) {
+		t.Fatalf("damaged module: err = %v, want ErrCorrupt", err)
 	}
 }
