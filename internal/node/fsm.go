@@ -278,13 +278,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.restore.mu.Unlock()
 	}()
 	f.log.Info("sync started: restoring a snapshot", "event", "sync.started", "bytes", total)
-	var snap *vserver.Snapshot
-	var err error
-	if cr := (&countingReader{r: br, p: &f.restore, log: f.log}); f.engine != nil {
-		snap, err = vserver.ReadSnapshotAhead(cr, f.maxMemory, f.engine)
-	} else {
-		snap, err = vserver.ReadSnapshot(cr, f.maxMemory)
-	}
+	snap, err := vserver.ReadSnapshotAhead(&countingReader{r: br, p: &f.restore, log: f.log}, f.maxMemory, f.engine)
 	if errors.Is(err, vserver.ErrSettingsMismatch) {
 		// The snapshot is fine; this CoServer is not configured as the cluster is.
 		f.mu.Lock()

@@ -37,6 +37,15 @@ type Settings struct {
 	Metering wasm.Metering `json:"metering,omitempty"`
 }
 
+// metering is the fuel metering recorded settings call for; with none recorded (a
+// cluster from before settings), the first one, wasm.MeterCalls.
+func (s *Settings) metering() wasm.Metering {
+	if s == nil {
+		return wasm.MeterCalls
+	}
+	return s.Metering
+}
+
 // Matches reports whether a CoServer whose own settings are local can run a cluster
 // recorded with s: every setting equal but the metering, which follows the cluster's.
 func (s Settings) Matches(local Settings) bool {
@@ -181,12 +190,7 @@ func (s *Server) LocalSettings() Settings {
 
 // Metering is the fuel metering the virtual server runs (the recorded settings',
 // wasm.MeterCalls before any were recorded).
-func (s *Server) Metering() wasm.Metering {
-	if s.settings == nil {
-		return wasm.MeterCalls
-	}
-	return s.settings.Metering
-}
+func (s *Server) Metering() wasm.Metering { return s.settings.metering() }
 
 // applySettings records the cluster's settings from a settings entry (or a snapshot)
 // and checks this replica's own against them: on a difference, the replica fails, with

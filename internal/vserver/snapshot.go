@@ -222,24 +222,22 @@ func (s *Snapshot) encodeUpdates(e *encoder) error {
 // ReadSnapshot decodes and verifies a snapshot. maxMemory bounds the guest memory it
 // accepts (the engine's memory limit). Every failure wraps ErrCorrupt.
 func ReadSnapshot(r io.Reader, maxMemory uint64) (*Snapshot, error) {
-	return readSnapshot(&decoder{r: bufio.NewReaderSize(r, 1<<20), h: sha256.New()}, maxMemory)
+	return ReadSnapshotAhead(r, maxMemory, nil)
 }
 
 // ReadSnapshotAhead is ReadSnapshot that also starts loading the snapshot's module on
-// engine, under the snapshot's metering, as soon as the module's bytes are read: the
-// load (instrumentation, compilation or the compiled-code cache: 0.44 s for the kv
-// example here) then runs beside the decode of the state instead of after it, and
-// Server.Restore's Load of the same module waits for it (Engine.Load). The module is
-// not verified yet then: a damaged one is loaded under its own identity, never taken
+// engine (if not nil), under the snapshot's metering, as soon as the module's bytes are
+// read: the load (instrumentation, compilation or the compiled-code cache: 0.44 s for
+// the kv example here) then runs beside the decode of the state instead of after it,
+// and Server.Restore's Load of the same module waits for it (Engine.Load). The module
+// is not verified yet then: a damaged one is loaded under its own identity, never taken
 // for the snapshot's (the state names its module's sha256, checked at the end).
 func ReadSnapshotAhead(r io.Reader, maxMemory uint64, engine *vm.Engine) (*Snapshot, error) {
 	d := &decoder{r: bufio.NewReaderSize(r, 1<<20), h: sha256.New()}
-	d.onModule = func(name string, bin []byte, cs *Settings) {
-		metering := wasm.MeterCalls // as Server.Restore chooses it
-		if cs != nil {
-			metering = cs.Metering
+	if engine != nil {
+		d.onModule = func(name string, bin []byte, cs *Settings) {
+			go engine.Load(context.Background(), name, bin, cs.metering())
 		}
-		go engine.Load(context.Background(), name, bin, metering)
 	}
 	return readSnapshot(d, maxMemory)
 }

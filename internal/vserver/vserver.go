@@ -16,7 +16,6 @@ import (
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/vm"
-	"github.com/ftvs/ftvs/internal/wasm"
 )
 
 // Sentinel errors carried in Result.Err.
@@ -424,10 +423,7 @@ func (s *Server) Snapshot() (*Snapshot, error) {
 
 // Restore replaces the whole virtual server with snap.
 func (s *Server) Restore(ctx context.Context, snap *Snapshot) error {
-	metering := wasm.MeterCalls // the modules run under the snapshot's settings
-	if snap.Settings != nil {
-		metering = snap.Settings.Metering
-	}
+	metering := snap.Settings.metering() // the modules run under the snapshot's settings
 	var mod *vm.Module
 	var inst *vm.Instance
 	if snap.State != nil {
