@@ -68,7 +68,8 @@ type Status struct {
 	RejoinReason string `json:"rejoin_reason,omitempty"`
 	// Epoch is this member's configuration epoch (raised by a start without quorum);
 	// Unconfirmed says why it does not take part in elections yet after a start (it has
-	// not learnt every peer's epoch).
+	// not learnt every peer's epoch, or it has no raft state and its peers have not yet
+	// said whether the cluster is new).
 	Epoch       string `json:"epoch,omitempty"`
 	Unconfirmed string `json:"unconfirmed,omitempty"`
 	// Storage is set while this member's disk fails: full, or failing writes.

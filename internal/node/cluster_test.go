@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -38,7 +39,8 @@ type testCluster struct {
 	dirs   map[string]string
 	kv     []byte
 	m      map[string]*Member
-	fs     map[string]fsx.FS // a member's file system, when not the OS's
+	fs     map[string]fsx.FS       // a member's file system, when not the OS's
+	nets   map[string]link.Network // the network a member dials and listens on, when not net
 	// checkInterval, tickInterval and faults: Config.CheckInterval, Config.TickInterval
 	// and Config.FaultInjection.
 	checkInterval, tickInterval time.Duration
@@ -98,7 +100,7 @@ func (c *testCluster) start(name string) *Member {
 		Name: name, DataDir: c.dirs[name], HTTPAddr: self.HTTP, Links: self.Links, Peers: c.peers, TLS: mat,
 		Witness: name == "witness", GuestName: "kv", Guest: c.kv,
 		Engine: testEngine(c.t), SnapshotThreshold: 200, SnapshotInterval: 200 * time.Millisecond,
-		TrailingLogs: 50, Logger: c.log, FS: c.fs[name], Network: c.net,
+		TrailingLogs: 50, Logger: c.log, FS: c.fs[name], Network: cmp.Or(c.nets[name], link.Network(c.net)),
 		CheckInterval: c.checkInterval, TickInterval: c.tickInterval, FaultInjection: c.faults, Manager: testManager, Gateway: testGateway,
 		Build: c.builds[name],
 	})

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/apijson"
@@ -28,6 +31,17 @@ import (
 // since, does it bootstrap. (No-ops change no state and answer no client: a member that
 // joins without them loses nothing anyone was told.) If any peer has more, it asks to
 // rejoin (rejoin.go). While some peer does not answer, it waits and says for whom.
+//
+// A peer that holds state is not always a sign of a lost data dir: when this member
+// started a moment before its peers, its question can find them not yet up, while theirs,
+// a moment later, finds it fresh; they bootstrap, elect a leader and append, and at its
+// next question they hold state. Their cluster was formed with this member as it is now,
+// so it needs no rejoin (which would hold its vote until the leader re-added it, and leave
+// the cluster without quorum if another member failed meanwhile). So a member that
+// bootstraps remembers, for this run of its process, the run of each peer that answered
+// fresh (storageInfo.FormedWith), and a member whose own run a stateful peer names
+// bootstraps too: it has had no state, and has voted in no term, since it gave that
+// answer. A peer that restarted since forgot, and then the member rejoins: the safe way.
 
 // storageInfo is a member's raft state as its peers see it before forming a cluster.
 type storageInfo struct {
@@ -37,6 +51,25 @@ type storageInfo struct {
 	LastTerm      uint64 `json:"last_term"`
 	SnapshotIndex uint64 `json:"snapshot_index"`
 	Rejoining     bool   `json:"rejoining,omitempty"` // it asked to be added back
+	// Run identifies the member's process (a random id for each start), and FormedWith
+	// the runs of the peers that answered fresh when it bootstrapped a new cluster in
+	// this run, by member name.
+	Run        string            `json:"run,omitempty"`
+	FormedWith map[string]string `json:"formed_with,omitempty"`
+}
+
+// founding is what a member knows of the new cluster it formed: its own run id, and the
+// runs of the peers whose answers "fresh" it bootstrapped on.
+type founding struct {
+	run  string
+	with atomic.Pointer[map[string]string]
+}
+
+// newRunID is a random id for one run of a member's process.
+func newRunID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // storage describes this member's raft state, from raft if it runs, else from the stores.
@@ -44,7 +77,10 @@ func (m *Member) storage() (storageInfo, bool) {
 	if !m.storesOpen.Load() {
 		return storageInfo{}, false
 	}
-	info := storageInfo{Member: m.cfg.Name, Rejoining: m.rejoin.Load() != nil}
+	info := storageInfo{Member: m.cfg.Name, Rejoining: m.rejoin.Load() != nil, Run: m.founding.run}
+	if with := m.founding.with.Load(); with != nil {
+		info.FormedWith = *with
+	}
 	if metas, err := m.snaps.List(); err == nil && len(metas) > 0 {
 		info.SnapshotIndex = metas[0].Index
 	}
@@ -111,69 +147,122 @@ func (m *Member) formCluster(stop <-chan struct{}, conf raft.Configuration) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var said time.Time
-	for {
-		// The first round waits a tick too. Asking at once (tried 2026-12-07 for a
-		// faster sync) made a member that started a moment before its peers find them
-		// missing, then, at the next tick, holding the new cluster they had bootstrapped
-		// with it (it had answered their question "fresh"), and ask to rejoin a cluster
-		// it was a member of: a needless rejoin, which left it without a vote when the
-		// others failed before the leader answered (node TestWipedMemberDoesNotVote, CI).
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
+	for first := true; ; first = false {
+		// The first round asks at once: a wiped member that rejoins learns it 250 ms
+		// sooner. A member that starts a moment before its peers then finds them
+		// missing; they, a moment later, find it fresh and bootstrap, and at its next
+		// round they name it among their founders (decideFormation).
+		if !first {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
 		}
 		if !m.forming.Load() {
 			return // decided otherwise: an operator started this member without quorum
 		}
-		var mu sync.Mutex
-		var missing, stateful []string
-		var wg sync.WaitGroup
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		for _, p := range m.cfg.Peers {
-			if p.Name == m.cfg.Name {
-				continue
-			}
-			wg.Go(func() {
-				info, ok := m.fetchStorage(ctx, p)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case !ok:
-					missing = append(missing, p.Name)
-				case !info.Fresh:
-					stateful = append(stateful, p.Name)
-				}
-			})
-		}
-		wg.Wait()
-		cancel()
-		slices.Sort(missing)
-		slices.Sort(stateful)
+		answers := m.askStorage()
+		d := decideFormation(m.cfg.Name, m.founding.run, m.cfg.Peers, answers)
 		switch {
-		case len(stateful) > 0:
-			reason := fmt.Sprintf("it started with no raft state while %s hold%s the cluster's", strings.Join(stateful, " and "),
-				map[bool]string{true: "s", false: ""}[len(stateful) == 1])
-			if err := m.requestRejoin(reason); err != nil {
+		case d.rejoin != "":
+			if err := m.requestRejoin(d.rejoin); err != nil {
 				m.log.Error("recording the rejoin request failed; retrying", "err", err)
 				continue
 			}
 			m.forming.Store(false) // the rejoin request holds its vote from now on
 			return
-		case len(missing) == 0:
+		case d.bootstrap:
 			if err := m.r().BootstrapCluster(conf).Error(); err != nil && err != raft.ErrCantBootstrap {
 				m.log.Warn("bootstrapping the new cluster failed; retrying", "err", err)
 				continue
 			}
+			with := map[string]string{}
+			for name, info := range answers {
+				if info.Fresh {
+					with[name] = info.Run
+				}
+			}
+			m.founding.with.Store(&with)
 			m.forming.Store(false)
-			m.log.Info("every member started with no raft state: this one bootstrapped the new cluster", "members", len(conf.Servers))
+			if len(d.founders) > 0 {
+				m.log.Info("its peers formed the new cluster with this member while it was asking them (they hold state it answered their question fresh): this one bootstrapped too",
+					"members", len(conf.Servers), "formed_by", strings.Join(d.founders, ","))
+			} else {
+				m.log.Info("every member started with no raft state: this one bootstrapped the new cluster", "members", len(conf.Servers))
+			}
 			return
 		case time.Since(said) > 10*time.Second:
 			said = time.Now()
 			m.log.Warn("this member has no raft state: it forms a new cluster once every member answers that it has none, or rejoins the cluster of one that has. Waiting for "+
-				strings.Join(missing, " and "), "waiting_for", strings.Join(missing, ","))
+				strings.Join(d.missing, " and "), "waiting_for", strings.Join(d.missing, ","))
 		}
 	}
+}
+
+// askStorage asks every peer about its raft state, at once; a peer that does not answer
+// within a second is missing from the result.
+func (m *Member) askStorage() map[string]storageInfo {
+	var mu sync.Mutex
+	answers := map[string]storageInfo{}
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, p := range m.cfg.Peers {
+		if p.Name == m.cfg.Name {
+			continue
+		}
+		wg.Go(func() {
+			if info, ok := m.fetchStorage(ctx, p); ok {
+				mu.Lock()
+				answers[p.Name] = info
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return answers
+}
+
+// formation is what a member without raft state does after a round of questions:
+// bootstrap, rejoin (the reason), or wait for the missing peers. founders are the
+// stateful peers that formed the new cluster with this member.
+type formation struct {
+	bootstrap bool
+	rejoin    string
+	missing   []string
+	founders  []string
+}
+
+// decideFormation decides from the answers of one round (by peer name; a peer that did
+// not answer is absent). self and run are this member's name and run id.
+func decideFormation(self, run string, peers []Peer, answers map[string]storageInfo) formation {
+	var d formation
+	var stateful []string
+	for _, p := range peers {
+		info, ok := answers[p.Name]
+		switch {
+		case p.Name == self:
+		case !ok:
+			d.missing = append(d.missing, p.Name)
+		case info.Fresh:
+		case run != "" && info.FormedWith[self] == run:
+			d.founders = append(d.founders, p.Name)
+		default:
+			stateful = append(stateful, p.Name)
+		}
+	}
+	slices.Sort(d.missing)
+	slices.Sort(stateful)
+	slices.Sort(d.founders)
+	switch {
+	case len(stateful) > 0:
+		d.rejoin = fmt.Sprintf("it started with no raft state while %s hold%s the cluster's", strings.Join(stateful, " and "),
+			map[bool]string{true: "s", false: ""}[len(stateful) == 1])
+	case len(d.missing) == 0:
+		d.bootstrap = true
+	}
+	return d
 }
 
 // waitForFormation runs on the leader of a cluster that holds nothing yet, before it

@@ -51,8 +51,9 @@ type Member struct {
 	// rejoin: this member waits to be taken out of the configuration and added back,
 	// and votes for no one meanwhile (rejoin.go). voteFloor: it grants no vote in a
 	// term up to this one (it rejoined in it). fault: its storage fails (fault.go).
-	rejoin  atomic.Pointer[rejoinRecord]
-	forming atomic.Bool // no raft state, and the peers have not yet said whether the cluster is new (form.go)
+	rejoin   atomic.Pointer[rejoinRecord]
+	forming  atomic.Bool // no raft state, and the peers have not yet said whether the cluster is new (form.go)
+	founding founding    // this process's run id, and the peers it formed a new cluster with (form.go)
 	// coserverFloor is the lowest protocol level the other CoServer may run, given the
 	// virtual server's recorded settings (metering.go); 0 until they need more.
 	coserverFloor atomic.Int32
@@ -153,6 +154,7 @@ func newMember(cfg Config) *Member {
 		stop: make(chan struct{}), peers: map[string]Peer{}, start: time.Now(),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.founding.run = newRunID()
 	for _, p := range cfg.Peers {
 		m.peers[p.Name] = p
 	}

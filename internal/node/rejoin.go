@@ -112,7 +112,7 @@ func (m *Member) noVote(term uint64) string {
 		return "it waits to be taken out of the configuration and added back (" + rec.Reason + ")"
 	}
 	if m.forming.Load() {
-		return "it has no raft state and its peers have not yet said whether the cluster is new"
+		return noVoteForming
 	}
 	if why := m.unconfirmed(); why != "" {
 		return why
@@ -130,6 +130,10 @@ func (m *Member) noVote(term uint64) string {
 	}
 	return ""
 }
+
+// noVoteForming is why a member that started with no raft state takes no part in
+// elections until its peers said whether the cluster is new (form.go).
+const noVoteForming = "it has no raft state and its peers have not yet said whether the cluster is new"
 
 // rejoinedNotice is the body of POST /ftvs/internal/rejoined.
 type rejoinedNotice struct {

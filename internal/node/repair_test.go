@@ -3,13 +3,16 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/link"
 )
 
 func (c *testCluster) put(m *Member, key, value string) {
@@ -191,3 +194,56 @@ func flipWritten(t *testing.T, path string) {
 }
 
 var _ = context.Background
+
+// A member of a new cluster whose question to its peers goes unanswered while theirs
+// to it is answered is a founding member, not one that lost its data dir: its peers
+// bootstrap the cluster counting its answer "fresh", elect a leader and append, and at
+// its next question they hold state. It must join them without asking to rejoin (which
+// would hold its vote until the leader re-added it, and leave the cluster without quorum
+// if another member failed meanwhile). On a busy machine an answer slower than a round
+// of questions does this; here coserver1 cannot dial its peers until they lead.
+func TestEarlyMemberOfNewClusterDoesNotRejoin(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		var dials atomic.Bool
+		c.nets = map[string]link.Network{"coserver1": gatedNetwork{c.net, &dials}}
+		c.start("coserver1")
+		c.start("coserver2")
+		c.start("witness")
+		waitFor(t, "the leader to append more than a no-op", func() bool { info, _ := c.m["coserver2"].storage(); return !info.Fresh })
+		dials.Store(true)
+		waitFor(t, "coserver1 to decide whether the cluster is new", func() bool { return !c.m["coserver1"].forming.Load() })
+		c.waitMode(c.m["coserver1"], cluster.ModeDuplex)
+		c.put(c.m["coserver1"], "k", "v")
+		c.waitEqual()
+		if evs := c.events("coserver1", "member.repairing"); len(evs) > 0 {
+			t.Fatalf("coserver1, a member of the new cluster from its start, asked to rejoin it: %v", evs)
+		}
+		if st := c.m["coserver1"].Status(cluster.HashNone); st.Rejoin != "" {
+			t.Fatalf("coserver1 asks to rejoin: %+v", st)
+		}
+	})
+}
+
+// waitFor polls cond until it holds, for a minute of the bubble's time.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+	}
+}
+
+// gatedNetwork refuses every dial until open is set; it listens as its Network does.
+type gatedNetwork struct {
+	link.Network
+	open *atomic.Bool
+}
+
+func (n gatedNetwork) DialContext(ctx context.Context, addr string) (net.Conn, error) {
+	if !n.open.Load() {
+		return nil, fmt.Errorf("dial %s: connection refused (gated by the test)", addr)
+	}
+	return n.Network.DialContext(ctx, addr)
+}

@@ -84,6 +84,11 @@ func (m *Member) addMembership(st *cluster.Status) {
 	st.Override = m.override.Load()
 	if !m.cfg.Simplex {
 		st.Epoch, st.Unconfirmed = m.epoch().String(), m.unconfirmed()
+		if st.Unconfirmed == "" && m.forming.Load() {
+			// The witness hands leadership to no member in this state (pickCoServer):
+			// it refuses to stand.
+			st.Unconfirmed = noVoteForming
+		}
 	}
 }
 
