@@ -30,6 +30,12 @@ type verdict struct {
 // apply path, and compares the result with its live state's hash at index.
 func (g *Guard) verifyAt(ctx context.Context, index uint64) verdict {
 	v := verdict{Member: g.cfg.Name, Index: index}
+	live, err := g.checker.Hash(ctx, index)
+	if err != nil {
+		v.Reason = "no live hash: " + err.Error()
+		return v
+	}
+	v.Live = live.String() // even when no replay can be made: the other's may match it
 	g.mu.Lock()
 	from := g.agreed
 	g.mu.Unlock()
@@ -38,17 +44,12 @@ func (g *Guard) verifyAt(ctx context.Context, index uint64) verdict {
 		return v
 	}
 	v.From = from.Index
-	live, err := g.checker.Hash(ctx, index)
-	if err != nil {
-		v.Reason = "no live hash: " + err.Error()
-		return v
-	}
 	replay, err := g.m.Replay(ctx, from, index)
 	if err != nil {
 		v.Reason = "replay: " + err.Error()
 		return v
 	}
-	v.Known, v.OK, v.Live, v.Replay = true, live == replay, live.String(), replay.String()
+	v.Known, v.OK, v.Replay = true, live == replay, replay.String()
 	return v
 }
 
@@ -64,13 +65,19 @@ const (
 // attribute decides from the leader's own verdict and the other CoServer's. A CoServer
 // whose live state is not what the shared log makes of the agreed state diverged by
 // itself, whatever the other's verdict could tell; the leader names itself only if the
-// other's replay is known to agree.
+// other's copy is known to be right: its replay agrees, or, where it has nothing to
+// replay from (it restarted, or synced, since the last agreed state), its live state is
+// exactly what the leader's own replay made. (Found by `ftvs drill`: a follower killed
+// and restarted just before a byte of the leader's memory flipped was quarantined, and
+// the leader went on serving the copy its own replay had just shown wrong.)
 func attribute(own, peer verdict) culprit {
 	ownBad, peerBad := own.Known && !own.OK, peer.Known && !peer.OK
 	switch {
 	case peerBad && !ownBad:
 		return peerDiverged
 	case ownBad && !peerBad && peer.Known:
+		return selfDiverged
+	case ownBad && !peer.Known && peer.Live != "" && peer.Live == own.Replay:
 		return selfDiverged
 	}
 	return neither

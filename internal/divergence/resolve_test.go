@@ -10,8 +10,10 @@ import (
 
 func TestAttribute(t *testing.T) {
 	ok := verdict{Known: true, OK: true}
-	bad := verdict{Known: true, OK: false}
+	bad := verdict{Known: true, OK: false, Live: "bad", Replay: "good"}
 	unknown := verdict{Reason: "no state agreed on before this index to replay from"}
+	unknownGood := verdict{Live: "good", Reason: "no state agreed on before this index to replay from"}
+	unknownOther := verdict{Live: "other", Reason: "no state agreed on before this index to replay from"}
 	for _, tc := range []struct {
 		name      string
 		own, peer verdict
@@ -21,6 +23,9 @@ func TestAttribute(t *testing.T) {
 		{"the other's is not, the leader's unknown", unknown, bad, peerDiverged},
 		{"the leader's state is not its log's", bad, ok, selfDiverged},
 		{"the leader's is not, the other's unknown", bad, unknown, neither},
+		{"the leader's is not, the other's live state is the leader's replay", bad, unknownGood, selfDiverged},
+		{"the leader's is not, the other's live state is a third", bad, unknownOther, neither},
+		{"the leader's unknown, the other's live state matches nothing", unknown, unknownGood, neither},
 		{"both are not", bad, bad, neither},
 		{"both are", ok, ok, neither},
 		{"both unknown", unknown, unknown, neither},
@@ -40,18 +45,25 @@ func TestDivergenceResolved(t *testing.T) {
 		name      string
 		fault     string // the CoServer whose state is changed
 		noReplay  bool   // neither can replay
+		replaced  string // this CoServer's state was replaced (it synced): it cannot replay
 		divergent string // named in vs.divergent; "" for none
 		quarantin string // quarantined
 		resynced  bool
 	}{
-		{"the follower diverged", "coserver2", false, "coserver2", "coserver2", true},
-		{"the leader diverged", "coserver1", false, "coserver1", "coserver1", true},
-		{"cannot be attributed", "coserver2", true, "", "coserver2", false},
+		{"the follower diverged", "coserver2", false, "", "coserver2", "coserver2", true},
+		{"the leader diverged", "coserver1", false, "", "coserver1", "coserver1", true},
+		{"cannot be attributed", "coserver2", true, "", "", "coserver2", false},
+		// The follower cannot replay, but its live state is what the leader's replay
+		// makes: the leader's copy is the wrong one.
+		{"the leader diverged, the follower just synced", "coserver1", false, "coserver2", "coserver1", "coserver1", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t, -1)
 			leader := p.g["coserver1"]
 			leader.compareAt(p.apply())
+			if tc.replaced != "" {
+				p.g[tc.replaced].Replaced()
+			}
 			p.set(tc.fault, 2)
 			for _, f := range p.m {
 				if tc.noReplay {

@@ -30,7 +30,7 @@ func TestRoutes(t *testing.T) {
 		{"not JSON", "coserver2", "POST", "/ftvs/internal/check/resolve", `serve`, 400, `{"error":"want {\"action\": \"resync|quarantine|serve\", \"reason\": ...}"}`},
 		{"serve", "coserver2", "POST", "/ftvs/internal/check/resolve", `{"action":"serve","reason":"coserver1 diverged"}`, 200, `{"message":"serve"}`},
 		{"check now", "coserver2", "POST", "/ftvs/internal/check/now", "", 200, `{"message":"a check follows"}`},
-		{"verify without an agreed state", "coserver2", "POST", "/ftvs/internal/check/verify?index=5", "", 200, `{"member":"coserver2","index":5,"known":false,"ok":false,"reason":"no state agreed on before this index to replay from"}`},
+		{"verify without an agreed state", "coserver2", "POST", "/ftvs/internal/check/verify?index=5", "", 200, `{"member":"coserver2","index":5,"known":false,"ok":false,"live":"` + h5 + `","reason":"no state agreed on before this index to replay from"}`},
 	} {
 		req, _ := http.NewRequest(tc.method, "http://"+tc.member+tc.path, strings.NewReader(tc.body))
 		resp, err := p.links.RoundTrip(req)
