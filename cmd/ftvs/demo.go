@@ -24,6 +24,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
 	keep := fs.Bool("keep", false, "keep the cluster dir (configs, data, logs) after Ctrl-C")
 	guestFile := fs.String("guest", "", "guest module (.wasm) the virtual server runs, e.g. examples/sqlite/sqlite.wasm (default: the embedded kv example)")
+	faults := fs.Bool("allow-fault-injection", false, "start the members with --allow-fault-injection, so that ftvs drill (--cluster DIR/cluster) can break them")
+	at := fs.String("dir", "", "put the demo's files (cluster dir, data, logs) in this new or empty directory and keep them, instead of a temporary one")
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
@@ -36,10 +38,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ftvs demo: find this binary: %v\n", err)
 		return exitFailure
 	}
-	dir, err := os.MkdirTemp("", "ftvs-demo-")
+	dir, err := demoDir(*at)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftvs demo: %v\n", err)
-		return exitFailure
+		return exitUsage
+	}
+	if *at != "" {
+		*keep = true
 	}
 	if !*keep {
 		defer os.RemoveAll(dir)
@@ -57,6 +62,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		c := &child{name: m.Name, args: []string{exe, string(kind), "--config", res.Files[m.Name]}, log: filepath.Join(dir, m.Name+".log")}
 		if kind == cluster.KindCoServer && guest.path != "" {
 			c.args = append(c.args, "--guest", guest.path)
+		}
+		if *faults {
+			c.args = append(c.args, "--allow-fault-injection")
 		}
 		if err := c.start(); err != nil {
 			fmt.Fprintf(stderr, "ftvs demo: start %s: %v\n", m.Name, err)
@@ -94,6 +102,25 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "stopped; temporary files removed")
 	}
 	return exitOK
+}
+
+// demoDir is where the demo keeps its files: dir if given (created if missing, refused
+// unless empty), else a new temporary directory.
+func demoDir(dir string) (string, error) {
+	if dir == "" {
+		return os.MkdirTemp("", "ftvs-demo-")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("--dir %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("--dir %s: %w", dir, err)
+	}
+	if ents, err := os.ReadDir(abs); err != nil || len(ents) > 0 {
+		return "", fmt.Errorf("--dir %s: want a new or empty directory (it holds %d entries; %v)", dir, len(ents), err)
+	}
+	return abs, nil
 }
 
 // demoGuestChoice is the guest of a demo: the file the CoServers load (empty: the

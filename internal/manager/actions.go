@@ -108,6 +108,41 @@ func (s *server) linkFault(w http.ResponseWriter, r *http.Request) {
 	apijson.Write(w, http.StatusOK, map[string]string{"peer": peer, "link": which, "action": action})
 }
 
+// processFault is POST /ftvs/v1/faults/process?action=kill or ?action=stop&for=DURATION:
+// fault injection into this member's process, for tests and drills (enabled by config,
+// guarded by the manager token). kill ends it with SIGKILL (its supervisor restarts it);
+// stop freezes it with SIGSTOP for DURATION (default 10s). Both happen just after the
+// answer is sent.
+func (s *server) processFault(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	action := q.Get("action")
+	var d time.Duration
+	switch action {
+	case "kill":
+	case "stop":
+		d = 10 * time.Second
+		if v := q.Get("for"); v != "" {
+			var err error
+			if d, err = time.ParseDuration(v); err != nil {
+				apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("for %q: want a duration such as 10s", v))
+				return
+			}
+		}
+	default:
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("action %q: use action=kill, or action=stop with for=DURATION", action))
+		return
+	}
+	if err := s.m.InjectProcessFault(action, d); err != nil {
+		apijson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rep := map[string]any{"action": action, "member": s.m.Name()}
+	if action == "stop" {
+		rep["for"] = d.String()
+	}
+	apijson.Write(w, http.StatusAccepted, rep)
+}
+
 // vsFault is POST /ftvs/v1/faults/vs?mode=memory[&offset=N] or ?mode=clock[&by=DURATION]:
 // fault injection into this CoServer's virtual server, for tests and drills (enabled by
 // config, guarded by the manager token). memory flips one byte of guest memory

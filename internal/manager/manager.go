@@ -71,6 +71,9 @@ type Member interface {
 	// ShiftNextRequestClock makes the next request this CoServer applies see its time
 	// moved by by.
 	ShiftNextRequestClock(by time.Duration)
+	// InjectProcessFault kills this member's process (action "kill": its supervisor
+	// restarts it) or stops it for d (action "stop"), shortly after it returns.
+	InjectProcessFault(action string, d time.Duration) error
 }
 
 // Config configures the Manager's handler.
@@ -138,6 +141,7 @@ func (s *server) routes() map[string]http.Handler {
 	links, vs := s.m.FaultInjection()
 	if links {
 		routes["POST /ftvs/v1/faults/link"] = http.HandlerFunc(s.linkFault)
+		routes["POST /ftvs/v1/faults/process"] = http.HandlerFunc(s.processFault)
 	}
 	if vs {
 		routes["POST /ftvs/v1/faults/vs"] = http.HandlerFunc(s.vsFault)

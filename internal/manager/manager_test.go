@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,13 @@ func (f *fakeMember) FlipGuestMemory(offset uint64) (uint64, uint64, error) {
 	return offset, 42, nil
 }
 func (f *fakeMember) ShiftNextRequestClock(by time.Duration) { f.shifted = by }
+func (f *fakeMember) InjectProcessFault(action string, d time.Duration) error {
+	if d > time.Hour {
+		return fmt.Errorf("stop for %v: too long", d)
+	}
+	_, err := f.act(fmt.Sprintf("%s %v", action, d))
+	return err
+}
 
 const token = "manager-secret-0123"
 
@@ -229,10 +237,19 @@ func TestFaultInjection(t *testing.T) {
 		{"/ftvs/v1/faults/vs?mode=clock&by=-30s", 200, `"by":"-30s"`},
 		{"/ftvs/v1/faults/link?peer=witness&link=a&action=cut", 200, `"peer":"witness"`},
 		{"/ftvs/v1/faults/link?peer=witness&link=a&action=melt", 400, `action \"melt\"`},
+		{"/ftvs/v1/faults/process?action=kill", 202, `"action":"kill"`},
+		{"/ftvs/v1/faults/process?action=stop", 202, `"for":"10s"`},
+		{"/ftvs/v1/faults/process?action=stop&for=2s", 202, `"for":"2s"`},
+		{"/ftvs/v1/faults/process?action=stop&for=soon", 400, `for \"soon\": want a duration`},
+		{"/ftvs/v1/faults/process?action=stop&for=2h", 400, `too long`},
+		{"/ftvs/v1/faults/process?action=melt", 400, `use action=kill, or action=stop`},
 	} {
 		if w := serve(t, f, "POST", tc.target, auth, ""); w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
 			t.Errorf("POST %s: %d %s, want %d with %q", tc.target, w.Code, w.Body, tc.code, tc.want)
 		}
+	}
+	if want := []string{"cut witness a", "kill 0s", "stop 10s", "stop 2s"}; !slices.Equal(f.actions, want) {
+		t.Errorf("actions %q, want %q", f.actions, want)
 	}
 	if f.flipped != 12 || f.shifted != -30*time.Second {
 		t.Fatalf("flipped %d, shifted %v", f.flipped, f.shifted)

@@ -14,6 +14,7 @@ import (
 	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/procfault"
 )
 
 // What the Manager (internal/manager, its Member interface) asks of a member, beyond
@@ -54,6 +55,23 @@ func (m *Member) EventsDropped() uint64 { return m.events.Dropped() }
 func (m *Member) FaultInjection() (links, vs bool) {
 	links = m.cfg.FaultInjection && m.links != nil
 	return links, links && m.div != nil
+}
+
+// InjectProcessFault kills this member's process or stops it for d (procfault), just
+// after it returns, and records it as an event first.
+func (m *Member) InjectProcessFault(action string, d time.Duration) error {
+	switch action {
+	case "kill":
+		m.log.Warn("process fault injected: this member's process ends with SIGKILL", "event", "process.fault_injected", "action", action)
+		return procfault.Kill()
+	case "stop":
+		if err := procfault.CheckStop(d); err != nil {
+			return err
+		}
+		m.log.Warn("process fault injected: this member's process stops (SIGSTOP) for "+d.String(), "event", "process.fault_injected", "action", action, "for", d.String())
+		return procfault.Stop(d)
+	}
+	return fmt.Errorf("action %q: use kill or stop", action)
 }
 
 // PeerEvents asks every other member for its own events over the links, in parallel.
