@@ -60,7 +60,7 @@ racelog=$(mktemp)
 e2elog=$(mktemp)
 nodelog=$(mktemp)
 first="./internal/vm ./cmd/ftvs ./internal/link ./internal/raftlog ./internal/chaos ./internal/wasm"
-others="$first $(go list ./... | grep -v '/e2e$\|/internal/node$' | sed 's|^github.com/ftvs/ftvs|.|' | grep -vxF "$(echo $first | tr ' ' '\n')")"
+others="$first $(go list ./... | grep -v '/e2e$\|/e2e/drill$\|/internal/node$' | sed 's|^github.com/ftvs/ftvs|.|' | grep -vxF "$(echo $first | tr ' ' '\n')")"
 go test -count=1 -timeout 20m ./e2e/ > "$e2elog" 2>&1 &
 e2epid=$!
 # internal/node's race-checked tests run with one P (-cpu 1: GOMAXPROCS=1 in the test
@@ -152,4 +152,9 @@ if [ $racerc -ne 0 ]; then
   echo "go test failed (exit $racerc)" >&2
   exit $racerc
 fi
+
+step "the soak: ftvs drill for two minutes against ftvs demo (e2e/drill)"
+# Alone on the machine, after everything else: its members run with the product's
+# default timers, like e2e's. Budget: about 2.5 minutes.
+go test -count=1 -timeout 10m ./e2e/drill/
 step "done"

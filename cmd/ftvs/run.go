@@ -44,6 +44,7 @@ func commands() []command {
 		{"inspect", "describe a stopped CoServer's data dir", runInspect},
 		{"module", "guest modules: inspect FILE.wasm, stamp or build one with its metadata", runModule},
 		{"bench", "measure PUT throughput and latency against a running virtual server", runBench},
+		{"drill", "break a staging cluster on purpose (kills, stops, cut links, divergence) under a checked workload: PASS or FAIL", runDrill},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintf(stdout, "ftvs %s (protocol %d, guest ABI %d)\n", version.Version, version.Protocol, version.ABI)
 			return exitOK

@@ -3,6 +3,7 @@ package chaos
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,9 @@ type Config struct {
 	Seed uint64
 	// KeyPrefix names the keys <KeyPrefix>-<i> (default "chaos").
 	KeyPrefix string
+	// TLS, if set, is the client configuration for https endpoints (e.g. the roots
+	// that trust the gateways' certificate).
+	TLS *tls.Config
 }
 
 const (
@@ -106,6 +110,7 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 		Proxy:               nil,
 		MaxIdleConnsPerHost: cfg.Clients,
 		IdleConnTimeout:     30 * time.Second,
+		TLSClientConfig:     cfg.TLS,
 	}}
 	defer hc.CloseIdleConnections()
 

@@ -74,6 +74,9 @@ func newHistory(cfg Config) *History {
 
 func (h *History) now() int64 { return int64(time.Since(h.start)) }
 
+// Start is when the history began: its operations' CallNs and ReturnNs count from it.
+func (h *History) Start() time.Time { return h.start }
+
 func (h *History) add(op Op) {
 	h.mu.Lock()
 	h.ops = append(h.ops, op)

@@ -34,7 +34,7 @@ func (h *History) VerifyAcked(ctx context.Context, endpoints []string) (lost []s
 	if len(endpoints) == 0 {
 		endpoints = h.cfg.Endpoints
 	}
-	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: h.cfg.TLS}}
 	defer hc.CloseIdleConnections()
 	var finals []Op
 	attempts := verifyAttemptsPerEndpoint * len(endpoints)
