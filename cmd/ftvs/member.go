@@ -110,7 +110,7 @@ func parseMemberFlags(kind cluster.Kind, args []string, stderr io.Writer) (membe
 	fs.BoolVar(&f.interpreter, "interpreter", false, "run the guest in wazero's interpreter instead of its compiler")
 	fs.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "compiled-guest cache shared by every CoServer of this user (empty: in memory)")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiler (net/http/pprof: profiles, execution traces) on this loopback address, e.g. 127.0.0.1:6060; for performance work")
-	fs.BoolVar(&f.faults, "allow-fault-injection", false, "enable POST /ftvs/v1/faults/link (cut and restore member links), POST /ftvs/v1/faults/process (SIGKILL this process, or SIGSTOP it for a while) and POST /ftvs/v1/faults/vs (flip a byte of guest memory, perturb the guest's clock); all need the manager token: for tests and drills (ftvs drill) only")
+	fs.BoolVar(&f.faults, "allow-fault-injection", false, "enable POST /ftvs/v1/faults/link (cut and restore member links), POST /ftvs/v1/faults/process (SIGKILL this process, or SIGSTOP it for a while), POST /ftvs/v1/faults/disk (a full disk, failing fsyncs) and POST /ftvs/v1/faults/vs (flip a byte of guest memory, perturb the guest's clock); all need the manager token: for tests and drills (ftvs drill) only")
 	f.overrides = config.RegisterFlags(fs)
 	return f, parseFlags(fs, args, stderr)
 }

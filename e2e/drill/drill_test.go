@@ -39,7 +39,7 @@ type report struct {
 	} `json:"faults"`
 }
 
-var kinds = []string{"kill", "stop", "link", "links", "witness", "diverge"}
+var kinds = []string{"kill", "stop", "link", "links", "witness", "diverge", "disk"}
 
 func TestDrillSoak(t *testing.T) {
 	if testing.Short() {

@@ -101,6 +101,10 @@ func (d *drill) inject(ctx context.Context, f Fault, v cluster.View) FaultResult
 		}
 	case Diverge:
 		err = d.diverge(ctx, f, member, detected)
+	case Disk:
+		if err = d.t.post(ctx, member, fmt.Sprintf("/ftvs/v1/faults/disk?mode=%s&for=%v", f.Mode, f.Hold)); err == nil {
+			time.Sleep(f.Hold) // the member ends the fault itself
+		}
 	}
 	if err != nil {
 		return fail(err)
@@ -130,6 +134,11 @@ func describe(f Fault, member, peer string) string {
 		return fmt.Sprintf("cut both links of %s to every peer for %v", member, f.Hold)
 	case Diverge:
 		return "flip a byte of " + member + "'s guest memory"
+	case Disk:
+		if f.Mode == "full" {
+			return fmt.Sprintf("%s's disk full for %v", member, f.Hold)
+		}
+		return fmt.Sprintf("%s's fsyncs fail for %v", member, f.Hold)
 	}
 	return string(f.Kind)
 }

@@ -19,10 +19,11 @@ const (
 	Links   Kind = "links"   // cut both links of a CoServer to every peer for 3-10 s
 	Witness Kind = "witness" // cut both links of the witness to every peer for 3-10 s
 	Diverge Kind = "diverge" // flip a byte of a CoServer's guest memory
+	Disk    Kind = "disk"    // a member's disk full, or its fsyncs failing, for 3-10 s
 )
 
 // Kinds are the kinds a drill injects, in the order reports list them.
-var Kinds = []Kind{Kill, Stop, Link, Links, Witness, Diverge}
+var Kinds = []Kind{Kill, Stop, Link, Links, Witness, Diverge, Disk}
 
 // unsupported are kinds of fault the drill knows of but ftvs members cannot take yet,
 // with what is missing.
@@ -30,7 +31,6 @@ var unsupported = map[Kind]string{
 	"delay": "the member links can be cut but not yet delayed",
 	"loss":  "the member links can be cut but do not yet drop a share of their traffic",
 	"skew":  "a member's clock cannot be moved yet (only the guest's, which is divergence)",
-	"disk":  "a member's disk faults (fsync errors, a full disk) cannot be injected into a running process yet",
 }
 
 // ParseKinds reads a comma-separated list of kinds ("all" or "" is every supported one).
@@ -102,6 +102,8 @@ type Fault struct {
 	Peer   string        `json:"peer,omitempty"` // link: the role at the link's other end
 	Link   string        `json:"link,omitempty"` // link: a or b
 	Hold   time.Duration `json:"-"`              // stop, link, links, witness
+	// Mode is a disk fault's: full (no space left) or sync (fsync fails).
+	Mode string `json:"mode,omitempty"`
 	// Offset is where a diverge fault flips a byte of guest memory (the member takes it
 	// modulo the memory size).
 	Offset uint64 `json:"offset,omitempty"`
@@ -111,6 +113,9 @@ func (f Fault) String() string {
 	s := fmt.Sprintf("#%d %s %s", f.N, f.Kind, f.Target)
 	if f.Kind == Link {
 		s += fmt.Sprintf("-%s link %s", f.Peer, f.Link)
+	}
+	if f.Kind == Disk {
+		s += " " + f.Mode
 	}
 	if f.Hold > 0 {
 		s += fmt.Sprintf(" for %v", f.Hold)
@@ -151,6 +156,8 @@ func Plan(seed uint64, duration, every time.Duration, kinds []Kind) []Fault {
 			f.Target, f.Hold = RoleWitness, hold(3, 10)
 		case Diverge:
 			f.Target, f.Offset = roles[rng.IntN(2)], rng.Uint64()
+		case Disk:
+			f.Target, f.Mode, f.Hold = roles[rng.IntN(3)], []string{"full", "sync"}[rng.IntN(2)], hold(3, 10)
 		}
 		plan = append(plan, f)
 	}

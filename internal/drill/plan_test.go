@@ -36,6 +36,10 @@ func TestPlanIsTheSeeds(t *testing.T) {
 			if f.Target == f.Peer || f.Link != "a" && f.Link != "b" {
 				t.Errorf("%v: bad link", f)
 			}
+		case Disk:
+			if f.Mode != "full" && f.Mode != "sync" || f.Hold < 3*time.Second {
+				t.Errorf("%v: bad disk fault", f)
+			}
 		case Links, Diverge:
 			if f.Target == RoleWitness {
 				t.Errorf("%v: a CoServer fault on the witness", f)
@@ -57,8 +61,9 @@ func TestParseKindsAndRate(t *testing.T) {
 		t.Errorf("ParseKinds: %v %v", k, err)
 	}
 	for in, want := range map[string]string{
-		"kill,melt": `unknown fault "melt": use some of kill,stop,link,links,witness,diverge`,
-		"delay":     `fault "delay" is not supported yet: the member links can be cut but not yet delayed`,
+
+		"delay":      `fault "delay" is not supported yet: the member links can be cut but not yet delayed`,
+		"kill,melt,": `unknown fault "melt": use some of kill,stop,link,links,witness,diverge,disk`,
 	} {
 		if _, err := ParseKinds(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseKinds(%q): %v, want %q", in, err, want)

@@ -129,7 +129,7 @@ func cmpOr(a, b string) string {
 func (t *Target) faultsEnabled(ctx context.Context) error {
 	var off []string
 	for _, name := range []string{config.CoServer1, config.CoServer2, config.Witness} {
-		for _, path := range []string{"/ftvs/v1/faults/process", "/ftvs/v1/faults/link"} {
+		for _, path := range []string{"/ftvs/v1/faults/process", "/ftvs/v1/faults/link", "/ftvs/v1/faults/disk"} {
 			c, cancel := context.WithTimeout(ctx, 5*time.Second)
 			req, _ := http.NewRequestWithContext(c, http.MethodGet, t.Members[name]+path, nil)
 			resp, err := t.http().Do(req)

@@ -118,6 +118,10 @@ type faultyFile struct {
 	fsys *Faulty
 }
 
+// writeBehind passes WriteBehind on: a Faulty changes what fails, not how fast the
+// rest goes.
+func (f *faultyFile) writeBehind(off, n int64) error { return WriteBehind(f.File, off, n) }
+
 func (f *faultyFile) Write(p []byte) (int, error) {
 	return f.write(p, func(b []byte) (int, error) { return f.File.Write(b) })
 }

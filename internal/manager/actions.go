@@ -143,6 +143,27 @@ func (s *server) processFault(w http.ResponseWriter, r *http.Request) {
 	apijson.Write(w, http.StatusAccepted, rep)
 }
 
+// diskFault is POST /ftvs/v1/faults/disk?mode=full|sync&for=DURATION: this member's
+// disk fails for DURATION (default 5s): full (no space left) or sync (fsync fails), for
+// tests and drills (enabled by config, guarded by the manager token).
+func (s *server) diskFault(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := 5 * time.Second
+	if v := q.Get("for"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("for %q: want a duration such as 5s", v))
+			return
+		}
+	}
+	mode := q.Get("mode")
+	if err := s.m.InjectDiskFault(mode, d); err != nil {
+		apijson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	apijson.Write(w, http.StatusOK, map[string]any{"mode": mode, "for": d.String(), "member": s.m.Name()})
+}
+
 // vsFault is POST /ftvs/v1/faults/vs?mode=memory[&offset=N] or ?mode=clock[&by=DURATION]:
 // fault injection into this CoServer's virtual server, for tests and drills (enabled by
 // config, guarded by the manager token). memory flips one byte of guest memory

@@ -74,6 +74,8 @@ type Member interface {
 	// InjectProcessFault kills this member's process (action "kill": its supervisor
 	// restarts it) or stops it for d (action "stop"), shortly after it returns.
 	InjectProcessFault(action string, d time.Duration) error
+	// InjectDiskFault makes this member's disk fail for d: mode "full" or "sync".
+	InjectDiskFault(mode string, d time.Duration) error
 }
 
 // Config configures the Manager's handler.
@@ -142,6 +144,7 @@ func (s *server) routes() map[string]http.Handler {
 	if links {
 		routes["POST /ftvs/v1/faults/link"] = http.HandlerFunc(s.linkFault)
 		routes["POST /ftvs/v1/faults/process"] = http.HandlerFunc(s.processFault)
+		routes["POST /ftvs/v1/faults/disk"] = http.HandlerFunc(s.diskFault)
 	}
 	if vs {
 		routes["POST /ftvs/v1/faults/vs"] = http.HandlerFunc(s.vsFault)

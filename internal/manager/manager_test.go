@@ -114,6 +114,13 @@ func (f *fakeMember) FlipGuestMemory(offset uint64) (uint64, uint64, error) {
 	return offset, 42, nil
 }
 func (f *fakeMember) ShiftNextRequestClock(by time.Duration) { f.shifted = by }
+func (f *fakeMember) InjectDiskFault(mode string, d time.Duration) error {
+	if mode != "full" {
+		return fmt.Errorf("mode %q: use full", mode)
+	}
+	_, err := f.act(fmt.Sprintf("disk %s %v", mode, d))
+	return err
+}
 func (f *fakeMember) InjectProcessFault(action string, d time.Duration) error {
 	if d > time.Hour {
 		return fmt.Errorf("stop for %v: too long", d)
@@ -243,12 +250,15 @@ func TestFaultInjection(t *testing.T) {
 		{"/ftvs/v1/faults/process?action=stop&for=soon", 400, `for \"soon\": want a duration`},
 		{"/ftvs/v1/faults/process?action=stop&for=2h", 400, `too long`},
 		{"/ftvs/v1/faults/process?action=melt", 400, `use action=kill, or action=stop`},
+		{"/ftvs/v1/faults/disk?mode=full", 200, `"for":"5s"`},
+		{"/ftvs/v1/faults/disk?mode=full&for=later", 400, `for \"later\": want a duration`},
+		{"/ftvs/v1/faults/disk?mode=melt", 400, `mode \"melt\": use full`},
 	} {
 		if w := serve(t, f, "POST", tc.target, auth, ""); w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
 			t.Errorf("POST %s: %d %s, want %d with %q", tc.target, w.Code, w.Body, tc.code, tc.want)
 		}
 	}
-	if want := []string{"cut witness a", "kill 0s", "stop 10s", "stop 2s"}; !slices.Equal(f.actions, want) {
+	if want := []string{"cut witness a", "kill 0s", "stop 10s", "stop 2s", "disk full 5s"}; !slices.Equal(f.actions, want) {
 		t.Errorf("actions %q, want %q", f.actions, want)
 	}
 	if f.flipped != 12 || f.shifted != -30*time.Second {

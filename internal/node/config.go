@@ -73,9 +73,10 @@ type Config struct {
 	// passes one that returns internal/gateway's. It is called once, during Start,
 	// before the port serves. Without it those paths answer 404.
 	Gateway func(*Member) (http.Handler, error)
-	// FaultInjection enables POST /ftvs/v1/faults/link (cut and restore links) and
-	// POST /ftvs/v1/faults/vs (flip guest memory, perturb a guest's clock), for tests
-	// and drills. They require the manager token.
+	// FaultInjection enables POST /ftvs/v1/faults/link (cut and restore links),
+	// /process (SIGKILL or SIGSTOP this process), /disk (a full disk, failing syncs: the
+	// member's file system is then an fsx.Faulty) and /vs (flip guest memory, perturb a
+	// guest's clock), for tests and drills. They require the manager token.
 	FaultInjection bool
 	// CheckInterval is how often the leading CoServer appends a check entry, at which
 	// the two CoServers compare their state hashes (0: divergence.DefaultCheckInterval;

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/apijson"
@@ -72,6 +73,35 @@ func (m *Member) InjectProcessFault(action string, d time.Duration) error {
 		return procfault.Stop(d)
 	}
 	return fmt.Errorf("action %q: use kill or stop", action)
+}
+
+// InjectDiskFault makes this member's disk fail for d: "full" (writes that would grow a
+// file fail with ENOSPC) or "sync" (every fsync fails with EIO). The member finds out as
+// a real disk would tell it (fault.go) and recovers once d is over.
+func (m *Member) InjectDiskFault(mode string, d time.Duration) error {
+	if m.faultyFS == nil {
+		return errors.New("this member's file system takes no injected faults")
+	}
+	if d < 100*time.Millisecond || d > 5*time.Minute {
+		return fmt.Errorf("disk fault for %v: want a duration from 100ms to 5m0s, such as 5s", d)
+	}
+	var undo func()
+	switch mode {
+	case "full":
+		m.faultyFS.SetFull(true)
+		undo = func() { m.faultyFS.SetFull(false) }
+	case "sync":
+		m.faultyFS.FailSyncs(fmt.Errorf("injected fsync failure: %w", syscall.EIO))
+		undo = func() { m.faultyFS.FailSyncs(nil) }
+	default:
+		return fmt.Errorf("mode %q: use mode=full (no space left) or mode=sync (fsync fails with EIO)", mode)
+	}
+	m.log.Warn("disk fault injected: this member's disk fails ("+mode+") for "+d.String(), "event", "disk.fault_injected", "mode", mode, "for", d.String())
+	time.AfterFunc(d, func() {
+		undo()
+		m.log.Info("injected disk fault over: the disk works again", "mode", mode)
+	})
+	return nil
 }
 
 // PeerEvents asks every other member for its own events over the links, in parallel.

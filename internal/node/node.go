@@ -79,6 +79,9 @@ type Member struct {
 	metrics   *memberMetrics
 	// disabled: this CoServer was taken out of service by the operator (actions.go)
 	disabled atomic.Bool
+	// faultyFS is the file system under the data dir when fault injection is on: disk
+	// faults are injected into it (managed.go).
+	faultyFS *fsx.Faulty
 	start    time.Time
 	// replicaMu serializes what replaces the raft instance: the override, a forced
 	// sync, Close.
@@ -160,6 +163,10 @@ func newMember(cfg Config) *Member {
 	}
 	if m.fs = cfg.FS; m.fs == nil {
 		m.fs = fsx.OS
+	}
+	if cfg.FaultInjection {
+		m.faultyFS = fsx.NewFaulty(m.fs)
+		m.fs = m.faultyFS
 	}
 	m.initMetrics()
 	if cfg.Witness {
