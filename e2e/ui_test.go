@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -392,8 +393,13 @@ type uiState struct {
 	Applied  string            `json:"applied"`
 	Rate     string            `json:"rate"`
 	SyncShow bool              `json:"syncShown"`
-	Probe    bool              `json:"probe"`
-	Dialog   struct {
+	Drill    struct {
+		Shown bool   `json:"shown"`
+		State string `json:"state"`
+		Text  string `json:"text"`
+	} `json:"drill"`
+	Probe  bool `json:"probe"`
+	Dialog struct {
 		Open   bool   `json:"open"`
 		Title  string `json:"title"`
 		Typed  bool   `json:"typed"`
@@ -428,6 +434,7 @@ const uiStateJS = `(() => {
     rate: q('#vs-rate').dataset.rate || '', syncShown: !q('#sync').hidden, probe: window.__ftvsProbe === 1,
     dialog: {open: dlg.open, title: q('#confirm-title').textContent, typed: !q('#confirm-typed').hidden, okEnabled: !q('#confirm-ok').disabled, action: dlg.dataset.action || '', target: dlg.dataset.target || ''},
     result: {shown: !res.hidden, outcome: res.dataset.outcome || '', text: q('#action-result-text').textContent},
+    drill: {shown: !q('#drill').hidden, state: q('#drill').dataset.state || '', text: q('#drill-text').textContent},
   };
 })()`
 
@@ -558,6 +565,23 @@ func TestManagerUI(t *testing.T) {
 		t.Errorf("the page was reloaded: it must follow the cluster live")
 	}
 
+	// A fault drill announced to one member shows on every member's page: while it runs,
+	// and its verdict after.
+	if s.Drill.Shown {
+		t.Errorf("a drill banner before any drill: %q", s.Drill.Text)
+	}
+	announceDrill(t, c, config.CoServer2, `{"state":"running","seed":42,"started":"`+time.Now().UTC().Format(time.RFC3339)+`","until":"`+time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339)+`","faults":60}`)
+	s = b.waitUI("the running drill's banner", 10*time.Second, func(s uiState) bool { return s.Drill.Shown && s.Drill.State == "running" })
+	if !strings.Contains(s.Drill.Text, "faults are injected on purpose") || !strings.Contains(s.Drill.Text, "seed 42") {
+		t.Errorf("running drill banner: %q", s.Drill.Text)
+	}
+	b.screenshot(filepath.Join(art, "04-drill-running.png"))
+	announceDrill(t, c, config.CoServer2, `{"state":"passed","seed":42,"started":"`+time.Now().UTC().Format(time.RFC3339)+`","faults":57,"lost":0,"verdict":"PASS"}`)
+	s = b.waitUI("the drill's verdict", 10*time.Second, func(s uiState) bool { return s.Drill.State == "passed" })
+	if !strings.Contains(s.Drill.Text, "PASS") || !strings.Contains(s.Drill.Text, "57 faults, 0 lost") {
+		t.Errorf("drill verdict banner: %q", s.Drill.Text)
+	}
+
 	// Actions are locked until the manager token is given.
 	leader := s.Leader
 	if leader != config.CoServer1 && leader != config.CoServer2 {
@@ -670,5 +694,24 @@ func TestManagerUI(t *testing.T) {
 
 	if p := b.pageProblems(); len(p) > 0 {
 		t.Errorf("the page had problems: %s", strings.Join(p, "\n"))
+	}
+}
+
+// announceDrill posts a drill announcement to member, as ftvs drill does.
+func announceDrill(t *testing.T, c *cluster, member, body string) {
+	t.Helper()
+	auth, err := c.managerAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, c.url(member)+"/ftvs/v1/drill", strings.NewReader(body))
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /ftvs/v1/drill on %s: %s %s", member, resp.Status, b)
 	}
 }

@@ -58,14 +58,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	var children []*child
 	for _, m := range res.Members {
-		kind := cluster.KindOf(m.Name)
-		c := &child{name: m.Name, args: []string{exe, string(kind), "--config", res.Files[m.Name]}, log: filepath.Join(dir, m.Name+".log")}
-		if kind == cluster.KindCoServer && guest.path != "" {
-			c.args = append(c.args, "--guest", guest.path)
-		}
-		if *faults {
-			c.args = append(c.args, "--allow-fault-injection")
-		}
+		c := &child{name: m.Name, args: memberArgs(exe, m.Name, res.Files[m.Name], guest.path, *faults), log: filepath.Join(dir, m.Name+".log")}
 		if err := c.start(); err != nil {
 			fmt.Fprintf(stderr, "ftvs demo: start %s: %v\n", m.Name, err)
 			stopAll(children)
@@ -92,6 +85,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   cluster dir      %s (configs, data, logs)
   stop             Ctrl-C
 `, guest.what, gw1, gw2, gw1, fmt.Sprintf(guest.try[0], gw1), fmt.Sprintf(guest.try[1], gw2), res.Dir, res.Dir, dir)
+	if *faults {
+		intro += fmt.Sprintf("  drill            ftvs drill --cluster %s --duration 2m   (fault injection is on)\n", res.Dir)
+	}
 	screen(ctx, stdout, intro, res.Dir)
 	fmt.Fprintln(stdout, "\nstopping the cluster ...")
 	stopAll(children)
@@ -102,6 +98,19 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "stopped; temporary files removed")
 	}
 	return exitOK
+}
+
+// memberArgs is the command line of a demo's member.
+func memberArgs(exe, name, configFile, guest string, faults bool) []string {
+	kind := cluster.KindOf(name)
+	args := []string{exe, string(kind), "--config", configFile}
+	if kind == cluster.KindCoServer && guest != "" {
+		args = append(args, "--guest", guest)
+	}
+	if faults {
+		args = append(args, "--allow-fault-injection")
+	}
+	return args
 }
 
 // demoDir is where the demo keeps its files: dir if given (created if missing, refused

@@ -35,8 +35,8 @@ Breaks a running cluster on purpose, one fault at a time, while kv clients on bo
 gateways check that nothing acknowledged is lost and every answer is linearizable.
 For staging clusters and the demo only. Examples:
 
-  ftvs demo --allow-fault-injection --keep        # in one terminal; note its cluster dir
-  ftvs drill --cluster /tmp/ftvs-demo-123/cluster --duration 2m
+  ftvs demo --allow-fault-injection --dir /tmp/ftvs-demo     # in one terminal
+  ftvs drill --cluster /tmp/ftvs-demo/cluster --duration 2m
   ftvs drill --cluster DIR --seed 42 --faults kill,stop --json
 
 Exit status: 0 PASS, 1 FAIL (the report says why and keeps the evidence), 2 the drill
@@ -49,27 +49,9 @@ Flags:
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "ftvs drill: %s\n", fmt.Sprintf(format, a...))
+	target, kinds, every, code := drillArgs(*dir, *faults, *rate, *duration, stderr)
+	if code >= 0 {
 		return code
-	}
-	if *dir == "" {
-		return fail(exitUsage, "give --cluster DIR (the cluster dir of ftvs init or ftvs demo)")
-	}
-	kinds, err := drill.ParseKinds(*faults)
-	if err != nil {
-		return fail(exitUsage, "--faults: %v", err)
-	}
-	every, err := drill.ParseRate(*rate)
-	if err != nil {
-		return fail(exitUsage, "--rate: %v", err)
-	}
-	if *duration < 10*time.Second {
-		return fail(exitUsage, "--duration %v: want at least 10s", *duration)
-	}
-	target, err := drillTarget(*dir)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
 	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano()%1_000_000_000) + 1
@@ -79,8 +61,12 @@ Flags:
 	if *asJSON {
 		timeline = stderr
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, done := drillContext(stderr)
+	defer done()
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "ftvs drill: %s\n", fmt.Sprintf(format, a...))
+		return code
+	}
 	rep, err := drill.Run(ctx, drill.Config{Target: target, Duration: *duration, Seed: *seed, Kinds: kinds, Every: every,
 		Replay: replay, Logf: func(line string) { fmt.Fprintln(timeline, line) }})
 	if err != nil {
@@ -108,6 +94,55 @@ Flags:
 		return exitFailure
 	}
 	return exitOK
+}
+
+// drillContext ends at the first Ctrl-C (or SIGTERM): the drill then undoes the fault
+// in progress and reports; a second one ends the process. done releases it.
+func drillContext(stderr io.Writer) (context.Context, func()) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	finished := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		select {
+		case <-finished:
+			return // done, not a signal
+		default:
+		}
+		stop() // a second Ctrl-C ends the process at once
+		fmt.Fprintln(stderr, "ftvs drill: interrupted: undoing the fault in progress, then a report (Ctrl-C again to quit now, leaving cut links cut)")
+	}()
+	return ctx, func() {
+		close(finished)
+		stop()
+	}
+}
+
+// drillArgs checks the flags of ftvs drill and reads its target; it returns an exit
+// code, or -1 to go on.
+func drillArgs(dir, faults, rate string, duration time.Duration, stderr io.Writer) (*drill.Target, []drill.Kind, time.Duration, int) {
+	fail := func(format string, a ...any) (*drill.Target, []drill.Kind, time.Duration, int) {
+		fmt.Fprintf(stderr, "ftvs drill: %s\n", fmt.Sprintf(format, a...))
+		return nil, nil, 0, exitUsage
+	}
+	if dir == "" {
+		return fail("give --cluster DIR (the cluster dir of ftvs init or ftvs demo)")
+	}
+	kinds, err := drill.ParseKinds(faults)
+	if err != nil {
+		return fail("--faults: %v", err)
+	}
+	every, err := drill.ParseRate(rate)
+	if err != nil {
+		return fail("--rate: %v", err)
+	}
+	if duration < 10*time.Second {
+		return fail("--duration %v: want at least 10s", duration)
+	}
+	target, err := drillTarget(dir)
+	if err != nil {
+		return fail("%v", err)
+	}
+	return target, kinds, every, -1
 }
 
 func kindNames() []string {

@@ -39,7 +39,7 @@ type report struct {
 	} `json:"faults"`
 }
 
-var kinds = []string{"kill", "stop", "link", "links", "witness", "diverge", "disk"}
+var kinds = []string{"kill", "stop", "link", "links", "witness", "diverge", "disk", "delay", "loss"}
 
 func TestDrillSoak(t *testing.T) {
 	if testing.Short() {
@@ -86,14 +86,18 @@ func TestDrillSoak(t *testing.T) {
 		t.Fatalf("the drill FAILED (seed %d): lost %d, linearizable %v, failures %q; replay: %s; kept: %s",
 			rep.Seed, rep.Lost, rep.Linearizable, rep.Failures, rep.Replay, rep.Dir)
 	}
-	var missing []string
+	// The plan deals the kinds in shuffled rounds: two minutes at one fault per 10 s
+	// (each waiting for the recovery from the one before) reach most of them.
+	var seen, missing []string
 	for _, k := range kinds {
 		if rep.ByKind[k] == nil {
 			missing = append(missing, k)
+		} else {
+			seen = append(seen, k)
 		}
 	}
-	if len(missing) > 0 && duration == "2m" {
-		t.Errorf("the drill injected no fault of kind %s", strings.Join(missing, ", "))
+	if len(seen) < 6 && duration == "2m" {
+		t.Errorf("the drill injected faults of %d kinds only (none of %s)", len(seen), strings.Join(missing, ", "))
 	}
 	if rep.Acked < 1000 {
 		t.Errorf("only %d requests acknowledged: the drill proves little", rep.Acked)

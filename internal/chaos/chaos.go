@@ -20,8 +20,12 @@ import (
 // Config describes one run.
 type Config struct {
 	// Endpoints are gateway base URLs (http://127.0.0.1:PORT). Each client sends its
-	// requests round robin over them, so a failed request is retried elsewhere.
+	// requests round robin over them, so a failed request is retried elsewhere; with
+	// Pinned, client i sends all of its requests to endpoint i modulo their number, so
+	// that a gateway that hangs holds up only its own clients (the time nobody gets an
+	// answer is then the service's unavailability, not a client's timeout).
 	Endpoints []string
+	Pinned    bool
 	// Clients is the number of concurrent clients.
 	Clients int
 	// Keys is the size of the key space; keep it small (e.g. 8) so operations conflict.
@@ -184,7 +188,9 @@ func runClient(runCtx, parent context.Context, h *History, hc *http.Client, clie
 			kind = Delete
 		}
 		endpoint := cfg.Endpoints[next]
-		next = (next + 1) % len(cfg.Endpoints)
+		if !cfg.Pinned {
+			next = (next + 1) % len(cfg.Endpoints)
+		}
 		op := do(parent, h, hc, client, endpoint, kind, key, value)
 		h.add(op)
 		if op.Outcome == OK || op.Outcome == Absent {

@@ -229,3 +229,31 @@ func readLines(t *testing.T, path string) []Op {
 	}
 	return ops
 }
+
+// Pinned clients send every request to one endpoint each, spread over all of them.
+func TestPinnedClients(t *testing.T) {
+	f := newFakeKV(3)
+	h := run(t, f, Config{Clients: 4, Keys: 4, Duration: 200 * time.Millisecond, Seed: 3, Pinned: true})
+	used := map[int]map[string]bool{}
+	for _, op := range h.Records() {
+		if op.Setup {
+			continue
+		}
+		if used[op.Client] == nil {
+			used[op.Client] = map[string]bool{}
+		}
+		used[op.Client][op.Endpoint] = true
+	}
+	all := map[string]bool{}
+	for c, eps := range used {
+		if len(eps) != 1 {
+			t.Errorf("client %d used %d endpoints: %v", c, len(eps), eps)
+		}
+		for e := range eps {
+			all[e] = true
+		}
+	}
+	if len(all) != 2 {
+		t.Errorf("the clients used %d of the 2 endpoints: %v", len(all), all)
+	}
+}

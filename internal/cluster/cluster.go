@@ -6,10 +6,12 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/platform"
@@ -77,6 +79,7 @@ type Status struct {
 	// Divergence: a CoServer of a pair's comparisons with the other CoServer.
 	Divergence *Divergence `json:"divergence,omitempty"`
 	Override   *Override   `json:"override,omitempty"` // in effect on this member
+	Drill      *Drill      `json:"drill,omitempty"`    // the last fault drill this member was told of
 	Error      string      `json:"error,omitempty"`    // why it could not be reached
 }
 
@@ -88,6 +91,37 @@ type Override struct {
 	Since    string   `json:"since"`    // RFC 3339
 	Excluded []string `json:"excluded"` // the members that were down
 	By       string   `json:"by,omitempty"`
+}
+
+// Drill is a fault drill (`ftvs drill`) as it announces itself to the members: running,
+// or its verdict. Members keep the last one they were told of, in memory, for the
+// Manager's banner; each announcement is an event too (drill.started, drill.passed,
+// drill.failed).
+type Drill struct {
+	State   string `json:"state"` // running, passed or failed
+	Seed    uint64 `json:"seed"`
+	Started string `json:"started"`         // RFC 3339
+	Until   string `json:"until,omitempty"` // when its workload ends (running)
+	Faults  int    `json:"faults"`          // planned (running) or injected
+	Lost    int    `json:"lost"`
+	// Verdict is PASS, or FAIL with the reasons; Replay the command that replays it.
+	Verdict string `json:"verdict,omitempty"`
+	Replay  string `json:"replay,omitempty"`
+	By      string `json:"by,omitempty"` // who announced it (the manager token's holder, for now the drill)
+}
+
+// Check validates an announced drill.
+func (d *Drill) Check() error {
+	switch {
+	case d.State != "running" && d.State != "passed" && d.State != "failed":
+		return fmt.Errorf("state %q: want running, passed or failed", d.State)
+	case len(d.Verdict) > 4096 || len(d.Replay) > 1024 || len(d.Started) > 64 || len(d.Until) > 64 || len(d.By) > 128:
+		return errors.New("a field is too long (verdict at most 4096 bytes, replay 1024)")
+	}
+	if _, err := time.Parse(time.RFC3339Nano, d.Started); err != nil {
+		return fmt.Errorf("started %q: want an RFC 3339 time", d.Started)
+	}
+	return nil
 }
 
 // Divergence is what a CoServer knows of the comparisons of its copy of the virtual

@@ -117,6 +117,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	plan := Plan(cfg.Seed, cfg.Duration, cfg.Every, cfg.Kinds)
 	d.start = time.Now()
 	d.logf("drill: seed %d, %v, %d faults planned (%v), leader %s", cfg.Seed, cfg.Duration, len(plan), cfg.Kinds, v.Leader)
+	note := cluster.Drill{State: "running", Seed: cfg.Seed, Started: d.start.UTC().Format(time.RFC3339Nano),
+		Until: d.start.Add(cfg.Duration).UTC().Format(time.RFC3339Nano), Faults: len(plan), Replay: cfg.Replay, By: "ftvs drill"}
+	if missed := d.t.announce(ctx, note); len(missed) > 0 {
+		d.logf("%v did not take the drill's announcement (their Manager pages show no banner)", missed)
+	}
 
 	monCtx, stopMonitor := context.WithCancel(ctx)
 	monDone := make(chan struct{})
@@ -150,6 +155,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	<-monDone
 	rep := d.report(context.WithoutCancel(ctx), results, failures)
 	d.logf("verdict: %s", rep.Verdict())
+	note.State, note.Faults, note.Lost, note.Verdict = "failed", len(rep.Faults), rep.Lost, rep.Verdict()
+	if rep.Pass {
+		note.State = "passed"
+	}
+	d.t.announce(context.WithoutCancel(ctx), note)
 	rep.Timeline = d.timeline
 	return rep, nil
 }
@@ -172,32 +182,38 @@ func notRedundant(v cluster.View) string {
 	return ""
 }
 
-// waitRedundant waits until the cluster is in full redundancy, seen twice in a row
-// (a returning member flaps once in a while: its sync restarts), and returns its view.
-func (d *drill) waitRedundant(ctx context.Context, within time.Duration) (cluster.View, error) {
+// stableFor is how long full redundancy must hold before a drill counts on it: a member
+// that returns can still start a sync (or a divergence its repair) a moment later.
+const stableFor = time.Second
+
+// waitRedundant waits until the cluster has been in full redundancy for stableFor, and
+// returns its view and when that began.
+func (d *drill) waitRedundant(ctx context.Context, within time.Duration) (cluster.View, time.Time, error) {
 	deadline := time.Now().Add(within)
 	last := "no answer yet"
-	seen := 0
+	var since time.Time
 	for {
+		asked := time.Now()
 		v, err := d.t.view(ctx, cluster.HashNone)
 		if err == nil {
-			if last = notRedundant(v); last == "" {
-				if seen++; seen == 2 {
-					return v, nil
-				}
-			} else {
-				seen = 0
-			}
+			last = notRedundant(v)
 		} else {
-			seen = 0
 			last = err.Error()
 		}
+		switch {
+		case last != "":
+			since = time.Time{}
+		case since.IsZero():
+			since = asked
+		case time.Since(since) >= stableFor:
+			return v, since, nil
+		}
 		if time.Now().After(deadline) {
-			return v, fmt.Errorf("not back to full redundancy within %v: %s", within, last)
+			return v, since, fmt.Errorf("not back to full redundancy within %v: %s", within, cmpOr(last, "it did not hold"))
 		}
 		select {
 		case <-ctx.Done():
-			return v, ctx.Err()
+			return v, since, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -254,7 +270,7 @@ func (d *drill) workload(ctx context.Context) error {
 			return nil
 		}
 		h, err := chaos.Run(ctx, chaos.Config{
-			Endpoints: d.t.gateways(), Clients: d.cfg.Clients, Keys: d.cfg.Keys,
+			Endpoints: d.t.gateways(), Pinned: true, Clients: d.cfg.Clients, Keys: d.cfg.Keys,
 			Duration: min(d.cfg.Round, left), Seed: d.cfg.Seed + uint64(i),
 			KeyPrefix: fmt.Sprintf("drill%d-r%d", d.cfg.Seed, i), TLS: d.t.TLS,
 		})

@@ -36,7 +36,7 @@ func (d *drill) faults(ctx context.Context, plan []Fault) ([]FaultResult, string
 			return out, ""
 		case <-time.After(time.Until(d.start.Add(f.Due))):
 		}
-		v, err := d.waitRedundant(ctx, d.cfg.Recover)
+		v, _, err := d.waitRedundant(ctx, d.cfg.Recover)
 		if ctx.Err() != nil {
 			return out, ""
 		}
@@ -68,7 +68,7 @@ func (d *drill) inject(ctx context.Context, f Fault, v cluster.View) FaultResult
 		return fail(err)
 	}
 	r.Member = member
-	if f.Kind == Link {
+	if f.Kind == Link || f.Kind == Delay || f.Kind == Loss {
 		if r.PeerMember, err = resolve(v, f.Peer); err != nil {
 			return fail(err)
 		}
@@ -105,17 +105,20 @@ func (d *drill) inject(ctx context.Context, f Fault, v cluster.View) FaultResult
 		if err = d.t.post(ctx, member, fmt.Sprintf("/ftvs/v1/faults/disk?mode=%s&for=%v", f.Mode, f.Hold)); err == nil {
 			time.Sleep(f.Hold) // the member ends the fault itself
 		}
+	case Delay, Loss:
+		err = d.impair(ctx, f, member, r.PeerMember)
 	}
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := d.waitRedundant(ctx, d.cfg.Recover); err != nil {
+	_, back, err := d.waitRedundant(ctx, d.cfg.Recover)
+	if err != nil {
 		if f.Kind == Kill {
 			err = fmt.Errorf("%w (a killed member comes back only under a supervisor: ftvs demo, or systemd with Restart=always)", err)
 		}
 		return fail(err)
 	}
-	r.end = time.Now()
+	r.end = back
 	r.RecoveredS = r.end.Sub(r.at).Seconds()
 	d.logf("fault #%d: full redundancy again, %.1fs after the fault", f.N, r.RecoveredS)
 	return r
@@ -134,6 +137,10 @@ func describe(f Fault, member, peer string) string {
 		return fmt.Sprintf("cut both links of %s to every peer for %v", member, f.Hold)
 	case Diverge:
 		return "flip a byte of " + member + "'s guest memory"
+	case Delay:
+		return fmt.Sprintf("link %s between %s and %s %v slower each way for %v", f.Link, member, peer, f.Delay, f.Hold)
+	case Loss:
+		return fmt.Sprintf("%.0f%% of the writes on link %s between %s and %s held back a retransmission timeout, for %v", 100*f.Loss, f.Link, member, peer, f.Hold)
 	case Disk:
 		if f.Mode == "full" {
 			return fmt.Sprintf("%s's disk full for %v", member, f.Hold)
@@ -163,6 +170,24 @@ func (d *drill) retry(ctx context.Context, member, path string) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// impair slows link f.Link between member and peer, both ways, for f.Hold, then
+// restores it.
+func (d *drill) impair(ctx context.Context, f Fault, member, peer string) error {
+	q := fmt.Sprintf("&link=%s&action=impair&delay=%v&loss=%v", f.Link, f.Delay, f.Loss)
+	for _, ends := range [][2]string{{member, peer}, {peer, member}} {
+		if err := d.t.post(ctx, ends[0], "/ftvs/v1/faults/link?peer="+ends[1]+q); err != nil {
+			return err
+		}
+	}
+	time.Sleep(f.Hold)
+	for _, ends := range [][2]string{{member, peer}, {peer, member}} {
+		if err := d.retry(ctx, ends[0], linkPath(ends[1], f.Link, "restore")); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // isolate cuts both links of member to each of its peers.
@@ -224,11 +249,30 @@ func (d *drill) diverge(ctx context.Context, f Fault, member string, before uint
 			return err
 		}
 		err := d.waitDetected(ctx, before, flipWait)
-		if err == nil || attempt == flipAttempts {
+		if err == nil {
+			return d.waitRepair(ctx)
+		}
+		if attempt == flipAttempts {
 			return err
 		}
 		d.logf("fault #%d: no divergence detected within %v of flipping the byte at %d (the guest may have overwritten it); flipping another", f.N, flipWait, off)
 		off += 0x9e3779b97f4a7c15 // another byte, anywhere in memory
+	}
+}
+
+// waitRepair waits, after a divergence was detected, until its repair has begun: the
+// cluster leaves full redundancy (the divergent copy is discarded and synced again, or
+// quarantined). Until then the view may still say DUPLEX.
+func (d *drill) waitRepair(ctx context.Context) error {
+	deadline := time.Now().Add(d.cfg.Recover)
+	for {
+		if v, err := d.t.view(ctx, cluster.HashNone); err != nil || notRedundant(v) != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("a divergence was detected, but no copy was repaired within %v", d.cfg.Recover)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -259,7 +303,7 @@ func (d *drill) waitDetected(ctx context.Context, before uint64, within time.Dur
 // settle waits, at the end, for full redundancy and for both CoServers to hold the same
 // state (equal state hashes at the same applied index, with no more load).
 func (d *drill) settle(ctx context.Context) error {
-	if _, err := d.waitRedundant(ctx, d.cfg.Recover); err != nil {
+	if _, _, err := d.waitRedundant(ctx, d.cfg.Recover); err != nil {
 		return fmt.Errorf("at the end: %w", err)
 	}
 	deadline := time.Now().Add(d.cfg.Recover)

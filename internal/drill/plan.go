@@ -20,17 +20,17 @@ const (
 	Witness Kind = "witness" // cut both links of the witness to every peer for 3-10 s
 	Diverge Kind = "diverge" // flip a byte of a CoServer's guest memory
 	Disk    Kind = "disk"    // a member's disk full, or its fsyncs failing, for 3-10 s
+	Delay   Kind = "delay"   // one link between two members 5-50 ms slower each way, for 5-15 s
+	Loss    Kind = "loss"    // 5-20% of the writes on one link held back a retransmission timeout, for 5-15 s
 )
 
 // Kinds are the kinds a drill injects, in the order reports list them.
-var Kinds = []Kind{Kill, Stop, Link, Links, Witness, Diverge, Disk}
+var Kinds = []Kind{Kill, Stop, Link, Links, Witness, Diverge, Disk, Delay, Loss}
 
 // unsupported are kinds of fault the drill knows of but ftvs members cannot take yet,
 // with what is missing.
 var unsupported = map[Kind]string{
-	"delay": "the member links can be cut but not yet delayed",
-	"loss":  "the member links can be cut but do not yet drop a share of their traffic",
-	"skew":  "a member's clock cannot be moved yet (only the guest's, which is divergence)",
+	"skew": "a member's clock cannot be moved yet (only the guest's, which is divergence)",
 }
 
 // ParseKinds reads a comma-separated list of kinds ("all" or "" is every supported one).
@@ -102,6 +102,9 @@ type Fault struct {
 	Peer   string        `json:"peer,omitempty"` // link: the role at the link's other end
 	Link   string        `json:"link,omitempty"` // link: a or b
 	Hold   time.Duration `json:"-"`              // stop, link, links, witness
+	// Delay and Loss are a delay or loss fault's impairment of the link.
+	Delay time.Duration `json:"-"`
+	Loss  float64       `json:"loss,omitempty"`
 	// Mode is a disk fault's: full (no space left) or sync (fsync fails).
 	Mode string `json:"mode,omitempty"`
 	// Offset is where a diverge fault flips a byte of guest memory (the member takes it
@@ -111,8 +114,13 @@ type Fault struct {
 
 func (f Fault) String() string {
 	s := fmt.Sprintf("#%d %s %s", f.N, f.Kind, f.Target)
-	if f.Kind == Link {
+	switch f.Kind {
+	case Link:
 		s += fmt.Sprintf("-%s link %s", f.Peer, f.Link)
+	case Delay:
+		s += fmt.Sprintf("-%s link %s +%v", f.Peer, f.Link, f.Delay)
+	case Loss:
+		s += fmt.Sprintf("-%s link %s %.0f%% loss", f.Peer, f.Link, 100*f.Loss)
 	}
 	if f.Kind == Disk {
 		s += " " + f.Mode
@@ -158,6 +166,15 @@ func Plan(seed uint64, duration, every time.Duration, kinds []Kind) []Fault {
 			f.Target, f.Offset = roles[rng.IntN(2)], rng.Uint64()
 		case Disk:
 			f.Target, f.Mode, f.Hold = roles[rng.IntN(3)], []string{"full", "sync"}[rng.IntN(2)], hold(3, 10)
+		case Delay, Loss:
+			i := rng.IntN(3)
+			f.Target, f.Peer = roles[i], roles[(i+1+rng.IntN(2))%3]
+			f.Link, f.Hold = []string{"a", "b"}[rng.IntN(2)], hold(5, 15)
+			if f.Kind == Delay {
+				f.Delay = time.Duration(5+rng.IntN(46)) * time.Millisecond
+			} else {
+				f.Loss = float64(5+rng.IntN(16)) / 100
+			}
 		}
 		plan = append(plan, f)
 	}

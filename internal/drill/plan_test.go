@@ -36,6 +36,10 @@ func TestPlanIsTheSeeds(t *testing.T) {
 			if f.Target == f.Peer || f.Link != "a" && f.Link != "b" {
 				t.Errorf("%v: bad link", f)
 			}
+		case Delay, Loss:
+			if f.Target == f.Peer || f.Delay < 0 || f.Delay > 50*time.Millisecond || f.Loss < 0 || f.Loss > 0.2 || (f.Delay == 0) == (f.Loss == 0) {
+				t.Errorf("%v: bad impairment", f)
+			}
 		case Disk:
 			if f.Mode != "full" && f.Mode != "sync" || f.Hold < 3*time.Second {
 				t.Errorf("%v: bad disk fault", f)
@@ -62,8 +66,8 @@ func TestParseKindsAndRate(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 
-		"delay":      `fault "delay" is not supported yet: the member links can be cut but not yet delayed`,
-		"kill,melt,": `unknown fault "melt": use some of kill,stop,link,links,witness,diverge,disk`,
+		"skew":       `fault "skew" is not supported yet: a member's clock cannot be moved yet`,
+		"kill,melt,": `unknown fault "melt": use some of kill,stop,link,links,witness,diverge,disk,delay,loss`,
 	} {
 		if _, err := ParseKinds(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseKinds(%q): %v, want %q", in, err, want)

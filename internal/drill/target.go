@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -75,6 +76,30 @@ func (t *Target) status(ctx context.Context, name string, mode cluster.HashMode)
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return st, t.do(c, http.MethodGet, name, "/ftvs/status?hash="+mode.String(), &st)
+}
+
+// announce tells every member that answers of the drill (its banner in the Manager, an
+// event); it returns the members that did not take it.
+func (t *Target) announce(ctx context.Context, d cluster.Drill) []string {
+	body, _ := json.Marshal(d)
+	var missed []string
+	for _, name := range []string{config.CoServer1, config.CoServer2, config.Witness} {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		req, _ := http.NewRequestWithContext(c, http.MethodPost, t.Members[name]+"/ftvs/v1/drill", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+t.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := t.http().Do(req)
+		cancel()
+		if err != nil {
+			missed = append(missed, name)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			missed = append(missed, name)
+		}
+	}
+	return missed
 }
 
 // post sends a state-changing call (with the manager token) to member name.

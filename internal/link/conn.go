@@ -46,6 +46,9 @@ type rawConn struct {
 	probe bool // probe conns are the prober's own; a link going down does not close them
 
 	wmu sync.Mutex // one Write at a time, so a Write resumed after a cut stays contiguous
+	// q holds the writes once the path was impaired (under wmu; impair.go): from then on
+	// every write goes through it, in order.
+	q *delayQueue
 
 	rxPath atomic.Pointer[path] // c.p, readable without mu: Read stamps its last receive
 
@@ -118,13 +121,33 @@ func (c *rawConn) Read(b []byte) (n int, err error) {
 }
 
 func (c *rawConn) Write(b []byte) (n int, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var imp *Impairment
+	if p := c.rxPath.Load(); p != nil {
+		imp = p.impair.Load()
+	}
+	if imp == nil && c.q == nil {
+		return c.writeNow(b)
+	}
+	if c.q == nil {
+		c.q = &delayQueue{wake: make(chan struct{}, 1)}
+		go c.pump(c.q)
+	}
+	n, err = c.q.enqueue(b, imp)
+	if err != nil && c.down.Load() {
+		err = ErrLinkDown
+	}
+	return n, err
+}
+
+// writeNow writes b on the connection, waiting while its path is cut.
+func (c *rawConn) writeNow(b []byte) (n int, err error) {
 	defer func() {
 		if err != nil && c.down.Load() {
 			err = ErrLinkDown
 		}
 	}()
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	done := 0
 	for {
 		gen, err := c.ready(dirWrite)

@@ -53,6 +53,16 @@ func (l *Layer) CutAll(peer string) error {
 	return nil
 }
 
+// ImpairAll sets the impairment of both links to peer (the zero one removes it).
+func (l *Layer) ImpairAll(peer string, imp Impairment) error {
+	for _, link := range []string{LinkA, LinkB} {
+		if err := l.Impair(peer, link, imp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RestoreAll restores both links to peer.
 func (l *Layer) RestoreAll(peer string) error {
 	for _, link := range []string{LinkA, LinkB} {

@@ -210,6 +210,8 @@ type path struct {
 	link int
 	addr string
 	gate gateRef // non-nil while cut by fault injection
+	// impair, when set, delays what this member sends on the path (impair.go).
+	impair atomic.Pointer[Impairment]
 	// lastRx is when any connection on this path last received bytes (unix ns): data
 	// flowing proves the link works even when a pong is late on a busy machine.
 	lastRx atomic.Int64

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -101,11 +102,40 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 func (s *server) linkFault(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	peer, which, action := q.Get("peer"), q.Get("link"), q.Get("action")
+	if action == "impair" {
+		s.impairLink(w, q)
+		return
+	}
 	if err := s.m.InjectLinkFault(peer, which, action); err != nil {
 		apijson.Write(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
 	apijson.Write(w, http.StatusOK, map[string]string{"peer": peer, "link": which, "action": action})
+}
+
+// impairLink is POST /ftvs/v1/faults/link?action=impair&peer=P&link=a|b|both&delay=D&loss=F.
+func (s *server) impairLink(w http.ResponseWriter, q url.Values) {
+	peer, which := q.Get("peer"), q.Get("link")
+	var delay time.Duration
+	var loss float64
+	var err error
+	if v := q.Get("delay"); v != "" {
+		if delay, err = time.ParseDuration(v); err != nil {
+			apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("delay %q: want a duration such as 20ms", v))
+			return
+		}
+	}
+	if v := q.Get("loss"); v != "" {
+		if loss, err = strconv.ParseFloat(v, 64); err != nil {
+			apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("loss %q: want a fraction such as 0.05", v))
+			return
+		}
+	}
+	if err := s.m.ImpairLink(peer, which, delay, loss); err != nil {
+		apijson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	apijson.Write(w, http.StatusOK, map[string]any{"peer": peer, "link": which, "action": "impair", "delay": delay.String(), "loss": loss})
 }
 
 // processFault is POST /ftvs/v1/faults/process?action=kill or ?action=stop&for=DURATION:
@@ -141,6 +171,21 @@ func (s *server) processFault(w http.ResponseWriter, r *http.Request) {
 		rep["for"] = d.String()
 	}
 	apijson.Write(w, http.StatusAccepted, rep)
+}
+
+// drill is POST /ftvs/v1/drill with a cluster.Drill: a fault drill announces itself
+// (running) and its verdict, for the UI's banner and the event log.
+func (s *server) drill(w http.ResponseWriter, r *http.Request) {
+	var d cluster.Drill
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&d); err != nil {
+		apijson.Error(w, http.StatusBadRequest, `want a drill as JSON: {"state": "running|passed|failed", "seed": N, "started": "RFC 3339 time", ...}: `+err.Error())
+		return
+	}
+	if err := s.m.NoteDrill(d); err != nil {
+		apijson.Error(w, http.StatusBadRequest, "drill: "+err.Error())
+		return
+	}
+	apijson.Write(w, http.StatusOK, map[string]string{"message": "noted"})
 }
 
 // diskFault is POST /ftvs/v1/faults/disk?mode=full|sync&for=DURATION: this member's

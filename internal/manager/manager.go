@@ -66,6 +66,9 @@ type Member interface {
 	FaultInjection() (links, vs bool)
 	// InjectLinkFault cuts or restores links to a peer ("a", "b" or "both").
 	InjectLinkFault(peer, link, action string) error
+	// ImpairLink slows links to a peer: delay, and a share loss of writes held back a
+	// retransmission timeout (link.Impairment).
+	ImpairLink(peer, link string, delay time.Duration, loss float64) error
 	// FlipGuestMemory flips the guest memory byte at offset (modulo its size).
 	FlipGuestMemory(offset uint64) (flipped, applied uint64, err error)
 	// ShiftNextRequestClock makes the next request this CoServer applies see its time
@@ -76,6 +79,8 @@ type Member interface {
 	InjectProcessFault(action string, d time.Duration) error
 	// InjectDiskFault makes this member's disk fail for d: mode "full" or "sync".
 	InjectDiskFault(mode string, d time.Duration) error
+	// NoteDrill records a fault drill's announcement (running, or its verdict).
+	NoteDrill(d cluster.Drill) error
 }
 
 // Config configures the Manager's handler.
@@ -136,6 +141,7 @@ func (s *server) routes() map[string]http.Handler {
 		"POST /ftvs/v1/leadership/transfer":           http.HandlerFunc(s.transfer),
 		"POST /ftvs/v1/update":                        http.HandlerFunc(s.update),
 		"POST /ftvs/v1/rollback":                      http.HandlerFunc(s.rollback),
+		"POST /ftvs/v1/drill":                         http.HandlerFunc(s.drill),
 		"POST /ftvs/v1/override/start-without-quorum": http.HandlerFunc(s.override),
 		"GET /ftvs/ui/":                               ui.Handler(),
 		"GET /ftvs/ui":                                http.RedirectHandler("/ftvs/ui/", http.StatusMovedPermanently),

@@ -114,6 +114,17 @@ func (f *fakeMember) FlipGuestMemory(offset uint64) (uint64, uint64, error) {
 	return offset, 42, nil
 }
 func (f *fakeMember) ShiftNextRequestClock(by time.Duration) { f.shifted = by }
+func (f *fakeMember) ImpairLink(peer, link string, delay time.Duration, loss float64) error {
+	_, err := f.act(fmt.Sprintf("impair %s %s %v %v", peer, link, delay, loss))
+	return err
+}
+func (f *fakeMember) NoteDrill(d cluster.Drill) error {
+	if err := d.Check(); err != nil {
+		return err
+	}
+	_, err := f.act("drill " + d.State)
+	return err
+}
 func (f *fakeMember) InjectDiskFault(mode string, d time.Duration) error {
 	if mode != "full" {
 		return fmt.Errorf("mode %q: use full", mode)
@@ -244,6 +255,9 @@ func TestFaultInjection(t *testing.T) {
 		{"/ftvs/v1/faults/vs?mode=clock&by=-30s", 200, `"by":"-30s"`},
 		{"/ftvs/v1/faults/link?peer=witness&link=a&action=cut", 200, `"peer":"witness"`},
 		{"/ftvs/v1/faults/link?peer=witness&link=a&action=melt", 400, `action \"melt\"`},
+		{"/ftvs/v1/faults/link?peer=witness&link=b&action=impair&delay=20ms&loss=0.1", 200, `"delay":"20ms"`},
+		{"/ftvs/v1/faults/link?peer=witness&link=b&action=impair&delay=soon", 400, `delay \"soon\": want a duration`},
+		{"/ftvs/v1/faults/link?peer=witness&link=b&action=impair&loss=most", 400, `loss \"most\": want a fraction`},
 		{"/ftvs/v1/faults/process?action=kill", 202, `"action":"kill"`},
 		{"/ftvs/v1/faults/process?action=stop", 202, `"for":"10s"`},
 		{"/ftvs/v1/faults/process?action=stop&for=2s", 202, `"for":"2s"`},
@@ -258,7 +272,7 @@ func TestFaultInjection(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want %d with %q", tc.target, w.Code, w.Body, tc.code, tc.want)
 		}
 	}
-	if want := []string{"cut witness a", "kill 0s", "stop 10s", "stop 2s", "disk full 5s"}; !slices.Equal(f.actions, want) {
+	if want := []string{"cut witness a", "impair witness b 20ms 0.1", "kill 0s", "stop 10s", "stop 2s", "disk full 5s"}; !slices.Equal(f.actions, want) {
 		t.Errorf("actions %q, want %q", f.actions, want)
 	}
 	if f.flipped != 12 || f.shifted != -30*time.Second {
@@ -333,5 +347,33 @@ func TestClusterEvents(t *testing.T) {
 	w = serve(t, &fakeMember{}, "GET", "/ftvs/v1/events", "", "")
 	if w.Body.String() != "{\"events\":[],\"member\":\"coserver1\"}\n" {
 		t.Fatalf("no events: %q", w.Body)
+	}
+}
+
+// A drill announces itself with the manager token; a malformed announcement is refused
+// and changes nothing.
+func TestDrillNote(t *testing.T) {
+	auth := "Bearer " + token
+	f := &fakeMember{}
+	for _, tc := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"state":"running","seed":7,"started":"2026-12-07T23:00:00Z","until":"2026-12-07T23:30:00Z","faults":160}`, 200, `"noted"`},
+		{`{"state":"passed","seed":7,"started":"2026-12-07T23:00:00Z","verdict":"PASS"}`, 200, `"noted"`},
+		{`{"state":"dancing","seed":7,"started":"2026-12-07T23:00:00Z"}`, 400, `state \"dancing\": want running, passed or failed`},
+		{`{"state":"running","seed":7,"started":"yesterday"}`, 400, `started \"yesterday\": want an RFC 3339 time`},
+		{`running`, 400, `want a drill as JSON`},
+	} {
+		if w := serve(t, f, "POST", "/ftvs/v1/drill", auth, tc.body); w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
+			t.Errorf("POST %s: %d %s, want %d with %q", tc.body, w.Code, w.Body, tc.code, tc.want)
+		}
+	}
+	if w := serve(t, f, "POST", "/ftvs/v1/drill", "", `{"state":"running","seed":1,"started":"2026-12-07T23:00:00Z"}`); w.Code != 401 {
+		t.Errorf("a drill note without the token: %d %s", w.Code, w.Body)
+	}
+	if want := []string{"drill running", "drill passed"}; !slices.Equal(f.actions, want) {
+		t.Errorf("actions %q, want %q", f.actions, want)
 	}
 }

@@ -106,11 +106,15 @@ func (m *Member) InjectLinkFault(peer, which, action string) error {
 	case action == "cut" && which == "both":
 		err = m.links.CutAll(peer)
 	case action == "restore" && which == "both":
-		err = m.links.RestoreAll(peer)
+		if err = m.links.RestoreAll(peer); err == nil {
+			err = m.links.ImpairAll(peer, link.Impairment{})
+		}
 	case action == "cut":
 		err = m.links.Cut(peer, which)
 	case action == "restore":
-		err = m.links.Restore(peer, which)
+		if err = m.links.Restore(peer, which); err == nil {
+			err = m.links.Impair(peer, which, link.Impairment{})
+		}
 	default:
 		err = fmt.Errorf("action %q: use action=cut or action=restore, with peer=NAME and link=a, b or both", action)
 	}
@@ -118,6 +122,27 @@ func (m *Member) InjectLinkFault(peer, which, action string) error {
 		return err
 	}
 	m.log.Warn("link fault injected", "event", "link.fault_injected", "peer", peer, "link", which, "action", action)
+	return nil
+}
+
+// ImpairLink slows this member's link(s) to peer ("a", "b" or "both"): what it sends
+// arrives delay later, and a share loss of its writes a retransmission timeout later
+// still (link.Impairment). A restore ends it.
+func (m *Member) ImpairLink(peer, which string, delay time.Duration, loss float64) error {
+	if m.links == nil {
+		return fmt.Errorf("%s has no member links", m.cfg.Name)
+	}
+	imp := link.Impairment{Delay: delay, Loss: loss}
+	var err error
+	if which == "both" {
+		err = m.links.ImpairAll(peer, imp)
+	} else {
+		err = m.links.Impair(peer, which, imp)
+	}
+	if err != nil {
+		return err
+	}
+	m.log.Warn("link fault injected", "event", "link.fault_injected", "peer", peer, "link", which, "action", "impair", "delay", delay.String(), "loss", loss)
 	return nil
 }
 

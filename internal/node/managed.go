@@ -75,6 +75,25 @@ func (m *Member) InjectProcessFault(action string, d time.Duration) error {
 	return fmt.Errorf("action %q: use kill or stop", action)
 }
 
+// NoteDrill records a fault drill's announcement: it shows in this member's status
+// (the Manager's banner) and as an event.
+func (m *Member) NoteDrill(d cluster.Drill) error {
+	if err := d.Check(); err != nil {
+		return err
+	}
+	m.drillNote.Store(&d)
+	attrs := []any{"seed", d.Seed, "started", d.Started, "faults", d.Faults}
+	switch d.State {
+	case "running":
+		m.log.Warn("a fault drill is running: faults are injected on purpose until "+d.Until+" (ftvs drill)", append(attrs, "event", "drill.started", "until", d.Until)...)
+	case "passed":
+		m.log.Info("the fault drill passed: "+d.Verdict, append(attrs, "event", "drill.passed", "replay", d.Replay)...)
+	default:
+		m.log.Error("the fault drill failed: "+d.Verdict, append(attrs, "event", "drill.failed", "lost", d.Lost, "replay", d.Replay)...)
+	}
+	return nil
+}
+
 // InjectDiskFault makes this member's disk fail for d: "full" (writes that would grow a
 // file fail with ENOSPC) or "sync" (every fsync fails with EIO). The member finds out as
 // a real disk would tell it (fault.go) and recovers once d is over.

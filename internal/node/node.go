@@ -82,7 +82,9 @@ type Member struct {
 	// faultyFS is the file system under the data dir when fault injection is on: disk
 	// faults are injected into it (managed.go).
 	faultyFS *fsx.Faulty
-	start    time.Time
+	// drillNote is the last fault drill announced to this member (managed.go).
+	drillNote atomic.Pointer[cluster.Drill]
+	start     time.Time
 	// replicaMu serializes what replaces the raft instance: the override, a forced
 	// sync, Close.
 	replicaMu sync.Mutex

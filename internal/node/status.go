@@ -82,6 +82,7 @@ func (m *Member) addMembership(st *cluster.Status) {
 		}
 	}
 	st.Override = m.override.Load()
+	st.Drill = m.drillNote.Load()
 	if !m.cfg.Simplex {
 		st.Epoch, st.Unconfirmed = m.epoch().String(), m.unconfirmed()
 		if st.Unconfirmed == "" && m.forming.Load() {

@@ -253,7 +253,35 @@
     drawLinks();
     renderEventSource(v);
     renderEmergency(v);
+    renderDrill(v);
     updateButtons();
+  }
+
+  // renderDrill shows the fault drill the members were last told of (ftvs drill): a
+  // running one, so that nobody takes its faults for real ones, or the last verdict.
+  function renderDrill(v) {
+    let d = null;
+    for (const m of v.members) {
+      if (m.drill && (!d || m.drill.started > d.started || (m.drill.started === d.started && d.state === 'running'))) d = m.drill;
+    }
+    const box = $('drill');
+    if (!d) {
+      box.hidden = true;
+      return;
+    }
+    let text;
+    if (d.state === 'running') {
+      text = 'A fault drill is running: faults are injected on purpose until ' + fmtClock(d.until) +
+        ' (ftvs drill, seed ' + d.seed + ', ' + d.faults + ' faults planned).';
+    } else {
+      text = 'Last fault drill, started ' + fmtClock(d.started) + ' (seed ' + d.seed + '): ' + (d.verdict || d.state) +
+        ' — ' + d.faults + ' faults, ' + d.lost + ' lost.' + (d.state === 'failed' && d.replay ? ' Replay: ' + d.replay : '');
+    }
+    setData(box, 'state', d.state);
+    setData(box, 'outcome', d.state === 'running' ? 'pending' : d.state === 'passed' ? 'ok' : 'error');
+    setIcon($('drill-icon'), d.state === 'running' ? 'warning' : d.state === 'passed' ? 'ok' : 'error');
+    setText($('drill-text'), text);
+    box.hidden = false;
   }
 
   function renderLost() {
