@@ -69,11 +69,18 @@ const (
 // replay from (it restarted, or synced, since the last agreed state), its live state is
 // exactly what the leader's own replay made. (Found by `ftvs drill`: a follower killed
 // and restarted just before a byte of the leader's memory flipped was quarantined, and
-// the leader went on serving the copy its own replay had just shown wrong.)
+// the leader went on serving the copy its own replay had just shown wrong.) Likewise a
+// leader whose own replay proves its copy right names the other when the other cannot
+// replay: at one index there is one right state, and the two differ. (Also found by a
+// drill: a restarted follower's flipped byte left it quarantined for good, SIMPLEX until
+// an operator synced it.)
 func attribute(own, peer verdict) culprit {
 	ownBad, peerBad := own.Known && !own.OK, peer.Known && !peer.OK
+	ownGood := own.Known && own.OK
 	switch {
 	case peerBad && !ownBad:
+		return peerDiverged
+	case ownGood && !peer.Known:
 		return peerDiverged
 	case ownBad && !peerBad && peer.Known:
 		return selfDiverged

@@ -26,6 +26,7 @@ func TestAttribute(t *testing.T) {
 		{"the leader's is not, the other's live state is the leader's replay", bad, unknownGood, selfDiverged},
 		{"the leader's is not, the other's live state is a third", bad, unknownOther, neither},
 		{"the leader's unknown, the other's live state matches nothing", unknown, unknownGood, neither},
+		{"the leader's is its log's, the other's unknown", ok, unknown, peerDiverged},
 		{"both are not", bad, bad, neither},
 		{"both are", ok, ok, neither},
 		{"both unknown", unknown, unknown, neither},
@@ -56,6 +57,8 @@ func TestDivergenceResolved(t *testing.T) {
 		// The follower cannot replay, but its live state is what the leader's replay
 		// makes: the leader's copy is the wrong one.
 		{"the leader diverged, the follower just synced", "coserver1", false, "coserver2", "coserver1", "coserver1", true},
+		// The follower cannot replay; the leader's replay proves its own copy right.
+		{"the follower diverged, having just synced", "coserver2", false, "coserver2", "coserver2", "coserver2", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t, -1)
