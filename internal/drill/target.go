@@ -26,13 +26,15 @@ type Target struct {
 	Members map[string]string // coserver1, coserver2, witness
 	Token   string
 	TLS     *tls.Config
-	client  *http.Client
+
+	once   sync.Once
+	client *http.Client
 }
 
 func (t *Target) http() *http.Client {
-	if t.client == nil {
+	t.once.Do(func() {
 		t.client = &http.Client{Transport: &http.Transport{TLSClientConfig: t.TLS, MaxIdleConnsPerHost: 4}}
-	}
+	})
 	return t.client
 }
 
