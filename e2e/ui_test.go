@@ -704,14 +704,6 @@ func announceDrill(t *testing.T, c *cluster, member, body string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, c.url(member)+"/ftvs/v1/drill", strings.NewReader(body))
-	req.Header.Set("Authorization", auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /ftvs/v1/drill on %s: %s %s", member, resp.Status, b)
-	}
+	var rep map[string]string
+	apiCall(t, http.MethodPost, c.url(member)+"/ftvs/v1/drill", auth, body).ok(t, &rep)
 }

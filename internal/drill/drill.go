@@ -7,6 +7,7 @@
 package drill
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -209,7 +210,7 @@ func (d *drill) waitRedundant(ctx context.Context, within time.Duration) (cluste
 			return v, since, nil
 		}
 		if time.Now().After(deadline) {
-			return v, since, fmt.Errorf("not back to full redundancy within %v: %s", within, cmpOr(last, "it did not hold"))
+			return v, since, fmt.Errorf("not back to full redundancy within %v: %s", within, cmp.Or(last, "it did not hold"))
 		}
 		select {
 		case <-ctx.Done():

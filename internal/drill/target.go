@@ -2,6 +2,7 @@ package drill
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -87,19 +88,10 @@ func (t *Target) announce(ctx context.Context, d cluster.Drill) []string {
 	var missed []string
 	for _, name := range []string{config.CoServer1, config.CoServer2, config.Witness} {
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
-		req, _ := http.NewRequestWithContext(c, http.MethodPost, t.Members[name]+"/ftvs/v1/drill", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+t.Token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := t.http().Do(req)
+		if err := t.send(c, http.MethodPost, name, "/ftvs/v1/drill", body, nil); err != nil {
+			missed = append(missed, name)
+		}
 		cancel()
-		if err != nil {
-			missed = append(missed, name)
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			missed = append(missed, name)
-		}
 	}
 	return missed
 }
@@ -111,16 +103,25 @@ func (t *Target) post(ctx context.Context, name, path string) error {
 	return t.do(c, http.MethodPost, name, path, nil)
 }
 
-// do sends one call to member name and decodes its JSON answer into out (if not nil);
-// an answer other than 2xx is an error with the member's message.
+// do sends one call without a body to member name (send).
 func (t *Target) do(ctx context.Context, method, name, path string, out any) error {
+	return t.send(ctx, method, name, path, nil, out)
+}
+
+// send sends one call to member name, with body as JSON if not nil, and decodes its
+// JSON answer into out (if not nil); an answer other than 2xx is an error with the
+// member's message.
+func (t *Target) send(ctx context.Context, method, name, path string, body []byte, out any) error {
 	base, ok := t.Members[name]
 	if !ok {
 		return fmt.Errorf("no member %s", name)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+t.Token)
 	resp, err := t.http().Do(req)
@@ -128,27 +129,20 @@ func (t *Target) do(ctx context.Context, method, name, path string, out any) err
 		return fmt.Errorf("%s %s: %w", name, path, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error string `json:"error"`
 		}
-		json.Unmarshal(body, &e)
-		return fmt.Errorf("%s %s %s: %s %s", method, name, path, resp.Status, cmpOr(e.Error, strings.TrimSpace(string(body))))
+		json.Unmarshal(answer, &e)
+		return fmt.Errorf("%s %s %s: %s %s", method, name, path, resp.Status, cmp.Or(e.Error, strings.TrimSpace(string(answer))))
 	}
 	if out != nil {
-		if err := json.Unmarshal(body, out); err != nil {
+		if err := json.Unmarshal(answer, out); err != nil {
 			return fmt.Errorf("%s %s: answer is not JSON: %w", name, path, err)
 		}
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // faultsEnabled checks that every member serves the fault-injection endpoints: a GET

@@ -116,15 +116,12 @@ func (s *server) linkFault(w http.ResponseWriter, r *http.Request) {
 // impairLink is POST /ftvs/v1/faults/link?action=impair&peer=P&link=a|b|both&delay=D&loss=F.
 func (s *server) impairLink(w http.ResponseWriter, q url.Values) {
 	peer, which := q.Get("peer"), q.Get("link")
-	var delay time.Duration
+	delay, ok := durationParam(w, q, "delay", 0, "20ms")
+	if !ok {
+		return
+	}
 	var loss float64
 	var err error
-	if v := q.Get("delay"); v != "" {
-		if delay, err = time.ParseDuration(v); err != nil {
-			apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("delay %q: want a duration such as 20ms", v))
-			return
-		}
-	}
 	if v := q.Get("loss"); v != "" {
 		if loss, err = strconv.ParseFloat(v, 64); err != nil {
 			apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("loss %q: want a fraction such as 0.05", v))
@@ -136,6 +133,21 @@ func (s *server) impairLink(w http.ResponseWriter, q url.Values) {
 		return
 	}
 	apijson.Write(w, http.StatusOK, map[string]any{"peer": peer, "link": which, "action": "impair", "delay": delay.String(), "loss": loss})
+}
+
+// durationParam reads the duration of query parameter name (def when absent); a bad one
+// is answered 400 with an example, and ok is false.
+func durationParam(w http.ResponseWriter, q url.Values, name string, def time.Duration, example string) (d time.Duration, ok bool) {
+	v := q.Get(name)
+	if v == "" {
+		return def, true
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("%s %q: want a duration such as %s", name, v, example))
+		return 0, false
+	}
+	return d, true
 }
 
 // processFault is POST /ftvs/v1/faults/process?action=kill or ?action=stop&for=DURATION:
@@ -150,13 +162,9 @@ func (s *server) processFault(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case "kill":
 	case "stop":
-		d = 10 * time.Second
-		if v := q.Get("for"); v != "" {
-			var err error
-			if d, err = time.ParseDuration(v); err != nil {
-				apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("for %q: want a duration such as 10s", v))
-				return
-			}
+		var ok bool
+		if d, ok = durationParam(w, q, "for", 10*time.Second, "10s"); !ok {
+			return
 		}
 	default:
 		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("action %q: use action=kill, or action=stop with for=DURATION", action))
@@ -193,13 +201,9 @@ func (s *server) drill(w http.ResponseWriter, r *http.Request) {
 // tests and drills (enabled by config, guarded by the manager token).
 func (s *server) diskFault(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	d := 5 * time.Second
-	if v := q.Get("for"); v != "" {
-		var err error
-		if d, err = time.ParseDuration(v); err != nil {
-			apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("for %q: want a duration such as 5s", v))
-			return
-		}
+	d, ok := durationParam(w, q, "for", 5*time.Second, "5s")
+	if !ok {
+		return
 	}
 	mode := q.Get("mode")
 	if err := s.m.InjectDiskFault(mode, d); err != nil {
