@@ -397,6 +397,12 @@ type uiState struct {
 		Shown bool   `json:"shown"`
 		State string `json:"state"`
 		Text  string `json:"text"`
+		// Report: a finished drill's report (its text, and its table's rows).
+		Report struct {
+			Shown bool     `json:"shown"`
+			Text  string   `json:"text"`
+			Rows  []string `json:"rows"`
+		} `json:"report"`
 	} `json:"drill"`
 	Probe  bool `json:"probe"`
 	Dialog struct {
@@ -434,7 +440,9 @@ const uiStateJS = `(() => {
     rate: q('#vs-rate').dataset.rate || '', syncShown: !q('#sync').hidden, probe: window.__ftvsProbe === 1,
     dialog: {open: dlg.open, title: q('#confirm-title').textContent, typed: !q('#confirm-typed').hidden, okEnabled: !q('#confirm-ok').disabled, action: dlg.dataset.action || '', target: dlg.dataset.target || ''},
     result: {shown: !res.hidden, outcome: res.dataset.outcome || '', text: q('#action-result-text').textContent},
-    drill: {shown: !q('#drill').hidden, state: q('#drill').dataset.state || '', text: q('#drill-text').textContent},
+    drill: {shown: !q('#drill').hidden, state: q('#drill').dataset.state || '', text: q('#drill-text').textContent,
+      report: {shown: !q('#drill-report').hidden, text: q('#drill-report-text').textContent,
+        rows: [...document.querySelectorAll('#drill-report-table tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent).join(' | '))}},
   };
 })()`
 
@@ -576,11 +584,25 @@ func TestManagerUI(t *testing.T) {
 		t.Errorf("running drill banner: %q", s.Drill.Text)
 	}
 	b.screenshot(filepath.Join(art, "04-drill-running.png"))
-	announceDrill(t, c, config.CoServer2, `{"state":"passed","seed":42,"started":"`+time.Now().UTC().Format(time.RFC3339)+`","faults":57,"lost":0,"verdict":"PASS"}`)
-	s = b.waitUI("the drill's verdict", 10*time.Second, func(s uiState) bool { return s.Drill.State == "passed" })
+	if s.Drill.Report.Shown {
+		t.Errorf("a running drill shows a report: %q", s.Drill.Report.Text)
+	}
+	announceDrill(t, c, config.CoServer2, `{"state":"passed","seed":42,"started":"`+time.Now().UTC().Format(time.RFC3339)+`","faults":57,"lost":0,"verdict":"PASS",`+
+		`"report":{"duration_s":600,"ops":120000,"acknowledged":119000,"lost":0,"linearizable":true,"leader_changes":9,"guest_clock_worst_ms":4,`+
+		`"by_kind":[{"kind":"kill","count":6,"longest_unavailable_ms":332,"longest_recovery_s":6.2},{"kind":"skew","count":5,"longest_unavailable_ms":21,"longest_recovery_s":1.4}]}}`)
+	s = b.waitUI("the drill's verdict", 10*time.Second, func(s uiState) bool { return s.Drill.State == "passed" && s.Drill.Report.Shown })
 	if !strings.Contains(s.Drill.Text, "PASS") || !strings.Contains(s.Drill.Text, "57 faults, 0 lost") {
 		t.Errorf("drill verdict banner: %q", s.Drill.Text)
 	}
+	if want := []string{"kill | 6 | 332 ms | 6.2 s", "skew | 5 | 21 ms | 1.4 s"}; !slices.Equal(s.Drill.Report.Rows, want) ||
+		!strings.Contains(s.Drill.Report.Text, "120,000 requests, 119,000 acknowledged, 0 lost; linearizable: yes") ||
+		!strings.Contains(s.Drill.Report.Text, "within 4 ms of real time") {
+		t.Errorf("drill report: %q, rows %q", s.Drill.Report.Text, s.Drill.Report.Rows)
+	}
+	if err := b.eval(`document.querySelector('#drill-report').open = true`, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.screenshot(filepath.Join(art, "04b-drill-report.png"))
 
 	// Actions are locked until the manager token is given.
 	leader := s.Leader

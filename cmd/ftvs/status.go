@@ -219,6 +219,14 @@ func printView(w io.Writer, v cluster.View) {
 		if m.Role == cluster.RoleUnreachable && m.Error != "" {
 			fmt.Fprintf(w, "unreachable: %s: %s\n", m.Member, m.Error)
 		}
+		if c := m.Clock; c != nil && c.Skewed {
+			off := time.Duration(c.OffsetMs * float64(time.Millisecond)).Round(time.Millisecond)
+			where := off.String() + " ahead of"
+			if off < 0 {
+				where = (-off).String() + " behind"
+			}
+			fmt.Fprintf(w, "clock: %s's clock is %s the cluster's time (the other members agree); entries carry the cluster's time; set that host's time right (NTP)\n", m.Member, where)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/clusterclock"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -58,5 +59,18 @@ func TestStatusHashes(t *testing.T) {
 		if code != tc.code || !strings.Contains(out+errOut, tc.want) || tc.mode != "" && (len(asked) != 1 || asked[0] != tc.mode) {
 			t.Errorf("status %v: exit %d (want %d), asked hash=%v (want %q)\n%s%s\nwant %q", tc.args, code, tc.code, asked, tc.mode, out, errOut, tc.want)
 		}
+	}
+}
+
+// A member whose clock is off the cluster's time is named, with the offset and the fix.
+func TestStatusNamesSkewedClock(t *testing.T) {
+	var b strings.Builder
+	printView(&b, cluster.View{Mode: cluster.ModeDuplex, Leader: "coserver1", Members: []cluster.Status{
+		{Member: "coserver1", Clock: &clusterclock.Report{Known: true, OffsetMs: 0.4}},
+		{Member: "coserver2", Clock: &clusterclock.Report{Known: true, OffsetMs: -90_000.2, Skewed: true}},
+	}})
+	out := b.String()
+	if !strings.Contains(out, "clock: coserver2's clock is 1m30s behind the cluster's time") || strings.Contains(out, "coserver1's clock") {
+		t.Errorf("status:\n%s", out)
 	}
 }

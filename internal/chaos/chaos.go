@@ -243,6 +243,11 @@ func do(ctx context.Context, h *History, hc *http.Client, client int, endpoint s
 	}
 	op.Outcome = classify(kind, op.Status, header, text, err)
 	op.ReadPath = kind == Get && header.Get(outcomeHeader) == outcomeRead
+	if kind != Get && op.Outcome == OK {
+		if at, err := time.Parse(time.RFC3339Nano, header.Get(entryTimeHeader)); err == nil {
+			op.EntryNs = at.UnixNano()
+		}
+	}
 	switch {
 	case err != nil:
 		op.Detail = err.Error()

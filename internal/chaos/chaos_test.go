@@ -257,3 +257,36 @@ func TestPinnedClients(t *testing.T) {
 		t.Errorf("the clients used %d of the 2 endpoints: %v", len(all), all)
 	}
 }
+
+// EntryTimeErrors finds the writes whose entry time lies outside the time they were
+// made, and no others.
+func TestEntryTimeErrors(t *testing.T) {
+	f := newFakeKV(5)
+	f.stampTime = true
+	h := run(t, f, Config{Clients: 4, Keys: 4, Duration: 200 * time.Millisecond, Seed: 5})
+	errs, setup := h.EntryTimeErrors()
+	if len(errs) == 0 || len(setup) != len(errs) || !setup[0] {
+		t.Fatal("no write said its entry time")
+	}
+	for _, e := range errs {
+		if e != 0 {
+			t.Fatalf("an entry time %v off, want every one within its write", e)
+		}
+	}
+	f = newFakeKV(5)
+	f.stampTime, f.skewEvery = true, 10
+	h = run(t, f, Config{Clients: 4, Keys: 4, Duration: 200 * time.Millisecond, Seed: 5})
+	skewed := 0
+	errs, _ = h.EntryTimeErrors()
+	for _, e := range errs {
+		switch {
+		case e > 89*time.Second && e < 91*time.Second:
+			skewed++
+		case e != 0:
+			t.Fatalf("an entry time %v off, want 0 or 90s", e)
+		}
+	}
+	if skewed == 0 {
+		t.Error("no write's entry time was found 90 s ahead")
+	}
+}

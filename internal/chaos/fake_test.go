@@ -38,6 +38,10 @@ type fakeKV struct {
 	forgetWrites       float64 // writes acknowledged with 204 but not applied
 	unavailableApplied float64 // writes applied but answered "unavailable" (not applied)
 	readFailures       float64 // gets answered 503 unavailable
+	// stampTime: acknowledged writes say the time they were applied (X-Entry-Time),
+	// every skewEvery-th (if set) 90 s ahead, as a leader with a wrong clock would.
+	stampTime bool
+	skewEvery int
 }
 
 func newFakeKV(seed uint64) *fakeKV {
@@ -134,8 +138,15 @@ func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.mu.Unlock()
+	at := time.Now()
+	if f.skewEvery > 0 && f.writes%f.skewEvery == 0 {
+		at = at.Add(90 * time.Second)
+	}
 	switch ans {
 	case ack:
+		if f.stampTime {
+			w.Header().Set(entryTimeHeader, at.UTC().Format(time.RFC3339Nano))
+		}
 		w.WriteHeader(http.StatusNoContent)
 	case unknown:
 		http.Error(w, "outcome unknown: leadership lost: the request may or may not have been applied; check before retrying", http.StatusServiceUnavailable)

@@ -54,6 +54,10 @@ type Op struct {
 	// ReadPath: a read served by the read path (X-Ftvs-Outcome: read), without a log
 	// entry.
 	ReadPath bool `json:"read_path,omitempty"`
+	// EntryNs is the guest's clock for an acknowledged write's entry, in Unix
+	// nanoseconds, where the guest says it (the kv example's X-Entry-Time): the time
+	// the leader stamped on the entry.
+	EntryNs int64 `json:"entry_ns,omitempty"`
 }
 
 // History is the record of one Run: every request with its call and return times

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ftvs/ftvs/internal/clusterclock"
 	"io"
 	"net/http"
 	"slices"
@@ -80,7 +81,10 @@ type Status struct {
 	Divergence *Divergence `json:"divergence,omitempty"`
 	Override   *Override   `json:"override,omitempty"` // in effect on this member
 	Drill      *Drill      `json:"drill,omitempty"`    // the last fault drill this member was told of
-	Error      string      `json:"error,omitempty"`    // why it could not be reached
+	// Clock: how far this member's wall clock, and its peers', are from the cluster's
+	// time (internal/clusterclock); none on a lone CoServer.
+	Clock *clusterclock.Report `json:"clock,omitempty"`
+	Error string               `json:"error,omitempty"` // why it could not be reached
 }
 
 // Override is a start without quorum in effect: the operator started the virtual
@@ -108,6 +112,31 @@ type Drill struct {
 	Verdict string `json:"verdict,omitempty"`
 	Replay  string `json:"replay,omitempty"`
 	By      string `json:"by,omitempty"` // who announced it (the manager token's holder, for now the drill)
+	// Report sums up a finished drill (passed or failed), for the Manager page.
+	Report *DrillReport `json:"report,omitempty"`
+}
+
+// DrillReport sums up a finished fault drill: its workload, and its faults by kind.
+type DrillReport struct {
+	DurationS     float64     `json:"duration_s"`
+	Ops           int         `json:"ops"`
+	Acked         int         `json:"acknowledged"`
+	Lost          int         `json:"lost"`
+	Linearizable  bool        `json:"linearizable"`
+	LeaderChanges int         `json:"leader_changes"`
+	ByKind        []DrillKind `json:"by_kind"`
+	// GuestClockWorstMs is the largest error of the guest's clock the drill saw (the
+	// time stamped on a write's entry against the time the write was made); nil when
+	// the guest did not say its clock.
+	GuestClockWorstMs *float64 `json:"guest_clock_worst_ms,omitempty"`
+}
+
+// DrillKind sums up a drill's faults of one kind.
+type DrillKind struct {
+	Kind                 string  `json:"kind"`
+	Count                int     `json:"count"`
+	LongestUnavailableMs float64 `json:"longest_unavailable_ms"`
+	LongestRecoveryS     float64 `json:"longest_recovery_s"`
 }
 
 // Check validates an announced drill.
@@ -117,6 +146,17 @@ func (d *Drill) Check() error {
 		return fmt.Errorf("state %q: want running, passed or failed", d.State)
 	case len(d.Verdict) > 4096 || len(d.Replay) > 1024 || len(d.Started) > 64 || len(d.Until) > 64 || len(d.By) > 128:
 		return errors.New("a field is too long (verdict at most 4096 bytes, replay 1024)")
+	case d.Report != nil && d.State == "running":
+		return errors.New("a running drill has no report yet")
+	case d.Report != nil && len(d.Report.ByKind) > 32:
+		return fmt.Errorf("report: %d kinds of fault, want at most 32", len(d.Report.ByKind))
+	}
+	if d.Report != nil {
+		for _, k := range d.Report.ByKind {
+			if k.Kind == "" || len(k.Kind) > 32 {
+				return fmt.Errorf("report: kind %q: want a name of 1 to 32 bytes", k.Kind)
+			}
+		}
 	}
 	if _, err := time.Parse(time.RFC3339Nano, d.Started); err != nil {
 		return fmt.Errorf("started %q: want an RFC 3339 time", d.Started)

@@ -157,6 +157,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := d.report(context.WithoutCancel(ctx), results, failures)
 	d.logf("verdict: %s", rep.Verdict())
 	note.State, note.Faults, note.Lost, note.Verdict = "failed", len(rep.Faults), rep.Lost, rep.Verdict()
+	note.Report = rep.Summary()
 	if rep.Pass {
 		note.State = "passed"
 	}

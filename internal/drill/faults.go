@@ -107,6 +107,11 @@ func (d *drill) inject(ctx context.Context, f Fault, v cluster.View) FaultResult
 		}
 	case Delay, Loss:
 		err = d.impair(ctx, f, member, r.PeerMember)
+	case Skew:
+		if err = d.t.post(ctx, member, fmt.Sprintf("/ftvs/v1/faults/clock?skew=%v", f.Skew)); err == nil {
+			time.Sleep(f.Hold)
+			err = d.retry(ctx, member, "/ftvs/v1/faults/clock?skew=0s")
+		}
 	}
 	if err != nil {
 		return fail(err)
@@ -141,6 +146,8 @@ func describe(f Fault, member, peer string) string {
 		return fmt.Sprintf("link %s between %s and %s %v slower each way for %v", f.Link, member, peer, f.Delay, f.Hold)
 	case Loss:
 		return fmt.Sprintf("%.0f%% of the writes on link %s between %s and %s held back a retransmission timeout, for %v", 100*f.Loss, f.Link, member, peer, f.Hold)
+	case Skew:
+		return fmt.Sprintf("%s's clock %s for %v", member, aheadOrBehind(f.Skew), f.Hold)
 	case Disk:
 		if f.Mode == "full" {
 			return fmt.Sprintf("%s's disk full for %v", member, f.Hold)
@@ -325,4 +332,12 @@ func (d *drill) settle(ctx context.Context) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("at the end the CoServers did not converge within %v: %s", d.cfg.Recover, last)
+}
+
+// aheadOrBehind says "1m30s ahead" or "1m30s behind".
+func aheadOrBehind(d time.Duration) string {
+	if d < 0 {
+		return (-d).String() + " behind"
+	}
+	return d.String() + " ahead"
 }

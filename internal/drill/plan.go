@@ -22,16 +22,11 @@ const (
 	Disk    Kind = "disk"    // a member's disk full, or its fsyncs failing, for 3-10 s
 	Delay   Kind = "delay"   // one link between two members 5-50 ms slower each way, for 5-15 s
 	Loss    Kind = "loss"    // 5-20% of the writes on one link held back a retransmission timeout, for 5-15 s
+	Skew    Kind = "skew"    // a member's wall clock stepped 10 s to 10 min ahead or behind, for 5-15 s
 )
 
 // Kinds are the kinds a drill injects, in the order reports list them.
-var Kinds = []Kind{Kill, Stop, Link, Links, Witness, Diverge, Disk, Delay, Loss}
-
-// unsupported are kinds of fault the drill knows of but ftvs members cannot take yet,
-// with what is missing.
-var unsupported = map[Kind]string{
-	"skew": "a member's clock cannot be moved yet (only the guest's, which is divergence)",
-}
+var Kinds = []Kind{Kill, Stop, Link, Links, Witness, Diverge, Disk, Delay, Loss, Skew}
 
 // ParseKinds reads a comma-separated list of kinds ("all" or "" is every supported one).
 func ParseKinds(s string) ([]Kind, error) {
@@ -46,8 +41,6 @@ func ParseKinds(s string) ([]Kind, error) {
 			if !slices.Contains(kinds, k) {
 				kinds = append(kinds, k)
 			}
-		case unsupported[k] != "":
-			return nil, fmt.Errorf("fault %q is not supported yet: %s; use some of %s", k, unsupported[k], kindList())
 		default:
 			return nil, fmt.Errorf("unknown fault %q: use some of %s, separated by commas", k, kindList())
 		}
@@ -105,6 +98,8 @@ type Fault struct {
 	// Delay and Loss are a delay or loss fault's impairment of the link.
 	Delay time.Duration `json:"-"`
 	Loss  float64       `json:"loss,omitempty"`
+	// Skew is how far a skew fault moves the member's wall clock (negative: back).
+	Skew time.Duration `json:"-"`
 	// Mode is a disk fault's: full (no space left) or sync (fsync fails).
 	Mode string `json:"mode,omitempty"`
 	// Offset is where a diverge fault flips a byte of guest memory (the member takes it
@@ -124,6 +119,9 @@ func (f Fault) String() string {
 	}
 	if f.Kind == Disk {
 		s += " " + f.Mode
+	}
+	if f.Kind == Skew {
+		s += fmt.Sprintf(" %+ds", int64(f.Skew/time.Second))
 	}
 	if f.Hold > 0 {
 		s += fmt.Sprintf(" for %v", f.Hold)
@@ -174,6 +172,12 @@ func Plan(seed uint64, duration, every time.Duration, kinds []Kind) []Fault {
 				f.Delay = time.Duration(5+rng.IntN(46)) * time.Millisecond
 			} else {
 				f.Loss = float64(5+rng.IntN(16)) / 100
+			}
+		case Skew:
+			f.Target, f.Hold = roles[rng.IntN(3)], hold(5, 15)
+			f.Skew = time.Duration(10+rng.IntN(591)) * time.Second
+			if rng.IntN(2) == 0 {
+				f.Skew = -f.Skew
 			}
 		}
 		plan = append(plan, f)

@@ -44,6 +44,10 @@ func TestPlanIsTheSeeds(t *testing.T) {
 			if f.Mode != "full" && f.Mode != "sync" || f.Hold < 3*time.Second {
 				t.Errorf("%v: bad disk fault", f)
 			}
+		case Skew:
+			if a := max(f.Skew, -f.Skew); a < 10*time.Second || a > 10*time.Minute || f.Hold < 5*time.Second {
+				t.Errorf("%v: bad clock skew", f)
+			}
 		case Links, Diverge:
 			if f.Target == RoleWitness {
 				t.Errorf("%v: a CoServer fault on the witness", f)
@@ -64,10 +68,11 @@ func TestParseKindsAndRate(t *testing.T) {
 	if k, err := ParseKinds("kill, stop,kill"); err != nil || !reflect.DeepEqual(k, []Kind{Kill, Stop}) {
 		t.Errorf("ParseKinds: %v %v", k, err)
 	}
+	if k, err := ParseKinds("skew"); err != nil || !reflect.DeepEqual(k, []Kind{Skew}) {
+		t.Errorf("ParseKinds(skew): %v %v", k, err)
+	}
 	for in, want := range map[string]string{
-
-		"skew":       `fault "skew" is not supported yet: a member's clock cannot be moved yet`,
-		"kill,melt,": `unknown fault "melt": use some of kill,stop,link,links,witness,diverge,disk,delay,loss`,
+		"kill,melt,": `unknown fault "melt": use some of kill,stop,link,links,witness,diverge,disk,delay,loss,skew`,
 	} {
 		if _, err := ParseKinds(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseKinds(%q): %v, want %q", in, err, want)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/chaos"
+	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -31,6 +32,8 @@ type Report struct {
 	Linearizable  bool                 `json:"linearizable"`
 	Rounds        int                  `json:"rounds"` // of the workload, each checked on its own
 	LeaderChanges int                  `json:"leader_changes"`
+	// GuestClock compares the guest's clock with real time, where the guest says it.
+	GuestClock *GuestClock `json:"guest_clock,omitempty"`
 	// Failures say why the drill failed, beyond lost writes and linearizability.
 	Failures []string `json:"failures,omitempty"`
 	Replay   string   `json:"replay,omitempty"`
@@ -95,6 +98,9 @@ func (d *drill) report(ctx context.Context, results []FaultResult, failures []st
 		r.Acked += res.Acked
 	}
 	r.Lost = len(r.LostWrites)
+	if r.GuestClock = guestClock(rounds); r.GuestClock != nil && r.GuestClock.WorstMs > float64(maxGuestClockError/time.Millisecond) {
+		r.Failures = append(r.Failures, fmt.Sprintf("the guest's clock strayed %.0f ms from the time a write was made (the leader stamped a member's wrong clock on its entry)", r.GuestClock.WorstMs))
+	}
 	acks := ackTimes(rounds)
 	for i := range r.Faults {
 		f := &r.Faults[i]
@@ -111,6 +117,58 @@ func (d *drill) report(ctx context.Context, results []FaultResult, failures []st
 	}
 	r.Pass = r.Lost == 0 && r.Linearizable && len(r.Failures) == 0 && r.Acked > 0
 	return r
+}
+
+// GuestClock compares the guest's clock (the time the leader stamped on each
+// acknowledged write's entry) with the time the write was made, by the drill's clock.
+type GuestClock struct {
+	Writes int `json:"writes"` // acknowledged writes whose answer said the guest's clock
+	// OffsetMs is the difference between the cluster's clocks and the drill's
+	// machine's, measured before the first fault (the median error of the writes that
+	// cleared the first round's keys). WorstMs is the largest error apart from it.
+	OffsetMs float64 `json:"offset_ms"`
+	WorstMs  float64 `json:"worst_ms"`
+}
+
+// maxGuestClockError is the largest error of the guest's clock a drill passes: the
+// median of the members' clocks may differ from the leader's by their disagreement,
+// milliseconds where NTP runs; a member's wrong clock moves it seconds or more.
+const maxGuestClockError = time.Second
+
+// guestClock sums up the rounds' entry time errors (chaos.History.EntryTimeErrors),
+// calibrated by the first round's setup writes, made before any fault; nil when the
+// guest said its clock in no answer.
+func guestClock(rounds []*chaos.History) *GuestClock {
+	var errs, calibration []time.Duration
+	for i, h := range rounds {
+		e, setup := h.EntryTimeErrors()
+		for j := range e {
+			if i == 0 && setup[j] {
+				calibration = append(calibration, e[j])
+			}
+		}
+		errs = append(errs, e...)
+	}
+	return clockSummary(errs, calibration)
+}
+
+// clockSummary sums up entry time errors: the offset (the median of calibration, 0
+// without one), and the largest difference from it.
+func clockSummary(errs, calibration []time.Duration) *GuestClock {
+	if len(errs) == 0 {
+		return nil
+	}
+	var off time.Duration
+	if len(calibration) > 0 {
+		c := slices.Clone(calibration)
+		slices.Sort(c)
+		off = c[len(c)/2]
+	}
+	var worst time.Duration
+	for _, e := range errs {
+		worst = max(worst, e-off, off-e)
+	}
+	return &GuestClock{Writes: len(errs), OffsetMs: float64(off) / 1e6, WorstMs: float64(worst) / 1e6}
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -148,6 +206,23 @@ func longestGap(acks []time.Time, from, to time.Time) time.Duration {
 	return max(longest, to.Sub(prev))
 }
 
+// Summary is what a finished drill tells the members, for the Manager page: the
+// workload's figures and the faults by kind.
+func (r *Report) Summary() *cluster.DrillReport {
+	s := &cluster.DrillReport{DurationS: r.DurationS, Ops: r.Ops, Acked: r.Acked, Lost: r.Lost,
+		Linearizable: r.Linearizable, LeaderChanges: r.LeaderChanges, ByKind: []cluster.DrillKind{}}
+	for _, k := range Kinds {
+		if ks, ok := r.ByKind[k]; ok {
+			s.ByKind = append(s.ByKind, cluster.DrillKind{Kind: string(k), Count: ks.Count,
+				LongestUnavailableMs: ks.LongestUnavailableMs, LongestRecoveryS: ks.LongestRecoveryS})
+		}
+	}
+	if r.GuestClock != nil {
+		s.GuestClockWorstMs = &r.GuestClock.WorstMs
+	}
+	return s
+}
+
 // WriteText prints the report for an operator: the faults, the sums by kind, the
 // workload's figures and the verdict.
 func (r *Report) WriteText(w io.Writer) {
@@ -167,6 +242,9 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nworkload: %d requests in %d rounds, %d acknowledged, %d lost, linearizable: %v; leader changes: %d; %.0fs\n",
 		r.Ops, r.Rounds, r.Acked, r.Lost, yesNo(r.Linearizable), r.LeaderChanges, r.DurationS)
+	if g := r.GuestClock; g != nil {
+		fmt.Fprintf(w, "guest clock: %d writes stamped, each within %.0f ms of the time it was made (this machine's clock %+.0f ms from the cluster's)\n", g.Writes, g.WorstMs, 0-g.OffsetMs)
+	}
 	for _, l := range r.LostWrites {
 		fmt.Fprintf(w, "  lost: %s\n", l)
 	}

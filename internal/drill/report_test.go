@@ -68,3 +68,36 @@ func TestResolveRoles(t *testing.T) {
 		t.Errorf("a witness leader resolved: %v", err)
 	}
 }
+
+func TestClockSummary(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, m := range v {
+			out = append(out, time.Duration(m)*time.Millisecond)
+		}
+		return out
+	}
+	if g := clockSummary(nil, nil); g != nil {
+		t.Errorf("no writes: %+v, want nil", g)
+	}
+	for _, tc := range []struct {
+		errs, calibration []time.Duration
+		offset, worst     float64
+	}{
+		{ms(0, 0, 0, 1), ms(0, 0), 0, 1},
+		{ms(-3, 0, 0, 0, 2), nil, 0, 3},
+		// This machine's clock 200 ms behind the cluster's: every error about +200 ms.
+		{ms(199, 200, 200, 201, 202), ms(200, 199, 201), 200, 2},
+		// One entry stamped 90 s ahead.
+		{ms(0, 0, 0, 90_000), ms(0), 0, 90_000},
+		{ms(-600_000, 0, 1, 0), ms(0), 0, 600_000},
+		// A guest's clock pushed 9 minutes ahead and held there (it never goes back):
+		// most writes are off, and the calibration, before any fault, still tells.
+		{ms(0, 540_000, 539_000, 538_000, 537_000), ms(0), 0, 540_000},
+	} {
+		g := clockSummary(tc.errs, tc.calibration)
+		if g.Writes != len(tc.errs) || g.OffsetMs != tc.offset || g.WorstMs != tc.worst {
+			t.Errorf("%v: %+v, want offset %v, worst %v", tc.errs, g, tc.offset, tc.worst)
+		}
+	}
+}

@@ -64,11 +64,22 @@ var Catalogue = []Kind{
 	{"disk.fault_injected", SeverityWarning,
 		"A disk fault was injected through the fault-injection API: for the time given, writes that grow a file fail with no space left (full), or every fsync fails (sync). The member stops serving until its disk works again, as on a real failing disk (storage.full, storage.failed, storage.recovered).",
 		"nothing if this is a test or a drill (`ftvs drill`); otherwise find out who injected it"},
+	{"clock.fault_injected", SeverityWarning,
+		"A clock fault was injected through the fault-injection API: the member's wall clock runs the skew given ahead of the host's (negative: behind), as a step of the system clock would make it; 0s ends it. Its timeouts run on the monotonic clock and are not moved.",
+		"nothing if this is a test or a drill (`ftvs drill`); otherwise find out who injected it"},
 	{"link.cut", SeverityInfo,
 		"A link to a peer was cut by fault injection.",
 		"nothing if this is a test; restore it when done"},
 	{"link.uncut", SeverityInfo,
 		"A link cut by fault injection was restored.",
+		"nothing"},
+
+	// Clocks.
+	{"clock.skewed", SeverityWarning,
+		"This member's wall clock is more than a second away from the cluster's time, the median of the members' clocks (the offset is given). The leader stamps the cluster's time on the entries it appends, so the virtual server's clock does not follow this member's; the member's own logs and events carry its wrong time.",
+		"set this host's time right: check its NTP (chronyc tracking, timedatectl) and what stepped its clock"},
+	{"clock.agreed", SeverityInfo,
+		"This member's wall clock agrees with the cluster's time again (within a second).",
 		"nothing"},
 
 	// Quorum.

@@ -213,6 +213,27 @@ func (s *server) diskFault(w http.ResponseWriter, r *http.Request) {
 	apijson.Write(w, http.StatusOK, map[string]any{"mode": mode, "for": d.String(), "member": s.m.Name()})
 }
 
+// clockFault is POST /ftvs/v1/faults/clock?skew=DURATION: this member's wall clock
+// runs DURATION ahead of the host's (negative: behind; 0 ends it), as a step of the
+// system clock would make it, for tests and drills (enabled by config, guarded by the
+// manager token). Its timeouts, on the monotonic clock, are not moved.
+func (s *server) clockFault(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("skew") == "" {
+		apijson.Error(w, http.StatusBadRequest, "skew: want a duration such as 90s or -5m (0 ends an injected skew)")
+		return
+	}
+	d, ok := durationParam(w, q, "skew", 0, "90s or -5m")
+	if !ok {
+		return
+	}
+	if err := s.m.SkewClock(d); err != nil {
+		apijson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	apijson.Write(w, http.StatusOK, map[string]any{"skew": d.String(), "member": s.m.Name()})
+}
+
 // vsFault is POST /ftvs/v1/faults/vs?mode=memory[&offset=N] or ?mode=clock[&by=DURATION]:
 // fault injection into this CoServer's virtual server, for tests and drills (enabled by
 // config, guarded by the manager token). memory flips one byte of guest memory

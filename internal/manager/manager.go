@@ -79,6 +79,8 @@ type Member interface {
 	InjectProcessFault(action string, d time.Duration) error
 	// InjectDiskFault makes this member's disk fail for d: mode "full" or "sync".
 	InjectDiskFault(mode string, d time.Duration) error
+	// SkewClock moves this member's wall clock d away from the host's; 0 ends it.
+	SkewClock(d time.Duration) error
 	// NoteDrill records a fault drill's announcement (running, or its verdict).
 	NoteDrill(d cluster.Drill) error
 }
@@ -151,6 +153,7 @@ func (s *server) routes() map[string]http.Handler {
 		routes["POST /ftvs/v1/faults/link"] = http.HandlerFunc(s.linkFault)
 		routes["POST /ftvs/v1/faults/process"] = http.HandlerFunc(s.processFault)
 		routes["POST /ftvs/v1/faults/disk"] = http.HandlerFunc(s.diskFault)
+		routes["POST /ftvs/v1/faults/clock"] = http.HandlerFunc(s.clockFault)
 	}
 	if vs {
 		routes["POST /ftvs/v1/faults/vs"] = http.HandlerFunc(s.vsFault)

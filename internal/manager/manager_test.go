@@ -132,6 +132,13 @@ func (f *fakeMember) InjectDiskFault(mode string, d time.Duration) error {
 	_, err := f.act(fmt.Sprintf("disk %s %v", mode, d))
 	return err
 }
+func (f *fakeMember) SkewClock(d time.Duration) error {
+	if d > 24*time.Hour {
+		return fmt.Errorf("clock skew %v: want at most 24h", d)
+	}
+	_, err := f.act(fmt.Sprintf("skew %v", d))
+	return err
+}
 func (f *fakeMember) InjectProcessFault(action string, d time.Duration) error {
 	if d > time.Hour {
 		return fmt.Errorf("stop for %v: too long", d)
@@ -267,12 +274,17 @@ func TestFaultInjection(t *testing.T) {
 		{"/ftvs/v1/faults/disk?mode=full", 200, `"for":"5s"`},
 		{"/ftvs/v1/faults/disk?mode=full&for=later", 400, `for \"later\": want a duration`},
 		{"/ftvs/v1/faults/disk?mode=melt", 400, `mode \"melt\": use full`},
+		{"/ftvs/v1/faults/clock?skew=-90s", 200, `"skew":"-1m30s"`},
+		{"/ftvs/v1/faults/clock?skew=0", 200, `"skew":"0s"`},
+		{"/ftvs/v1/faults/clock", 400, `skew: want a duration such as 90s`},
+		{"/ftvs/v1/faults/clock?skew=ahead", 400, `skew \"ahead\": want a duration`},
+		{"/ftvs/v1/faults/clock?skew=48h", 400, `want at most 24h`},
 	} {
 		if w := serve(t, f, "POST", tc.target, auth, ""); w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
 			t.Errorf("POST %s: %d %s, want %d with %q", tc.target, w.Code, w.Body, tc.code, tc.want)
 		}
 	}
-	if want := []string{"cut witness a", "impair witness b 20ms 0.1", "kill 0s", "stop 10s", "stop 2s", "disk full 5s"}; !slices.Equal(f.actions, want) {
+	if want := []string{"cut witness a", "impair witness b 20ms 0.1", "kill 0s", "stop 10s", "stop 2s", "disk full 5s", "skew -1m30s", "skew 0s"}; !slices.Equal(f.actions, want) {
 		t.Errorf("actions %q, want %q", f.actions, want)
 	}
 	if f.flipped != 12 || f.shifted != -30*time.Second {
@@ -365,6 +377,9 @@ func TestDrillNote(t *testing.T) {
 		{`{"state":"dancing","seed":7,"started":"2026-12-07T23:00:00Z"}`, 400, `state \"dancing\": want running, passed or failed`},
 		{`{"state":"running","seed":7,"started":"yesterday"}`, 400, `started \"yesterday\": want an RFC 3339 time`},
 		{`running`, 400, `want a drill as JSON`},
+		{`{"state":"failed","seed":7,"started":"2026-12-07T23:00:00Z","verdict":"FAIL: 1 lost","report":{"ops":9,"lost":1,"by_kind":[{"kind":"skew","count":2}]}}`, 200, `"noted"`},
+		{`{"state":"running","seed":7,"started":"2026-12-07T23:00:00Z","report":{"ops":9}}`, 400, `a running drill has no report yet`},
+		{`{"state":"passed","seed":7,"started":"2026-12-07T23:00:00Z","report":{"by_kind":[{"kind":""}]}}`, 400, `report: kind \"\": want a name of 1 to 32 bytes`},
 	} {
 		if w := serve(t, f, "POST", "/ftvs/v1/drill", auth, tc.body); w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
 			t.Errorf("POST %s: %d %s, want %d with %q", tc.body, w.Code, w.Body, tc.code, tc.want)
@@ -373,7 +388,7 @@ func TestDrillNote(t *testing.T) {
 	if w := serve(t, f, "POST", "/ftvs/v1/drill", "", `{"state":"running","seed":1,"started":"2026-12-07T23:00:00Z"}`); w.Code != 401 {
 		t.Errorf("a drill note without the token: %d %s", w.Code, w.Body)
 	}
-	if want := []string{"drill running", "drill passed"}; !slices.Equal(f.actions, want) {
+	if want := []string{"drill running", "drill passed", "drill failed"}; !slices.Equal(f.actions, want) {
 		t.Errorf("actions %q, want %q", f.actions, want)
 	}
 }

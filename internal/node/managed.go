@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/procfault"
 )
 
@@ -82,6 +85,7 @@ func (m *Member) NoteDrill(d cluster.Drill) error {
 		return err
 	}
 	m.drillNote.Store(&d)
+	m.saveDrill(d)
 	attrs := []any{"seed", d.Seed, "started", d.Started, "faults", d.Faults}
 	switch d.State {
 	case "running":
@@ -92,6 +96,36 @@ func (m *Member) NoteDrill(d cluster.Drill) error {
 		m.log.Error("the fault drill failed: "+d.Verdict, append(attrs, "event", "drill.failed", "lost", d.Lost, "replay", d.Replay)...)
 	}
 	return nil
+}
+
+// drillPath is the record of the last fault drill announced to this member, so that
+// its report outlives a restart.
+func (d *dataDir) drillPath() string { return filepath.Join(d.path, "DRILL") }
+
+// saveDrill records d in the data dir; a failure (a disk fault the drill injected,
+// say) is logged: the announcement still holds in memory.
+func (m *Member) saveDrill(d cluster.Drill) {
+	b, err := json.Marshal(d)
+	if err == nil {
+		err = fsx.WriteFileAtomic(m.fs, m.dir.drillPath(), append(b, '\n'), 0o600)
+	}
+	if err != nil {
+		m.log.Warn("the fault drill's announcement could not be recorded in the data dir; it holds until this member restarts", "file", m.dir.drillPath(), "err", err)
+	}
+}
+
+// loadDrill reads the last fault drill announced to this member, if any.
+func (m *Member) loadDrill() {
+	b, err := fsx.ReadFile(m.fs, m.dir.drillPath())
+	if err != nil {
+		return
+	}
+	var d cluster.Drill
+	if err := json.Unmarshal(b, &d); err != nil || d.Check() != nil {
+		m.log.Warn("the record of the last fault drill is unreadable; it is ignored", "file", m.dir.drillPath(), "err", cmp.Or(err, d.Check()))
+		return
+	}
+	m.drillNote.Store(&d)
 }
 
 // InjectDiskFault makes this member's disk fail for d: "full" (writes that would grow a

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/clusterclock"
 	"github.com/ftvs/ftvs/internal/divergence"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/forward"
@@ -84,7 +85,10 @@ type Member struct {
 	faultyFS *fsx.Faulty
 	// drillNote is the last fault drill announced to this member (managed.go).
 	drillNote atomic.Pointer[cluster.Drill]
-	start     time.Time
+	// clock is this member's estimate of the cluster's time, which it stamps on the
+	// entries it appends as leader (clock.go).
+	clock *clusterclock.Clock
+	start time.Time
 	// replicaMu serializes what replaces the raft instance: the override, a forced
 	// sync, Close.
 	replicaMu sync.Mutex
@@ -124,6 +128,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	if err := m.openDataDir(); err != nil {
 		return nil, err
 	}
+	m.loadDrill()
 	f, err := m.newFSM(ctx)
 	if err != nil {
 		return nil, err
@@ -156,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 // newMember is a member not yet started, with what Close needs.
 func newMember(cfg Config) *Member {
 	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.Name), failed: make(chan error, 1),
-		stop: make(chan struct{}), peers: map[string]Peer{}, start: time.Now(),
+		stop: make(chan struct{}), peers: map[string]Peer{}, start: time.Now(), clock: clusterclock.New(),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.founding.run = newRunID()
@@ -234,6 +239,9 @@ func (m *Member) newFSM(ctx context.Context) (raft.FSM, error) {
 func (m *Member) startBackgroundWork() {
 	if !m.cfg.Witness {
 		m.goBackground(m.tickLoop)
+	}
+	if !m.cfg.Simplex {
+		m.goBackground(m.clockLoop)
 	}
 	switch {
 	case m.cfg.Simplex:

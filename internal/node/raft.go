@@ -126,6 +126,7 @@ func (m *Member) raftConfig(rlog hclog.Logger) (*raft.Config, error) {
 	rc.LeaderLeaseTimeout = m.cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = m.cfg.CommitTimeout
 	rc.NoVote = m.noVote
+	rc.Now = m.clock.Now // the cluster's time, not this member's alone (clock.go)
 	if m.cfg.Simplex {
 		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
 	}

@@ -75,6 +75,7 @@ func (m *Member) linkRoutes(mgr http.Handler) *http.ServeMux {
 	mux.HandleFunc("POST /ftvs/internal/remove", m.handleInternalRemove)
 	mux.HandleFunc("POST /ftvs/internal/rejoined", m.handleInternalRejoined)
 	mux.HandleFunc("GET /ftvs/internal/storage", m.handleInternalStorage)
+	mux.HandleFunc("GET /ftvs/internal/clock", m.handleInternalClock)
 	mux.HandleFunc("POST /ftvs/internal/rehearse", m.handleInternalRehearse)
 	mux.HandleFunc("POST /ftvs/internal/update", m.handleInternalUpdate)
 	mux.HandleFunc("POST /ftvs/internal/rollback", m.handleInternalRollback)

@@ -63,6 +63,10 @@ func (m *Member) raftStatus() cluster.Status {
 		st.LastSnapshotIndex = metas[0].Index
 	}
 	st.Links = m.linkStates()
+	if !m.cfg.Simplex {
+		r := m.clock.Report()
+		st.Clock = &r
+	}
 	pf := platform.Local()
 	st.Platform, st.ABI = &pf, version.ABI
 	return st

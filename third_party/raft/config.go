@@ -243,6 +243,12 @@ type Config struct {
 	// must not call into raft.
 	NoVote func(term uint64) string
 
+	// Now (ftvs), when set, is the time a leader stamps on the entries it appends
+	// (Log.AppendedAt) instead of time.Now(): ftvs stamps the cluster's time, which
+	// one member's wrong clock does not move. It is called from raft's main
+	// goroutine: it must be fast and must not call into raft.
+	Now func() time.Time
+
 	// NoLegacyTelemetry allows to skip the legacy metrics to avoid duplicates.
 	// legacy metrics are those that have `_peer_name` as metric suffix instead as labels.
 	// e.g: raft_replication_heartbeat_peer0

@@ -1294,12 +1294,16 @@ func (r *Raft) dispatchLogs(applyLogs []*logFuture) {
 	logs := make([]*Log, n)
 	metrics.SetGauge([]string{"raft", "leader", "dispatchNumLogs"}, float32(n))
 
+	appendedAt := now
+	if f := r.config().Now; f != nil {
+		appendedAt = f() // ftvs: the cluster's time (Config.Now)
+	}
 	for idx, applyLog := range applyLogs {
 		applyLog.dispatch = now
 		lastIndex++
 		applyLog.log.Index = lastIndex
 		applyLog.log.Term = term
-		applyLog.log.AppendedAt = now
+		applyLog.log.AppendedAt = appendedAt
 		logs[idx] = &applyLog.log
 		r.leaderState.inflight.PushBack(applyLog)
 	}

@@ -267,6 +267,7 @@
     const box = $('drill');
     if (!d) {
       box.hidden = true;
+      $('drill-report').hidden = true;
       return;
     }
     let text;
@@ -281,6 +282,34 @@
     setData(box, 'outcome', d.state === 'running' ? 'pending' : d.state === 'passed' ? 'ok' : 'error');
     setIcon($('drill-icon'), d.state === 'running' ? 'warning' : d.state === 'passed' ? 'ok' : 'error');
     setText($('drill-text'), text);
+    box.hidden = false;
+    renderDrillReport(d);
+  }
+
+  // renderDrillReport shows a finished drill's figures: its workload, and each kind of
+  // fault with the longest unavailability and recovery it caused.
+  function renderDrillReport(d) {
+    const box = $('drill-report');
+    const r = d.state === 'running' ? null : d.report;
+    if (!r) {
+      box.hidden = true;
+      return;
+    }
+    let text = fmtInt(r.ops) + ' requests, ' + fmtInt(r.acknowledged) + ' acknowledged, ' + fmtInt(r.lost) + ' lost; linearizable: ' +
+      (r.linearizable ? 'yes' : 'no') + '; ' + fmtInt(r.leader_changes) + ' leader changes; ' + (fmtSeconds(r.duration_s) || '0 s') + '.';
+    if (typeof r.guest_clock_worst_ms === 'number') text += ' The guest\'s clock stayed within ' + fmtInt(r.guest_clock_worst_ms) + ' ms of real time.';
+    setText($('drill-report-text'), text);
+    const rows = (r.by_kind || []).map((k) => el('tr', { 'data-kind': k.kind },
+      el('th', { scope: 'row', text: k.kind }),
+      el('td', { text: fmtInt(k.count) }),
+      el('td', { text: fmtInt(k.longest_unavailable_ms) + ' ms' }),
+      el('td', { text: k.longest_recovery_s.toFixed(1) + ' s' })));
+    const body = $('drill-report-table').tBodies[0];
+    const key = JSON.stringify(r);
+    if (body.dataset.key !== key) {
+      body.replaceChildren(...rows);
+      body.dataset.key = key;
+    }
     box.hidden = false;
   }
 
