@@ -137,9 +137,10 @@ func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.checkpoint = copyMap(f.m)
 		}
 	}
+	skewed := f.skewEvery > 0 && f.writes%f.skewEvery == 0
 	f.mu.Unlock()
 	at := time.Now()
-	if f.skewEvery > 0 && f.writes%f.skewEvery == 0 {
+	if skewed {
 		at = at.Add(90 * time.Second)
 	}
 	switch ans {
