@@ -242,3 +242,41 @@ func TestStartWithoutQuorum(t *testing.T) {
 		}
 	})
 }
+
+// A request forwarded to a leader that is then cut off from both peers is answered
+// "outcome unknown" as soon as the follower no longer takes it for the leader, not a
+// dial timeout later (the follower used to send it again over a new connection, whose
+// handshake a member cut off never completes: every request in flight waited 1.3 s,
+// ftvs drill's links fault on the leader). The bubble's clock makes the wait exact.
+func TestForwardToLeaderCutOffEndsFast(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		c.startDuplex()
+		leader, follower := c.coserverLeader()
+		p := leader.peers[leader.cfg.Name]
+		if _, _, err := follower.forward(context.Background(), p, entry.Encode(putEntry("warm", "1"))); err != nil {
+			t.Fatal(err) // a pooled connection to the leader, as under load
+		}
+		for _, peer := range []string{follower.cfg.Name, "witness"} {
+			if err := leader.links.CutAll(peer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		_, _, err := follower.forwardRetrying(context.Background(), p, entry.Encode(putEntry("cut", "2")))
+		took := time.Since(start)
+		if !errors.Is(err, vserver.ErrUncertain) {
+			t.Fatalf("forwarded to a leader cut off: %v, want the outcome uncertain", err)
+		}
+		if took >= link.DefaultDialTimeout {
+			t.Errorf("forwarded to a leader cut off: answered after %v, want before a dial timeout (%v)", took, link.DefaultDialTimeout)
+		}
+		t.Logf("answered after %v: %v", took, err)
+		for _, peer := range []string{follower.cfg.Name, "witness"} {
+			if err := leader.links.RestoreAll(peer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.waitMode(follower, cluster.ModeDuplex)
+	})
+}
