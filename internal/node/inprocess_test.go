@@ -280,3 +280,34 @@ func TestForwardToLeaderCutOffEndsFast(t *testing.T) {
 		c.waitMode(follower, cluster.ModeDuplex)
 	})
 }
+
+// The witness, leading after the leader was cut off from both peers, picks the other
+// CoServer without asking the one it cannot reach (asking it waited out the whole
+// timeout, 150 ms, before every hand-over).
+func TestWitnessSkipsCoServerCutOff(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		c := newTestCluster(t)
+		c.startDuplex()
+		leader, follower := c.coserverLeader()
+		for _, peer := range []string{follower.cfg.Name, "witness"} {
+			if err := leader.links.CutAll(peer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := c.m["witness"]
+		for w.linkUp(leader.cfg.Name) {
+			time.Sleep(10 * time.Millisecond) // until the witness's probes call its links down
+		}
+		start := time.Now()
+		to, ok := w.bestCoServer()
+		if took := time.Since(start); !ok || to.Name != follower.cfg.Name || took >= 150*time.Millisecond {
+			t.Errorf("the witness picked %q (%v) after %v, want %s at once", to.Name, ok, took, follower.cfg.Name)
+		}
+		for _, peer := range []string{follower.cfg.Name, "witness"} {
+			if err := leader.links.RestoreAll(peer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.waitMode(follower, cluster.ModeDuplex)
+	})
+}

@@ -97,7 +97,9 @@ func (m *Member) bestCoServer() (Peer, bool) {
 	defer cancel()
 	var peers []Peer
 	for _, p := range m.cfg.Peers {
-		if p.Name != m.cfg.Name {
+		// A CoServer with no link up cannot be asked nor handed leadership: asking it
+		// anyway waited out the whole timeout when the old leader was cut off or stopped.
+		if p.Name != m.cfg.Name && m.linkUp(p.Name) {
 			peers = append(peers, p)
 		}
 	}
