@@ -140,9 +140,13 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 }
 
 // setup deletes every key through client 0 until one delete per key is acknowledged.
+// Each key starts at the endpoint that acknowledged the key before: a gateway that does
+// not answer (its member cut off or stopped) costs the setup one request timeout, not
+// one per key.
 func setup(ctx context.Context, h *History, hc *http.Client) error {
 	cfg := &h.cfg
 	attempts := setupAttemptsPerEndpoint * len(cfg.Endpoints)
+	first := 0 // the endpoint that acknowledged the last key
 	for i := range cfg.Keys {
 		key := cfg.key(i)
 		acked := false
@@ -150,11 +154,12 @@ func setup(ctx context.Context, h *History, hc *http.Client) error {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("chaos: clearing %s: %w", key, err)
 			}
-			op := do(ctx, h, hc, 0, cfg.Endpoints[a%len(cfg.Endpoints)], Delete, key, "")
+			ep := (first + a) % len(cfg.Endpoints)
+			op := do(ctx, h, hc, 0, cfg.Endpoints[ep], Delete, key, "")
 			op.Setup = true
 			h.add(op)
 			if op.Outcome == OK {
-				acked = true
+				acked, first = true, ep
 			} else {
 				sleep(ctx, minBackoff<<min(a, 4))
 			}

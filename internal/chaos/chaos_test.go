@@ -211,6 +211,27 @@ func TestRunFailsWhenKeysCannotBeCleared(t *testing.T) {
 	}
 }
 
+// A gateway that refuses everything costs the setup one attempt, not one per key: each
+// key starts at the endpoint that cleared the one before.
+func TestSetupSkipsADeadEndpoint(t *testing.T) {
+	dead := newFakeKV(6)
+	dead.unavailable, dead.readFailures = 1, 1
+	live := newFakeKV(6)
+	h, err := Run(context.Background(), Config{Endpoints: []string{dead.start(t), live.start(t)}, Clients: 1, Keys: 6, Duration: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried := map[string]int{}
+	for _, op := range h.Records() {
+		if op.Setup {
+			tried[op.Endpoint]++
+		}
+	}
+	if len(tried) != 2 || tried[h.cfg.Endpoints[0]] != 1 || tried[h.cfg.Endpoints[1]] != 6 {
+		t.Errorf("setup requests by endpoint: %v, want 1 to the dead one and 6 to the live one", tried)
+	}
+}
+
 func readLines(t *testing.T, path string) []Op {
 	t.Helper()
 	fh, err := os.Open(path)
