@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/clusterclock"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -220,12 +221,8 @@ func printView(w io.Writer, v cluster.View) {
 			fmt.Fprintf(w, "unreachable: %s: %s\n", m.Member, m.Error)
 		}
 		if c := m.Clock; c != nil && c.Skewed {
-			off := time.Duration(c.OffsetMs * float64(time.Millisecond)).Round(time.Millisecond)
-			where := off.String() + " ahead of"
-			if off < 0 {
-				where = (-off).String() + " behind"
-			}
-			fmt.Fprintf(w, "clock: %s's clock is %s the cluster's time (the other members agree); entries carry the cluster's time; set that host's time right (NTP)\n", m.Member, where)
+			fmt.Fprintf(w, "clock: %s's clock is %s (the other members agree); entries carry the cluster's time; set that host's time right (NTP)\n",
+				m.Member, clusterclock.Relative(clusterclock.OffsetOf(c.OffsetMs), "the cluster's time"))
 		}
 	}
 }

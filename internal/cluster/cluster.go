@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ftvs/ftvs/internal/clusterclock"
 	"io"
 	"net/http"
 	"slices"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/clusterclock"
 	"github.com/ftvs/ftvs/internal/link"
 	"github.com/ftvs/ftvs/internal/platform"
 	"github.com/ftvs/ftvs/internal/vserver"

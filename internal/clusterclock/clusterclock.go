@@ -95,18 +95,18 @@ func (c *Clock) Forget(peer string) {
 func (c *Clock) Now() time.Time {
 	t := c.now()
 	own := c.wallAt(t).UnixNano()
-	med, ok := c.median(t, own)
+	med, ok := median(own, c.estimates(t))
 	if !ok || abs(med-own) <= int64(Agree) {
 		return time.Unix(0, own)
 	}
 	return time.Unix(0, med)
 }
 
-// median is the median of own and the peers' estimated clocks at t, if there are at
-// least three.
-func (c *Clock) median(t time.Time, own int64) (int64, bool) {
+// median is the median of own and the peers' estimated clocks, if there are at least
+// three.
+func median(own int64, estimates map[string]int64) (int64, bool) {
 	clocks := []int64{own}
-	for _, est := range c.estimates(t) {
+	for _, est := range estimates {
 		clocks = append(clocks, est)
 	}
 	if len(clocks) < 3 {
@@ -158,7 +158,7 @@ func (c *Clock) Report() Report {
 	t := c.now()
 	own := c.wallAt(t).UnixNano()
 	est := c.estimates(t)
-	med, ok := c.median(t, own)
+	med, ok := median(own, est)
 	r := Report{Known: ok}
 	if d := c.Skew(); d != 0 {
 		r.InjectedSkew = d.String()
@@ -174,6 +174,19 @@ func (c *Clock) Report() Report {
 		r.Peers[name] = ms(e - med)
 	}
 	return r
+}
+
+// Relative says how far d puts a clock from ref: "1m30s ahead of ref", "1m30s behind ref".
+func Relative(d time.Duration, ref string) string {
+	if d < 0 {
+		return (-d).String() + " behind " + ref
+	}
+	return d.String() + " ahead of " + ref
+}
+
+// OffsetOf is a report's offset in milliseconds as a duration, to the millisecond.
+func OffsetOf(ms float64) time.Duration {
+	return time.Duration(ms * float64(time.Millisecond)).Round(time.Millisecond)
 }
 
 func abs(x int64) int64 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
+	"github.com/ftvs/ftvs/internal/clusterclock"
 	"github.com/ftvs/ftvs/internal/config"
 )
 
@@ -147,7 +148,7 @@ func describe(f Fault, member, peer string) string {
 	case Loss:
 		return fmt.Sprintf("%.0f%% of the writes on link %s between %s and %s held back a retransmission timeout, for %v", 100*f.Loss, f.Link, member, peer, f.Hold)
 	case Skew:
-		return fmt.Sprintf("%s's clock %s for %v", member, aheadOrBehind(f.Skew), f.Hold)
+		return fmt.Sprintf("%s's clock %s for %v", member, clusterclock.Relative(f.Skew, "the host's"), f.Hold)
 	case Disk:
 		if f.Mode == "full" {
 			return fmt.Sprintf("%s's disk full for %v", member, f.Hold)
@@ -332,12 +333,4 @@ func (d *drill) settle(ctx context.Context) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("at the end the CoServers did not converge within %v: %s", d.cfg.Recover, last)
-}
-
-// aheadOrBehind says "1m30s ahead" or "1m30s behind".
-func aheadOrBehind(d time.Duration) string {
-	if d < 0 {
-		return (-d).String() + " behind"
-	}
-	return d.String() + " ahead"
 }

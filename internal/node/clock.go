@@ -52,22 +52,14 @@ func (m *Member) clockLoop() {
 			continue
 		}
 		skewed = r.Skewed
-		off := time.Duration(r.OffsetMs * float64(time.Millisecond)).Round(time.Millisecond)
+		off := clusterclock.OffsetOf(r.OffsetMs)
 		if skewed {
-			m.log.Warn(fmt.Sprintf("this member's clock is %s the cluster's time (the median of the members' clocks): the leader stamps the cluster's time, so the virtual server's clock does not follow it; set this host's time right (NTP)", aheadOrBehind(off)),
+			m.log.Warn("this member's clock is "+clusterclock.Relative(off, "the cluster's time")+" (the median of the members' clocks): the leader stamps the cluster's time, so the virtual server's clock does not follow it; set this host's time right (NTP)",
 				"event", "clock.skewed", "offset", off.String())
 		} else {
 			m.log.Info("this member's clock agrees with the cluster's time again", "event", "clock.agreed", "offset", off.String())
 		}
 	}
-}
-
-// aheadOrBehind says "1m30s ahead of" or "1m30s behind".
-func aheadOrBehind(d time.Duration) string {
-	if d < 0 {
-		return (-d).String() + " behind"
-	}
-	return d.String() + " ahead of"
 }
 
 // sampleClock reads peer p's wall clock over the links, once, and records it.
@@ -104,6 +96,6 @@ func (m *Member) SkewClock(d time.Duration) error {
 		m.log.Info("injected clock skew over: this member's clock is the host's again", "event", "clock.fault_injected", "skew", "0s")
 		return nil
 	}
-	m.log.Warn("clock fault injected: this member's clock is now "+aheadOrBehind(d)+" the host's", "event", "clock.fault_injected", "skew", d.String())
+	m.log.Warn("clock fault injected: this member's clock is now "+clusterclock.Relative(d, "the host's"), "event", "clock.fault_injected", "skew", d.String())
 	return nil
 }

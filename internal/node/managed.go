@@ -1,7 +1,6 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,8 +120,12 @@ func (m *Member) loadDrill() {
 		return
 	}
 	var d cluster.Drill
-	if err := json.Unmarshal(b, &d); err != nil || d.Check() != nil {
-		m.log.Warn("the record of the last fault drill is unreadable; it is ignored", "file", m.dir.drillPath(), "err", cmp.Or(err, d.Check()))
+	err = json.Unmarshal(b, &d)
+	if err == nil {
+		err = d.Check()
+	}
+	if err != nil {
+		m.log.Warn("the record of the last fault drill is unreadable; it is ignored", "file", m.dir.drillPath(), "err", err)
 		return
 	}
 	m.drillNote.Store(&d)
