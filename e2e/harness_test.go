@@ -53,8 +53,19 @@ type proc struct {
 	t    testing.TB
 	cmd  *exec.Cmd
 	URL  string
+	data string // a lone CoServer's --data
 	out  *lockedBuffer
 	done chan struct{}
+}
+
+// token is a lone CoServer's manager token, which it wrote into its data dir.
+func (p *proc) token() string {
+	p.t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.data, "manager.token"))
+	if err != nil {
+		p.t.Fatalf("the lone CoServer's manager token: %v", err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 type lockedBuffer struct {
@@ -78,6 +89,11 @@ func (l *lockedBuffer) String() string {
 func startCoServer(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, out: &lockedBuffer{}, done: make(chan struct{})}
+	for i, a := range args[:max(len(args)-1, 0)] {
+		if a == "--data" {
+			p.data = args[i+1]
+		}
+	}
 	p.cmd = exec.Command(ftvsBinary(t), append([]string{"coserver", "--simplex", "--http", "127.0.0.1:0"}, args...)...)
 	p.cmd.Stderr = p.out
 	stdout, err := p.cmd.StdoutPipe()
@@ -161,9 +177,18 @@ var client = &http.Client{Timeout: 30 * time.Second}
 
 func do(t testing.TB, method, url string, body []byte) (int, []byte) {
 	t.Helper()
+	return doAuth(t, method, url, "", body)
+}
+
+// doAuth is do with "Authorization: Bearer token" unless token is "".
+func doAuth(t testing.TB, method, url, token string, body []byte) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -20,12 +20,11 @@ type status struct {
 	PID               int    `json:"pid"`
 }
 
-// getStatus is a lone CoServer's status with the hash of its live state: it compares
-// nothing, so it has no checked hash, and it holds no manager token, so hash=live is
-// open.
-func getStatus(t testing.TB, base string) status {
+// getStatus is a lone CoServer's status with the hash of its live state (it compares
+// nothing, so it has no checked hash), asked with its manager token.
+func getStatus(t testing.TB, p *proc) status {
 	t.Helper()
-	code, b := do(t, "GET", base+"/ftvs/status?hash=live", nil)
+	code, b := doAuth(t, "GET", p.URL+"/ftvs/status?hash=live", p.token(), nil)
 	if code != 200 {
 		t.Fatalf("status: %d %s", code, b)
 	}
@@ -66,14 +65,14 @@ func TestLoneCoServerSurvivesSIGKILL(t *testing.T) {
 	// and replays the log after it.
 	put(0, 900)
 	deadline := time.Now().Add(60 * time.Second)
-	for getStatus(t, p.URL).LastSnapshotIndex == 0 {
+	for getStatus(t, p).LastSnapshotIndex == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no snapshot within 60s with --snapshot-threshold 300 --snapshot-interval 1s")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	put(900, n)
-	before := getStatus(t, p.URL)
+	before := getStatus(t, p)
 	if before.AppliedIndex <= before.LastSnapshotIndex {
 		t.Fatalf("want entries after the snapshot: %+v", before)
 	}
@@ -107,7 +106,7 @@ func TestLoneCoServerSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("after restart GET key%04d = %d %q, want %q", i, code, body, value(i))
 		}
 	}
-	after := getStatus(t, p.URL)
+	after := getStatus(t, p)
 	if after.AppliedIndex < before.AppliedIndex {
 		t.Fatalf("applied index went back from %d to %d", before.AppliedIndex, after.AppliedIndex)
 	}
@@ -234,5 +233,62 @@ func writeAt(t *testing.T, path string, b []byte, off int64) {
 	defer f.Close()
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A lone CoServer's Manager is as closed as a cluster's: it writes its own manager
+// token into its data dir at the first start (mode 0600) and keeps it across restarts;
+// an update, a rollback or hash=live without it is refused and changes nothing; with it
+// (`ftvs update --addr --token-file`) the update applies. A token file named by
+// --manager-token-file must exist.
+func TestLoneCoServerRequiresItsManagerToken(t *testing.T) {
+	data := t.TempDir()
+	p := startCoServer(t, "--data", data)
+	tokenPath := filepath.Join(data, "manager.token")
+	fi, err := os.Stat(tokenPath)
+	if err != nil || fi.Mode().Perm() != 0o600 || len(p.token()) != 64 {
+		t.Fatalf("manager.token in the data dir: %v, %v, %d characters; want mode 0600 and 64 characters", err, fi, len(p.token()))
+	}
+	kv2 := guestFile(t, "github.com/ftvs/ftvs/examples/kv2", "kv", "2.0.0")
+	wrong := filepath.Join(t.TempDir(), "wrong.token")
+	os.WriteFile(wrong, []byte("not-the-token-0123456789\n"), 0o600)
+	code, _, stderr := ftvs(t, "update", "--addr", p.URL, "--token-file", wrong, kv2)
+	if code != 1 || !contains(stderr, "401", "wrong token", "requires the manager token") {
+		t.Fatalf("update with a wrong token: exit %d: %s", code, stderr)
+	}
+	if code, body := do(t, "POST", p.URL+"/ftvs/v1/rollback", []byte(`{}`)); code != 401 || !contains(string(body), "missing credentials") {
+		t.Fatalf("rollback without a token: %d %s", code, body)
+	}
+	if code, body := do(t, "GET", p.URL+"/ftvs/status?hash=live", nil); code != 401 {
+		t.Fatalf("hash=live without a token: %d %s", code, body)
+	}
+	if st := getStatus(t, p); st.Module != "kv" || st.AppliedIndex == 0 {
+		t.Fatalf("after the refusals: %+v", st)
+	}
+	code, out, stderr := ftvs(t, "update", "--addr", p.URL, "--token-file", tokenPath, kv2)
+	if code != 0 {
+		t.Fatalf("update with the token: exit %d: %s%s", code, out, stderr)
+	}
+	var st struct {
+		ModuleVersion string `json:"module_version"`
+	}
+	if code, body := doAuth(t, "GET", p.URL+"/ftvs/status", "", nil); code != 200 || json.Unmarshal(body, &st) != nil || st.ModuleVersion != "2.0.0" {
+		t.Fatalf("after the update: %d %s", code, body)
+	}
+	before := p.token()
+	p.stop()
+	p = startCoServer(t, "--data", data)
+	if p.token() != before {
+		t.Fatal("the restart wrote a new manager token")
+	}
+	p.stop()
+
+	missing := filepath.Join(t.TempDir(), "nope.token")
+	code, _, stderr = ftvs(t, "coserver", "--simplex", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--manager-token-file", missing)
+	if code != 2 || !contains(stderr, "manager.token_file", missing) {
+		t.Fatalf("start with a missing --manager-token-file: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("the refused start wrote the named token file")
 	}
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/defaultguest"
+	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/gateway"
 	"github.com/ftvs/ftvs/internal/manager"
 	"github.com/ftvs/ftvs/internal/node"
@@ -127,10 +130,14 @@ func (f memberFlags) config(stderr io.Writer) (*config.Config, int) {
 		if err := f.overrides.Apply(cfg); err != nil {
 			return nil, memberFail(stderr, f.kind, exitUsage, "%v", err)
 		}
-		cfg.SetDefaults()
 		if cfg.DataDir == "" {
 			return nil, memberFail(stderr, f.kind, exitUsage, "--data DIR is required (where the log and snapshots live)")
 		}
+		if cfg.Manager.TokenFile == "" {
+			// Its own token, kept with its state: loneToken writes it at the first start.
+			cfg.Manager.TokenFile = filepath.Join(cfg.DataDir, config.DefaultManagerTokenFile)
+		}
+		cfg.SetDefaults()
 		return cfg, -1
 	case f.configPath == "":
 		if f.kind == cluster.KindCoServer {
@@ -217,6 +224,27 @@ func readToken(path, setting string) (string, error) {
 	return tok, nil
 }
 
+// managerToken is the token the member's Manager requires for every action. A lone
+// CoServer's is, unless --manager-token-file names another, manager.token in its data
+// dir, written (64 random hex characters, mode 0600) at its first start: its update and
+// rollback are as closed as a cluster's.
+func managerToken(cfg *config.Config, lone bool, log *slog.Logger) (string, error) {
+	path := cfg.Manager.TokenFile
+	if lone && path == filepath.Join(cfg.DataDir, config.DefaultManagerTokenFile) {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return "", fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+		}
+		err := fsx.CreateFileAtomic(fsx.OS, path, config.NewToken(), 0o600)
+		switch {
+		case err == nil:
+			log.Info("wrote the manager token: give it to ftvs with --token-file", "path", path)
+		case !errors.Is(err, fs.ErrExist):
+			return "", fmt.Errorf("write the manager token %s: %w", path, err)
+		}
+	}
+	return readToken(path, "manager.token_file")
+}
+
 // nodeConfig turns a member's file settings into the node's configuration.
 func nodeConfig(cfg *config.Config, lone, interpreter bool, cacheDir string, log *slog.Logger) (node.Config, error) {
 	self := cfg.Self()
@@ -245,12 +273,12 @@ func nodeConfig(cfg *config.Config, lone, interpreter bool, cacheDir string, log
 			}
 			n.TLS = mat
 		}
-		tok, err := readToken(cfg.Manager.TokenFile, "manager.token_file")
-		if err != nil {
-			return n, err
-		}
-		n.ManagerToken = tok
 	}
+	tok, err := managerToken(cfg, lone, log)
+	if err != nil {
+		return n, err
+	}
+	n.ManagerToken = tok
 	if cfg.Gateway.ClientTokenFile != "" {
 		tok, err := readToken(cfg.Gateway.ClientTokenFile, "gateway.client_token_file")
 		if err != nil {

@@ -61,8 +61,9 @@ func ParseHashMode(v string) (HashMode, error) {
 // RequestHashMode reads the hash mode of a status request. strict (the versioned API)
 // refuses an unknown value; otherwise (the original /ftvs/status and /ftvs/cluster) any
 // value but 0 and live means the checked hash. hash=live needs managerToken, sent as
-// "Authorization: Bearer TOKEN", unless managerToken is "" (a member that holds none:
-// the lone CoServer). Errors are *HashModeError.
+// "Authorization: Bearer TOKEN", unless managerToken is "" (a member built without a
+// Manager token: in-process tests; every ftvs process holds one). Errors are
+// *HashModeError.
 func RequestHashMode(r *http.Request, strict bool, managerToken string) (HashMode, error) {
 	mode, err := ParseHashMode(r.URL.Query().Get("hash"))
 	if err != nil {

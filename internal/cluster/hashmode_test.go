@@ -49,7 +49,7 @@ func TestRequestHashMode(t *testing.T) {
 		{"hash=live", tok, tok, true, HashNone, 401}, // not "Bearer TOKEN"
 		{"hash=live", "Bearer " + tok, tok, true, HashLive, 0},
 		{"hash=live", "Bearer " + tok, tok, false, HashLive, 0},
-		{"hash=live", "", "", true, HashLive, 0}, // a member without a token (the lone CoServer)
+		{"hash=live", "", "", true, HashLive, 0}, // a member built without a token (in-process tests)
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/ftvs/v1/status?"+tc.query, nil)
 		if tc.auth != "" {

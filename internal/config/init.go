@@ -47,8 +47,8 @@ func NewClusterID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newToken is a fresh manager token: 32 random bytes as 64 hex characters and a newline.
-func newToken() []byte {
+// NewToken is a fresh manager token: 32 random bytes as 64 hex characters and a newline.
+func NewToken() []byte {
 	var b [32]byte
 	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	return []byte(hex.EncodeToString(b[:]) + "\n")
@@ -120,7 +120,7 @@ func (w *initWriter) write(res *InitResult, opts InitOptions) error {
 			return err
 		}
 	}
-	if err := w.writeNew(res.TokenFile, newToken(), 0o600); err != nil {
+	if err := w.writeNew(res.TokenFile, NewToken(), 0o600); err != nil {
 		return err
 	}
 	for _, name := range MemberNames {

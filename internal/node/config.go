@@ -56,7 +56,8 @@ type Config struct {
 	LinkProbeInterval time.Duration
 	LinkDownAfter     time.Duration
 	// ManagerToken is required (Authorization: Bearer) by every API call that changes
-	// state; "" requires none (a lone CoServer started without a config file).
+	// state; "" requires none (in-process tests only: `ftvs coserver` and `ftvs witness`
+	// always read or write one, the lone CoServer's in its data dir).
 	ManagerToken string
 	// ClientToken, when set, is required from the virtual server's clients.
 	ClientToken string
