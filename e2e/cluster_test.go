@@ -308,10 +308,14 @@ func TestWipedCoServerSyncs(t *testing.T) {
 	putKeys(t, c.gateways(), n)
 	before, _ := c.waitConverged(convergeTimeout)
 
+	c.statusCheck(0, 0) // DUPLEX
+
 	c.kill(config.CoServer2)
+	c.statusCheck(3, 10*time.Second) // SIMPLEX: degraded
 	c.wipe(config.CoServer2)
 	c.restart(config.CoServer2)
 	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
+	c.statusCheck(0, 0)
 	applied, _ := c.waitConverged(convergeTimeout)
 	if applied < before {
 		t.Fatalf("applied index went back from %d to %d", before, applied)
@@ -343,6 +347,7 @@ func TestBothCoServersDown(t *testing.T) {
 	if _, err := c.waitModeVia(ftcluster.ModeNoQuorum, 10*time.Second, config.Witness); err != nil {
 		t.Fatalf("witness view: %v", err)
 	}
+	c.statusCheck(4, 10*time.Second) // NO QUORUM: no service
 	w := c.url(config.Witness)
 	before, err := c.memberStatus(config.Witness, false)
 	if err != nil {
@@ -392,4 +397,21 @@ func TestBothCoServersDown(t *testing.T) {
 		readKeys(t, g, n)
 	}
 	c.waitConverged(convergeTimeout)
+}
+
+// statusCheck runs `ftvs status --check --cluster` until it exits with want, for at
+// most within (at least once), and fails the test with its last output otherwise.
+func (c *cluster) statusCheck(want int, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		code, out, stderr := ftvs(c.t, "status", "--check", "--no-hash", "--cluster", c.dir)
+		if code == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("ftvs status --check: exit %d, want %d\n%s%s", code, want, out, stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -30,6 +30,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	liveHash := fs.Bool("live-hash", false, "hash each CoServer's state now, instead of showing the hash computed at the last comparison point "+
 		"(costs ~40 ms per 64 MiB of guest memory; needs the manager token: manager.token in --cluster, or --token-file)")
 	tokenFile := fs.String("token-file", "", "the manager token for --live-hash (default: manager.token in --cluster)")
+	check := fs.Bool("check", false, "exit by the cluster's mode, for scripts and monitoring: 0 DUPLEX, "+
+		"3 degraded (SIMPLEX or SYNCING: serving without redundancy), 4 no service (NO QUORUM, or no member answers), "+
+		"1 the status could not be had (an error, a refusal)")
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
@@ -77,10 +80,33 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(view)
-		return exitOK
+	} else {
+		printView(stdout, view)
 	}
-	printView(stdout, view)
+	if *check {
+		return checkCode(view.Mode)
+	}
 	return exitOK
+}
+
+// The exit codes of `ftvs status --check` beyond exitOK (DUPLEX) and exitFailure (the
+// status could not be had). exitUsage (2) keeps its meaning.
+const (
+	exitDegraded  = 3 // SIMPLEX or SYNCING: the virtual server answers, without redundancy
+	exitNoService = 4 // NO QUORUM: it does not answer (or no member does)
+)
+
+// checkCode is the exit code of `ftvs status --check` for mode.
+func checkCode(mode cluster.Mode) int {
+	switch mode {
+	case cluster.ModeDuplex:
+		return exitOK
+	case cluster.ModeSimplex, cluster.ModeSyncing:
+		return exitDegraded
+	case cluster.ModeNoQuorum:
+		return exitNoService
+	}
+	return exitFailure // a mode this build does not know
 }
 
 // statusTimeout bounds one request for a member's status or events.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/clusterclock"
+	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -72,5 +73,55 @@ func TestStatusNamesSkewedClock(t *testing.T) {
 	out := b.String()
 	if !strings.Contains(out, "clock: coserver2's clock is 1m30s behind the cluster's time") || strings.Contains(out, "coserver1's clock") {
 		t.Errorf("status:\n%s", out)
+	}
+}
+
+// `ftvs status --check` exits by the mode: 0 DUPLEX, 3 SIMPLEX or SYNCING, 4 NO QUORUM
+// (also when no member of --cluster answers), 1 when the status cannot be had; it
+// prints the view as without --check.
+func TestStatusCheck(t *testing.T) {
+	var mode cluster.Mode
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mode == "" {
+			http.Error(w, `{"error":"boom"}`, http.StatusInternalServerError)
+			return
+		}
+		json.NewEncoder(w).Encode(cluster.View{Mode: mode, AskedVia: "coserver1", Members: []cluster.Status{{Member: "coserver1"}}})
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		mode cluster.Mode
+		json bool
+		code int
+		want string
+	}{
+		{cluster.ModeDuplex, false, 0, "DUPLEX"},
+		{cluster.ModeDuplex, true, 0, `"mode": "duplex"`},
+		{cluster.ModeSimplex, false, 3, "SIMPLEX"},
+		{cluster.ModeSyncing, true, 3, `"mode": "syncing"`},
+		{cluster.ModeNoQuorum, false, 4, "NO QUORUM"},
+		{"", false, 1, "500"},
+	} {
+		mode = tc.mode
+		args := []string{"status", "--check", "--addr", srv.URL}
+		if tc.json {
+			args = append(args, "--json")
+		}
+		code, out, errOut := runCLI(args...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("%v with mode %q: exit %d (want %d)\n%s%s\nwant %q", args, tc.mode, code, tc.code, out, errOut, tc.want)
+		}
+	}
+	// A cluster none of whose members answers: no service.
+	dir := filepath.Join(t.TempDir(), "cluster")
+	if _, err := config.Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI("status", "--check", "--cluster", dir); code != 4 || !strings.Contains(out, "NO QUORUM") {
+		t.Errorf("status --check of a cluster that is down: exit %d (want 4)\n%s%s", code, out, errOut)
+	}
+	// Without --check, the same is exit 0: the command did what it was asked.
+	if code, _, _ := runCLI("status", "--cluster", dir); code != 0 {
+		t.Errorf("status of a cluster that is down, without --check: exit %d (want 0)", code)
 	}
 }
