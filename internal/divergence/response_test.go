@@ -38,14 +38,14 @@ func TestResponseMismatch(t *testing.T) {
 	p := newPair(t, -1)
 	g, f := p.g["coserver2"], p.m["coserver2"]
 	ok := vserver.Result{Index: 1, FuelUsed: 10, Response: []byte("HTTP/1.1 204 No Content\r\n\r\n")}
-	g.CompareResponse(ok, ok)
+	g.CompareResponse(ok, ok, "coserver1")
 	if st := g.Stats(); st.ResponseChecks != 1 || st.DetectedResponse != 0 || f.metric("ftvs_divergence_checks_total", Response) != "1" {
 		t.Fatalf("after equal responses: %+v", st)
 	}
 	other := ok
 	other.FuelUsed = 11
-	g.CompareResponse(ok, other)
-	g.CompareResponse(ok, other)
+	g.CompareResponse(ok, other, "coserver1")
+	g.CompareResponse(ok, other, "coserver1")
 	if st := g.Stats(); st.ResponseChecks != 3 || st.DetectedResponse != 2 || f.metric("ftvs_divergence_detected_total", Response) != "2" {
 		t.Fatalf("after two mismatches: %+v", st)
 	}
@@ -67,5 +67,38 @@ func TestResponseMismatch(t *testing.T) {
 	why, q := g.Quarantined()
 	if !q || !strings.Contains(why, "yet the states agree at index 2") || g.holding() {
 		t.Fatalf("after the states agreed: quarantined %v (%q), holding %v", q, why, g.holding())
+	}
+}
+
+// A result computed by a leader that has lost leadership since, to this CoServer: the
+// mismatch is recorded naming the member that computed it, and this CoServer, which
+// now leads and so has no leader to resolve a hold, does not hold its answers (it held
+// them for the whole hold timeout, and its clients' requests ended "outcome unknown":
+// node's TestDivergenceRepairsItself, once); it answers with its own results.
+func TestResponseMismatchWithAFormerLeader(t *testing.T) {
+	p := newPair(t, -1)
+	g, f := p.g["coserver2"], p.m["coserver2"]
+	f.mu.Lock()
+	f.leader, f.leading = "coserver2", true
+	f.mu.Unlock()
+	ok := vserver.Result{Index: 1, FuelUsed: 10, Response: []byte("HTTP/1.1 204 No Content\r\n\r\n")}
+	other := ok
+	other.FuelUsed = 11
+	g.CompareResponse(other, ok, "coserver1")
+	evs := f.logs.events("vs.diverged")
+	if len(evs) != 1 || evs[0].attrs["peer"] != "coserver1" {
+		t.Fatalf("vs.diverged %v, want one naming coserver1, which computed the result", evs)
+	}
+	if g.holding() {
+		t.Fatal("the CoServer that leads now holds its answers for a former leader's result")
+	}
+	own := make(chan vserver.Result, 1)
+	own <- ok
+	got, err := g.Answer(t.Context(), other, own)
+	if err != nil || got.FuelUsed != ok.FuelUsed {
+		t.Fatalf("Answer: %+v, %v; want its own result", got, err)
+	}
+	if len(p.g["coserver1"].now) != 0 {
+		t.Fatal("the former leader was asked for a check")
 	}
 }

@@ -130,9 +130,9 @@ func (m *Member) replay(ctx context.Context, from *vserver.Snapshot, index uint6
 }
 
 // compareResponse runs in the background on a CoServer that answered a request with
-// the leader's result: it waits for its own result of the same entry (own receives it)
-// and has the Guard compare the two.
-func (m *Member) compareResponse(ch <-chan vserver.Result, seed [entry.SeedSize]byte, leader vserver.Result, own chan<- vserver.Result) {
+// the leader's result, computed by the member from: it waits for its own result of the
+// same entry (own receives it) and has the Guard compare the two.
+func (m *Member) compareResponse(ch <-chan vserver.Result, seed [entry.SeedSize]byte, leader vserver.Result, from string, own chan<- vserver.Result) {
 	defer m.fsm.unwait(seed)
 	t := time.NewTimer(divergence.CompareTimeout)
 	defer t.Stop()
@@ -148,5 +148,5 @@ func (m *Member) compareResponse(ch <-chan vserver.Result, seed [entry.SeedSize]
 	if !shareable(res) {
 		return // this replica failed or refused it: its own errors are reported elsewhere
 	}
-	m.div.CompareResponse(leader, res)
+	m.div.CompareResponse(leader, res, from)
 }

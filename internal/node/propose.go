@@ -60,19 +60,19 @@ func (m *Member) Propose(ctx context.Context, e entry.Entry) (vserver.Result, er
 	}()
 	data := entry.Encode(e)
 	for {
-		idx, res, forwarded, err := m.viaLeader(ctx, data, m.appendHere)
+		idx, res, from, err := m.viaLeader(ctx, data, m.appendHere)
 		if err != nil && !(errors.Is(err, vserver.ErrUncertain) && idx > 0) {
 			return vserver.Result{}, err
 		}
 		if err == nil && res != nil {
 			// The leader's result: every CoServer computes the same one from the same log,
 			// which this one checks in the background when the leader is another.
-			if !forwarded || m.div == nil {
+			if from == "" || m.div == nil {
 				return m.answer(ctx, *res, nil)
 			}
 			own := make(chan vserver.Result, 1)
 			handed = true
-			go m.compareResponse(ch, e.Seed, *res, own)
+			go m.compareResponse(ch, e.Seed, *res, from, own)
 			return m.answer(ctx, *res, own)
 		}
 		// Committed without a result to share, or appended at idx by a leader that lost
@@ -179,12 +179,13 @@ func (m *Member) waitApplied(ctx context.Context, ch <-chan vserver.Result, idx 
 // viaLeader has the current leader take the entry data: here runs it when this member
 // leads, else it is forwarded. For an entry to append (here = appendHere), it returns
 // its index once committed, with the leader's result when it can be shared (else nil);
-// for a read (readHere), the leader's result. It retries while leadership moves, until
-// ctx ends.
-func (m *Member) viaLeader(ctx context.Context, data []byte, here func(context.Context, []byte) (uint64, *vserver.Result, error)) (idx uint64, res *vserver.Result, forwarded bool, err error) {
+// for a read (readHere), the leader's result; from names the member it was forwarded
+// to ("" when this member ran it), whose result res is. It retries while leadership
+// moves, until ctx ends.
+func (m *Member) viaLeader(ctx context.Context, data []byte, here func(context.Context, []byte) (uint64, *vserver.Result, error)) (idx uint64, res *vserver.Result, from string, err error) {
 	var leaderless time.Time // when this call first saw no leader
 	for {
-		idx, res, forwarded = 0, nil, false
+		idx, res, from = 0, nil, ""
 		if m.r().State() == raft.Leader {
 			idx, res, err = here(ctx, data)
 		} else if _, leader := m.r().LeaderWithID(); leader == "" {
@@ -192,23 +193,23 @@ func (m *Member) viaLeader(ctx context.Context, data []byte, here func(context.C
 				leaderless = time.Now()
 			}
 			if time.Since(leaderless) > noLeaderWait {
-				return 0, nil, false, fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", vserver.ErrUnavailable, noLeaderWait)
+				return 0, nil, "", fmt.Errorf("%w: no leader for %s (no quorum: fewer than two of the three members reach each other)", vserver.ErrUnavailable, noLeaderWait)
 			}
 			err = fmt.Errorf("%w: no leader", errLeaderMoved)
 		} else if p, ok := m.peers[string(leader)]; !ok {
 			err = fmt.Errorf("%w: leader %q is not a known member", vserver.ErrUnavailable, leader)
 		} else {
 			idx, res, err = m.forwardRetrying(ctx, p, data)
-			forwarded = true
+			from = p.Name
 		}
 		if err == nil || !errors.Is(err, errLeaderMoved) {
-			return idx, res, forwarded, err // on ErrUncertain, idx (if known) is where it was appended
+			return idx, res, from, err // on ErrUncertain, idx (if known) is where it was appended
 		}
 		select {
 		case <-ctx.Done():
-			return 0, nil, false, fmt.Errorf("%w: %v", vserver.ErrUnavailable, err)
+			return 0, nil, "", fmt.Errorf("%w: %v", vserver.ErrUnavailable, err)
 		case <-m.stop:
-			return 0, nil, false, fmt.Errorf("%w: shutting down", vserver.ErrUnavailable)
+			return 0, nil, "", fmt.Errorf("%w: shutting down", vserver.ErrUnavailable)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -61,8 +61,8 @@ func (m *Member) Read(ctx context.Context, req []byte) (vserver.Result, error) {
 		return vserver.Result{ReadOnly: true}, err
 	}
 	e := entry.Entry{Kind: entry.KindRead, Seed: entry.NewSeed(), Payload: req}
-	_, res, forwarded, err := m.viaLeader(ctx, entry.Encode(e), m.readHere)
-	if err == nil && forwarded && m.div != nil {
+	_, res, from, err := m.viaLeader(ctx, entry.Encode(e), m.readHere)
+	if err == nil && from != "" && m.div != nil {
 		// A leader found divergent is not trusted to answer for this CoServer: the log
 		// path answers from this CoServer's own apply.
 		trust, terr := m.div.TrustsLeader(ctx)
