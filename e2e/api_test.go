@@ -357,6 +357,8 @@ func TestManagerAPI(t *testing.T) {
 		{"/ftvs/v1/leadership/transfer", `{"to": "` + otherCoServer(leader) + `"}`},
 		{"/ftvs/v1/override/start-without-quorum", `{"coserver": "coserver1", "confirm": "coserver1"}`},
 		{"/ftvs/v1/faults/link?peer=coserver2&link=a&action=cut", ""},
+		{"/ftvs/v1/snapshot/save", ""},
+		{"/ftvs/v1/snapshot/restore", "FTVS-BACKUP 1\n"},
 	}
 	for _, p := range posts {
 		for _, tc := range []struct{ name, auth, want string }{
@@ -465,6 +467,9 @@ func TestManagerAPI(t *testing.T) {
 		{cs1, "/ftvs/v1/faults/link?peer=coserver2&link=a&action=explode", "", 400, []string{`action "explode"`, "action=cut or action=restore"}},
 		{cs1, "/ftvs/v1/faults/link?peer=nobody&link=a&action=cut", "", 400, []string{`"nobody": unknown member`}},
 		{cs1, "/ftvs/v1/faults/link?peer=coserver2&link=c&action=cut", "", 400, []string{`link "c": unknown link`}},
+		{w, "/ftvs/v1/snapshot/save", "", 409, []string{"witness, which holds no guest state", "on the leader CoServer"}},
+		{otherCoServer(leader), "/ftvs/v1/snapshot/save", "", 409, []string{"is not the leader", `the leader is "` + leader + `"`}},
+		{otherCoServer(leader), "/ftvs/v1/snapshot/restore", "FTVS-BACKUP 1\n", 409, []string{"is not the leader"}},
 	} {
 		t.Run("action "+tc.on+" "+tc.path+" "+trimTo(tc.body, 40), func(t *testing.T) {
 			apiCall(t, "POST", c.url(tc.on)+tc.path, auth, tc.body).jsonErr(t, tc.code, tc.want...)

@@ -249,7 +249,7 @@ func managerToken(cfg *config.Config, lone bool, log *slog.Logger) (string, erro
 func nodeConfig(cfg *config.Config, lone, interpreter bool, cacheDir string, log *slog.Logger) (node.Config, error) {
 	self := cfg.Self()
 	n := node.Config{
-		Name: cfg.Name, DataDir: cfg.DataDir, HTTPAddr: self.HTTP, Links: self.Links(),
+		Name: cfg.Name, ClusterID: cfg.Cluster, DataDir: cfg.DataDir, HTTPAddr: self.HTTP, Links: self.Links(),
 		Simplex: lone, Witness: cfg.IsWitness(),
 		VM: vm.Config{
 			MemoryLimitBytes: cfg.Guest.MemoryLimitMiB << 20, MaxRequestBytes: cfg.Guest.MaxRequestBytes,

@@ -38,6 +38,7 @@ func commands() []command {
 		{"leader", "move leadership to a CoServer (--to N)", runLeader},
 		{"update", "replace the virtual server's module: checks, advisories, rehearsal on every CoServer, then the switch", runUpdate},
 		{"rollback", "go back to the previous module with the current state (--to SHA for an earlier one)", runRollback},
+		{"snapshot", "backups: save the virtual server of a running cluster, inspect a backup, restore one into a new cluster", runSnapshot},
 		{"start-without-quorum", "the worst day: serve from one CoServer while the others are dead (--coserver N --confirm NAME)", runStartWithoutQuorum},
 		{"cert", "member certificates: rotate MEMBER, list", runCert},
 		{"doctor", "show this machine's (and the members') versions and platform, and which advisories match (--advisories FILE)", runDoctor},

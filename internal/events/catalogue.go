@@ -82,6 +82,17 @@ var Catalogue = []Kind{
 		"This member's wall clock agrees with the cluster's time again (within a second).",
 		"nothing"},
 
+	// Backups.
+	{"backup.taken", SeverityInfo,
+		"The leader gave its virtual server's state for a backup (ftvs snapshot save, POST /ftvs/v1/snapshot/save), at the index given: every write acknowledged before is in it.",
+		"nothing; keep the file off the cluster's machines"},
+	{"backup.restoring", SeverityWarning,
+		"A backup is being restored into this new cluster (ftvs snapshot restore): its verified state replaces the virtual server's on every member (the backup's cluster, index, module and state hash are given).",
+		"nothing if you restored it; otherwise find out who did"},
+	{"backup.restored", SeverityWarning,
+		"A backup was restored: the virtual server now holds the backup's state at the index given, on the leader, and its peers install it as a snapshot.",
+		"check the virtual server's data, then point its clients at this cluster"},
+
 	// Quorum.
 	{"quorum.lost", SeverityError,
 		"This member no longer reaches a majority of the members; the virtual server answers 503 until quorum returns.",

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/apijson"
+	"github.com/ftvs/ftvs/internal/backup"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/ui"
@@ -61,6 +62,12 @@ type Member interface {
 	// earlier one. Both answer with an HTTP status and the JSON reply.
 	Update(ctx context.Context, req cluster.UpdateRequest, module []byte) (int, any)
 	Rollback(ctx context.Context, req cluster.RollbackRequest) (int, any)
+	// BackupSnapshot is the virtual server's state for a backup (internal/backup), at an
+	// index every acknowledged write is under, or an HTTP status and why not.
+	BackupSnapshot(ctx context.Context) (*vserver.Snapshot, backup.Meta, int, error)
+	// RestoreBackup replaces a new cluster's virtual server with a backup's (the body);
+	// it answers with an HTTP status and the JSON reply.
+	RestoreBackup(ctx context.Context, body io.Reader) (int, any)
 
 	// FaultInjection says which fault-injection endpoints this member serves.
 	FaultInjection() (links, vs bool)
@@ -143,6 +150,8 @@ func (s *server) routes() map[string]http.Handler {
 		"POST /ftvs/v1/leadership/transfer":           http.HandlerFunc(s.transfer),
 		"POST /ftvs/v1/update":                        http.HandlerFunc(s.update),
 		"POST /ftvs/v1/rollback":                      http.HandlerFunc(s.rollback),
+		"POST /ftvs/v1/snapshot/save":                 http.HandlerFunc(s.saveSnapshot),
+		"POST /ftvs/v1/snapshot/restore":              http.HandlerFunc(s.restoreSnapshot),
 		"POST /ftvs/v1/drill":                         http.HandlerFunc(s.drill),
 		"POST /ftvs/v1/override/start-without-quorum": http.HandlerFunc(s.override),
 		"GET /ftvs/ui/":                               ui.Handler(),

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/backup"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/vserver"
@@ -100,6 +102,15 @@ func (f *fakeMember) Update(ctx context.Context, req cluster.UpdateRequest, modu
 func (f *fakeMember) Rollback(ctx context.Context, req cluster.RollbackRequest) (int, any) {
 	f.actions = append(f.actions, "rollback "+req.To)
 	return http.StatusOK, map[string]string{"message": "rolled back"}
+}
+func (f *fakeMember) BackupSnapshot(ctx context.Context) (*vserver.Snapshot, backup.Meta, int, error) {
+	f.actions = append(f.actions, "backup")
+	return nil, backup.Meta{}, http.StatusConflict, errors.New("coserver2 is not the leader")
+}
+func (f *fakeMember) RestoreBackup(ctx context.Context, body io.Reader) (int, any) {
+	b, _ := io.ReadAll(body)
+	f.actions = append(f.actions, "restore "+string(b))
+	return http.StatusBadRequest, map[string]string{"error": "backup file is damaged"}
 }
 func (f *fakeMember) FaultInjection() (bool, bool) { return f.links, f.vs }
 func (f *fakeMember) InjectLinkFault(peer, link, action string) error {
@@ -196,6 +207,9 @@ func TestRefusals(t *testing.T) {
 		{"update not base64", "POST", "/ftvs/v1/update", "Bearer " + token, `{"module": "***"}`, 400, "standard base64"},
 		{"rollback not JSON", "POST", "/ftvs/v1/rollback", "Bearer " + token, "[", 400, "the body must be empty or JSON like"},
 		{"faults off", "POST", "/ftvs/v1/faults/vs?mode=memory", "Bearer " + token, "", 404, "no such ftvs endpoint"},
+		{"backup without token", "POST", "/ftvs/v1/snapshot/save", "", "", 401, "requires the manager token"},
+		{"backup by GET", "GET", "/ftvs/v1/snapshot/save", "Bearer " + token, "", 405, "use POST"},
+		{"restore without token", "POST", "/ftvs/v1/snapshot/restore", "Bearer nope", "FTVS-BACKUP 1", 401, "wrong token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeMember{}
@@ -244,6 +258,12 @@ func TestActionAnswers(t *testing.T) {
 	}
 	if w = serve(t, f, "POST", "/ftvs/v1/rollback", auth, ""); w.Code != 200 || f.actions[1] != "rollback " {
 		t.Fatalf("rollback with an empty body: %d %q, member asked %q", w.Code, w.Body, f.actions)
+	}
+	if w = serve(t, f, "POST", "/ftvs/v1/snapshot/save", auth, ""); w.Code != 409 || w.Body.String() != "{\"error\":\"coserver2 is not the leader\"}\n" {
+		t.Fatalf("backup refused: %d %q", w.Code, w.Body)
+	}
+	if w = serve(t, f, "POST", "/ftvs/v1/snapshot/restore", auth, "FTVS-BACKUP 1"); w.Code != 400 || f.actions[3] != "restore FTVS-BACKUP 1" {
+		t.Fatalf("restore refused: %d %q, member asked %q", w.Code, w.Body, f.actions)
 	}
 }
 

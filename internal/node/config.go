@@ -42,11 +42,13 @@ func (p Peer) Kind() cluster.Kind { return cluster.KindOf(p.Name) }
 
 // Config configures a Member.
 type Config struct {
-	Name     string // this member
-	DataDir  string
-	HTTPAddr string    // gateway listen address (":0" picks a port)
-	Links    [2]string // listen addresses of link a and link b (cluster mode; ":0" picks)
-	Peers    []Peer    // every member, this one included (cluster mode)
+	Name string // this member
+	// ClusterID is the cluster's id (cluster in the member file): backups name it.
+	ClusterID string
+	DataDir   string
+	HTTPAddr  string    // gateway listen address (":0" picks a port)
+	Links     [2]string // listen addresses of link a and link b (cluster mode; ":0" picks)
+	Peers     []Peer    // every member, this one included (cluster mode)
 	// TLS authenticates member links (mutual TLS with the cluster CA); nil means
 	// plaintext links (tls.mode = "off", for measurements only).
 	TLS *pki.Material

@@ -78,7 +78,9 @@ func openStores(d *dataDir, o storeOptions) (*stores, []damage, error) {
 	setAside := func(what string, err error, lost bool, paths ...string) error {
 		if !o.repair && lost {
 			return fmt.Errorf("%s in %s is damaged: %w. Nothing was changed. This lone CoServer has no peer to repair it from: "+
-				"restore the data dir from a copy, or start it with an empty data dir (the virtual server then starts over)", what, d.path, err)
+				"move the data dir aside, start the CoServer with an empty one, and restore your last backup into it "+
+				"(ftvs snapshot restore --addr HOST:PORT --token-file NEWDATA/manager.token FILE; backups are taken with ftvs snapshot save), "+
+				"or start it with an empty data dir alone (the virtual server then starts over)", what, d.path, err)
 		}
 		dir := d.asideDir("corrupt")
 		if err := setAsidePaths(o.fs, d.path, dir, paths...); err != nil {

@@ -86,6 +86,17 @@ func (e *SettingsMismatchError) Unwrap() error { return ErrSettingsMismatch }
 
 type settingDiff struct{ name, local, cluster, fix string }
 
+// Differences names each setting of local that differs from s, as "NAME is L here but
+// S in WHERE" (a backup, say), with the fix of each: what to set in a CoServer's config
+// file.
+func (s Settings) Differences(local Settings, where string) (diffs, fixes []string) {
+	for _, d := range s.diff(local) {
+		diffs = append(diffs, fmt.Sprintf("%s is %s here but %s in %s", d.name, d.local, d.cluster, where))
+		fixes = append(fixes, d.fix)
+	}
+	return diffs, fixes
+}
+
 // diff lists the settings of local that differ from s, named as in the config file,
 // each with its fix.
 func (s Settings) diff(local Settings) []settingDiff {

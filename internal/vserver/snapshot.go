@@ -239,7 +239,18 @@ func ReadSnapshotAhead(r io.Reader, maxMemory uint64, engine *vm.Engine) (*Snaps
 			go engine.Load(context.Background(), name, bin, cs.metering())
 		}
 	}
-	return readSnapshot(d, maxMemory)
+	s, err := readSnapshot(d, maxMemory)
+	if err != nil && errors.Is(err, ErrCorrupt) {
+		return nil, fmt.Errorf("%w (delete it; the CoServer then replays its log or syncs from its peer)", err)
+	}
+	return s, err
+}
+
+// DecodeSnapshot is ReadSnapshot of a snapshot that is not a member's own file (a
+// backup, ftvs snapshot): its errors say what is wrong, not what a CoServer does about
+// it. Every failure but a memory limit below the snapshot's wraps ErrCorrupt.
+func DecodeSnapshot(r io.Reader, maxMemory uint64) (*Snapshot, error) {
+	return readSnapshot(&decoder{r: bufio.NewReaderSize(r, 1<<20), h: sha256.New()}, maxMemory)
 }
 
 func readSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
@@ -260,7 +271,7 @@ func readSnapshot(d *decoder, maxMemory uint64) (*Snapshot, error) {
 		return nil, err // the file is fine: this CoServer's limit is not the cluster's
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w (delete it; the CoServer then replays its log or syncs from its peer)", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return s, nil
 }
