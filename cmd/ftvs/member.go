@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ftvs/ftvs/internal/alerts"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/defaultguest"
@@ -92,7 +93,11 @@ func runMember(kind cluster.Kind, args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
-	return serveMember(kind, cfg.Name, ncfg, log, stdout, stderr)
+	alert, err := alertsConfig(cfg, log)
+	if err != nil {
+		return memberFail(stderr, kind, exitUsage, "%v", err)
+	}
+	return serveMember(kind, cfg.Name, ncfg, alert, log, stdout, stderr)
 }
 
 // memberFail prints an error of `ftvs KIND` on stderr and returns code.
@@ -163,13 +168,17 @@ func (f memberFlags) config(stderr io.Writer) (*config.Config, int) {
 
 // serveMember starts the member name of kind with ncfg, says on stdout when it is ready,
 // and runs it until SIGINT/SIGTERM (exit 0) or until it fails (exit 1), then closes it.
-func serveMember(kind cluster.Kind, name string, ncfg node.Config, log *slog.Logger, stdout, stderr io.Writer) int {
+func serveMember(kind cluster.Kind, name string, ncfg node.Config, alert *alerts.Config, log *slog.Logger, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	m, err := node.Start(ctx, ncfg)
 	if err != nil {
 		return memberFail(stderr, kind, exitFailure, "%v", err)
+	}
+	if alert != nil {
+		alert.Since = start // what the member recorded while it started, too
+		alerts.Start(ctx, m, *alert)
 	}
 	what := "virtual server at"
 	if kind == cluster.KindWitness {
@@ -214,8 +223,11 @@ func gatewayFor(m *node.Member) (http.Handler, error) {
 // readToken reads a bearer token file: one line of at least 16 characters.
 func readToken(path, setting string) (string, error) {
 	b, err := os.ReadFile(path)
-	if err != nil {
+	if err != nil && setting == "manager.token_file" {
 		return "", fmt.Errorf("%s: %w (ftvs init writes manager.token into the cluster dir)", setting, err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", setting, err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
@@ -243,6 +255,23 @@ func managerToken(cfg *config.Config, lone bool, log *slog.Logger) (string, erro
 		}
 	}
 	return readToken(path, "manager.token_file")
+}
+
+// alertsConfig is the member's [alerts]: nil without a webhook.
+func alertsConfig(cfg *config.Config, log *slog.Logger) (*alerts.Config, error) {
+	a := cfg.Alerts
+	if a.WebhookURL == "" {
+		return nil, nil
+	}
+	c := &alerts.Config{URL: a.WebhookURL, MinSeverity: a.MinSeverity, Cluster: cfg.Cluster, Logger: log}
+	if a.TokenFile != "" {
+		tok, err := readToken(a.TokenFile, "alerts.token_file")
+		if err != nil {
+			return nil, err
+		}
+		c.Token = tok
+	}
+	return c, nil
 }
 
 // nodeConfig turns a member's file settings into the node's configuration.

@@ -48,6 +48,7 @@ const (
 	DefaultWitnessTrailingLogs = 1_000_000
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "text"
+	DefaultAlertSeverity       = "error"
 	DefaultLinkProbeInterval   = link.DefaultProbeInterval
 	DefaultLinkDownAfter       = link.DefaultDownAfter
 	DefaultTLSDir              = "pki"
@@ -123,6 +124,13 @@ type Manager struct {
 	TokenFile string `toml:"token_file"` // token required for anything that changes state; default "manager.token", relative to the config file (resolve on Load)
 }
 
+// Alerts sends this member's events to an operator's webhook (internal/alerts).
+type Alerts struct {
+	WebhookURL  string `toml:"webhook_url"`  // http(s) URL each event is POSTed to as JSON; "" = none
+	MinSeverity string `toml:"min_severity"` // info|warning|error: the least severe event sent; default error
+	TokenFile   string `toml:"token_file"`   // if set, sent as Authorization: Bearer <token>; relative to the config file (resolve on Load)
+}
+
 // Log is the process log (slog on stderr).
 type Log struct {
 	Level  string `toml:"level"`  // debug|info|warn|error, default info
@@ -141,6 +149,7 @@ type Config struct {
 	TLS     TLS      `toml:"tls"`
 	Gateway Gateway  `toml:"gateway"`
 	Manager Manager  `toml:"manager"`
+	Alerts  Alerts   `toml:"alerts"`
 	Log     Log      `toml:"log"`
 }
 
@@ -187,6 +196,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.TLS.Dir, DefaultTLSDir)
 	setDefault(&c.TLS.ExpiryWarning.Duration, DefaultExpiryWarning)
 	setDefault(&c.Manager.TokenFile, DefaultManagerTokenFile)
+	setDefault(&c.Alerts.MinSeverity, DefaultAlertSeverity)
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 }

@@ -21,6 +21,7 @@ type Flags struct {
 	tlsExpiryWarning                                           time.Duration
 	gatewayTLSCert, gatewayTLSKey, clientTokenFile             string
 	managerTokenFile                                           string
+	alertsURL, alertsSeverity, alertsTokenFile                 string
 	logLevel, logFormat                                        string
 }
 
@@ -56,6 +57,9 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.clientTokenFile, "client-token-file", "", "file holding the token clients must send as Authorization: Bearer <token>; empty: no token (gateway.client_token_file)")
 	fs.StringVar(&f.managerTokenFile, "manager-token-file", DefaultManagerTokenFile, "file holding the token the API requires for anything that changes state (manager.token_file)")
 	fs.StringVar(&f.logLevel, "log-level", DefaultLogLevel, "debug, info, warn or error (log.level)")
+	fs.StringVar(&f.alertsURL, "alerts-webhook-url", "", "http(s) URL this member POSTs its events to as JSON (alerts.webhook_url)")
+	fs.StringVar(&f.alertsSeverity, "alerts-min-severity", DefaultAlertSeverity, "the least severe event sent to the webhook: info, warning or error (alerts.min_severity)")
+	fs.StringVar(&f.alertsTokenFile, "alerts-token-file", "", "file holding a token sent to the webhook as Authorization: Bearer (alerts.token_file)")
 	fs.StringVar(&f.logFormat, "log-format", DefaultLogFormat, "text or json (log.format)")
 	return f
 }
@@ -110,6 +114,9 @@ func (f *Flags) Apply(c *Config) error {
 	str("manager-token-file", &c.Manager.TokenFile, f.managerTokenFile)
 	str("log-level", &c.Log.Level, f.logLevel)
 	str("log-format", &c.Log.Format, f.logFormat)
+	str("alerts-webhook-url", &c.Alerts.WebhookURL, f.alertsURL)
+	str("alerts-min-severity", &c.Alerts.MinSeverity, f.alertsSeverity)
+	str("alerts-token-file", &c.Alerts.TokenFile, f.alertsTokenFile)
 	return p.err()
 }
 

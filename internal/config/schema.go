@@ -84,6 +84,11 @@ var fileSettings = []setting{
 	{name: "manager", kind: kTable, sub: []setting{
 		{name: "token_file", kind: kString, example: quote(DefaultManagerTokenFile), def: quote(DefaultManagerTokenFile)},
 	}},
+	{name: "alerts", kind: kTable, sub: []setting{
+		{name: "webhook_url", kind: kString, example: `"https://alerts.example.com/ftvs"`},
+		{name: "min_severity", kind: kString, example: quote(DefaultAlertSeverity), def: quote(DefaultAlertSeverity)},
+		{name: "token_file", kind: kString, example: `"alerts.token"`},
+	}},
 	{name: "log", kind: kTable, sub: []setting{
 		{name: "level", kind: kString, example: `"info"`, def: quote(DefaultLogLevel)},
 		{name: "format", kind: kString, example: `"text"`, def: quote(DefaultLogFormat)},

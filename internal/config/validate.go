@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ func (c *Config) validate(source string) error {
 	c.checkTLS(p)
 	c.checkGateway(p)
 	c.checkManager(p)
+	c.checkAlerts(p)
 	c.checkLog(p)
 	return p.err()
 }
@@ -250,12 +252,33 @@ func (c *Config) checkManager(p *problems) {
 	}
 }
 
+func (c *Config) checkAlerts(p *problems) {
+	a := c.Alerts
+	if a.WebhookURL != "" {
+		u, err := url.Parse(a.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("alerts.webhook_url", "alerts.webhook_url %s: give an http or https URL, e.g. webhook_url = %s", quote(a.WebhookURL), quote("https://alerts.example.com/ftvs"))
+		}
+	}
+	switch a.MinSeverity {
+	case "", "info", "warning", "error":
+	default:
+		p.add("alerts.min_severity", "alerts.min_severity %s: use info, warning or error (the least severe event sent)", quote(a.MinSeverity))
+	}
+	if a.TokenFile != "" && a.WebhookURL == "" {
+		p.add("alerts.token_file", "alerts.token_file is set but alerts.webhook_url is not: give the webhook's URL, or remove token_file")
+	}
+}
+
 // Warnings are settings that are valid but weaken the cluster; a member logs them when
 // it starts. Call it on a valid Config.
 func (c *Config) Warnings() []string {
 	var w []string
 	if c.TLS.Mode == TLSOff {
 		w = append(w, `tls.mode = "off": member-to-member traffic is neither encrypted nor authenticated; use only for measurements`)
+	}
+	if c.Alerts.TokenFile != "" && strings.HasPrefix(c.Alerts.WebhookURL, "http://") {
+		w = append(w, "alerts.token_file is set but alerts.webhook_url is plain http: the token crosses the network unencrypted; use an https URL")
 	}
 	if c.Gateway.ClientTokenFile != "" && c.Gateway.TLSCert == "" {
 		w = append(w, "gateway.client_token_file is set but the gateway serves plain HTTP: clients send their token unencrypted; set gateway.tls_cert and gateway.tls_key")

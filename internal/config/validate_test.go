@@ -75,6 +75,9 @@ func TestValidateErrors(t *testing.T) {
 		{"negative expiry warning", "", func(c *Config) { c.TLS.ExpiryWarning.Duration = -time.Hour }, []string{`tls.expiry_warning "-1h0m0s": give a positive duration, e.g. expiry_warning = "720h" (30 days)`}},
 		{"gateway cert without key", "", func(c *Config) { c.Gateway.TLSCert = "gw.crt" }, []string{`gateway.tls_cert is set but gateway.tls_key is missing: give both (a PEM certificate and its private key) for HTTPS, or neither for plain HTTP, e.g. tls_key = "gateway.key"`}},
 		{"gateway key without cert", "", func(c *Config) { c.Gateway.TLSKey = "gw.key" }, []string{`gateway.tls_key is set but gateway.tls_cert is missing`, `e.g. tls_cert = "gateway.crt"`}},
+		{"alerts URL not http", "", func(c *Config) { c.Alerts.WebhookURL = "alerts.example.com/hook" }, []string{`alerts.webhook_url "alerts.example.com/hook": give an http or https URL, e.g. webhook_url = "https://alerts.example.com/ftvs"`}},
+		{"alerts severity", "", func(c *Config) { c.Alerts.WebhookURL, c.Alerts.MinSeverity = "https://h/x", "loud" }, []string{`alerts.min_severity "loud": use info, warning or error`}},
+		{"alerts token without URL", "", func(c *Config) { c.Alerts.TokenFile = "a.token" }, []string{"alerts.token_file is set but alerts.webhook_url is not"}},
 		{"empty manager token file", "", func(c *Config) { c.Manager.TokenFile = "" }, []string{`manager.token_file is empty: give a value, e.g. token_file = "manager.token", or remove the line for the default ("manager.token")`}},
 		{"log level", "", func(c *Config) { c.Log.Level = "verbose" }, []string{`log.level "verbose": use debug, info, warn or error`}},
 		{"log format", "", func(c *Config) { c.Log.Format = "yaml" }, []string{`log.format "yaml": use text or json`}},
@@ -224,6 +227,16 @@ func TestWarnings(t *testing.T) {
 	c.Gateway.TLSCert, c.Gateway.TLSKey = "gw.crt", "gw.key"
 	if w := c.Warnings(); len(w) != 0 {
 		t.Errorf("token over HTTPS: %q", w)
+	}
+
+	c = testConfig(CoServer1)
+	c.Alerts.WebhookURL, c.Alerts.TokenFile = "http://alerts.example.com/ftvs", "alerts.token"
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "alerts.webhook_url is plain http") {
+		t.Errorf("alerts token over HTTP: %q", w)
+	}
+	c.Alerts.WebhookURL = "https://alerts.example.com/ftvs"
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("alerts token over HTTPS: %q", w)
 	}
 
 	// Both links of a member on one (non-loopback) host share its network path.
