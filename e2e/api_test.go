@@ -329,7 +329,7 @@ func TestManagerAPI(t *testing.T) {
 	}{{cs1, ftcluster.KindCoServer}, {w, ftcluster.KindWitness}} {
 		a := apiCall(t, "GET", c.url(m.member)+"/metrics", "", "")
 		if a.code != 200 || !strings.HasPrefix(a.hdr.Get("Content-Type"), "text/plain; version=0.0.4") ||
-			!contains(string(a.body), fmt.Sprintf(`ftvs_member_info{member=%q,kind=%q,`, m.member, m.kind), "\nftvs_applied_index ") {
+			!contains(string(a.body), fmt.Sprintf(`ftvs_member_info{kind=%q,member=%q,`, m.kind, m.member), "\nftvs_applied_index ") {
 			t.Errorf("GET /metrics on %s: %d %q\n%.300s", m.member, a.code, a.hdr.Get("Content-Type"), a.body)
 		}
 	}

@@ -134,6 +134,7 @@ fuzz ./internal/snapstore FuzzName 80000
 fuzz ./internal/vserver FuzzIdempotencyKey 60000
 fuzz ./internal/vserver FuzzRead 3000
 fuzz ./internal/vm FuzzSQLiteHandle 3000
+fuzz ./internal/backup FuzzRead 20000
 step "the SQLite example is built from source (started with the tests)"
 sqliterc=0
 wait $sqlitepid || sqliterc=$?

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	gometrics "github.com/armon/go-metrics"
+
 	"github.com/ftvs/ftvs/internal/alerts"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
@@ -81,10 +83,15 @@ func runMember(kind cluster.Kind, args []string, stdout, stderr io.Writer) int {
 		return memberFail(stderr, kind, exitUsage, "%v", err)
 	}
 	ncfg.FaultInjection = f.faults
+	var inmem *gometrics.InmemSink
 	if f.pprof != "" {
-		if err := servePprof(f.pprof, log); err != nil {
+		inmem = newInmemSink()
+		if err := servePprof(f.pprof, inmem, log); err != nil {
 			return memberFail(stderr, kind, exitUsage, "%v", err)
 		}
+	}
+	if ncfg.Registry, err = memberRegistry(inmem); err != nil {
+		return memberFail(stderr, kind, exitFailure, "%v", err)
 	}
 	ncfg.Manager = managerFor(ncfg.ManagerToken, log)
 	ncfg.Gateway = gatewayFor

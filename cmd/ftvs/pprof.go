@@ -19,7 +19,7 @@ import (
 // (`curl ADDR/debug/metrics`: commit time, AppendEntries round trips per follower, a
 // follower's log writes, FSM batches), which raft sends to go-metrics: with --pprof this
 // process keeps them in memory for the last minutes (rawMetrics).
-func servePprof(addr string, log *slog.Logger) error {
+func servePprof(addr string, inmem *gometrics.InmemSink, log *slog.Logger) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--pprof %q: want HOST:PORT on loopback, e.g. 127.0.0.1:6060: %v", addr, err)
@@ -37,24 +37,21 @@ func servePprof(addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/debug/metrics", rawMetrics())
+	mux.Handle("/debug/metrics", rawMetrics(inmem))
 	log.Warn("Go profiler listening (--pprof): for performance work only", "addr", ln.Addr().String())
 	go http.Serve(ln, mux)
 	return nil
 }
 
-// rawMetrics keeps what hashicorp/raft measures (through go-metrics, whose global sink
-// discards everything by default) in memory, in 5-minute intervals, and serves the
-// current interval as JSON: each timing's count, mean, min and max in milliseconds.
-func rawMetrics() http.Handler {
-	sink := gometrics.NewInmemSink(5*time.Minute, 10*time.Minute)
-	cfg := gometrics.DefaultConfig("ftvs")
-	cfg.EnableHostname = false
-	if _, err := gometrics.NewGlobal(cfg, sink); err != nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "raft metrics: "+err.Error(), http.StatusInternalServerError)
-		})
-	}
+// newInmemSink keeps raft's measurements in 5-minute intervals for /debug/metrics.
+func newInmemSink() *gometrics.InmemSink {
+	return gometrics.NewInmemSink(5*time.Minute, 10*time.Minute)
+}
+
+// rawMetrics serves the current interval of sink (what hashicorp/raft measured,
+// through go-metrics: memberRegistry sends it there with --pprof) as JSON: each
+// timing's count, mean, min and max in milliseconds.
+func rawMetrics(sink *gometrics.InmemSink) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := sink.DisplayMetrics(w, r)
 		if err != nil {

@@ -15,7 +15,11 @@ import (
 // --pprof's /debug/metrics serves raft's own timings: one measured through the package
 // raft uses appears, with its count and mean.
 func TestRawMetricsServesRaftTimings(t *testing.T) {
-	h := rawMetrics()
+	inmem := newInmemSink()
+	if _, err := memberRegistry(inmem); err != nil {
+		t.Fatal(err)
+	}
+	h := rawMetrics(inmem)
 	raftmetrics.MeasureSince([]string{"raft", "commitTime"}, time.Now().Add(-3*time.Millisecond))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/metrics", nil))

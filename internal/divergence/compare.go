@@ -89,7 +89,7 @@ func (g *Guard) compareAt(index uint64) {
 	}
 	if !diverged {
 		g.agreedAt(index, local)
-		g.cfg.Checks.Inc(string(State))
+		g.cfg.Checks.WithLabelValues(string(State)).Inc()
 		return
 	}
 	g.diverged(Divergence{Kind: State, Index: index, Local: local, Peer: peer, With: g.cfg.Other})

@@ -1,22 +1,21 @@
 package divergence
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/ftvs/ftvs/internal/metrics"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
@@ -48,7 +47,7 @@ func newPair(t *testing.T, interval time.Duration) *pair {
 		other := names[1-i]
 		f := &fakeMember{p: p, name: name, leader: "coserver1", leading: name == "coserver1", logs: &recorder{},
 			peer: cluster.Status{Member: other, VirtualServer: vserver.StatusRunning, Divergence: &cluster.Divergence{}}}
-		f.set = &metrics.Set{}
+		f.set = prometheus.NewRegistry()
 		cfg := Config{Name: name, Other: other, CheckInterval: interval, Logger: slog.New(f.logs.handler()),
 			FS: fsx.OS, QuarantineFile: filepath.Join(t.TempDir(), "QUARANTINE")}
 		cfg.Checks, cfg.Detected = NewCounters(f.set)
@@ -141,7 +140,7 @@ type fakeMember struct {
 	name string
 	rt   http.RoundTripper
 	logs *recorder
-	set  *metrics.Set
+	set  *prometheus.Registry
 	wg   sync.WaitGroup
 
 	mu        sync.Mutex
@@ -233,12 +232,18 @@ func (f *fakeMember) Go(fn func()) {
 
 // metric is the value of a counter with label kind, as /metrics shows it.
 func (f *fakeMember) metric(name string, kind Kind) string {
-	var b bytes.Buffer
-	f.set.Write(&b)
-	prefix := fmt.Sprintf("%s{kind=%q} ", name, string(kind))
-	for line := range strings.SplitSeq(b.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			return v
+	mfs, err := f.set.Gather()
+	if err != nil {
+		return err.Error()
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if l := m.GetLabel(); len(l) == 1 && l[0].GetValue() == string(kind) {
+				return fmt.Sprint(m.GetCounter().GetValue())
+			}
 		}
 	}
 	return "0"

@@ -9,10 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/ftvs/ftvs/internal/metrics"
 	"github.com/ftvs/ftvs/internal/vserver"
 )
 
@@ -76,23 +78,27 @@ type Config struct {
 	Logger        *slog.Logger
 	// Checks and Detected count the comparisons with the other CoServer and the
 	// mismatches among them, by kind (NewCounters).
-	Checks, Detected *metrics.CounterVec
+	Checks, Detected *prometheus.CounterVec
 	// FS and QuarantineFile: where a quarantine is recorded (the member's data dir), so
 	// that a restart keeps it.
 	FS             fsx.FS
 	QuarantineFile string
 }
 
-// NewCounters registers the counters a Guard is given on s (the member's metrics, in
-// the order its /metrics shows them): ftvs_divergence_checks_total and
-// ftvs_divergence_detected_total, by kind.
-func NewCounters(s *metrics.Set) (checks, detected *metrics.CounterVec) {
-	checks = s.NewCounterVec("ftvs_divergence_checks_total",
-		"Comparisons of this CoServer's copy of the virtual server with the other's: state hashes at check entries (kind=state), its own responses with the leader's (kind=response).",
-		"kind")
-	detected = s.NewCounterVec("ftvs_divergence_detected_total",
-		"Comparisons that found the two CoServers' copies different (event vs.diverged), by kind.",
-		"kind")
+// NewCounters registers the counters a Guard is given on r (the member's registry):
+// ftvs_divergence_checks_total and ftvs_divergence_detected_total, by kind.
+func NewCounters(r prometheus.Registerer) (checks, detected *prometheus.CounterVec) {
+	f := promauto.With(r)
+	checks = f.NewCounterVec(prometheus.CounterOpts{Name: "ftvs_divergence_checks_total",
+		Help: "Comparisons of this CoServer's copy of the virtual server with the other's: state hashes at check entries (kind=state), its own responses with the leader's (kind=response)."},
+		[]string{"kind"})
+	detected = f.NewCounterVec(prometheus.CounterOpts{Name: "ftvs_divergence_detected_total",
+		Help: "Comparisons that found the two CoServers' copies different (event vs.diverged), by kind."},
+		[]string{"kind"})
+	for _, k := range []Kind{State, Response} {
+		checks.WithLabelValues(string(k))
+		detected.WithLabelValues(string(k))
+	}
 	return checks, detected
 }
 
@@ -218,8 +224,8 @@ func (g *Guard) agreedAt(index uint64, h Hash) {
 // diverged reports a mismatch: event, record, metrics.
 func (g *Guard) diverged(d Divergence) {
 	g.checker.Diverged(d)
-	g.cfg.Checks.Inc(string(d.Kind))
-	g.cfg.Detected.Inc(string(d.Kind))
+	g.cfg.Checks.WithLabelValues(string(d.Kind)).Inc()
+	g.cfg.Detected.WithLabelValues(string(d.Kind)).Inc()
 	g.log.Error("the two CoServers' copies of the virtual server differ", "event", "vs.diverged",
 		"kind", string(d.Kind), "index", d.Index, "local_hash", d.Local.String(), "peer", d.With, "peer_hash", d.Peer.String(),
 		"last_agreed", g.checker.Stats().LastAgreedIndex)

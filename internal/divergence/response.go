@@ -31,7 +31,7 @@ func (g *Guard) CompareResponse(leader, own vserver.Result, from string) {
 	lh, oh := responseHash(leader), responseHash(own)
 	if lh == oh {
 		g.checker.Agreed(Response, own.Index, oh)
-		g.cfg.Checks.Inc(string(Response))
+		g.cfg.Checks.WithLabelValues(string(Response)).Inc()
 		return
 	}
 	if from == "" {
@@ -41,8 +41,8 @@ func (g *Guard) CompareResponse(leader, own vserver.Result, from string) {
 	if g.holding() {
 		// Already being resolved: count it, without an event per request.
 		g.checker.Diverged(d)
-		g.cfg.Checks.Inc(string(d.Kind))
-		g.cfg.Detected.Inc(string(d.Kind))
+		g.cfg.Checks.WithLabelValues(string(d.Kind)).Inc()
+		g.cfg.Detected.WithLabelValues(string(d.Kind)).Inc()
 		return
 	}
 	g.diverged(d)

@@ -102,7 +102,7 @@ func (g *Guard) compared(index uint64, local, leader Hash) bool {
 		return false
 	}
 	g.agreedAt(index, local)
-	g.cfg.Checks.Inc(string(State))
+	g.cfg.Checks.WithLabelValues(string(State)).Inc()
 	if g.heldForResponseBefore(index) && !g.resolving.Load() {
 		// Held for a response that differed, and the states agree after it: which
 		// answer was wrong cannot be told from the state. The leader's stands. (A

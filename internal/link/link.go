@@ -90,6 +90,9 @@ type Config struct {
 
 	Logger  *slog.Logger
 	OnEvent func(Event) // called from one goroutine, in order; must not call Close
+	// OnRTT, if set, is told each probe's round trip to a peer on a link ("a", "b"),
+	// from that link's prober; it must not block.
+	OnRTT func(peer, link string, rtt time.Duration)
 
 	// Epoch, when set, is this member's configuration epoch, exchanged on every
 	// connection (epoch.go); OnEpoch learns each peer's.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -65,6 +66,7 @@ func (l *Layer) probe(p *path, c *Conn) error {
 		c.Close()
 		<-pingerDone
 	}()
+	var sent [64]atomic.Int64 // when ping seq went out (unix ns), at seq%64: round trips
 	go func() {
 		defer close(pingerDone)
 		t := time.NewTicker(l.cfg.ProbeInterval)
@@ -72,6 +74,7 @@ func (l *Layer) probe(p *path, c *Conn) error {
 		var ping [8]byte
 		for seq := uint64(1); ; seq++ {
 			binary.BigEndian.PutUint64(ping[:], seq)
+			sent[seq%64].Store(time.Now().UnixNano())
 			c.SetWriteDeadline(time.Now().Add(l.cfg.DownAfter))
 			if _, err := c.Write(ping[:]); err != nil {
 				werr <- err
@@ -114,6 +117,11 @@ func (l *Layer) probe(p *path, c *Conn) error {
 		}
 		got = 0
 		w.last = time.Now()
+		if l.cfg.OnRTT != nil {
+			if at := sent[binary.BigEndian.Uint64(pong[:])%64].Load(); at > 0 && w.last.UnixNano() >= at {
+				l.cfg.OnRTT(p.peer.name, linkName(p.link), time.Duration(w.last.UnixNano()-at))
+			}
+		}
 		l.linkAnswered(p, pongs)
 		pongs++
 	}

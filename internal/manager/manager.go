@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/backup"
 	"github.com/ftvs/ftvs/internal/cluster"
@@ -46,9 +48,10 @@ type Member interface {
 	// PeerEvents asks every other member for its own events matching rawQuery (the
 	// query string of GET /ftvs/v1/events) and names those that did not answer.
 	PeerEvents(ctx context.Context, rawQuery string) (evs []events.Event, unreachable []string)
-	// WriteMetrics writes the member's own counters (requests through its gateway,
-	// divergence comparisons) in the Prometheus text format.
-	WriteMetrics(w io.Writer) error
+	// Gatherer is the member's own metrics (requests through its gateway, apply and
+	// log fsync latency, leader changes, link round trips, divergence comparisons), and
+	// what its process registered with them.
+	Gatherer() prometheus.Gatherer
 
 	// CoServerAction disables, enables or syncs a CoServer, carried out where it
 	// belongs (that CoServer, over the member links) and answered with a message.
@@ -130,7 +133,7 @@ type server struct {
 	cfg     Config
 	m       Member
 	log     *slog.Logger
-	metrics *gauges
+	metrics http.Handler // GET /metrics (metrics.go)
 }
 
 func (s *server) routes() map[string]http.Handler {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ftvs/ftvs/internal/backup"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/events"
@@ -75,9 +77,12 @@ func (f *fakeMember) PeerEvents(ctx context.Context, rawQuery string) ([]events.
 	f.peerQuery = rawQuery
 	return f.peer, f.down
 }
-func (f *fakeMember) WriteMetrics(w io.Writer) error {
-	_, err := fmt.Fprintln(w, "# the member's counters")
-	return err
+func (f *fakeMember) Gatherer() prometheus.Gatherer {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "ftvs_requests_total", Help: "the member's own"})
+	c.Add(3)
+	reg.MustRegister(c)
+	return reg
 }
 func (f *fakeMember) act(what string) (string, error) {
 	f.actions = append(f.actions, what)
@@ -341,7 +346,8 @@ func TestReadEndpoints(t *testing.T) {
 		t.Errorf("health while running: %d %s", w.Code, w.Body)
 	}
 	w := serve(t, f, "GET", "/metrics", "", "")
-	for _, want := range []string{"# the member's counters", `ftvs_member_info{member="coserver1",kind="coserver",version="test"} 1`, "ftvs_raft_leader 1", "ftvs_events_dropped 7"} {
+	for _, want := range []string{"ftvs_requests_total 3", `ftvs_member_info{kind="coserver",member="coserver1",version="test"} 1`, "ftvs_raft_leader 1",
+		"# TYPE ftvs_events_dropped_total counter", "ftvs_events_dropped_total 7", `ftvs_cluster_mode{mode="simplex"} 1`, `ftvs_cluster_mode{mode="duplex"} 0`} {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, w.Body)
 		}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/link"
@@ -81,6 +83,10 @@ type Config struct {
 	// member's file system is then an fsx.Faulty) and /vs (flip guest memory, perturb a
 	// guest's clock), for tests and drills. They require the manager token.
 	FaultInjection bool
+	// Registry is where the member registers its metrics (nil: a registry of its own):
+	// the process's, so that GET /metrics also shows what the caller registered there
+	// (the Go runtime, the process, raft's own metrics).
+	Registry *prometheus.Registry
 	// CheckInterval is how often the leading CoServer appends a check entry, at which
 	// the two CoServers compare their state hashes (0: divergence.DefaultCheckInterval;
 	// negative: never).

@@ -151,7 +151,7 @@ func (m *Member) reopenFailedLog() error {
 
 // openLog opens this member's raft log.
 func (m *Member) openLog() (*raftlog.Store, error) {
-	return raftlog.Open(m.dir.walDir(), raftlog.Options{FS: m.fs, Logger: m.log.With("component", "raftlog"), OnFail: m.storageFailed})
+	return raftlog.Open(m.dir.walDir(), raftlog.Options{FS: m.fs, Logger: m.log.With("component", "raftlog"), OnFail: m.storageFailed, OnSync: m.observeLogSync})
 }
 
 // FlipGuestMemory is POST /ftvs/v1/faults/vs?mode=memory: fault injection for tests

@@ -46,6 +46,9 @@ type fsm struct {
 	// onReplaced is told when the whole state is replaced (a snapshot restored, a
 	// forced sync's reset): what was known of the old state's check points is void.
 	onReplaced func()
+	// onApplied is told how long each entry took to apply (metrics), on the apply
+	// goroutine.
+	onApplied func(kind entry.Kind, d time.Duration)
 	// clockFault, when not zero, is added once to the time of the next request or tick
 	// this replica applies (fault injection: a perturbed input).
 	clockFault atomic.Int64
@@ -144,7 +147,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				f.log.Warn("fault injected: this CoServer's guest sees another time than the log's", "index", l.Index, "by", time.Duration(d))
 			}
 		}
+		start := time.Now()
 		res := f.vs.Apply(ctx, in)
+		if f.onApplied != nil {
+			f.onApplied(in.Entry.Kind, time.Since(start))
+		}
 		out[i] = res
 		if l.Type == raft.LogCommand {
 			f.deliver(in.Entry.Seed, res)

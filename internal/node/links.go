@@ -28,6 +28,9 @@ func (m *Member) startLinks() error {
 		Self: m.cfg.Name, Listen: m.cfg.Links, Peers: peers, Network: m.cfg.Network,
 		ProbeInterval: m.cfg.LinkProbeInterval, DownAfter: m.cfg.LinkDownAfter,
 		Logger: m.log, OnEvent: m.onLinkEvent,
+		OnRTT: func(peer, link string, rtt time.Duration) {
+			m.metrics.linkRTT.WithLabelValues(peer, link).Observe(rtt.Seconds())
+		},
 		Epoch: m.epoch, OnEpoch: m.onPeerEpoch,
 		Fenced:    func(proto byte) bool { return proto == link.ProtoRaft || proto == link.ProtoForward },
 		PeerFloor: m.peerFloor, Build: m.cfg.Build,
@@ -83,6 +86,7 @@ func (m *Member) watchCertificate(expiry func() time.Time) {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
+		m.metrics.certExpiry.Set(float64(expiry().Unix()))
 		if left := time.Until(expiry()); left < warn {
 			m.log.Warn("member certificate expires soon: run `ftvs cert rotate "+m.cfg.Name+"` in the cluster dir and copy the new pair to this member",
 				"event", "cert.expiring", "expires", expiry().UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))

@@ -21,6 +21,7 @@ import (
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/clusterclock"
 	"github.com/ftvs/ftvs/internal/divergence"
+	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/events"
 	"github.com/ftvs/ftvs/internal/forward"
 	"github.com/ftvs/ftvs/internal/fsx"
@@ -219,7 +220,8 @@ func (m *Member) newFSM(ctx context.Context) (raft.FSM, error) {
 		return nil, err
 	}
 	m.fsm = &fsm{log: m.log, vs: vs, maxMemory: m.engine.Config().MemoryLimitBytes, engine: m.engine, onFail: m.replicaFailed,
-		snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot}
+		snapshotSize: m.newestSnapshotSize, onStorageError: m.storageFailed, onRestoreFailed: m.setAsideNewestSnapshot,
+		onApplied: func(k entry.Kind, d time.Duration) { m.metrics.apply.WithLabelValues(k.String()).Observe(d.Seconds()) }}
 	if !m.cfg.Simplex {
 		if m.div, err = m.newGuard(); err != nil {
 			return nil, err

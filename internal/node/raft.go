@@ -84,7 +84,7 @@ func (m *Member) startRaft(f raft.FSM) error {
 // rejoin; a member whose damaged state held acknowledged entries asks to rejoin.
 func (m *Member) openRaftStores() error {
 	st, found, err := openStores(m.dir, storeOptions{fs: m.fs, log: m.log, witness: m.cfg.Witness,
-		onFail: m.storageFailed, repair: !m.cfg.Simplex})
+		onFail: m.storageFailed, onSync: m.observeLogSync, repair: !m.cfg.Simplex})
 	if err != nil {
 		return err
 	}

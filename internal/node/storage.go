@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -64,7 +65,8 @@ type storeOptions struct {
 	log     *slog.Logger
 	witness bool
 	onFail  func(error) // the raft log failed (raftlog.Options.OnFail)
-	repair  bool        // set damage aside and go on (a cluster member); else refuse
+	onSync  func(time.Duration)
+	repair  bool // set damage aside and go on (a cluster member); else refuse
 }
 
 // openStores opens and checks d's raft state.
@@ -112,7 +114,7 @@ func openStores(d *dataDir, o storeOptions) (*stores, []damage, error) {
 		return fail(fmt.Errorf("open raft stable store: %w", err))
 	}
 
-	lo := raftlog.Options{FS: o.fs, Logger: o.log.With("component", "raftlog"), OnFail: o.onFail}
+	lo := raftlog.Options{FS: o.fs, Logger: o.log.With("component", "raftlog"), OnFail: o.onFail, OnSync: o.onSync}
 	if s.log, err = raftlog.Open(d.walDir(), lo); errors.Is(err, raftlog.ErrCorrupt) {
 		if err := setAside("raft log", err, true, d.walDir()); err != nil {
 			return fail(err)
@@ -192,7 +194,7 @@ func checkSnapshots(d *dataDir, s *stores, o storeOptions, setAside func(string,
 	if err := setAside("snapshots", fmt.Errorf("%w: %s", snapstore.ErrCorrupt, why), true, d.snapDir(), d.walDir()); err != nil {
 		return err
 	}
-	if s.log, err = raftlog.Open(d.walDir(), raftlog.Options{FS: o.fs, Logger: o.log.With("component", "raftlog"), OnFail: o.onFail}); err != nil {
+	if s.log, err = raftlog.Open(d.walDir(), raftlog.Options{FS: o.fs, Logger: o.log.With("component", "raftlog"), OnFail: o.onFail, OnSync: o.onSync}); err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	sc := snapstore.Config{Retain: 2, Logger: o.log.With("component", "snapshots")}

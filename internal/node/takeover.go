@@ -115,6 +115,7 @@ func (m *Member) setRaft(r *raft.Raft) {
 			return ok
 		}))
 	}
+	m.observeLeaders(r)
 	m.raftp.Store(r)
 }
 

@@ -6,6 +6,7 @@ package raftlog
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -153,10 +154,14 @@ func (s *Store) syncThrough(seg *segment) error {
 			}
 		}
 	}
+	start := time.Now()
 	if err := seg.f.Datasync(); err != nil {
 		err = fmt.Errorf("sync raft log %s: %w", seg.path, err)
 		s.fail(err)
 		return err
+	}
+	if s.onSync != nil {
+		s.onSync(time.Since(start))
 	}
 	return nil
 }

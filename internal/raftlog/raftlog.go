@@ -39,6 +39,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -68,6 +69,8 @@ type Options struct {
 	// fsync error it cannot undo): it refuses every write from then on, until it is
 	// closed and opened again (recovery then checks what reached the disk).
 	OnFail func(error)
+	// OnSync, if set, is told how long each fdatasync of the log took (metrics).
+	OnSync func(time.Duration)
 }
 
 // Store is a raft.LogStore. It is safe for concurrent use.
@@ -77,6 +80,7 @@ type Store struct {
 	log      *slog.Logger
 	segBytes int64
 	onFail   func(error)
+	onSync   func(time.Duration)
 
 	mu       sync.RWMutex
 	segs     []*segment // the live log, in generation (= index) order
@@ -165,7 +169,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = SegmentBytes
 	}
-	s := &Store{dir: dir, fs: opts.FS, log: opts.Logger, segBytes: opts.SegmentBytes, onFail: opts.OnFail}
+	s := &Store{dir: dir, fs: opts.FS, log: opts.Logger, segBytes: opts.SegmentBytes, onFail: opts.OnFail, onSync: opts.OnSync}
 	if err := fsx.MkdirAllSync(s.fs, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft log dir %s: %w", dir, err)
 	}
