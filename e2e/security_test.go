@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	ftcluster "github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/pki"
 	"github.com/ftvs/ftvs/internal/raftlog"
 	"github.com/ftvs/ftvs/internal/testenv"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // The gateway serves HTTPS and requires the client token; the token never reaches the

@@ -158,4 +158,7 @@ step "the soak: ftvs drill for two minutes against ftvs demo (e2e/drill)"
 # Alone on the machine, after everything else: its members run with the product's
 # default timers, like e2e's. Budget: about 2.5 minutes.
 go test -count=1 -timeout 10m ./e2e/drill/
+
+step "go install github.com/ftvs/ftvs/cmd/ftvs@latest from a module proxy (scripts/check-install.sh)"
+scripts/check-install.sh
 step "done"

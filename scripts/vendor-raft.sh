@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # vendor-raft.sh: rebuild third_party/raft, the copy of hashicorp/raft that ftvs builds
-# with: the upstream module at RAFT_VERSION (from the Go module proxy) without its tests
-# (but with bench/, which raft-boltdb's tests import), with third_party/raft.patch
-# applied. See third_party/README.md for what the patch does and why. Run it after changing RAFT_VERSION or the patch; `--check` only verifies that
+# with: the upstream module's package at RAFT_VERSION (from the Go module proxy), without
+# its tests, its go.mod and its subpackages, with third_party/raft.patch applied. It is a
+# package of ftvs's own module (github.com/ftvs/ftvs/third_party/raft), not a replaced
+# module, so that `go install github.com/ftvs/ftvs/cmd/ftvs@VERSION` builds ftvs as it
+# is (go install ignores replace directives). See third_party/README.md for what the patch does and why. Run it after changing RAFT_VERSION or the patch; `--check` only verifies that
 # third_party/raft is what this script would write (exit 1 if not); `--write-patch`
 # rewrites third_party/raft.patch from the files edited in third_party/raft.
 set -euo pipefail
@@ -34,12 +36,10 @@ if [[ ${1:-} == --write-patch ]]; then
 	exit 0
 fi
 mkdir -p "$tmp/raft"
-for f in "$dir"/*.go "$dir"/go.mod "$dir"/go.sum "$dir"/LICENSE "$dir"/README.md; do
+for f in "$dir"/*.go "$dir"/LICENSE "$dir"/README.md; do
 	case $f in *_test.go) continue ;; esac
 	cp "$f" "$tmp/raft/"
 done
-mkdir -p "$tmp/raft/bench" # raft-boltdb's tests import it: go mod tidy needs it
-cp "$dir"/bench/bench.go "$tmp/raft/bench/"
 chmod -R u+w "$tmp/raft"
 (cd "$tmp/raft" && git apply -p1 "$OLDPWD/$PATCH")
 echo "$RAFT_VERSION" >"$tmp/raft/UPSTREAM_VERSION"

@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/logbridge"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 type countFSM struct{ n atomic.Uint64 }

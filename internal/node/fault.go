@@ -8,9 +8,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/raftlog"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // A disk that fails is fail-stop, and a full disk is survivable.

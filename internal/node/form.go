@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/apijson"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // Forming a cluster, and telling a new cluster from a lost data dir.

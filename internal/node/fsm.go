@@ -12,13 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/modmeta"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
 	"github.com/ftvs/ftvs/internal/wasm"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // fsm adapts the virtual server to raft: committed entries go to the guest in log order,

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // Report describes a stopped member's data dir, as `ftvs inspect` prints it.

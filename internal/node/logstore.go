@@ -10,10 +10,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/raftlog"
 	"github.com/ftvs/ftvs/internal/stablestore"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // logStore is raft's log store and stable store: the member's raft log

@@ -5,12 +5,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/ftvs/ftvs/internal/divergence"
 	"github.com/ftvs/ftvs/internal/vserver"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // memberMetrics are what this member measures, registered on its registry

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 
 	"github.com/ftvs/ftvs/internal/logbridge"
 	"github.com/ftvs/ftvs/internal/stablestore"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // startRaft opens raft's stores and starts raft: bootstrapped on a new lone CoServer;

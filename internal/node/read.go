@@ -7,12 +7,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/entry"
 	"github.com/ftvs/ftvs/internal/forward"
 	"github.com/ftvs/ftvs/internal/vm"
 	"github.com/ftvs/ftvs/internal/vserver"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // The read path: a request the running module declares read-only (its metadata's

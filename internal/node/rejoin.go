@@ -14,12 +14,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/apijson"
 	"github.com/ftvs/ftvs/internal/cluster"
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/vserver"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // Rejoining: membership is the safety valve.

@@ -10,12 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/fsx"
 	"github.com/ftvs/ftvs/internal/raftlog"
 	"github.com/ftvs/ftvs/internal/snapstore"
 	"github.com/ftvs/ftvs/internal/stablestore"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // Opening a member's raft state at start.

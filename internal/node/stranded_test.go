@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // nopFSM is a raft.FSM that keeps nothing.

@@ -9,9 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/link"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // Taking over from a leader whose process is gone.

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx"
-
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // durableLog records the batches reported durable, by their last index.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // heldStore is a Store whose asynchronous appends are reported durable only when the

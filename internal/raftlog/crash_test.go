@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/fsx/crashfs"
 	"github.com/ftvs/ftvs/internal/testenv"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // oracle is what the store was asked to hold and what it reported durable.

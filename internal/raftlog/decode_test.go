@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // A large entry is decoded by the follower's transport in one allocation. go-msgpack

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // On-disk format (see DESIGN.md for why).

@@ -6,8 +6,7 @@ import (
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/fsx"
-
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // FuzzOpen: a segment whose batches hold arbitrary bytes never panics Open; if Open

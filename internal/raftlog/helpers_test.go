@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // dumpStore describes the store's segments and manifest, for test logs.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // countFSM applies nothing, takes small snapshots, and counts restores.

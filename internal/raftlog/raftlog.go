@@ -41,9 +41,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/fsx"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // SegmentBytes is the default size of a segment file (preallocated).

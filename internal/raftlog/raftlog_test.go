@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/testenv"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 func open(t *testing.T, dir string) *Store {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // gatedTransport holds the leader's AppendEntries RPCs (heartbeats included) before

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // TestCompatFileSnapshotStore: a snapshot written by raft's FileSnapshotStore is read

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ftvs/ftvs/internal/fsx/crashfs"
 	"github.com/ftvs/ftvs/internal/testenv"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 const crashDir = "/data/raft/snapshots"

@@ -11,7 +11,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
-	"github.com/hashicorp/raft"
+
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 const (

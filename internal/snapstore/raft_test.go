@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // countFSM counts applied entries. As a CoServer it snapshots "REAL" and the count

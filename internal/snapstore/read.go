@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // Open returns snapshot id's meta and its state, after checking the state's CRC (the

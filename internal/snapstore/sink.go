@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // sink writes one snapshot into <id>.tmp and moves it into place at Close.

@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // ErrCorrupt means a snapshot that was complete on disk cannot be read back intact:

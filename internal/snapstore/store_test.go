@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/ftvs/ftvs/internal/fsx"
-	"github.com/hashicorp/raft"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // testLogger sends the store's log to t.Log.

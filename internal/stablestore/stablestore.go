@@ -20,9 +20,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/fsx"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 // ErrNotFound is returned by Get and GetUint64 for a key that was never set. Its text

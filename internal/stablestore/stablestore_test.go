@@ -13,9 +13,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ftvs/ftvs/internal/fsx"
+	"github.com/ftvs/ftvs/third_party/raft"
 )
 
 func openT(t *testing.T, fsys fsx.FS, path string) *Store {

@@ -875,7 +875,7 @@ func decodeResponse(conn *netConn, resp interface{}) (bool, error) {
 
 	// Format an error if any
 	if rpcError != "" {
-		return true, fmt.Errorf(rpcError)
+		return true, errors.New(rpcError) // ftvs: vet (a non-constant format string)
 	}
 	return true, nil
 }
