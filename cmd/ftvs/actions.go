@@ -112,7 +112,7 @@ type target struct{ dir, addr, tokenFile *string }
 
 func actionTarget(fs *flag.FlagSet) target {
 	return target{
-		dir:       fs.String("cluster", "", "cluster dir written by `ftvs init` (its members and manager.token)"),
+		dir:       clusterFlag(fs, "", "cluster dir written by `ftvs init` (its members and manager.token)"),
 		addr:      fs.String("addr", "", "any member's HTTP address (with --token-file)"),
 		tokenFile: fs.String("token-file", "", "the manager token (default: manager.token in --cluster)"),
 	}

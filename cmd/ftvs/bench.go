@@ -62,7 +62,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, int) {
 	var f benchFlags
 	fs := newFlags("bench", stderr)
 	fs.StringVar(&f.addr, "addr", "", "gateway URL of one CoServer")
-	fs.StringVar(&f.dir, "cluster", "", "cluster dir from `ftvs init`: load both CoServers' gateways")
+	clusterVar(fs, &f.dir, "", "cluster dir from `ftvs init`: load both CoServers' gateways")
 	fs.StringVar(&f.etcd, "etcd", "", "comma-separated etcd client URLs: run the same load against etcd's JSON gateway, for comparison")
 	fs.IntVar(&f.clients, "clients", 1, "concurrent clients")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run")

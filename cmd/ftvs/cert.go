@@ -16,7 +16,7 @@ import (
 // a cluster made by `ftvs init` (its pki dir).
 func runCert(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("cert", stderr)
-	dir := fs.String("cluster", ".", "cluster dir from `ftvs init` (holds pki/)")
+	dir := clusterFlag(fs, ".", "cluster dir from `ftvs init` (holds pki/)")
 	validity := fs.Duration("validity", 365*24*time.Hour, "with rotate: how long the new certificate is valid")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: ftvs cert rotate MEMBER [--cluster DIR] [--validity D]\n       ftvs cert list [--cluster DIR]\n\n"+

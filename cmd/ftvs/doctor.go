@@ -68,7 +68,7 @@ func parseDoctorFlags(args []string, stderr io.Writer) (doctorFlags, int) {
 	fs.StringVar(&f.file, "advisories", "", "the advisories file, TOML or JSON (default: advisories.toml in the --cluster dir, if there is one)")
 	fs.StringVar(&f.modName, "module-name", "", "the module to check module advisories for (members: the module each runs)")
 	fs.StringVar(&f.modVersion, "module-version", "", "that module's version (members: instead of the version each reports)")
-	fs.StringVar(&f.dir, "cluster", "", "cluster dir (written by ftvs init): also check its members")
+	clusterVar(fs, &f.dir, "", "cluster dir (written by ftvs init): also check its members")
 	fs.StringVar(&f.addr, "addr", "", "any member's HTTP address: also check every member it reaches")
 	fs.BoolVar(&f.asJSON, "json", false, `print JSON: {"facts": [...], "matches": [...], "gaps": [...]}`)
 	if code := parseFlags(fs, args, stderr); code >= 0 {

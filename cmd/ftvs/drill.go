@@ -21,7 +21,7 @@ import (
 // members allow fault injection, with a checked kv workload and a PASS/FAIL report.
 func runDrill(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("drill", stderr)
-	dir := fs.String("cluster", "", "the cluster dir (ftvs init, or the one ftvs demo prints); every member must run with --allow-fault-injection")
+	dir := clusterFlag(fs, "", "the cluster dir (ftvs init, or the one ftvs demo prints); every member must run with --allow-fault-injection")
 	duration := fs.Duration("duration", 10*time.Minute, "how long the workload runs and faults are injected")
 	seed := fs.Uint64("seed", 0, "seed of the fault plan and the workload (0: a new one, printed); the same seed replays the same plan")
 	faults := fs.String("faults", "all", "kinds of fault, comma-separated: "+strings.Join(kindNames(), ","))

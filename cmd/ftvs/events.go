@@ -54,7 +54,7 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 func parseEventsFlags(args []string, stderr io.Writer) (eventsFlags, int) {
 	var f eventsFlags
 	fs := newFlags("events", stderr)
-	fs.StringVar(&f.dir, "cluster", "", "cluster dir written by `ftvs init` (asks every member)")
+	clusterVar(fs, &f.dir, "", "cluster dir written by `ftvs init` (asks every member)")
 	fs.StringVar(&f.addr, "addr", "", "one member's HTTP address (host:port or URL)")
 	fs.BoolVar(&f.follow, "follow", false, "keep printing new events until interrupted")
 	fs.StringVar(&f.since, "since", "", "only events since a time (RFC 3339) or a duration ago (e.g. 10m)")

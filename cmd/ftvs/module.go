@@ -98,6 +98,7 @@ func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int, synopsis s
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	afterParse(fs)
 	if len(pos) < minArgs || len(pos) > maxArgs {
 		fmt.Fprintf(stderr, "%s: wrong number of arguments (%d)\nUsage: %s\n", fs.Name(), len(pos), synopsis)
 		return nil, exitUsage

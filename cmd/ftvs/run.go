@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/ftvs/ftvs/internal/version"
@@ -83,6 +84,38 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// clusterEnv names the cluster dir of every --cluster flag left out.
+const clusterEnv = "FTVS_CLUSTER"
+
+// clusterVar defines --cluster, the cluster dir written by `ftvs init`, on fs: the same
+// flag on every command, whose default is $FTVS_CLUSTER when that is set (else def).
+func clusterVar(fs *flag.FlagSet, p *string, def, usage string) {
+	if env := os.Getenv(clusterEnv); env != "" {
+		def = env
+	}
+	fs.StringVar(p, "cluster", def, usage+"; default: $"+clusterEnv+" if set")
+}
+
+// clusterFlag is clusterVar's flag as a new string.
+func clusterFlag(fs *flag.FlagSet, def, usage string) *string {
+	p := new(string)
+	clusterVar(fs, p, def, usage)
+	return p
+}
+
+// afterParse settles what parsing fs left open: a command that takes --cluster or
+// --addr was given --addr, so $FTVS_CLUSTER does not name its cluster as well.
+func afterParse(fs *flag.FlagSet) {
+	if fs.Lookup("cluster") == nil || fs.Lookup("addr") == nil {
+		return
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["addr"] && !set["cluster"] {
+		fs.Set("cluster", "")
+	}
+}
+
 // parseFlags parses and rejects stray arguments; it returns an exit code (or -1 to go on).
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +124,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
+	afterParse(fs)
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "%s: unexpected argument %q (flags go before it? see -h)\n", fs.Name(), fs.Arg(0))
 		return exitUsage

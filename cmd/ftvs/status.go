@@ -23,7 +23,7 @@ import (
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
-	dir := fs.String("cluster", "", "cluster dir written by `ftvs init` (asks its members)")
+	dir := clusterFlag(fs, "", "cluster dir written by `ftvs init` (asks its members)")
 	addr := fs.String("addr", "", "any member's HTTP address (host:port or URL); it gathers from the others")
 	asJSON := fs.Bool("json", false, "print JSON")
 	noHash := fs.Bool("no-hash", false, "leave out the state hashes")

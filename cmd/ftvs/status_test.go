@@ -125,3 +125,29 @@ func TestStatusCheck(t *testing.T) {
 		t.Errorf("status of a cluster that is down, without --check: exit %d (want 0)", code)
 	}
 }
+
+// $FTVS_CLUSTER is every --cluster left out; --addr given instead still wins, and
+// --cluster given still does.
+func TestClusterFromEnv(t *testing.T) {
+	down := filepath.Join(t.TempDir(), "cluster")
+	if _, err := config.Init(down); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(cluster.View{Mode: cluster.ModeDuplex, Members: []cluster.Status{{Member: "coserver1"}}})
+	}))
+	defer srv.Close()
+	t.Setenv(clusterEnv, down)
+	if code, out, errOut := runCLI("status", "--check"); code != 4 || !strings.Contains(out, "NO QUORUM") {
+		t.Errorf("status --check with $FTVS_CLUSTER: exit %d (want 4, the cluster is down)\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI("status", "--check", "--addr", srv.URL); code != 0 || !strings.Contains(out, "DUPLEX") {
+		t.Errorf("status --check --addr with $FTVS_CLUSTER set: exit %d (want 0, from --addr)\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI("status", "--check", "--addr", srv.URL, "--cluster", down); code != exitUsage || !strings.Contains(errOut, "one of them") {
+		t.Errorf("status with both --addr and --cluster: exit %d (want 2)\n%s", code, errOut)
+	}
+	if code, _, errOut := runCLI("events", "--since", "1m"); code == exitUsage {
+		t.Errorf("events with $FTVS_CLUSTER and no --cluster: usage error\n%s", errOut)
+	}
+}
