@@ -161,4 +161,6 @@ go test -count=1 -timeout 10m ./e2e/drill/
 
 step "go install github.com/ftvs/ftvs/cmd/ftvs@latest from a module proxy (scripts/check-install.sh)"
 scripts/check-install.sh
+step "the release: a .deb with a static ftvs and its systemd units (scripts/check-release.sh)"
+scripts/check-release.sh
 step "done"

@@ -38,6 +38,8 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"bench", "--addr", "x", "--guest", "mysql"}, exitUsage, `--guest "mysql": give kv or sqlite`},
 		{[]string{"bench", "--etcd", "x", "--guest", "sqlite"}, exitUsage, "--guest sqlite loads ftvs gateways, not etcd"},
 		{[]string{"init"}, exitUsage, "exactly one directory"},
+		{[]string{"init", "--member", "coserver1=10.0.0.1", "x"}, exitUsage, "a member has two links"},
+		{[]string{"init", "--member", "coserver1=10.0.0.1,10.0.1.1", "/nonexistent/x"}, exitFailure, "--member coserver2=... given 0 times"},
 		{[]string{"inspect"}, exitUsage, "--data DIR is required"},
 		{[]string{"demo", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"demo", "--guest", "/nonexistent/app.wasm"}, exitUsage, "--guest /nonexistent/app.wasm: stat /nonexistent/app.wasm"},

@@ -23,6 +23,9 @@ type InitResult struct {
 	Members   []Member
 	PKIDir    string // the cluster CA (ca.crt, ca.key) and every member's .crt and .key
 	TokenFile string // the manager token
+	// Bundles are, for a cluster of real hosts (InitOptions.Members), each member's
+	// archive to copy to its host (member name -> path): WriteBundle's.
+	Bundles map[string]string
 }
 
 // InitOptions tune InitWith; the zero value gives the defaults.
@@ -32,7 +35,19 @@ type InitOptions struct {
 	// CertValidity, so that members can be issued new certificates under the same CA.
 	// A member certificate never outlives the CA.
 	CAValidity time.Duration
+	// Members, if set, are the three members' addresses on real hosts (link_a, link_b,
+	// http: ParseMemberSpec), instead of loopback ports on this machine; each member's
+	// data dir is then DataRoot/NAME on its host, and a bundle per member is written
+	// (InitResult.Bundles).
+	Members []Member
+	// DataRoot is where the members of real hosts keep their data dirs; default
+	// DefaultDataRoot.
+	DataRoot string
 }
+
+// DefaultDataRoot is where a member on a real host keeps its data dir (DataRoot/NAME):
+// the .deb's systemd units give the ftvs user this directory.
+const DefaultDataRoot = "/var/lib/ftvs"
 
 // DefaultCertValidity is how long Init's member certificates are valid.
 const DefaultCertValidity = 365 * 24 * time.Hour
@@ -72,16 +87,27 @@ func InitWith(dir string, opts InitOptions) (*InitResult, error) {
 	if err := checkInitDir(dir); err != nil {
 		return nil, err
 	}
-	addrs, err := link.FreeLoopbackAddrs(3 * len(MemberNames))
-	if err != nil {
-		return nil, fmt.Errorf("config: init: pick ports: %w", err)
-	}
 	res := &InitResult{
 		Dir: dir, Files: map[string]string{}, Cluster: NewClusterID(),
 		PKIDir: filepath.Join(dir, DefaultTLSDir), TokenFile: filepath.Join(dir, DefaultManagerTokenFile),
 	}
-	for i, name := range MemberNames {
-		res.Members = append(res.Members, Member{Name: name, LinkA: addrs[3*i], LinkB: addrs[3*i+1], HTTP: addrs[3*i+2]})
+	if len(opts.Members) > 0 {
+		if err := checkHosts(opts.Members); err != nil {
+			return nil, err
+		}
+		for _, name := range MemberNames {
+			m, _ := memberNamed(opts.Members, name)
+			res.Members = append(res.Members, m)
+		}
+		setDefault(&opts.DataRoot, DefaultDataRoot)
+	} else {
+		addrs, err := link.FreeLoopbackAddrs(3 * len(MemberNames))
+		if err != nil {
+			return nil, fmt.Errorf("config: init: pick ports: %w", err)
+		}
+		for i, name := range MemberNames {
+			res.Members = append(res.Members, Member{Name: name, LinkA: addrs[3*i], LinkB: addrs[3*i+1], HTTP: addrs[3*i+2]})
+		}
 	}
 	w := &initWriter{}
 	if err := w.write(res, opts); err != nil {
@@ -124,7 +150,11 @@ func (w *initWriter) write(res *InitResult, opts InitOptions) error {
 		return err
 	}
 	for _, name := range MemberNames {
-		c := &Config{Cluster: res.Cluster, Name: name, DataDir: name, Members: res.Members}
+		dataDir := name
+		if opts.DataRoot != "" {
+			dataDir = filepath.Join(opts.DataRoot, name)
+		}
+		c := &Config{Cluster: res.Cluster, Name: name, DataDir: dataDir, Members: res.Members}
 		c.TLS.Dir, c.Manager.TokenFile = DefaultTLSDir, DefaultManagerTokenFile // relative to the file
 		c.SetDefaults()
 		data := c.Marshal()
@@ -136,6 +166,16 @@ func (w *initWriter) write(res *InitResult, opts InitOptions) error {
 			return err
 		}
 		res.Files[name] = path
+	}
+	if len(opts.Members) > 0 {
+		res.Bundles = map[string]string{}
+		for _, name := range MemberNames {
+			path := filepath.Join(res.Dir, name+".bundle.tar.gz")
+			if err := w.writeBundle(res, name, path); err != nil {
+				return fmt.Errorf("bundle of %s: %w", name, err)
+			}
+			res.Bundles[name] = path
+		}
 	}
 	return nil
 }
