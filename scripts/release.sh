@@ -61,10 +61,11 @@ CONTROL
 #!/bin/sh
 set -e
 if [ "$1" = configure ]; then
+	install -d -m 0750 /etc/ftvs /var/lib/ftvs
 	getent group ftvs >/dev/null || addgroup --system ftvs
 	getent passwd ftvs >/dev/null || adduser --system --ingroup ftvs --home /var/lib/ftvs --no-create-home ftvs
-	install -d -o root -g ftvs -m 0750 /etc/ftvs
-	install -d -o ftvs -g ftvs -m 0750 /var/lib/ftvs
+	chown root:ftvs /etc/ftvs
+	chown ftvs:ftvs /var/lib/ftvs
 	if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 fi
 POSTINST
