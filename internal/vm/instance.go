@@ -103,7 +103,7 @@ func (in *Instance) WriteTracking() error {
 // guest code, and in practice it did not preempt the apply goroutine between entries
 // either: a collection waited up to 390 ms to scan its stack while the goroutines that
 // allocated meanwhile (raft heartbeats among them) waited for the collection. An
-// explicit yield between calls is a point where it always can (TestApplyStall).
+// explicit yield between calls is a point where it always can (BenchmarkApplyStall, internal/vserver).
 const yieldEvery = time.Millisecond
 
 // Module returns the module this instance runs.
