@@ -70,7 +70,7 @@ func parseDoctorFlags(args []string, stderr io.Writer) (doctorFlags, int) {
 	fs.StringVar(&f.modVersion, "module-version", "", "that module's version (members: instead of the version each reports)")
 	clusterVar(fs, &f.dir, "", "cluster dir (written by ftvs init): also check its members")
 	fs.StringVar(&f.addr, "addr", "", "any member's HTTP address: also check every member it reaches")
-	fs.BoolVar(&f.asJSON, "json", false, `print JSON: {"facts": [...], "matches": [...], "gaps": [...]}`)
+	jsonVar(fs, &f.asJSON, `print JSON: {"facts": [...], "matches": [...], "gaps": [...]}`)
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return f, code
 	}

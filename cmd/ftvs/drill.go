@@ -26,7 +26,7 @@ func runDrill(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 0, "seed of the fault plan and the workload (0: a new one, printed); the same seed replays the same plan")
 	faults := fs.String("faults", "all", "kinds of fault, comma-separated: "+strings.Join(kindNames(), ","))
 	rate := fs.String("rate", "1/10s", "how often a fault is injected on average, as N/DURATION (each waits until the cluster is in full redundancy again)")
-	asJSON := fs.Bool("json", false, "print the report as one JSON object instead of text (the timeline goes to stderr)")
+	asJSON := jsonFlag(fs, "print the report as one JSON object instead of text (the timeline goes to stderr)")
 	keep := fs.String("keep", "", "directory for the history, timeline, events and logs (default: a new one under the temp dir, kept only if the drill fails)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: ftvs drill --cluster DIR [--duration 10m] [--seed N] [--faults kill,stop,...] [--rate 1/10s] [--json]

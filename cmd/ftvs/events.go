@@ -60,7 +60,7 @@ func parseEventsFlags(args []string, stderr io.Writer) (eventsFlags, int) {
 	fs.StringVar(&f.since, "since", "", "only events since a time (RFC 3339) or a duration ago (e.g. 10m)")
 	fs.StringVar(&f.severity, "severity", "", "only events of this severity or worse: info, warning, error")
 	fs.IntVar(&f.limit, "limit", 200, "at most this many past events per member (newest kept)")
-	fs.BoolVar(&f.asJSON, "json", false, "print one JSON event per line")
+	jsonVar(fs, &f.asJSON, "print one JSON event per line")
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return f, code
 	}
@@ -195,7 +195,7 @@ var severityMark = map[string]string{"info": " ", "warning": "!", "error": "X"}
 // formatEvent is one readable line: time, severity mark, member, code, message, details.
 func formatEvent(e events.Event) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s %-7s %-9s %-26s %s", e.Time.Local().Format("15:04:05.000"), severityMark[e.Severity], e.Severity, e.Member, e.Code, e.Message)
+	fmt.Fprintf(&b, "%s %s %-7s %-9s %-26s %s", e.Time.Local().Format("2006-01-02 15:04:05.000"), severityMark[e.Severity], e.Severity, e.Member, e.Code, e.Message)
 	keys := make([]string, 0, len(e.Details))
 	for k := range e.Details {
 		keys = append(keys, k)

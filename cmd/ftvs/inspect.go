@@ -13,7 +13,7 @@ import (
 func runInspect(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("inspect", stderr)
 	dataDir := fs.String("data", "", "data directory of a stopped CoServer")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs, "print JSON")
 	var vmf vmFlags
 	vmf.register(fs)
 	if code := parseFlags(fs, args, stderr); code >= 0 {

@@ -98,7 +98,10 @@ func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int, synopsis s
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	afterParse(fs)
+	if err := afterParse(fs); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+		return nil, exitUsage
+	}
 	if len(pos) < minArgs || len(pos) > maxArgs {
 		fmt.Fprintf(stderr, "%s: wrong number of arguments (%d)\nUsage: %s\n", fs.Name(), len(pos), synopsis)
 		return nil, exitUsage
@@ -177,7 +180,7 @@ type moduleReport struct {
 func runModuleInspect(args []string, stdout, stderr io.Writer) int {
 	const synopsis = "ftvs module inspect FILE.wasm [--json]"
 	fs := newFlags("module inspect", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs, "print JSON")
 	pos, code := parseArgs(fs, args, 1, 1, synopsis, stderr)
 	if code >= 0 {
 		return code

@@ -103,17 +103,42 @@ func clusterFlag(fs *flag.FlagSet, def, usage string) *string {
 	return p
 }
 
-// afterParse settles what parsing fs left open: a command that takes --cluster or
-// --addr was given --addr, so $FTVS_CLUSTER does not name its cluster as well.
-func afterParse(fs *flag.FlagSet) {
+// jsonVar defines the output flags of a command that prints JSON for scripts: -o table
+// (the default, for people) or -o json, and --json, the same as -o json.
+func jsonVar(fs *flag.FlagSet, p *bool, usage string) {
+	fs.BoolVar(p, "json", false, usage+" (the same as -o json)")
+	fs.String("o", "table", "output: table (for people) or json ("+usage+")")
+}
+
+// jsonFlag is jsonVar's --json as a new bool.
+func jsonFlag(fs *flag.FlagSet, usage string) *bool {
+	p := new(bool)
+	jsonVar(fs, p, usage)
+	return p
+}
+
+// afterParse settles what parsing fs left open: -o json sets --json; a command that
+// takes --cluster or --addr was given --addr, so $FTVS_CLUSTER does not name its cluster
+// as well. It reports a bad -o.
+func afterParse(fs *flag.FlagSet) error {
+	if o := fs.Lookup("o"); o != nil && fs.Lookup("json") != nil { // module build's -o is its output file
+		switch o.Value.String() {
+		case "json":
+			fs.Set("json", "true")
+		case "table":
+		default:
+			return fmt.Errorf("-o %q: use table or json", o.Value.String())
+		}
+	}
 	if fs.Lookup("cluster") == nil || fs.Lookup("addr") == nil {
-		return
+		return nil
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["addr"] && !set["cluster"] {
 		fs.Set("cluster", "")
 	}
+	return nil
 }
 
 // parseFlags parses and rejects stray arguments; it returns an exit code (or -1 to go on).
@@ -124,7 +149,10 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	afterParse(fs)
+	if err := afterParse(fs); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+		return exitUsage
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "%s: unexpected argument %q (flags go before it? see -h)\n", fs.Name(), fs.Arg(0))
 		return exitUsage

@@ -137,7 +137,7 @@ func receiveBackup(path string, body io.Reader) (backup.Meta, int64, error) {
 // runSnapshotInspect is `ftvs snapshot inspect FILE`: the whole file is verified.
 func runSnapshotInspect(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("snapshot inspect", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs, "print JSON")
 	pos, code := parseArgs(fs, args, 1, 1, "ftvs snapshot inspect FILE [--json]", stderr)
 	if code >= 0 {
 		return code

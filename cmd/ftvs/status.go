@@ -25,7 +25,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
 	dir := clusterFlag(fs, "", "cluster dir written by `ftvs init` (asks its members)")
 	addr := fs.String("addr", "", "any member's HTTP address (host:port or URL); it gathers from the others")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs, "print JSON")
 	noHash := fs.Bool("no-hash", false, "leave out the state hashes")
 	liveHash := fs.Bool("live-hash", false, "hash each CoServer's state now, instead of showing the hash computed at the last comparison point "+
 		"(costs ~40 ms per 64 MiB of guest memory; needs the manager token: manager.token in --cluster, or --token-file)")

@@ -151,3 +151,34 @@ func TestClusterFromEnv(t *testing.T) {
 		t.Errorf("events with $FTVS_CLUSTER and no --cluster: usage error\n%s", errOut)
 	}
 }
+
+// Every command that prints JSON takes -o json as well as --json; -o table is the
+// default; another -o is refused.
+func TestOutputFlag(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(cluster.View{Mode: cluster.ModeDuplex, Members: []cluster.Status{{Member: "coserver1"}}})
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"status", "--addr", srv.URL, "-o", "json"}, 0, `"mode": "duplex"`},
+		{[]string{"status", "--addr", srv.URL, "--json"}, 0, `"mode": "duplex"`},
+		{[]string{"status", "--addr", srv.URL, "-o", "table"}, 0, "DUPLEX"},
+		{[]string{"status", "--addr", srv.URL, "-o", "yaml"}, exitUsage, `-o "yaml": use table or json`},
+		{[]string{"snapshot", "inspect", "-o", "yaml", "x"}, exitUsage, `-o "yaml": use table or json`},
+	} {
+		code, out, errOut := runCLI(tc.args...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("%v: exit %d (want %d)\n%s%s\nwant %q", tc.args, code, tc.code, out, errOut, tc.want)
+		}
+	}
+	for _, c := range []string{"status", "events", "doctor", "drill", "inspect", "update"} {
+		_, out, errOut := runCLI(c, "-h")
+		if !strings.Contains(out+errOut, "  -o string") || !strings.Contains(out+errOut, "  -json") {
+			t.Errorf("ftvs %s -h lists no -o and --json:\n%s%s", c, out, errOut)
+		}
+	}
+}

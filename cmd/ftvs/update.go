@@ -20,7 +20,7 @@ func runUpdate(args []string, stdout, stderr io.Writer) int {
 	simplex := fs.Bool("simplex", false, "update although a CoServer is away (it takes the new module when it syncs)")
 	dryRun := fs.Bool("dry-run", false, "run every check and the rehearsals, change nothing")
 	advisories := fs.String("advisories", "", "advisories file (TOML or JSON) of known-bad combinations (default: advisories.toml in --cluster, if there)")
-	asJSON := fs.Bool("json", false, "print the answer as JSON")
+	asJSON := jsonFlag(fs, "print the answer as JSON")
 	t := actionTarget(fs)
 	pos, code := parseArgs(fs, args, 1, 1, "ftvs update [flags] FILE.wasm", stderr)
 	if code >= 0 {
@@ -49,7 +49,7 @@ func runUpdate(args []string, stdout, stderr io.Writer) int {
 func runRollback(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("rollback", stderr)
 	to := fs.String("to", "", "sha256 (or a prefix) of the earlier module (default: the previous one; `ftvs status --json` lists them as module_history)")
-	asJSON := fs.Bool("json", false, "print the answer as JSON")
+	asJSON := jsonFlag(fs, "print the answer as JSON")
 	t := actionTarget(fs)
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
