@@ -573,6 +573,26 @@ func TestManagerUI(t *testing.T) {
 		t.Errorf("the page was reloaded: it must follow the cluster live")
 	}
 
+	// The last hour's charts: this member's own samples (GET /ftvs/v1/history, every 5 s),
+	// a line each once there are two, and what a screen reader says of them.
+	putKeys(t, c.gateways(), 200)
+	var charts struct {
+		Lines  int
+		Labels []string
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		b.mustEval(`({lines: document.querySelectorAll('#history .chart polyline').length,
+			labels: [...document.querySelectorAll('#history .chart svg')].map((e) => e.getAttribute('aria-label') || '')})`, &charts)
+		if charts.Lines == 4 && strings.Contains(strings.Join(charts.Labels, "|"), "Requests per second over the last") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the last hour's charts: %d lines, labels %q", charts.Lines, charts.Labels)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	b.screenshot(filepath.Join(art, "03b-charts.png"))
+
 	// A fault drill announced to one member shows on every member's page: while it runs,
 	// and its verdict after.
 	if s.Drill.Shown {

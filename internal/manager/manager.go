@@ -115,6 +115,8 @@ func Handler(cfg Config) (http.Handler, error) {
 	}
 	s := &server{cfg: cfg, m: cfg.Member, log: cfg.Logger}
 	s.initMetrics()
+	s.history = &history{}
+	go s.history.run(s.m)
 	mux := http.NewServeMux()
 	for pattern, h := range s.routes() {
 		if method, _, _ := strings.Cut(pattern, " "); method != http.MethodGet && method != http.MethodHead {
@@ -134,6 +136,7 @@ type server struct {
 	m       Member
 	log     *slog.Logger
 	metrics http.Handler // GET /metrics (metrics.go)
+	history *history     // GET /ftvs/v1/history (history.go)
 }
 
 func (s *server) routes() map[string]http.Handler {
@@ -148,6 +151,7 @@ func (s *server) routes() map[string]http.Handler {
 		"GET /ftvs/v1/virtual-server":                 http.HandlerFunc(s.v1VirtualServer),
 		"GET /ftvs/v1/events":                         http.HandlerFunc(s.events),
 		"GET /ftvs/v1/events/stream":                  http.HandlerFunc(s.eventStream),
+		"GET /ftvs/v1/history":                        http.HandlerFunc(s.serveHistory),
 		"GET /metrics":                                http.HandlerFunc(s.serveMetrics),
 		"POST /ftvs/v1/coservers/{name}/{action}":     http.HandlerFunc(s.coserverAction),
 		"POST /ftvs/v1/leadership/transfer":           http.HandlerFunc(s.transfer),

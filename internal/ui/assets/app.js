@@ -13,6 +13,7 @@
   const STREAM_RETRY_MAX_MS = 10000;
   const RATE_WINDOW_MS = 5000;      // the request rate is averaged over this window
   const LAG_WARN_ENTRIES = 1000;    // a running CoServer this far behind the leader's commit index is lagging
+  const HISTORY_INTERVAL_MS = 5000; // how often the last hour's charts are asked for
   const FIRST_EVENTS = 50;          // events shown when the page opens
   const MAX_EVENTS = 300;           // events kept in the list
   const TOKEN_KEY = 'ftvs.managerToken';
@@ -1064,11 +1065,53 @@
     else window.addEventListener('resize', drawLinks);
   }
 
+  // The last hour's charts: GET /ftvs/v1/history, this member's own samples.
+  function fmtChart(v, unit) {
+    if (unit === 'seconds') return v >= 1 ? v.toFixed(2) + ' s' : (v * 1000).toFixed(v >= 0.01 ? 0 : 1) + ' ms';
+    if (unit === 'bytes') return fmtBytes(v);
+    if (unit === 'rate') return fmtRate(v);
+    return fmtInt(Math.round(v));
+  }
+
+  function drawChart(fig, samples) {
+    const key = fig.dataset.key, unit = fig.dataset.unit;
+    const svg = fig.querySelector('svg');
+    const values = samples.map((s) => s[key] || 0);
+    svg.replaceChildren();
+    const label = fig.querySelector('figcaption').textContent;
+    if (values.length < 2) {
+      svg.setAttribute('aria-label', label + ': not enough samples yet');
+      setText(fig.querySelector('.chart-value'), 'collecting…');
+      return;
+    }
+    const max = Math.max(...values), top = max > 0 ? max * 1.1 : 1;
+    const pts = values.map((v, i) => ((i / (values.length - 1)) * 300).toFixed(1) + ',' + (68 - (v / top) * 64).toFixed(1));
+    svg.append(svgEl('polyline', { class: 'chart-line', points: pts.join(' ') }));
+    const now = values[values.length - 1];
+    const minutes = Math.round((samples.length * HISTORY_INTERVAL_MS) / 60000);
+    svg.setAttribute('aria-label', `${label} over the last ${minutes || 1} min: now ${fmtChart(now, unit)}, highest ${fmtChart(max, unit)}`);
+    setText(fig.querySelector('.chart-value'), `now ${fmtChart(now, unit)} · highest ${fmtChart(max, unit)}`);
+  }
+
+  async function pollHistory() {
+    try {
+      const r = await fetchWithTimeout('/ftvs/v1/history', {}, VIEW_TIMEOUT_MS);
+      if (r.ok) {
+        const h = await r.json();
+        document.querySelectorAll('#history .chart').forEach((fig) => drawChart(fig, h.samples || []));
+      }
+    } catch (e) {
+      // The view's poll says when the member is out of reach.
+    }
+    setTimeout(pollHistory, HISTORY_INTERVAL_MS);
+  }
+
   function start() {
     loadToken();
     saveToken(state.token);
     wireControls();
     pollView();
+    pollHistory();
     followEvents();
   }
 
