@@ -531,6 +531,9 @@ func TestManagerUI(t *testing.T) {
 	}
 	b.mustEval(`window.__ftvsProbe = 1`, nil) // gone if the page reloads
 	b.screenshot(filepath.Join(art, "01-duplex.png"))
+	if a := alertsShown(b); len(a.Alerts) != 0 || a.Links != "All 6 links up." {
+		t.Errorf("duplex: active alerts %q, links %q; want none and all up", a.Alerts, a.Links)
+	}
 
 	c.kill(config.CoServer2)
 	s = b.waitUI("simplex with a warning on coserver2", 5*time.Second, func(s uiState) bool {
@@ -539,6 +542,17 @@ func TestManagerUI(t *testing.T) {
 	})
 	if !strings.Contains(s.Detail, "Redundancy lost") {
 		t.Errorf("simplex banner says %q, want it to say redundancy is lost", s.Detail)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		a := alertsShown(b)
+		all := strings.Join(a.Alerts, "|")
+		if strings.Contains(all, "error:Redundancy lost") && strings.Contains(all, "error:coserver2 does not answer") && strings.Contains(a.Links, "Links down: ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("simplex: active alerts %q, links %q", a.Alerts, a.Links)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	b.waitUI("coserver2's links down and its loss in the events", 10*time.Second, func(s uiState) bool {
 		for _, l := range uiLinks {
@@ -748,4 +762,18 @@ func announceDrill(t *testing.T, c *cluster, member, body string) {
 	}
 	var rep map[string]string
 	apiCall(t, http.MethodPost, c.url(member)+"/ftvs/v1/drill", auth, body).ok(t, &rep)
+}
+
+// shownAlerts is the page's list of active alerts ("severity:text") and its links in words.
+type shownAlerts struct {
+	Alerts []string
+	Links  string
+}
+
+func alertsShown(b *browser) shownAlerts {
+	b.t.Helper()
+	var a shownAlerts
+	b.mustEval(`({alerts: [...document.querySelectorAll('#alerts-list .alert')].map((e) => e.dataset.severity + ':' + e.textContent),
+		links: document.getElementById('links-text').textContent})`, &a)
+	return a
 }

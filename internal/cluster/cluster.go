@@ -84,7 +84,10 @@ type Status struct {
 	// Clock: how far this member's wall clock, and its peers', are from the cluster's
 	// time (internal/clusterclock); none on a lone CoServer.
 	Clock *clusterclock.Report `json:"clock,omitempty"`
-	Error string               `json:"error,omitempty"` // why it could not be reached
+	// CertExpires is when this member's link certificate expires (RFC 3339); none with
+	// tls.mode = "off" or on a lone CoServer.
+	CertExpires string `json:"cert_expires,omitempty"`
+	Error       string `json:"error,omitempty"` // why it could not be reached
 }
 
 // Override is a start without quorum in effect: the operator started the virtual

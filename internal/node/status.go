@@ -66,6 +66,9 @@ func (m *Member) raftStatus() cluster.Status {
 		r := m.clock.Report()
 		st.Clock = &r
 	}
+	if m.cfg.TLS != nil {
+		st.CertExpires = m.cfg.TLS.Expiry().UTC().Format(time.RFC3339)
+	}
 	pf := platform.Local()
 	st.Platform, st.ABI = &pf, version.ABI
 	return st

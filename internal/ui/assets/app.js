@@ -252,10 +252,93 @@
     renderBanner(v, mode);
     renderNodes(v);
     drawLinks();
+    renderLinksText(v);
+    renderAlerts(v);
+    renderModules(v);
     renderEventSource(v);
     renderEmergency(v);
     renderDrill(v);
     updateButtons();
+  }
+
+  // renderLinksText says every link's state in words, beside the drawing (and for a
+  // screen reader): the ones down by name, or that all are up.
+  function renderLinksText(v) {
+    const names = v.members.map((m) => m.name).sort();
+    const down = [], unknown = [];
+    let n = 0;
+    for (let i = 0; i < names.length; i++) {
+      for (let j = i + 1; j < names.length; j++) {
+        for (const link of ['a', 'b']) {
+          n++;
+          const s = linkState(v, names[i], names[j], link).state;
+          if (s === 'down') down.push(names[i] + '–' + names[j] + ' ' + link);
+          if (s === 'unknown') unknown.push(names[i] + '–' + names[j] + ' ' + link);
+        }
+      }
+    }
+    let text = down.length ? 'Links down: ' + down.join(', ') + '.' : 'All ' + n + ' links up.';
+    if (unknown.length) text += ' Not known: ' + unknown.join(', ') + '.';
+    setText($('links-text'), text);
+    setData($('links-text'), 'down', String(down.length));
+  }
+
+  // alertsOf lists what needs an operator now, most severe first: what the view says
+  // is wrong with a member, a link, a copy of the virtual server, a clock or a
+  // certificate. The events say what happened; these say what still is.
+  function alertsOf(v) {
+    const out = [];
+    const add = (sev, text) => out.push({ sev, text });
+    if (v.mode === 'no-quorum') add('error', 'No quorum: fewer than two members reach each other, so the virtual server does not answer.');
+    if (v.mode === 'simplex') add('error', 'Redundancy lost: one CoServer runs the virtual server; one more failure stops it.');
+    if (v.override) add('warning', 'A start without quorum is in effect on ' + v.override.coserver + ' since ' + v.override.since + '.');
+    for (const m of v.members) {
+      if (!reachable(m)) {
+        add('error', m.name + ' does not answer' + (m.error ? ': ' + shortCause(m.error) : '') + '.');
+        continue;
+      }
+      const vs = m.virtual_server;
+      if (kindOf(m) === 'coserver' && vs && vs !== 'running') {
+        add(vs === 'syncing' ? 'info' : vs === 'disabled' ? 'warning' : 'error', m.name + '\'s virtual server is ' + (vs === 'no-module' ? 'without a module' : vs) + (m.failure ? ': ' + m.failure : '') + '.');
+      }
+      if (m.storage) add('error', m.name + '\'s disk fails: ' + m.storage + '.');
+      if (m.clock && m.clock.skewed) add('warning', m.name + '\'s clock is ' + Math.round(Math.abs(m.clock.offset_ms) / 1000) + ' s off the cluster\'s time: check its NTP.');
+      if (m.cert_expires) {
+        const days = (Date.parse(m.cert_expires) - Date.now()) / 86400000;
+        if (days < 30) add(days < 7 ? 'error' : 'warning', m.name + '\'s certificate expires in ' + Math.max(0, Math.floor(days)) + ' days: run ftvs cert rotate ' + m.name + '.');
+      }
+      if (m.probation) add('info', m.name + '\'s module is on probation after an update.');
+    }
+    const t = $('links-text').dataset.down;
+    if (t && t !== '0') add('warning', $('links-text').textContent.split('.')[0] + ': traffic uses the other link, without redundancy.');
+    const rank = { error: 0, warning: 1, info: 2 };
+    return out.sort((a, b) => rank[a.sev] - rank[b.sev]);
+  }
+
+  function renderAlerts(v) {
+    const list = alertsOf(v);
+    const key = list.map((a) => a.sev + a.text).join('|');
+    if (key === state.alertsKey) return; // unchanged: nothing to redraw or announce
+    state.alertsKey = key;
+    const ul = $('alerts-list');
+    ul.replaceChildren(...list.map((a) => el('li', { class: 'alert', 'data-severity': a.sev }, icon(a.sev === 'info' ? 'info' : a.sev, 'icon'), el('span', { text: a.text }))));
+    $('alerts-empty').hidden = list.length > 0;
+    setText($('alerts-count'), list.length ? list.length + ' now' : '');
+    setData($('alerts'), 'count', String(list.length));
+  }
+
+  // renderModules shows the running module and the earlier ones kept for rollback, and
+  // each member's certificate expiry, in the update card.
+  function renderModules(v) {
+    const leader = memberNamed(v, v.leader) || coservers(v).find(reachable);
+    if (!leader || !leader.module) { setText($('modules'), ''); return; }
+    const hist = (leader.module_history || []);
+    let text = 'Running: ' + leader.module + (leader.module_version ? ' ' + leader.module_version : '') +
+      (leader.module_sha256 ? ' (sha256 ' + leader.module_sha256.slice(0, 12) + '…)' : '') + '. ';
+    text += hist.length ? 'Kept for rollback: ' + hist.join(', ') + '.' : 'No earlier module kept.';
+    const certs = v.members.filter((m) => m.cert_expires).map((m) => m.name + ' ' + m.cert_expires.slice(0, 10));
+    if (certs.length) text += ' Certificates expire: ' + certs.join(', ') + '.';
+    setText($('modules'), text);
   }
 
   // renderDrill shows the fault drill the members were last told of (ftvs drill): a
