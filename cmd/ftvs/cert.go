@@ -22,12 +22,17 @@ func runCert(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Usage: ftvs cert rotate MEMBER [--cluster DIR] [--validity D]\n       ftvs cert list [--cluster DIR]\n\n"+
 			"rotate issues a new certificate and key for MEMBER, signed by the cluster CA. A member whose tls.dir is\n"+
 			"this pki dir picks it up for new connections within a second, without a restart; for a member on another\n"+
-			"machine, copy pki/MEMBER.crt and pki/MEMBER.key there (into its tls.dir). The old pair is kept as .old.")
+			"machine, copy pki/MEMBER.crt and pki/MEMBER.key there (into its tls.dir). The old pair is kept as .old.\n\n"+
+			"Examples:\n  ftvs cert list --cluster /etc/ftvs/cluster\n  ftvs cert rotate coserver2 --cluster /etc/ftvs/cluster --validity 8760h\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if len(args) == 0 {
 		fs.Usage()
 		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fs.Usage()
+		return exitOK
 	}
 	sub := args[0]
 	var positional []string // flags may come before or after the member name

@@ -116,3 +116,27 @@ func commandFlags(t *testing.T) map[string]map[string]bool {
 	}
 	return out
 }
+
+// Every command's -h shows examples, and every example uses flags its command has.
+func TestHelpHasExamples(t *testing.T) {
+	flags := commandFlags(t)
+	for _, c := range commands() {
+		if c.name == "version" {
+			continue
+		}
+		_, out, errOut := runCLI(c.name, "-h")
+		if !strings.Contains(out+errOut, "Examples:") && !strings.Contains(out+errOut, "Examples") {
+			t.Errorf("ftvs %s -h shows no examples:\n%s%s", c.name, out, errOut)
+		}
+	}
+	for name, exs := range examples {
+		cmd, _, _ := strings.Cut(name, " ")
+		for _, ex := range exs {
+			for _, f := range regexp.MustCompile(`\s--?([a-z][a-z0-9-]+)`).FindAllStringSubmatch(strings.SplitN(ex, "#", 2)[0], -1) {
+				if !flags[cmd][f[1]] {
+					t.Errorf("example of %s %q: ftvs %s has no flag %s", name, ex, cmd, f[1])
+				}
+			}
+		}
+	}
+}

@@ -45,6 +45,10 @@ release (prereleases included) up to the next major release.
 or "POST /query" (that path only). The leading CoServer runs such a request without a
 log entry and discards what it changed in guest memory: declare only routes that
 change no state.
+
+Examples:
+  ftvs module build --name app --version 1.2.0 --read "GET /items/" -o app.wasm ./cmd/app
+  ftvs module inspect app.wasm
 `
 
 func runModule(args []string, stdout, stderr io.Writer) int {
@@ -80,10 +84,7 @@ func moduleUsage(w io.Writer) {
 // parseArgs parses flags that may come before, between or after the positional
 // arguments, which it returns; the code is as for parseFlags (-1 to go on).
 func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int, synopsis string, stderr io.Writer) ([]string, int) {
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printUsage(stderr, fs, synopsis) }
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
