@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -74,6 +75,10 @@ func runMember(kind cluster.Kind, args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
+	tokens, err := readTokens(cfg.Manager.TokensFile) // before anything is written
+	if err != nil {
+		return memberFail(stderr, kind, exitUsage, "%v", err)
+	}
 	log, err := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
 		return memberFail(stderr, kind, exitUsage, "%v", err)
@@ -93,7 +98,7 @@ func runMember(kind cluster.Kind, args []string, stdout, stderr io.Writer) int {
 	if ncfg.Registry, err = memberRegistry(inmem); err != nil {
 		return memberFail(stderr, kind, exitFailure, "%v", err)
 	}
-	ncfg.Manager = managerFor(ncfg.ManagerToken, log)
+	ncfg.Manager = managerFor(ncfg.ManagerToken, tokens)
 	ncfg.Gateway = gatewayFor
 	ncfg.CheckInterval = cfg.Guest.CheckInterval.Duration
 	ncfg.TickInterval = cfg.Guest.TickInterval.Duration
@@ -211,10 +216,44 @@ var _ manager.Member = (*node.Member)(nil)
 
 // managerFor builds the Manager's routes for the member it is given: the node mounts
 // them on its public port beside the gateway.
-func managerFor(token string, log *slog.Logger) func(*node.Member) (http.Handler, error) {
+func managerFor(token string, tokens map[string]string) func(*node.Member) (http.Handler, error) {
 	return func(m *node.Member) (http.Handler, error) {
-		return manager.Handler(manager.Config{Member: m, Token: token, Logger: log.With("member", m.Name())})
+		return manager.Handler(manager.Config{Member: m, Token: token, Tokens: tokens, Logger: m.Logger()})
 	}
+}
+
+// tokenName is a name in manager.tokens_file.
+var tokenName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// readTokens reads manager.tokens_file ("" = none): one "NAME TOKEN" per line, # comments.
+func readTokens(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("manager.tokens_file: %w", err)
+	}
+	out := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) != 2:
+			return nil, fmt.Errorf("manager.tokens_file %s:%d: want NAME TOKEN", path, i+1)
+		case !tokenName.MatchString(f[0]) || f[0] == "manager":
+			return nil, fmt.Errorf("manager.tokens_file %s:%d: name %q: use letters, digits, '.', '_' or '-' (and not manager, the name of manager.token_file's)", path, i+1, f[0])
+		case len(f[1]) < 16:
+			return nil, fmt.Errorf("manager.tokens_file %s:%d: %s's token is shorter than 16 characters", path, i+1, f[0])
+		case out[f[0]] != "":
+			return nil, fmt.Errorf("manager.tokens_file %s:%d: %s is named twice", path, i+1, f[0])
+		}
+		out[f[0]] = f[1]
+	}
+	return out, nil
 }
 
 // The member proposes the clients' requests for the gateway.

@@ -115,3 +115,25 @@ func TestEventsFlags(t *testing.T) {
 		t.Errorf("parseSince(RFC 3339) = %v, %v", got, err)
 	}
 }
+
+// A bad manager.tokens_file is refused at start with its line and the fix.
+func TestBadTokensFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ text, want string }{
+		{"alice\n", ":1: want NAME TOKEN"},
+		{"# operators\nalice short\n", ":2: alice's token is shorter than 16 characters"},
+		{"manager 0123456789abcdef0123\n", `name "manager"`},
+		{"al!ce 0123456789abcdef0123\n", `name "al!ce": use letters`},
+		{"bob 0123456789abcdef0123\nbob 0123456789abcdef0124\n", ":2: bob is named twice"},
+	} {
+		f := filepath.Join(dir, "operators.tokens")
+		os.WriteFile(f, []byte(tc.text), 0o600)
+		code, _, errOut := runCLI("coserver", "--simplex", "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--manager-tokens-file", f)
+		if code != exitUsage || !strings.Contains(errOut, "manager.tokens_file") || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d: %s; want %q", tc.text, code, errOut, tc.want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+			t.Fatalf("%q: the refused start wrote its data dir", tc.text)
+		}
+	}
+}

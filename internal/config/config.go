@@ -122,6 +122,9 @@ type Gateway struct {
 // Manager is the access to the Manager/status API.
 type Manager struct {
 	TokenFile string `toml:"token_file"` // token required for anything that changes state; default "manager.token", relative to the config file (resolve on Load)
+	// TokensFile, if set, holds more tokens, one "NAME TOKEN" per line, each accepted as
+	// the manager token is and named in the events of what its holder did.
+	TokensFile string `toml:"tokens_file"`
 }
 
 // Alerts sends this member's events to an operator's webhook (internal/alerts).

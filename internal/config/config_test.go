@@ -114,7 +114,7 @@ func TestMarshalComments(t *testing.T) {
 			}
 		}
 	}
-	if want := 3 + 3*4 + 6 + 7 + 2 + 3 + 3 + 1 + 3 + 2; n != want {
+	if want := 3 + 3*4 + 6 + 7 + 2 + 3 + 3 + 2 + 3 + 2; n != want {
 		t.Errorf("%d settings written, want %d", n, want)
 	}
 }

@@ -73,6 +73,7 @@ func Load(path string) (*Config, error) {
 	c.Gateway.TLSKey = resolve(dir, c.Gateway.TLSKey)
 	c.Gateway.ClientTokenFile = resolve(dir, c.Gateway.ClientTokenFile)
 	c.Manager.TokenFile = resolve(dir, c.Manager.TokenFile)
+	c.Manager.TokensFile = resolve(dir, c.Manager.TokensFile)
 	c.Alerts.TokenFile = resolve(dir, c.Alerts.TokenFile)
 	return c, nil
 }

@@ -82,6 +82,11 @@ var Catalogue = []Kind{
 		"This member's wall clock agrees with the cluster's time again (within a second).",
 		"nothing"},
 
+	// The API.
+	{"manager.action", SeverityInfo,
+		"The API carried out an action (a POST with a valid token): the method, the path, its answer's status and who held the token (by: its name in manager.tokens_file, or manager for manager.token).",
+		"nothing if it was you or a colleague; otherwise rotate the tokens (manager.token_file, manager.tokens_file) and find out who held that one"},
+
 	// Backups.
 	{"backup.taken", SeverityInfo,
 		"The leader gave its virtual server's state for a backup (ftvs snapshot save, POST /ftvs/v1/snapshot/save), at the index given: every write acknowledged before is in it.",

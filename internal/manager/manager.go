@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -100,7 +101,13 @@ type Config struct {
 	Member Member
 	// Token, if set, must be sent as "Authorization: Bearer TOKEN" to every endpoint
 	// that changes state, and to read the live state hash.
-	Token  string
+	Token string
+	// Tokens are more tokens accepted where Token is, by their holders' names
+	// (manager.tokens_file); the events of what each did name its holder (Token's is
+	// "manager").
+	Tokens map[string]string
+	// Logger gets the events the Manager records (manager.action): the member's logger,
+	// whose records with an "event" attribute go to its event log.
 	Logger *slog.Logger
 }
 
@@ -120,7 +127,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	for pattern, h := range s.routes() {
 		if method, _, _ := strings.Cut(pattern, " "); method != http.MethodGet && method != http.MethodHead {
-			h = requireToken(h, cfg.Token)
+			h = s.requireToken(h)
 		}
 		mux.Handle(pattern, h)
 	}
@@ -177,20 +184,39 @@ func (s *server) routes() map[string]http.Handler {
 	return routes
 }
 
-// requireToken wraps h so that it runs only for requests bearing token ("" = open),
-// and removes the Authorization header before h sees the request.
-func requireToken(h http.Handler, token string) http.Handler {
-	if token == "" {
+// requireToken wraps h so that it runs only for requests bearing one of the tokens
+// (Config.Token, "" = open; Config.Tokens), removes the Authorization header before h
+// sees the request, and records what was done, and by whom, as a manager.action event.
+func (s *server) requireToken(h http.Handler) http.Handler {
+	if s.cfg.Token == "" && len(s.cfg.Tokens) == 0 {
 		return h
 	}
-	want := []byte("Bearer " + token)
+	wants := map[string][]byte{}
+	if s.cfg.Token != "" {
+		wants["manager"] = []byte("Bearer " + s.cfg.Token)
+	}
+	for name, tok := range s.cfg.Tokens {
+		wants[name] = []byte("Bearer " + tok)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := r.Header.Get("Authorization")
-		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+			// A browser sends Origin: a page of another site asking this member to act.
+			w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeNotApplied))
+			apijson.Problem(w, http.StatusForbidden, fmt.Sprintf("%s %s from a page of %s: the API acts only for its own page (/ftvs/ui/) and for clients that send no Origin, such as ftvs", r.Method, r.URL.Path, o))
+			return
+		}
+		got := []byte(r.Header.Get("Authorization"))
+		by := ""
+		for name, want := range wants { // every one compared: the time says nothing of which
+			if subtle.ConstantTimeCompare(got, want) == 1 {
+				by = name
+			}
+		}
+		if by == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
 			w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeNotApplied))
 			msg := "missing credentials"
-			if got != "" {
+			if len(got) > 0 {
 				msg = "wrong token"
 			}
 			apijson.Problem(w, http.StatusUnauthorized, fmt.Sprintf("%s: %s %s requires the manager token (manager.token in the cluster dir), sent as \"Authorization: Bearer TOKEN\"",
@@ -198,9 +224,47 @@ func requireToken(h http.Handler, token string) http.Handler {
 			return
 		}
 		r.Header.Del("Authorization")
-		h.ServeHTTP(w, r)
+		sw := &codeWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		s.log.Info(fmt.Sprintf("%s %s by %s: %d %s", r.Method, r.URL.Path, by, sw.status(), http.StatusText(sw.status())),
+			"event", "manager.action", "by", by, "method", r.Method, "path", r.URL.Path, "status", sw.status(), "remote", r.RemoteAddr)
 	})
 }
+
+// sameOrigin reports whether the Origin header origin names host (the request's Host).
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}
+
+// codeWriter remembers the status an action answered with.
+type codeWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *codeWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *codeWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // noRoute answers a member path that has no route for this method: 405 with Allow when
 // the path takes other methods, else 404. Both in the API's JSON error shape.

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -416,5 +418,81 @@ func TestDrillNote(t *testing.T) {
 	}
 	if want := []string{"drill running", "drill passed", "drill failed"}; !slices.Equal(f.actions, want) {
 		t.Errorf("actions %q, want %q", f.actions, want)
+	}
+}
+
+// recordLog keeps the records a Manager logs.
+type recordLog struct {
+	mu   sync.Mutex
+	recs []map[string]string
+}
+
+func (l *recordLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *recordLog) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]string{"msg": r.Message}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
+	l.mu.Lock()
+	l.recs = append(l.recs, m)
+	l.mu.Unlock()
+	return nil
+}
+func (l *recordLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *recordLog) WithGroup(string) slog.Handler      { return l }
+
+// Named tokens (manager.tokens_file) are accepted where the manager token is, and every
+// action the API carries out is recorded as manager.action, naming the token's holder.
+func TestNamedTokensRecordWhoActed(t *testing.T) {
+	rl := &recordLog{}
+	h, err := Handler(Config{Member: &fakeMember{}, Token: token, Tokens: map[string]string{"alice": "alice-token-0123456789"}, Logger: slog.New(rl)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(auth string) int {
+		r := httptest.NewRequest("POST", "/ftvs/v1/rollback", strings.NewReader(""))
+		if auth != "" {
+			r.Header.Set("Authorization", "Bearer "+auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if c := do("alice-token-0123456789"); c != 200 {
+		t.Fatalf("alice's token: %d", c)
+	}
+	if c := do(token); c != 200 {
+		t.Fatalf("the manager token: %d", c)
+	}
+	if c := do("mallory-token-0123456789"); c != 401 {
+		t.Fatalf("an unknown token: %d", c)
+	}
+	var by []string
+	for _, r := range rl.recs {
+		if r["event"] == "manager.action" {
+			by = append(by, r["by"]+" "+r["method"]+" "+r["path"]+" "+r["status"])
+		}
+	}
+	if want := []string{"alice POST /ftvs/v1/rollback 200", "manager POST /ftvs/v1/rollback 200"}; !slices.Equal(by, want) {
+		t.Fatalf("manager.action events %q, want %q", by, want)
+	}
+}
+
+// An action asked by a page of another site (its Origin) is refused, token or not; the
+// Manager's own page and clients without an Origin are not.
+func TestCrossSiteActionRefused(t *testing.T) {
+	for _, tc := range []struct {
+		origin string
+		code   int
+	}{{"https://evil.example", 403}, {"http://member.example:8080", 200}, {"", 200}, {"null", 403}} {
+		h, _ := Handler(Config{Member: &fakeMember{}, Token: token})
+		r := httptest.NewRequest("POST", "http://member.example:8080/ftvs/v1/rollback", strings.NewReader(""))
+		r.Header.Set("Authorization", "Bearer "+token)
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.code {
+			t.Errorf("Origin %q: %d %s, want %d", tc.origin, w.Code, w.Body, tc.code)
+		}
 	}
 }
