@@ -607,6 +607,22 @@ func TestManagerUI(t *testing.T) {
 	}
 	b.screenshot(filepath.Join(art, "03b-charts.png"))
 
+	// Every member's events in one list (GET /ftvs/v1/events?scope=cluster).
+	b.mustEval(`(() => { const c = document.getElementById('events-cluster'); c.checked = true; c.dispatchEvent(new Event('change')); })()`, nil)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		var members []string
+		b.mustEval(`[...new Set([...document.querySelectorAll('#events-all li')].map((e) => e.dataset.member))].sort()`, &members)
+		if slices.Equal(members, []string{config.CoServer1, config.CoServer2, config.Witness}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("every member's events: the list shows %v", members)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	b.screenshot(filepath.Join(art, "03c-every-members-events.png"))
+	b.mustEval(`(() => { const c = document.getElementById('events-cluster'); c.checked = false; c.dispatchEvent(new Event('change')); })()`, nil)
+
 	// A fault drill announced to one member shows on every member's page: while it runs,
 	// and its verdict after.
 	if s.Drill.Shown {

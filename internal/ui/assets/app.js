@@ -794,6 +794,7 @@
   }
 
   function renderEventSource(v) {
+    if ($('events-cluster').checked) return; // pollClusterEvents says where they come from
     const p = $('events-source');
     const key = v.asked_via + '|' + v.members.map((m) => m.name + '=' + (m.manager || '')).join(',');
     if (p.dataset.key === key) return;
@@ -816,6 +817,37 @@
     if (!ev || typeof ev !== 'object') return;
     if (ev.seq && ev.seq <= state.lastSeq) return;
     if (ev.seq) state.lastSeq = ev.seq;
+    const li = eventItem(ev);
+    if (live) li.classList.add('fresh');
+    const list = $('events');
+    list.prepend(li);
+    while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
+    if (!$('events-cluster').checked) $('events-empty').hidden = true;
+  }
+
+  // Every member's events (GET /ftvs/v1/events?scope=cluster, which the serving member
+  // gathers over the links), while "every member" is checked: polled, newest first.
+  async function pollClusterEvents() {
+    if (!$('events-cluster').checked) return;
+    try {
+      const r = await fetchWithTimeout('/ftvs/v1/events?scope=cluster&limit=' + FIRST_EVENTS * 2, {}, VIEW_TIMEOUT_MS);
+      if (r.ok) {
+        const d = await r.json();
+        const evs = (d.events || []).slice().reverse();
+        $('events-all').replaceChildren(...evs.map(eventItem));
+        $('events-empty').hidden = evs.length > 0;
+        const away = (d.unreachable || []);
+        setText($('events-source'), 'Every member\'s events, gathered by ' + (d.asked_via || 'this member') + ' every 5 s' +
+          (away.length ? '; not answering: ' + away.join(', ') : '') + '.');
+        $('events-source').dataset.key = '';
+      }
+    } catch (e) {
+      // The view's poll says when the member is out of reach.
+    }
+    setTimeout(pollClusterEvents, HISTORY_INTERVAL_MS);
+  }
+
+  function eventItem(ev) {
     const sev = ['info', 'warning', 'error'].includes(ev.severity) ? ev.severity : 'info';
     const details = detailsText(ev.details);
     const li = el('li', {
@@ -829,11 +861,7 @@
       el('span', { class: 'ev-code', text: ev.code || '' })),
     el('div', { class: 'ev-msg', text: ev.message || '' },
       details ? el('span', { class: 'ev-details', text: details }) : null));
-    if (live) li.classList.add('fresh');
-    const list = $('events');
-    list.prepend(li);
-    while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
-    $('events-empty').hidden = true;
+    return li;
   }
 
   // handleBlock takes one server-sent event block (lines up to a blank line).
@@ -1143,6 +1171,14 @@
     }
     $('events-problems').addEventListener('change', (e) => {
       document.body.classList.toggle('problems-only', e.target.checked);
+    });
+    $('events-cluster').addEventListener('change', (e) => {
+      const all = e.target.checked;
+      $('events-all').hidden = !all;
+      $('events').hidden = all;
+      $('events-empty').hidden = all || $('events').children.length > 0;
+      if (all) pollClusterEvents();
+      else if (state.view) { $('events-source').dataset.key = ''; renderEventSource(state.view); }
     });
     if (window.ResizeObserver) new ResizeObserver(() => drawLinks()).observe($('topology'));
     else window.addEventListener('resize', drawLinks);
