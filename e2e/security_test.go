@@ -129,3 +129,37 @@ func TestCertRotateWithoutRestart(t *testing.T) {
 	c.waitMode(ftcluster.ModeDuplex, duplexTimeout)
 	c.waitConverged(convergeTimeout)
 }
+
+// manager.reads = "token": status, events and metrics need a token on every member, the
+// health check does not, and the CLI sends the cluster dir's token by itself.
+func TestReadsNeedToken(t *testing.T) {
+	args := []string{"--manager-reads", "token"}
+	c := newClusterWith(t, args, args)
+	c.statusCheck(0, duplexTimeout) // the harness's own polls send no token: the CLI's do
+	for _, name := range []string{config.CoServer1, config.Witness} {
+		for _, path := range []string{"/ftvs/status", "/ftvs/v1/events", "/metrics"} {
+			if code, body := do(t, "GET", c.url(name)+path, nil); code != http.StatusUnauthorized || !strings.Contains(string(body), "reads need a token") {
+				t.Errorf("%s GET %s without a token: %d %s", name, path, code, body)
+			}
+		}
+		if code, body := do(t, "GET", c.url(name)+"/ftvs/health", nil); code != http.StatusOK {
+			t.Errorf("%s GET /ftvs/health without a token: %d %s", name, code, body)
+		}
+	}
+	tok, err := os.ReadFile(filepath.Join(c.dir, "manager.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := doAuth(t, "GET", c.url(config.CoServer2)+"/ftvs/v1/cluster", strings.TrimSpace(string(tok)), nil); code != http.StatusOK || !strings.Contains(string(body), `"mode":"duplex"`) {
+		t.Errorf("GET /ftvs/v1/cluster with the token: %d %s", code, body)
+	}
+	if code, out, stderr := ftvs(t, "status", "--check", "--cluster", c.dir); code != 0 || !strings.Contains(out, "DUPLEX") {
+		t.Errorf("ftvs status --check --cluster: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := ftvs(t, "events", "--cluster", c.dir, "--since", "1m"); code != 0 || !strings.Contains(out, "member.started") {
+		t.Errorf("ftvs events --cluster: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, _, stderr := ftvs(t, "status", "--addr", c.url(config.CoServer1)); code != 1 || !strings.Contains(stderr, "reads need a token") {
+		t.Errorf("ftvs status --addr without --token-file: exit %d: %s", code, stderr)
+	}
+}

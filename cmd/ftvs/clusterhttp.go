@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ftvs/ftvs/internal/cluster"
@@ -35,18 +37,38 @@ func loadClusterHTTP(dir string) (clusterHTTP, error) {
 		return clusterHTTP{}, err
 	}
 	h := clusterHTTP{cfg: cfg}
-	if cfg.Gateway.TLSCert == "" {
-		return h, nil
+	var tr http.RoundTripper = http.DefaultTransport
+	if cfg.Gateway.TLSCert != "" {
+		roots, err := gatewayRoots(cfg.Gateway.TLSCert)
+		if err != nil {
+			return clusterHTTP{}, err
+		}
+		h.tls = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = h.tls
+		tr = t
 	}
-	roots, err := gatewayRoots(cfg.Gateway.TLSCert)
-	if err != nil {
-		return clusterHTTP{}, err
-	}
-	h.tls = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = h.tls
 	h.tr = tr
+	// Reads may need the token (manager.reads = "token"): the cluster dir's goes with
+	// every request that carries none.
+	if b, err := os.ReadFile(filepath.Join(dir, config.DefaultManagerTokenFile)); err == nil {
+		h.tr = withToken{tr, strings.TrimSpace(string(b))}
+	}
 	return h, nil
+}
+
+// withToken sends "Authorization: Bearer token" with every request that has none.
+type withToken struct {
+	next  http.RoundTripper
+	token string
+}
+
+func (t withToken) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" && t.token != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	return t.next.RoundTrip(r)
 }
 
 // gatewayRoots are the system's roots and the certificates of the PEM file certFile; a

@@ -22,6 +22,7 @@ import (
 // eventsFlags are the flags of `ftvs events`.
 type eventsFlags struct {
 	dir, addr       string
+	tokenFile       string
 	follow, asJSON  bool
 	since, severity string
 	limit           int
@@ -56,6 +57,7 @@ func parseEventsFlags(args []string, stderr io.Writer) (eventsFlags, int) {
 	fs := newFlags("events", stderr)
 	clusterVar(fs, &f.dir, "", "cluster dir written by `ftvs init` (asks every member)")
 	fs.StringVar(&f.addr, "addr", "", "one member's HTTP address (host:port or URL)")
+	fs.StringVar(&f.tokenFile, "token-file", "", `with --addr: the manager token, for a member whose reads need one (manager.reads = "token")`)
 	fs.BoolVar(&f.follow, "follow", false, "keep printing new events until interrupted")
 	fs.StringVar(&f.since, "since", "", "only events since a time (RFC 3339) or a duration ago (e.g. 10m)")
 	fs.StringVar(&f.severity, "severity", "", "only events of this severity or worse: info, warning, error")
@@ -105,7 +107,16 @@ func (f eventsFlags) query(stderr io.Writer) (url.Values, int) {
 // code, or -1 to go on.
 func (f eventsFlags) sources(stderr io.Writer) (clusterHTTP, []string, int) {
 	if f.addr != "" {
-		return clusterHTTP{}, []string{baseURL(f.addr)}, -1
+		h := clusterHTTP{}
+		if f.tokenFile != "" {
+			b, err := os.ReadFile(f.tokenFile)
+			if err != nil {
+				fmt.Fprintf(stderr, "ftvs events: manager token: %v\n", err)
+				return clusterHTTP{}, nil, exitUsage
+			}
+			h.tr = withToken{http.DefaultTransport, strings.TrimSpace(string(b))}
+		}
+		return h, []string{baseURL(f.addr)}, -1
 	}
 	h, err := loadClusterHTTP(f.dir)
 	if err != nil {

@@ -98,7 +98,7 @@ func runMember(kind cluster.Kind, args []string, stdout, stderr io.Writer) int {
 	if ncfg.Registry, err = memberRegistry(inmem); err != nil {
 		return memberFail(stderr, kind, exitFailure, "%v", err)
 	}
-	ncfg.Manager = managerFor(ncfg.ManagerToken, tokens)
+	ncfg.Manager = managerFor(manager.Config{Token: ncfg.ManagerToken, Tokens: tokens, ReadsNeedToken: cfg.Manager.Reads == config.ReadsToken})
 	ncfg.Gateway = gatewayFor
 	ncfg.CheckInterval = cfg.Guest.CheckInterval.Duration
 	ncfg.TickInterval = cfg.Guest.TickInterval.Duration
@@ -216,9 +216,10 @@ var _ manager.Member = (*node.Member)(nil)
 
 // managerFor builds the Manager's routes for the member it is given: the node mounts
 // them on its public port beside the gateway.
-func managerFor(token string, tokens map[string]string) func(*node.Member) (http.Handler, error) {
+func managerFor(c manager.Config) func(*node.Member) (http.Handler, error) {
 	return func(m *node.Member) (http.Handler, error) {
-		return manager.Handler(manager.Config{Member: m, Token: token, Tokens: tokens, Logger: m.Logger()})
+		c.Member, c.Logger = m, m.Logger()
+		return manager.Handler(c)
 	}
 }
 

@@ -29,7 +29,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	noHash := fs.Bool("no-hash", false, "leave out the state hashes")
 	liveHash := fs.Bool("live-hash", false, "hash each CoServer's state now, instead of showing the hash computed at the last comparison point "+
 		"(costs ~40 ms per 64 MiB of guest memory; needs the manager token: manager.token in --cluster, or --token-file)")
-	tokenFile := fs.String("token-file", "", "the manager token for --live-hash (default: manager.token in --cluster)")
+	tokenFile := fs.String("token-file", "", `the manager token, for --live-hash and for a member whose reads need one (manager.reads = "token"; default: manager.token in --cluster)`)
 	check := fs.Bool("check", false, "exit by the cluster's mode, for scripts and monitoring: 0 DUPLEX, "+
 		"3 degraded (SIMPLEX or SYNCING: serving without redundancy), 4 no service (NO QUORUM, or no member answers), "+
 		"1 the status could not be had (an error, a refusal)")
@@ -59,6 +59,14 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		b, err := os.ReadFile(*tokenFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "ftvs status: manager token for --live-hash: %v\n", err)
+			return exitUsage
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" && *tokenFile != "" { // reads that need a token (manager.reads = "token")
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "ftvs status: manager token: %v\n", err)
 			return exitUsage
 		}
 		token = strings.TrimSpace(string(b))
@@ -133,7 +141,7 @@ func fetchView(ctx context.Context, client *http.Client, base string, mode clust
 	if err != nil {
 		return cluster.View{}, err
 	}
-	if mode == cluster.HashLive && token != "" {
+	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)

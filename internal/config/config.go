@@ -49,6 +49,8 @@ const (
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "text"
 	DefaultAlertSeverity       = "error"
+	ReadsOpen                  = "open"
+	ReadsToken                 = "token"
 	DefaultLinkProbeInterval   = link.DefaultProbeInterval
 	DefaultLinkDownAfter       = link.DefaultDownAfter
 	DefaultTLSDir              = "pki"
@@ -125,6 +127,10 @@ type Manager struct {
 	// TokensFile, if set, holds more tokens, one "NAME TOKEN" per line, each accepted as
 	// the manager token is and named in the events of what its holder did.
 	TokensFile string `toml:"tokens_file"`
+	// Reads is who may read the API (status, events, metrics, history): "open" (the
+	// default) or "token" (a token, as actions need). GET /ftvs/health and the page's
+	// files stay open either way.
+	Reads string `toml:"reads"`
 }
 
 // Alerts sends this member's events to an operator's webhook (internal/alerts).
@@ -200,6 +206,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.TLS.ExpiryWarning.Duration, DefaultExpiryWarning)
 	setDefault(&c.Manager.TokenFile, DefaultManagerTokenFile)
 	setDefault(&c.Alerts.MinSeverity, DefaultAlertSeverity)
+	setDefault(&c.Manager.Reads, ReadsOpen)
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 }

@@ -51,7 +51,7 @@ func TestDefaults(t *testing.T) {
 	if c.Gateway != (Gateway{}) {
 		t.Errorf("gateway defaults = %+v, want none", c.Gateway)
 	}
-	if c.Manager != (Manager{TokenFile: "manager.token"}) {
+	if c.Manager != (Manager{TokenFile: "manager.token", Reads: ReadsOpen}) {
 		t.Errorf("manager defaults = %+v", c.Manager)
 	}
 	if w := c.Warnings(); len(w) != 0 {
@@ -114,7 +114,7 @@ func TestMarshalComments(t *testing.T) {
 			}
 		}
 	}
-	if want := 3 + 3*4 + 6 + 7 + 2 + 3 + 3 + 2 + 3 + 2; n != want {
+	if want := 3 + 3*4 + 6 + 7 + 2 + 3 + 3 + 3 + 3 + 2; n != want {
 		t.Errorf("%d settings written, want %d", n, want)
 	}
 }

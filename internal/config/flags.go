@@ -20,7 +20,7 @@ type Flags struct {
 	tlsMode, tlsDir                                            string
 	tlsExpiryWarning                                           time.Duration
 	gatewayTLSCert, gatewayTLSKey, clientTokenFile             string
-	managerTokenFile, managerTokensFile                        string
+	managerTokenFile, managerTokensFile, managerReads          string
 	alertsURL, alertsSeverity, alertsTokenFile                 string
 	logLevel, logFormat                                        string
 }
@@ -56,6 +56,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.gatewayTLSKey, "gateway-tls-key", "", "PEM private key of --gateway-tls-cert (gateway.tls_key)")
 	fs.StringVar(&f.clientTokenFile, "client-token-file", "", "file holding the token clients must send as Authorization: Bearer <token>; empty: no token (gateway.client_token_file)")
 	fs.StringVar(&f.managerTokenFile, "manager-token-file", DefaultManagerTokenFile, "file holding the token the API requires for anything that changes state (manager.token_file)")
+	fs.StringVar(&f.managerReads, "manager-reads", ReadsOpen, `who may read the API: "open", or "token" (manager.reads)`)
 	fs.StringVar(&f.managerTokensFile, "manager-tokens-file", "", `file of more tokens, one "NAME TOKEN" per line, named in the events of what each holder did (manager.tokens_file)`)
 	fs.StringVar(&f.logLevel, "log-level", DefaultLogLevel, "debug, info, warn or error (log.level)")
 	fs.StringVar(&f.alertsURL, "alerts-webhook-url", "", "http(s) URL this member POSTs its events to as JSON (alerts.webhook_url)")
@@ -114,6 +115,7 @@ func (f *Flags) Apply(c *Config) error {
 	str("client-token-file", &c.Gateway.ClientTokenFile, f.clientTokenFile)
 	str("manager-token-file", &c.Manager.TokenFile, f.managerTokenFile)
 	str("manager-tokens-file", &c.Manager.TokensFile, f.managerTokensFile)
+	str("manager-reads", &c.Manager.Reads, f.managerReads)
 	str("log-level", &c.Log.Level, f.logLevel)
 	str("log-format", &c.Log.Format, f.logFormat)
 	str("alerts-webhook-url", &c.Alerts.WebhookURL, f.alertsURL)

@@ -63,7 +63,7 @@ func TestFlagsApply(t *testing.T) {
 	want.Links = Links{ProbeInterval: Duration{10 * time.Millisecond}, DownAfter: Duration{40 * time.Millisecond}}
 	want.TLS = TLS{Mode: TLSOff, Dir: "/etc/pki", ExpiryWarning: Duration{48 * time.Hour}}
 	want.Gateway = Gateway{TLSCert: "gw.crt", TLSKey: "gw.key", ClientTokenFile: "clients.token"}
-	want.Manager = Manager{TokenFile: "/etc/m.token"}
+	want.Manager = Manager{TokenFile: "/etc/m.token", Reads: ReadsOpen}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}

@@ -60,6 +60,7 @@ func (c *Config) Marshal() []byte {
 	w(`File holding the token clients must send as "Authorization: Bearer <token>"; "" = no token. Relative to this file.`, "client_token_file", quote(c.Gateway.ClientTokenFile))
 	b.WriteString("\n[manager]\n")
 	w("File holding the token the API requires for anything that changes state; relative to this file.", "token_file", quote(c.Manager.TokenFile))
+	w(`Who may read the API (status, events, metrics): "open" to anyone who reaches the port, or "token" (a token, as actions need). /ftvs/health stays open.`, "reads", quote(c.Manager.Reads))
 	w(`File of more tokens, one "NAME TOKEN" per line, each accepted as the manager token and named in the events of what its holder did; "" = none. Relative to this file.`, "tokens_file", quote(c.Manager.TokensFile))
 	b.WriteString("\n[alerts]\n")
 	w(`URL this member POSTs each of its events to, as JSON (Slack-style or your own receiver); "" = none.`, "webhook_url", quote(c.Alerts.WebhookURL))

@@ -84,6 +84,7 @@ var fileSettings = []setting{
 	{name: "manager", kind: kTable, sub: []setting{
 		{name: "token_file", kind: kString, example: quote(DefaultManagerTokenFile), def: quote(DefaultManagerTokenFile)},
 		{name: "tokens_file", kind: kString, example: `"operators.tokens"`},
+		{name: "reads", kind: kString, example: quote(ReadsToken), def: quote(ReadsOpen)},
 	}},
 	{name: "alerts", kind: kTable, sub: []setting{
 		{name: "webhook_url", kind: kString, example: `"https://alerts.example.com/ftvs"`},

@@ -25,6 +25,7 @@ func (c *Config) validate(source string) error {
 	c.checkGateway(p)
 	c.checkManager(p)
 	c.checkAlerts(p)
+	c.checkReads(p)
 	c.checkLog(p)
 	return p.err()
 }
@@ -249,6 +250,14 @@ func (c *Config) checkGateway(p *problems) {
 func (c *Config) checkManager(p *problems) {
 	if c.Manager.TokenFile == "" {
 		missing(p, "manager.token_file", quote(DefaultManagerTokenFile), " (the token the API requires for anything that changes state; ftvs init writes one)")
+	}
+}
+
+func (c *Config) checkReads(p *problems) {
+	switch c.Manager.Reads {
+	case "", ReadsOpen, ReadsToken:
+	default:
+		p.add("manager.reads", "manager.reads %s: use %s (anyone who reaches the port reads status, events and metrics) or %s (a token is needed for them too)", quote(c.Manager.Reads), quote(ReadsOpen), quote(ReadsToken))
 	}
 }
 

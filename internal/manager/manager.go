@@ -106,6 +106,9 @@ type Config struct {
 	// (manager.tokens_file); the events of what each did name its holder (Token's is
 	// "manager").
 	Tokens map[string]string
+	// ReadsNeedToken (manager.reads = "token"): every read needs a token too, but
+	// GET /ftvs/health (load balancers) and the page's own files.
+	ReadsNeedToken bool
 	// Logger gets the events the Manager records (manager.action): the member's logger,
 	// whose records with an "event" attribute go to its event log.
 	Logger *slog.Logger
@@ -120,7 +123,13 @@ func Handler(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{cfg: cfg, m: cfg.Member, log: cfg.Logger}
+	s := &server{cfg: cfg, m: cfg.Member, log: cfg.Logger, wants: map[string][]byte{}}
+	if cfg.Token != "" {
+		s.wants["manager"] = []byte("Bearer " + cfg.Token)
+	}
+	for name, tok := range cfg.Tokens {
+		s.wants[name] = []byte("Bearer " + tok)
+	}
 	s.initMetrics()
 	s.history = &history{}
 	go s.history.run(s.m)
@@ -128,6 +137,8 @@ func Handler(cfg Config) (http.Handler, error) {
 	for pattern, h := range s.routes() {
 		if method, _, _ := strings.Cut(pattern, " "); method != http.MethodGet && method != http.MethodHead {
 			h = s.requireToken(h)
+		} else if cfg.ReadsNeedToken && !openRead(pattern) {
+			h = s.requireReadToken(h)
 		}
 		mux.Handle(pattern, h)
 	}
@@ -142,8 +153,9 @@ type server struct {
 	cfg     Config
 	m       Member
 	log     *slog.Logger
-	metrics http.Handler // GET /metrics (metrics.go)
-	history *history     // GET /ftvs/v1/history (history.go)
+	wants   map[string][]byte // "Bearer TOKEN" of each token, by its holder's name
+	metrics http.Handler      // GET /metrics (metrics.go)
+	history *history          // GET /ftvs/v1/history (history.go)
 }
 
 func (s *server) routes() map[string]http.Handler {
@@ -188,15 +200,8 @@ func (s *server) routes() map[string]http.Handler {
 // (Config.Token, "" = open; Config.Tokens), removes the Authorization header before h
 // sees the request, and records what was done, and by whom, as a manager.action event.
 func (s *server) requireToken(h http.Handler) http.Handler {
-	if s.cfg.Token == "" && len(s.cfg.Tokens) == 0 {
+	if len(s.wants) == 0 {
 		return h
-	}
-	wants := map[string][]byte{}
-	if s.cfg.Token != "" {
-		wants["manager"] = []byte("Bearer " + s.cfg.Token)
-	}
-	for name, tok := range s.cfg.Tokens {
-		wants[name] = []byte("Bearer " + tok)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
@@ -205,13 +210,8 @@ func (s *server) requireToken(h http.Handler) http.Handler {
 			apijson.Problem(w, http.StatusForbidden, fmt.Sprintf("%s %s from a page of %s: the API acts only for its own page (/ftvs/ui/) and for clients that send no Origin, such as ftvs", r.Method, r.URL.Path, o))
 			return
 		}
-		got := []byte(r.Header.Get("Authorization"))
-		by := ""
-		for name, want := range wants { // every one compared: the time says nothing of which
-			if subtle.ConstantTimeCompare(got, want) == 1 {
-				by = name
-			}
-		}
+		got := r.Header.Get("Authorization")
+		by := s.holder(got)
 		if by == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
 			w.Header().Set(vserver.OutcomeHeader, string(vserver.OutcomeNotApplied))
@@ -229,6 +229,41 @@ func (s *server) requireToken(h http.Handler) http.Handler {
 		s.log.Info(fmt.Sprintf("%s %s by %s: %d %s", r.Method, r.URL.Path, by, sw.status(), http.StatusText(sw.status())),
 			"event", "manager.action", "by", by, "method", r.Method, "path", r.URL.Path, "status", sw.status(), "remote", r.RemoteAddr)
 	})
+}
+
+// openRead reports whether a read stays open with manager.reads = "token": the health
+// check, and the page's files (it asks for the token before it reads anything).
+func openRead(pattern string) bool {
+	_, path, _ := strings.Cut(pattern, " ")
+	return path == "/ftvs/health" || strings.HasPrefix(path, "/ftvs/ui")
+}
+
+// requireReadToken is requireToken for reads (manager.reads = "token"): no event.
+func (s *server) requireReadToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.holder(r.Header.Get("Authorization")) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ftvs"`)
+			msg := "missing credentials"
+			if r.Header.Get("Authorization") != "" {
+				msg = "wrong token"
+			}
+			apijson.Problem(w, http.StatusUnauthorized, fmt.Sprintf("%s: reads need a token on this member (manager.reads = \"token\"): send the manager token as \"Authorization: Bearer TOKEN\" to %s %s",
+				msg, r.Method, r.URL.Path))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// holder is the name of the token in the Authorization header value auth, or "".
+func (s *server) holder(auth string) string {
+	got, by := []byte(auth), ""
+	for name, want := range s.wants { // every one compared: the time says nothing of which
+		if subtle.ConstantTimeCompare(got, want) == 1 {
+			by = name
+		}
+	}
+	return by
 }
 
 // sameOrigin reports whether the Origin header origin names host (the request's Host).

@@ -496,3 +496,34 @@ func TestCrossSiteActionRefused(t *testing.T) {
 		}
 	}
 }
+
+// manager.reads = "token": every read needs a token (any accepted one), but the health
+// check and the page's own files.
+func TestReadsNeedToken(t *testing.T) {
+	h, err := Handler(Config{Member: &fakeMember{running: true}, Token: token, Tokens: map[string]string{"alice": "alice-token-0123456789"}, ReadsNeedToken: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, auth string) (int, string) {
+		r := httptest.NewRequest("GET", path, nil)
+		if auth != "" {
+			r.Header.Set("Authorization", "Bearer "+auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	for _, path := range []string{"/ftvs/status", "/ftvs/v1/cluster", "/ftvs/v1/events", "/ftvs/v1/history", "/metrics"} {
+		if code, body := get(path, ""); code != 401 || !strings.Contains(body, `reads need a token on this member (manager.reads = \"token\")`) {
+			t.Errorf("GET %s without a token: %d %s", path, code, body)
+		}
+		if code, body := get(path, "alice-token-0123456789"); code != 200 {
+			t.Errorf("GET %s with alice's token: %d %s", path, code, body)
+		}
+	}
+	for _, path := range []string{"/ftvs/health", "/ftvs/ui/", "/ftvs/ui/app.js"} {
+		if code, _ := get(path, ""); code != 200 {
+			t.Errorf("GET %s without a token: %d, want it open", path, code)
+		}
+	}
+}

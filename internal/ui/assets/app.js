@@ -206,9 +206,18 @@
     return Math.max(0, (idx - s[0].idx) / dt);
   }
 
+  // readHeaders are a read's headers: with the token once it was given, for a member
+  // whose reads need one (manager.reads = "token"; the others ignore it).
+  function readHeaders(h) {
+    const out = Object.assign({}, h);
+    if (state.token) out.Authorization = 'Bearer ' + state.token;
+    return out;
+  }
+
   async function pollView() {
     try {
-      const resp = await fetchWithTimeout('/ftvs/cluster?hash=1', { headers: { Accept: 'application/json' } }, VIEW_TIMEOUT_MS);
+      const resp = await fetchWithTimeout('/ftvs/cluster?hash=1', { headers: readHeaders({ Accept: 'application/json' }) }, VIEW_TIMEOUT_MS);
+      if (resp.status === 401) throw new Error('this member\'s reads need the manager token: enter it above and press Unlock actions');
       if (!resp.ok) throw new Error('HTTP ' + resp.status + ' ' + (await resp.text()).slice(0, 200));
       const v = await resp.json();
       if (!v || !Array.isArray(v.members)) throw new Error('not a cluster view');
@@ -830,7 +839,7 @@
   async function pollClusterEvents() {
     if (!$('events-cluster').checked) return;
     try {
-      const r = await fetchWithTimeout('/ftvs/v1/events?scope=cluster&limit=' + FIRST_EVENTS * 2, {}, VIEW_TIMEOUT_MS);
+      const r = await fetchWithTimeout('/ftvs/v1/events?scope=cluster&limit=' + FIRST_EVENTS * 2, { headers: readHeaders({}) }, VIEW_TIMEOUT_MS);
       if (r.ok) {
         const d = await r.json();
         const evs = (d.events || []).slice().reverse();
@@ -891,7 +900,7 @@
       const touch = () => { clearTimeout(idle); idle = setTimeout(() => ctl.abort(), STREAM_IDLE_MS); };
       try {
         touch();
-        const resp = await fetch(url, { cache: 'no-store', headers: { Accept: 'text/event-stream' }, signal: ctl.signal });
+        const resp = await fetch(url, { cache: 'no-store', headers: readHeaders({ Accept: 'text/event-stream' }), signal: ctl.signal });
         if (!resp.ok || !resp.body) throw new Error('HTTP ' + resp.status);
         setStream('live', 'live');
         retryMs = 1000;
@@ -1214,7 +1223,7 @@
 
   async function pollHistory() {
     try {
-      const r = await fetchWithTimeout('/ftvs/v1/history', {}, VIEW_TIMEOUT_MS);
+      const r = await fetchWithTimeout('/ftvs/v1/history', { headers: readHeaders({}) }, VIEW_TIMEOUT_MS);
       if (r.ok) {
         const h = await r.json();
         document.querySelectorAll('#history .chart').forEach((fig) => drawChart(fig, h.samples || []));
