@@ -109,7 +109,10 @@ func (m *Member) RestoreBackup(ctx context.Context, body io.Reader) (int, any) {
 	if err := m.r().Restore(rm, section, backupTimeout); err != nil {
 		return http.StatusInternalServerError, apijson.Reply{Error: fmt.Sprintf("raft's restore: %v", err)}
 	}
-	msg := fmt.Sprintf("restored the backup of cluster %s at index %d (module %s, state hash %.16s…) on every member", meta.Cluster, meta.Index, meta.Module, meta.StateHash)
+	// raft's Restore returns once a majority holds the entry after it (the witness may be
+	// that majority): the other CoServer may still be installing the state.
+	msg := fmt.Sprintf("restored the backup of cluster %s at index %d (module %s, state hash %.16s…) on %s; the other CoServer installs it as a snapshot (ftvs status shows it SYNCING until it has, then DUPLEX)",
+		meta.Cluster, meta.Index, meta.Module, meta.StateHash, m.cfg.Name)
 	m.log.Warn(msg, "event", "backup.restored", "index", meta.Index, "state_hash", meta.StateHash)
 	return http.StatusOK, apijson.Reply{Message: msg}
 }
