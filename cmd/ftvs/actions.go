@@ -147,17 +147,9 @@ func sendAction(cmd, dir, addr, only, tokenFile, path string, body []byte, timeo
 		fmt.Fprintf(stderr, "ftvs %s: give --cluster DIR or --addr HOST:PORT (one of them)\n", cmd)
 		return 0, exitUsage
 	}
-	if tokenFile == "" {
-		if dir == "" {
-			fmt.Fprintf(stderr, "ftvs %s: with --addr, give --token-file (the cluster's manager.token)\n", cmd)
-			return 0, exitUsage
-		}
-		tokenFile = filepath.Join(dir, config.DefaultManagerTokenFile)
-	}
-	tok, err := os.ReadFile(tokenFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "ftvs %s: manager token: %v\n", cmd, err)
-		return 0, exitUsage
+	tok, code := actionToken(cmd, dir, tokenFile, stderr)
+	if code >= 0 {
+		return 0, code
 	}
 	var h clusterHTTP
 	var bases []string
@@ -179,7 +171,7 @@ func sendAction(cmd, dir, addr, only, tokenFile, path string, body []byte, timeo
 	for _, base := range bases {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
@@ -198,4 +190,23 @@ func sendAction(cmd, dir, addr, only, tokenFile, path string, body []byte, timeo
 	}
 	fmt.Fprintf(stderr, "ftvs %s: no member answered: %v\n", cmd, lastErr)
 	return 0, exitFailure
+}
+
+// actionToken is the manager token an action sends: --token-file's, or else the cluster
+// dir's manager.token (with --addr, --token-file is required). It returns an exit code
+// other than -1 when there is none (the error is printed).
+func actionToken(cmd, dir, tokenFile string, stderr io.Writer) (string, int) {
+	if tokenFile == "" {
+		if dir == "" {
+			fmt.Fprintf(stderr, "ftvs %s: with --addr, give --token-file (the cluster's manager.token, or a lone CoServer's DATA/manager.token)\n", cmd)
+			return "", exitUsage
+		}
+		tokenFile = filepath.Join(dir, config.DefaultManagerTokenFile)
+	}
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftvs %s: manager token: %v\n", cmd, err)
+		return "", exitUsage
+	}
+	return strings.TrimSpace(string(tok)), -1
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ftvs/ftvs/internal/backup"
 	"github.com/ftvs/ftvs/internal/cluster"
-	"github.com/ftvs/ftvs/internal/config"
 	"github.com/ftvs/ftvs/internal/fsx"
 )
 
@@ -238,20 +237,13 @@ func findLeader(ctx context.Context, cmd string, t target, stderr io.Writer) (le
 		fmt.Fprintf(stderr, "ftvs %s: give --cluster DIR or --addr HOST:PORT (one of them)\n", cmd)
 		return leaderTarget{}, exitUsage
 	}
-	if tokenFile == "" && dir == "" {
-		fmt.Fprintf(stderr, "ftvs %s: with --addr, give --token-file (the cluster's manager.token, or a lone CoServer's DATA/manager.token)\n", cmd)
-		return leaderTarget{}, exitUsage
+	tok, code := actionToken(cmd, dir, tokenFile, stderr)
+	if code >= 0 {
+		return leaderTarget{}, code
 	}
-	if tokenFile == "" {
-		tokenFile = filepath.Join(dir, config.DefaultManagerTokenFile)
-	}
-	tok, err := os.ReadFile(tokenFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "ftvs %s: manager token: %v\n", cmd, err)
-		return leaderTarget{}, exitUsage
-	}
-	lt := leaderTarget{token: strings.TrimSpace(string(tok)), client: &http.Client{}}
+	lt := leaderTarget{token: tok, client: &http.Client{}}
 	var view cluster.View
+	var err error
 	if dir != "" {
 		h, err := loadClusterHTTP(dir)
 		if err != nil {

@@ -56,14 +56,8 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		if *tokenFile == "" {
 			*tokenFile = filepath.Join(*dir, config.DefaultManagerTokenFile)
 		}
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			fmt.Fprintf(stderr, "ftvs status: manager token for --live-hash: %v\n", err)
-			return exitUsage
-		}
-		token = strings.TrimSpace(string(b))
 	}
-	if token == "" && *tokenFile != "" { // reads that need a token (manager.reads = "token")
+	if *tokenFile != "" { // --live-hash, or reads that need a token (manager.reads = "token")
 		b, err := os.ReadFile(*tokenFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "ftvs status: manager token: %v\n", err)

@@ -211,10 +211,6 @@ func (s *sender) post(ctx context.Context, body []byte) error {
 
 // action is what the catalogue says to do about code.
 func action(code string) string {
-	for _, k := range events.Catalogue {
-		if k.Code == code {
-			return k.Action
-		}
-	}
-	return ""
+	k, _ := events.Lookup(code)
+	return k.Action
 }
